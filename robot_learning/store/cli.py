@@ -1,0 +1,174 @@
+"""``rl store ...``: inspect, validate, recover and curate demonstration stores."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+
+from robot_learning.store.curation import set_excluded
+from robot_learning.store.errors import StoreError
+from robot_learning.store.normalization import stats_for
+from robot_learning.store.reader import StoreReader
+from robot_learning.store.recovery import recover
+from robot_learning.store.validate import validate
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    store = subparsers.add_parser("store", help="inspect, validate, recover and curate a store")
+    commands = store.add_subparsers(dest="store_command", metavar="STORE_COMMAND", required=True)
+
+    info = commands.add_parser("info", help="episodes, steps, keys, size, sources")
+    info.add_argument("path")
+    info.add_argument("--json", action="store_true", help="print a JSON object")
+    info.set_defaults(func=_info)
+
+    check = commands.add_parser("validate", help="exit 0 only if the store is sound")
+    check.add_argument("path")
+    check.add_argument("--quick", action="store_true", help="metadata only, skip decoding data")
+    check.set_defaults(func=_validate)
+
+    fix = commands.add_parser("recover", help="drop the uncommitted tail left by a crash")
+    fix.add_argument("path")
+    fix.set_defaults(func=_recover)
+
+    listing = commands.add_parser("list", help="list episodes, optionally filtered")
+    listing.add_argument("path")
+    _add_filters(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(func=_list)
+
+    for name, excluded in (("exclude", True), ("include", False)):
+        cmd = commands.add_parser(
+            name,
+            help=f"{'mark' if excluded else 'unmark'} episodes as "
+            "excluded from training (data is kept)",
+        )
+        cmd.add_argument("path")
+        cmd.add_argument("episodes", type=int, nargs="+")
+        cmd.add_argument("--reason", default="")
+        cmd.set_defaults(func=_curate, excluded=excluded)
+
+    stats = commands.add_parser("stats", help="normalization statistics (computed and saved)")
+    stats.add_argument("path")
+    stats.add_argument("keys", nargs="+")
+    _add_filters(stats)
+    stats.set_defaults(func=_stats)
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", action="append", help="teleop, human_video, policy, ...")
+    parser.add_argument("--task", action="append")
+    parser.add_argument("--success", choices=["yes", "no"])
+    parser.add_argument("--include-excluded", action="store_true")
+
+
+def _selection(args: argparse.Namespace, reader: StoreReader) -> list[int]:
+    success = None if args.success is None else args.success == "yes"
+    return reader.select(
+        source=args.source, task=args.task, success=success, include_excluded=args.include_excluded
+    )
+
+
+def _guard(func):  # noqa: ANN001, ANN202
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except StoreError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+@_guard
+def _info(args: argparse.Namespace) -> int:
+    summary = StoreReader(args.path).summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    size = summary["size_bytes"]
+    print(
+        f"{summary['path']}: {summary['episodes']} episodes ({summary['excluded']} excluded, "
+        f"{summary['successful']} successful), {summary['steps']} steps"
+        + (f", {size / 1e6:.1f} MB on disk" if size is not None else "")
+    )
+    print("sources: " + (", ".join(f"{k} {v}" for k, v in summary["sources"].items()) or "-"))
+    print("tasks:   " + (", ".join(f"{k} {v}" for k, v in summary["tasks"].items()) or "-"))
+    for stream, facts in summary["streams"].items():
+        rate = f" @ {facts['rate_hz']} Hz" if facts["rate_hz"] else ""
+        print(f"stream {stream}{rate}: {facts['rows']} rows")
+    print("keys:")
+    for key, spec in summary["keys"].items():
+        extra = " ".join(x for x in (spec["units"], spec["frame"]) if x)
+        print(
+            f"  {key:<24} {spec['dtype']:<8} {str(tuple(spec['shape'])):<16} "
+            f"{spec['codec']:<9} {spec['stream']:<8} {extra}"
+        )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    problems = validate(args.path, check_data=not args.quick, progress=sys.stderr.isatty())
+    for problem in problems:
+        print(f"problem: {problem}")
+    if problems:
+        print(f"{args.path}: {len(problems)} problem(s)")
+        return 1
+    print(f"{args.path}: ok")
+    return 0
+
+
+@_guard
+def _recover(args: argparse.Namespace) -> int:
+    print(recover(args.path).message())
+    return 0
+
+
+@_guard
+def _list(args: argparse.Namespace) -> int:
+    reader = StoreReader(args.path)
+    for index in _selection(args, reader):
+        ep = reader.episode(index)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        **json.loads(ep.info.to_json()),
+                        "excluded": ep.excluded,
+                        "exclusion_reason": ep.curation.reason,
+                        "steps": ep.length,
+                    }
+                )
+            )
+            continue
+        started = datetime.datetime.fromtimestamp(ep.info.start_time_s).isoformat(
+            sep=" ", timespec="seconds"
+        )
+        flag = (
+            " EXCLUDED" + (f" ({ep.curation.reason})" if ep.curation.reason else "")
+            if ep.excluded
+            else ""
+        )
+        print(
+            f"{index:>5}  {ep.info.source:<12} {ep.info.task:<12} "
+            f"{'success' if ep.info.success else 'fail':<8} {ep.length:>6} steps  "
+            f"{started}  {ep.info.operator}{flag}"
+        )
+    return 0
+
+
+@_guard
+def _curate(args: argparse.Namespace) -> int:
+    set_excluded(args.path, args.episodes, excluded=args.excluded, reason=args.reason)
+    print(f"{args.path}: episodes {args.episodes} {'excluded' if args.excluded else 'included'}")
+    return 0
+
+
+@_guard
+def _stats(args: argparse.Namespace) -> int:
+    reader = StoreReader(args.path)
+    stats = stats_for(reader, args.keys, _selection(args, reader))
+    print(json.dumps({k: v.__dict__ for k, v in stats.items()}, indent=2))
+    return 0

@@ -1,0 +1,219 @@
+"""Store validation: every problem reported with the episode, key and file it concerns.
+
+Checks metadata (schema, commit point, per-episode records), array declarations against the
+schema (shape, dtype, codec), rows past the last commit, leftovers of interrupted writes,
+and (unless ``check_data=False``) that every committed chunk decodes and every lossless key
+matches the checksum recorded at commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+from tqdm import tqdm
+
+from robot_learning.store import layout
+from robot_learning.store.codecs import JpegCodec, JpegXlCodec
+from robot_learning.store.errors import StoreError
+from robot_learning.store.reader import StoreReader
+from robot_learning.store.schema import Codec, KeySpec
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    episode: int | None = None
+    key: str | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = [
+            f"episode {self.episode}" if self.episode is not None else "",
+            f"key {self.key!r}" if self.key else "",
+            self.file or "",
+        ]
+        prefix = ", ".join(w for w in where if w)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+def validate(
+    path: str | os.PathLike[str], *, check_data: bool = True, progress: bool = False
+) -> list[Problem]:
+    """All problems found; an empty list means the store is sound."""
+    where = str(path)
+    try:
+        store = layout.open_zarr_store(path, read_only=True)
+        root = layout.open_root(store, where)
+        _, schema = layout.read_schema(root, where)
+    except (StoreError, OSError) as exc:
+        return [Problem(str(exc))]
+    local = None if layout.is_remote(path) else layout.local_path(path)
+    writer_active = local is not None and layout.writer_is_active(local)
+    problems = _check_declarations(root, schema.keys, where)
+    if problems:
+        return problems
+    try:
+        reader = StoreReader(path)
+    except StoreError as exc:
+        return [Problem(str(exc))]
+    problems += _check_commit_tail(root, reader, writer_active, where)
+    problems += _check_episode_records(reader)
+    if local is not None and not writer_active:
+        problems += [
+            Problem("temporary file of an interrupted write (run `rl store recover`)", file=str(p))
+            for p in layout.leftover_partial_files(local)
+        ]
+    if check_data:
+        problems += _check_data(reader, progress)
+    return problems
+
+
+def _expected_codec(spec: KeySpec) -> str:
+    return {
+        Codec.JPEG: JpegCodec.codec_name,
+        Codec.JPEGXL: JpegXlCodec.codec_name,
+        Codec.DEPTH: "blosc",
+        Codec.LOWDIM: "zstd",
+        Codec.RAW_IMAGE: "bytes",
+    }[spec.codec]
+
+
+def _codec_names(array: zarr.Array) -> list[str]:
+    return [c.to_dict()["name"] for c in array.metadata.codecs]
+
+
+def _check_declarations(root: zarr.Group, keys: dict[str, KeySpec], where: str) -> list[Problem]:
+    problems = []
+    for key, spec in keys.items():
+        path = layout.data_path(key)
+        try:
+            array = layout.open_array(root, path, where)
+        except StoreError as exc:
+            problems.append(Problem(str(exc), key=key, file=f"{where}/{path}/zarr.json"))
+            continue
+        if tuple(array.shape[1:]) != spec.shape:
+            problems.append(
+                Problem(
+                    f"rows have shape {tuple(array.shape[1:])}, schema says {spec.shape}",
+                    key=key,
+                    file=f"{where}/{path}",
+                )
+            )
+        if np.dtype(array.dtype) != np.dtype(spec.dtype):
+            problems.append(
+                Problem(
+                    f"dtype {array.dtype}, schema says {spec.dtype}",
+                    key=key,
+                    file=f"{where}/{path}",
+                )
+            )
+        names = _codec_names(array)
+        if _expected_codec(spec) not in names:
+            problems.append(
+                Problem(
+                    f"codecs {names}, schema declares {spec.codec}", key=key, file=f"{where}/{path}"
+                )
+            )
+    try:
+        data_group = root[layout.DATA_GROUP]
+        extra = sorted(set(data_group.keys()) - set(keys))
+    except (KeyError, ValueError) as exc:
+        return [*problems, Problem(f"data group unreadable ({exc})", file=f"{where}/data")]
+    problems += [Problem("array not declared in the schema", key=k) for k in extra]
+    return problems
+
+
+def _check_commit_tail(
+    root: zarr.Group, reader: StoreReader, writer_active: bool, where: str
+) -> list[Problem]:
+    if writer_active:
+        return []  # a live writer's uncommitted rows are work in progress, not damage
+    problems = []
+    n = reader.num_episodes
+    ends = layout.open_array(root, layout.EPISODE_ENDS, where)
+    if ends.shape[0] > n:
+        problems.append(
+            Problem(
+                f"{ends.shape[0] - n} half-written commit entries past the last "
+                "committed episode (run `rl store recover`)",
+                file=f"{where}/{layout.EPISODE_ENDS}",
+            )
+        )
+    pending = zarr.open_group(root.store, path=layout.META_GROUP, mode="r").attrs.get(
+        layout.PENDING_ATTR
+    )
+    if isinstance(pending, dict) and pending.get("index", -1) >= n:
+        problems.append(
+            Problem(
+                "uncommitted episode left by a writer that did not finish "
+                f"(task {pending.get('task')!r}; run `rl store recover`)",
+                episode=pending.get("index"),
+            )
+        )
+    for key, spec in reader.schema.keys.items():
+        committed = int(reader.stream_ends(spec.stream)[-1]) if n else 0
+        rows = reader.array(key).shape[0]
+        if rows > committed:
+            problems.append(
+                Problem(
+                    f"{rows - committed} rows past the last commit "
+                    f"({committed} committed; run `rl store recover`)",
+                    key=key,
+                )
+            )
+    return problems
+
+
+def _check_episode_records(reader: StoreReader) -> list[Problem]:
+    problems = []
+    for ep in reader.episodes:
+        for stream, (start, stop) in ep.rows.items():
+            recorded = ep.info.lengths.get(stream)
+            if recorded is not None and recorded != stop - start:
+                problems.append(
+                    Problem(
+                        f"stream {stream!r} has {stop - start} rows, the episode "
+                        f"record says {recorded}",
+                        episode=ep.index,
+                    )
+                )
+        unknown = sorted(set(ep.info.keys) - set(reader.schema.keys))
+        if unknown:
+            problems.append(
+                Problem(f"records keys missing from the schema: {unknown}", episode=ep.index)
+            )
+    return problems
+
+
+def _check_data(reader: StoreReader, progress: bool) -> list[Problem]:
+    problems = []
+    for ep in tqdm(reader.episodes, desc="validate", unit="episode", disable=not progress):
+        for key in ep.info.keys:
+            if key not in reader.schema.keys:
+                continue
+            spec = reader.schema.keys[key]
+            start, stop = ep.rows[spec.stream]
+            try:
+                if spec.is_image:
+                    for row in range(start, stop, 64):
+                        reader.read_frames(key, range(row, min(row + 64, stop)))
+                    continue
+                rows = reader.read_rows(key, start, stop)
+            except Exception as exc:
+                problems.append(Problem(f"unreadable chunk: {exc}", episode=ep.index, key=key))
+                continue
+            expected = ep.info.checksums.get(key)
+            actual = hashlib.sha256(np.ascontiguousarray(rows).tobytes()).hexdigest()
+            if expected is not None and expected != actual:
+                problems.append(
+                    Problem(
+                        "data differs from the checksum recorded at commit",
+                        episode=ep.index,
+                        key=key,
+                    )
+                )
+    return problems
