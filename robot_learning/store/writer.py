@@ -300,6 +300,14 @@ class StoreWriter:
             )
         if not rows:
             raise StoreInputError(f"{where}: empty step for stream {stream!r}")
+        for key in rows:
+            spec = self.schema.keys.get(key)
+            if spec is None or spec.stream != stream:
+                known = ", ".join(self.schema.keys_of(stream))
+                raise StoreInputError(
+                    f"{where}: key {key!r} is not in stream {stream!r} of the schema "
+                    f"(keys: {known})"
+                )
         keys = frozenset(rows)
         expected = ep.keys.get(stream)
         if expected is not None and keys != expected:
@@ -310,13 +318,7 @@ class StoreWriter:
             )
         checked, lengths = {}, set()
         for key, value in rows.items():
-            spec = self.schema.keys.get(key)
-            if spec is None or spec.stream != stream:
-                known = ", ".join(self.schema.keys_of(stream))
-                raise StoreInputError(
-                    f"{where}: key {key!r} is not in stream {stream!r} "
-                    f"of the schema (keys: {known})"
-                )
+            spec = self.schema.keys[key]
             checked[key] = _check_value(value, spec, f"{where}, key {key!r}", self.allow_nonfinite)
             lengths.add(len(checked[key]))
         if len(lengths) != 1:

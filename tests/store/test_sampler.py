@@ -1,0 +1,119 @@
+"""The training sampler: windows, edge padding, decoding, normalization, loader workers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from robot_learning.store import Codec, KeySpec, StoreReader, StoreSchema, StoreWriter
+from robot_learning.store.normalization import compute_stats
+from robot_learning.store.sampler import ACTION_IS_PAD, SequenceDataset
+from robot_learning.store.windows import split_episodes
+from tests.store import helpers
+
+ROOT = Path(__file__).resolve().parents[2]
+LENGTHS = (5, 9, 4)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """Episodes whose ``step`` value is the row's global index, so windows can be read off."""
+    schema = StoreSchema(keys={
+        "camera": KeySpec((24, 32, 3), "uint8", Codec.JPEG, quality=95),
+        "state": KeySpec((2,), "float32"),
+        "action": KeySpec((3,), "float64"),
+    })
+    path = tmp_path_factory.mktemp("sampler") / "s.zarr"
+    row = 0
+    with StoreWriter(path, schema) as writer:
+        for e, length in enumerate(LENGTHS):
+            writer.begin_episode(source="teleop", task="t")
+            for _ in range(length):
+                writer.append({
+                    "camera": np.full((24, 32, 3), 10 * row, np.uint8),
+                    "state": np.array([row, -row], np.float32),
+                    "action": np.array([row, 2 * row, e], np.float64),
+                })
+                row += 1
+            writer.commit(success=True)
+        writer.begin_episode(source="human_video", task="t")
+        writer.append({"camera": np.zeros((24, 32, 3), np.uint8)})
+        writer.commit(success=True)
+    return path
+
+
+def test_windows_repeat_edge_rows_and_mark_padding(store):
+    ds = SequenceDataset(store, obs_keys=["state", "camera"], action_keys=["action"],
+                         obs_horizon=3, action_horizon=4, select={"source": "teleop"})
+    assert len(ds) == sum(LENGTHS)
+    first = ds[0]  # episode 0, step 0: observations padded before the start
+    np.testing.assert_array_equal(first["state"][:, 0], [0, 0, 0])
+    np.testing.assert_array_equal(first["action"][:, 0], [0, 1, 2, 3])
+    assert not first[ACTION_IS_PAD].any()
+    last = ds[LENGTHS[0] - 1]  # episode 0, last step: actions padded past the end
+    np.testing.assert_array_equal(last["state"][:, 0], [2, 3, 4])
+    np.testing.assert_array_equal(last["action"][:, 0], [4, 4, 4, 4])
+    np.testing.assert_array_equal(last[ACTION_IS_PAD], [False, True, True, True])
+    second = ds[LENGTHS[0]]  # episode 1 never borrows rows from episode 0
+    np.testing.assert_array_equal(second["state"][:, 0], [5, 5, 5])
+    assert int(second["episode"]) == 1 and int(second["step"]) == 0
+    assert first["camera"].shape == (3, 3, 24, 32) and first["camera"].dtype == torch.float32
+    np.testing.assert_allclose(last["camera"][:, 0, 0, 0].numpy() * 255, [20, 30, 40], atol=3)
+
+
+def test_image_transform_and_normalization(store):
+    ds = SequenceDataset(store, obs_keys=["state", "camera"], action_keys=["action"],
+                         obs_horizon=1, action_horizon=2, select={"source": "teleop"},
+                         image_transform=lambda x: x[..., :16, :16],
+                         normalization={"state": "mean_std", "action": "min_max"})
+    sample = ds[3]
+    assert sample["camera"].shape == (1, 3, 16, 16)
+    rows = np.arange(sum(LENGTHS), dtype=np.float64)
+    expected = (rows[3] - rows.mean()) / rows.std()
+    assert sample["state"][0, 0].item() == pytest.approx(expected, rel=1e-5)
+    actions = torch.stack([ds[i]["action"] for i in range(len(ds))])
+    assert actions.min().item() == pytest.approx(-1.0) and actions.max().item() == pytest.approx(1.0)
+    # Statistics were saved with the store, keyed by the selection.
+    reader = StoreReader(store)
+    saved = reader.meta_attrs()["normalization"][ds.fingerprint]["keys"]
+    assert saved["state"]["mean"][0] == pytest.approx(rows.mean())
+    image_stats = compute_stats(reader, ["camera"], reader.select(source="teleop"))["camera"]
+    assert len(image_stats.mean) == 3
+
+
+def test_episodes_lacking_a_key_are_refused(store):
+    with pytest.raises(ValueError, match="key 'state' is missing in episodes \\[3\\]"):
+        SequenceDataset(store, obs_keys=["state"], action_keys=["action"])
+
+
+def test_split_is_by_episode():
+    train, val = split_episodes(list(range(10)), 0.2, seed=1)
+    assert len(val) == 2 and not set(train) & set(val) and sorted(train + val) == list(range(10))
+
+
+def test_loader_workers_decode_images(store):
+    ds = SequenceDataset(store, obs_keys=["camera"], action_keys=["action"], obs_horizon=2,
+                         action_horizon=2, select={"source": "teleop"})
+    loader = DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="spawn")
+    batches = list(loader)
+    assert sum(len(b["camera"]) for b in batches) == len(ds)
+
+
+def test_codecs_register_in_a_process_that_never_imports_the_package(store):
+    code = (
+        "import sys, zarr\n"
+        "assert 'robot_learning' not in sys.modules\n"
+        f"a = zarr.open_array({str(store)!r}, path='data/camera')\n"
+        "print(int(a[7].mean()))\n"
+        "assert not any(m.startswith('robot_learning.sim') for m in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd="/", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert abs(int(result.stdout) - 70) <= 2
