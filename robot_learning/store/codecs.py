@@ -99,8 +99,10 @@ class JpegCodec(_ImageCodec):
         object.__setattr__(self, "subsampling", subsampling)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.codec_name,
-                "configuration": {"quality": self.quality, "subsampling": self.subsampling}}
+        return {
+            "name": self.codec_name,
+            "configuration": {"quality": self.quality, "subsampling": self.subsampling},
+        }
 
     def _encode_image(self, image: np.ndarray) -> bytes:
         if image.ndim == 3 and image.shape[2] == 1:

@@ -12,9 +12,9 @@ import numpy as np
 import zarr
 
 from robot_learning.store import layout
-from robot_learning.store.codecs import _ImageCodec
 from robot_learning.store.episodes import Curation, Episode, EpisodeInfo
 from robot_learning.store.errors import StoreCorruptError, StoreInputError
+from robot_learning.store.frames import FrameFiles
 from robot_learning.store.schema import MAIN_STREAM, KeySpec, Source
 
 
@@ -38,6 +38,7 @@ class StoreReader:
         self._root = layout.open_root(self._store, self.path)
         self.schema_version, self.schema = layout.read_schema(self._root, self.path)
         self._arrays = {}
+        self._frames: dict[str, FrameFiles] = {}
         ends = self._read_meta(layout.EPISODE_ENDS)
         n = layout.committed_count(ends)
         self._stream_ends = {MAIN_STREAM: ends[:n].astype(np.int64)}
@@ -164,32 +165,16 @@ class StoreReader:
         return out
 
     def read_frames(self, key: str, rows: Sequence[int]) -> np.ndarray:
-        """Image rows by index: the training hot path.
-
-        On local stores the chunk files are read and decoded directly (one file per frame),
-        which is ~5x faster than going through zarr's async machinery for single frames.
-        """
+        """Image rows by index: the training hot path (one file per frame on local stores)."""
         spec = self.spec(key)
-        array = self.array(key)
-        serializer = array.metadata.codecs[0] if array.metadata.codecs else None
-        if self._local_root is None or not isinstance(serializer, _ImageCodec):
-            return np.stack([np.asarray(array[r]) for r in rows])
+        if self._local_root is None:
+            return np.stack([np.asarray(self.array(key)[r]) for r in rows])
+        frames = self._frames.get(key)
+        if frames is None:
+            frames = self._frames[key] = FrameFiles(self._local_root, key, spec, self.array(key))
         out = np.empty((len(rows), *spec.shape), dtype=spec.dtype)
         for i, row in enumerate(rows):
-            chunk_key = array.metadata.encode_chunk_key((int(row),) + (0,) * len(spec.shape))
-            file = self._local_root / layout.data_path(key) / chunk_key
-            try:
-                data = file.read_bytes()
-            except FileNotFoundError:  # never written: zarr's fill value
-                out[i] = 0
-                continue
-            try:
-                out[i] = serializer.decode_frame(data, spec.shape)
-            except Exception as exc:
-                raise StoreCorruptError(
-                    f"{file}: frame {row} of key {key!r} (episode {self.episode_of_row(row)}) "
-                    f"does not decode ({exc})"
-                ) from exc
+            out[i] = frames.read(int(row), episode=self.episode_of_row(int(row)))
         return out
 
     def episode_of_row(self, row: int, stream: str = MAIN_STREAM) -> int:

@@ -29,6 +29,7 @@ import zarr
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, EpisodeInfo
 from robot_learning.store.errors import StoreError, StoreInputError
+from robot_learning.store.frames import FrameFiles
 from robot_learning.store.recovery import RecoveryReport, recover_locked
 from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, KeySpec, Source, StoreSchema
 
@@ -185,6 +186,11 @@ class StoreWriter:
 
     def _load_state(self) -> None:
         self._arrays = {k: self._root[layout.data_path(k)] for k in self.schema.keys}
+        self._frames = {
+            k: FrameFiles(self.path, k, spec, self._arrays[k])
+            for k, spec in self.schema.keys.items()
+            if spec.is_image
+        }
         self._ends = {s: self._root[layout.ends_path(s)] for s in self.schema.streams}
         self._info = self._root[layout.EPISODE_INFO]
         self._curation = self._root[layout.CURATION]
@@ -437,12 +443,17 @@ class StoreWriter:
     def _write_rows(self, key: str, start: int, batch: np.ndarray) -> None:
         array = self._arrays[key]
         stop = start + len(batch)
+        spec = self.schema.keys[key]
         if array.shape[0] < stop:
-            spec = self.schema.keys[key]
             minimum = 64 if spec.is_image else spec.rows_per_chunk
             step = max(stop - array.shape[0], array.shape[0] // 2, minimum)
             array.resize((array.shape[0] + step, *array.shape[1:]))
-        array[start:stop] = batch
+        frames = self._frames.get(key)
+        if frames is None:
+            array[start:stop] = batch
+            return
+        for offset, frame in enumerate(batch):
+            frames.write(start + offset, frame)
 
     def _drain(self, *, raise_errors: bool = True) -> None:
         self._jobs.join()

@@ -50,7 +50,8 @@ def store(tmp_path_factory) -> Path:
 
 def test_windows_repeat_edge_rows_and_mark_padding(store):
     ds = SequenceDataset(store, obs_keys=["state", "camera"], action_keys=["action"],
-                         obs_horizon=3, action_horizon=4, select={"source": "teleop"})
+                         obs_horizon=3, action_horizon=4, select={"source": "teleop"},
+                         image_dtype="float32")
     assert len(ds) == sum(LENGTHS)
     first = ds[0]  # episode 0, step 0: observations padded before the start
     np.testing.assert_array_equal(first["state"][:, 0], [0, 0, 0])
@@ -73,7 +74,7 @@ def test_image_transform_and_normalization(store):
                          image_transform=lambda x: x[..., :16, :16],
                          normalization={"state": "mean_std", "action": "min_max"})
     sample = ds[3]
-    assert sample["camera"].shape == (1, 3, 16, 16)
+    assert sample["camera"].shape == (1, 3, 16, 16) and sample["camera"].dtype == torch.uint8
     rows = np.arange(sum(LENGTHS), dtype=np.float64)
     expected = (rows[3] - rows.mean()) / rows.std()
     assert sample["state"][0, 0].item() == pytest.approx(expected, rel=1e-5)

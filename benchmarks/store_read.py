@@ -1,0 +1,94 @@
+"""Random-access training reads: samples/s through SequenceDataset + DataLoader.
+
+2 cameras 240x320 JPEG q90, obs horizon 2, action horizon 16, shuffled, with 0, 1 and 2
+loader workers. Goal from the issue: at least 1,000 samples/s with 2 workers.
+
+    python -m benchmarks.store_read [--episodes 40] [--samples 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import DataLoader
+
+from benchmarks.frames import color_frames
+from robot_learning.store import Codec, KeySpec, StoreSchema, StoreWriter
+from robot_learning.store.sampler import SequenceDataset
+
+H, W = 240, 320
+
+
+def build_store(path: Path, episodes: int, steps: int) -> None:
+    schema = StoreSchema(keys={
+        "camera_front": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
+        "camera_wrist": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
+        "robot_state": KeySpec((7,), "float32"),
+        "action": KeySpec((8,), "float32"),
+    })
+    frames = color_frames(steps, H, W)
+    rng = np.random.default_rng(0)
+    with StoreWriter(path, schema, durable=False) as writer:
+        for _ in range(episodes):
+            writer.begin_episode(source="teleop", task="bench")
+            writer.append_batch({
+                "camera_front": frames, "camera_wrist": frames[::-1],
+                "robot_state": rng.normal(size=(steps, 7)).astype(np.float32),
+                "action": rng.normal(size=(steps, 8)).astype(np.float32),
+            })
+            writer.commit(success=True)
+
+
+def samples_per_second(
+    path: Path, workers: int, samples: int, batch_size: int, image_dtype: str
+) -> float:
+    dataset = SequenceDataset(path, obs_keys=["camera_front", "camera_wrist", "robot_state"],
+                              action_keys=["action"], obs_horizon=2, action_horizon=16,
+                              normalization={"robot_state": "mean_std", "action": "min_max"},
+                              image_dtype=image_dtype)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
+                        persistent_workers=workers > 0, drop_last=True)
+    iterator = iter(loader)
+    for _ in range(2 + workers * 2):  # warm-up: worker start, first batches
+        next(iterator)
+    count, start = 0, time.perf_counter()
+    while count < samples:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            iterator = iter(loader)
+            continue
+        count += len(batch["action"])
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--samples", type=int, default=4000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="store_read_"))
+    try:
+        path = tmp / "read.zarr"
+        print(f"building {args.episodes} episodes x {args.steps} steps, 2 cameras {W}x{H} ...",
+              flush=True)
+        build_store(path, args.episodes, args.steps)
+        for image_dtype in ("uint8", "float32"):
+            for workers in (0, 1, 2):
+                rate = samples_per_second(path, workers, args.samples, args.batch_size,
+                                          image_dtype)
+                print(f"  images {image_dtype:<7} workers={workers}: {rate:,.0f} samples/s "
+                      f"(obs horizon 2, action horizon 16, batch {args.batch_size})", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
