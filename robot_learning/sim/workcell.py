@@ -1,0 +1,205 @@
+"""The lockstep simulated workcell: FR3, table, task objects and cameras in one MuJoCo model.
+
+``step`` advances exactly one control period of simulated time and returns; nothing sleeps,
+so the workcell runs as fast as the CPU allows. Simulated time is the station clock of every
+timestamp it produces. Images are rendered only when asked for (``render``), so a caller
+renders at the observation rate, not at the physics or control rate.
+
+Everything random in an episode (object poses, lights, small camera pose errors, the
+expert's noise) follows from the seed passed to ``reset``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+
+import mujoco
+import numpy as np
+
+from robot_learning.hardware.robot import CartesianTarget, RobotState
+from robot_learning.sim import scene
+from robot_learning.sim.camera import SceneRenderer, SimCamera
+from robot_learning.sim.experts import ScriptedExpert
+from robot_learning.sim.robot import SimRobot, SimRobotLimits
+from robot_learning.sim.rotations import quat_xyzw_from_mat
+from robot_learning.sim.tasks import Task, make_task
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CAMERAS = ("front", "wrist")
+CAMERA_POSITION_NOISE_M = 0.005
+CAMERA_ROTATION_NOISE_RAD = 0.01
+
+
+class Workcell:
+    """A task in the simulated workcell. Context manager; ``close`` frees the renderer."""
+
+    def __init__(
+        self,
+        *,
+        task: str = "lift",
+        seed: int = 0,
+        cameras: Sequence[str] = DEFAULT_CAMERAS,
+        image_size: tuple[int, int] = (240, 320),
+        control_hz: float = 100.0,
+        with_depth: bool = False,
+        randomize_appearance: bool = True,
+        light_meshes: bool = True,
+        limits: SimRobotLimits | None = None,
+    ) -> None:
+        unknown = [c for c in cameras if c not in scene.CAMERA_SPECS]
+        if unknown:
+            raise ValueError(
+                f"unknown sim camera(s) {unknown}; known: {', '.join(scene.CAMERA_SPECS)}"
+            )
+        self.task: Task = make_task(task)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        xml = scene.build_scene_xml(
+            add_objects=self.task.add_objects,
+            max_image_size=(max(480, self.image_size[0]), max(640, self.image_size[1])),
+            light_meshes=light_meshes,
+        )
+        self.model = mujoco.MjModel.from_xml_string(xml)
+        self.data = mujoco.MjData(self.model)
+        self.task.bind(self.model, self.data)
+        self.robot = SimRobot(
+            model=self.model, data=self.data, control_period_s=1.0 / control_hz, limits=limits
+        )
+        self.robot.connect()
+        self.camera_names = tuple(cameras)
+        self._with_depth = with_depth
+        self._randomize_appearance = randomize_appearance
+        self._renderer: SceneRenderer | None = None
+        self._cameras: dict[str, SimCamera] | None = None
+        self._nominal = {
+            "cam_pos": self.model.cam_pos.copy(),
+            "cam_quat": self.model.cam_quat.copy(),
+            "light_diffuse": self.model.light_diffuse.copy(),
+            "light_dir": self.model.light_dir.copy(),
+            "headlight_ambient": self.model.vis.headlight.ambient.copy(),
+        }
+        self.seed = seed
+        self._episode_rng = np.random.default_rng(seed)
+        self.reset(seed)
+
+    # -- episode -----------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> RobotState:
+        """Start an episode: arm at home, objects, lights and camera poses drawn from ``seed``."""
+        if seed is None:
+            seed = int(self._episode_rng.integers(2**31))
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        self._expert_rng = np.random.default_rng([seed, 1])
+        mujoco.mj_resetData(self.model, self.data)
+        self.robot.reset()
+        self.task.reset(rng)
+        self._apply_appearance(rng if self._randomize_appearance else None)
+        mujoco.mj_forward(self.model, self.data)
+        return self.robot.read_state()
+
+    def step(self, target: CartesianTarget) -> RobotState:
+        """Send ``target`` and advance one control period; returns the new state."""
+        self.robot.send_cartesian_target(target)
+        self.robot.advance()
+        return self.robot.read_state()
+
+    def is_success(self) -> bool:
+        return self.task.is_success()
+
+    def make_expert(self, *, noise_m_s: float = 0.02) -> ScriptedExpert:
+        """The task's scripted expert for this episode (its noise is seeded by the episode)."""
+        return self.task.make_expert(robot=self.robot, rng=self._expert_rng, noise_m_s=noise_m_s)
+
+    @property
+    def time_s(self) -> float:
+        return float(self.data.time)
+
+    @property
+    def control_period_s(self) -> float:
+        return self.robot.control_period_s
+
+    def home_target(self) -> CartesianTarget:
+        """The current TCP pose as a target (what a teleop session starts from)."""
+        position, mat = self.robot.tcp_pose()
+        return CartesianTarget(position, quat_xyzw_from_mat(mat), timestamp_s=self.time_s)
+
+    # -- cameras -----------------------------------------------------------------------------
+    @property
+    def cameras(self) -> dict[str, SimCamera]:
+        """Camera implementations by name (the renderer starts on first use)."""
+        if self._cameras is None:
+            renderer = self._get_renderer()
+            self._cameras = {
+                name: SimCamera(name=name, renderer=renderer, with_depth=self._with_depth)
+                for name in self.camera_names
+            }
+        return self._cameras
+
+    def render(self, camera_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """(H, W, 3) uint8 RGB per camera, of the current state."""
+        renderer = self._get_renderer()
+        return {name: renderer.rgb(name) for name in self._check_names(camera_names)}
+
+    def render_depth(self, camera_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """(H, W) uint16 depth in mm per camera, aligned with ``render``."""
+        renderer = self._get_renderer()
+        return {name: renderer.depth_mm(name) for name in self._check_names(camera_names)}
+
+    def _check_names(self, camera_names: Sequence[str] | None) -> tuple[str, ...]:
+        names = self.camera_names if camera_names is None else tuple(camera_names)
+        unknown = [n for n in names if n not in scene.CAMERA_SPECS]
+        if unknown:
+            raise ValueError(
+                f"unknown sim camera(s) {unknown}; known: {', '.join(scene.CAMERA_SPECS)}"
+            )
+        return names
+
+    def _get_renderer(self) -> SceneRenderer:
+        if self._renderer is None:
+            self._renderer = SceneRenderer(
+                model=self.model, data=self.data, image_size=self.image_size
+            )
+        return self._renderer
+
+    def _apply_appearance(self, rng: np.random.Generator | None) -> None:
+        """Lights and camera poses: nominal, or perturbed from ``rng``."""
+        nominal = self._nominal
+        self.model.cam_pos[:] = nominal["cam_pos"]
+        self.model.cam_quat[:] = nominal["cam_quat"]
+        self.model.light_diffuse[:] = nominal["light_diffuse"]
+        self.model.light_dir[:] = nominal["light_dir"]
+        self.model.vis.headlight.ambient[:] = nominal["headlight_ambient"]
+        if rng is None:
+            return
+        for cam in range(self.model.ncam):
+            self.model.cam_pos[cam] += rng.normal(0.0, CAMERA_POSITION_NOISE_M, 3).clip(-0.01, 0.01)
+            axis = rng.normal(size=3)
+            delta = np.empty(4)
+            mujoco.mju_axisAngle2Quat(
+                delta, axis / np.linalg.norm(axis), rng.normal(0.0, CAMERA_ROTATION_NOISE_RAD)
+            )
+            mujoco.mju_mulQuat(self.model.cam_quat[cam], nominal["cam_quat"][cam], delta)
+        self.model.light_diffuse[:] *= rng.uniform(0.7, 1.25, size=(self.model.nlight, 1))
+        direction = self.model.light_dir + rng.normal(0.0, 0.15, size=self.model.light_dir.shape)
+        self.model.light_dir[:] = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+        self.model.vis.headlight.ambient[:] = rng.uniform(0.15, 0.35)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer, self._cameras = None, None
+        self.robot.disconnect()
+
+    def __enter__(self) -> Workcell:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
