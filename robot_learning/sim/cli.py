@@ -49,7 +49,8 @@ def add_view_command(sim_subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_view)
 
 
-# Subcommands of `rl sim`, in help order. The lead's `collect` goes here.
+# Subcommands of `rl sim` defined here; other packages add theirs (`collect`) through the
+# `robot_learning.commands` entry points (see robot_learning/cli.py).
 SIM_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_view_command]
 
 
@@ -58,7 +59,7 @@ def add_sim_commands(sim_subparsers: argparse._SubParsersAction) -> None:
         add_command(sim_subparsers)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     parser = subparsers.add_parser("sim", help="simulated Franka workcell")
     sim_subparsers = parser.add_subparsers(dest="sim_command", metavar="SIM_COMMAND")
     add_sim_commands(sim_subparsers)
@@ -68,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         return 2
 
     parser.set_defaults(func=print_help)
+    return sim_subparsers
 
 
 def run_view(args: argparse.Namespace) -> int:

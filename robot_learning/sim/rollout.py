@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from robot_learning.hardware.robot import CartesianTarget, RobotState
-from robot_learning.hardware.teleop import TeleopDevice, TeleopEvent
+from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice, TeleopEvent
 from robot_learning.hardware.twist_integrator import TwistIntegrator
 from robot_learning.sim.workcell import Workcell
 
-# Called once per control step with (step index, state before the step, target sent).
-StepCallback = Callable[[int, RobotState, CartesianTarget], None]
+# Called once per control step with (step index, state before the step, the device's
+# command, the target sent).
+StepCallback = Callable[[int, RobotState, TeleopCommand, CartesianTarget], None]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def run_episode(
                 reported_at = step
             target = integrator.step(command, workcell.control_period_s, state=state)
             if on_step is not None:
-                on_step(step, state, target)
+                on_step(step, state, command, target)
             state = workcell.step(target)
             step += 1
             if reported_at is not None and step - reported_at >= settle_steps:

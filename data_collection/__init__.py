@@ -1,0 +1,1 @@
+"""Data collection: teleop sessions, human-video capture, and the episode recorder."""

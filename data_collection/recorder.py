@@ -1,0 +1,161 @@
+"""The episode recorder: robot, cameras and teleop streams, time-aligned into the store.
+
+Two streams per episode (glossary in robot_learning.store.schema):
+  ``step``  at the record rate (the policy rate, 10 Hz in sim): the latest frame of every
+            camera with its capture time, robot state, the commanded action, the teleop twist;
+  ``state`` at the control rate (100 Hz): robot state and the target actually sent.
+Aligning a step means taking, for each camera, the newest frame captured at or before the
+step time; its own capture timestamp is stored beside it so consumers can see the skew.
+
+Key names are constants so a typo is an import error, not a silent miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
+from robot_learning.hardware.robot import CartesianTarget, RobotState
+from robot_learning.store import Codec, KeySpec, Source, StoreSchema, StoreWriter
+
+TIMESTAMP = "timestamp"
+JOINT_POSITIONS = "robot_joint_positions"
+JOINT_VELOCITIES = "robot_joint_velocities"
+EE_POSE = "robot_ee_pose"
+GRIPPER_WIDTH = "robot_gripper_width"
+ACTION = "action"
+TELEOP_TWIST = "teleop_twist"
+STATE_STREAM = "state"
+STATE_TIMESTAMP = "state_timestamp"
+STATE_JOINT_POSITIONS = "state_joint_positions"
+STATE_EE_POSE = "state_ee_pose"
+STATE_GRIPPER_WIDTH = "state_gripper_width"
+STATE_TARGET = "state_target"
+BASE_FRAME = "fr3_link0"
+
+
+def camera_key(name: str) -> str:
+    return f"camera_{name}"
+
+
+def depth_key(name: str) -> str:
+    return f"depth_{name}"
+
+
+def camera_timestamp_key(name: str) -> str:
+    return f"camera_{name}_timestamp"
+
+
+def recording_schema(
+    cameras: Mapping[str, CameraIntrinsics],
+    *,
+    depth: bool = False,
+    record_hz: float,
+    control_hz: float,
+    jpeg_quality: int = 90,
+) -> StoreSchema:
+    """The keys a robot station records, derived from its cameras (never from constants)."""
+    keys: dict[str, KeySpec] = {
+        TIMESTAMP: KeySpec((), "float64", units="s, station clock",
+                           description="time of the step"),
+        JOINT_POSITIONS: KeySpec((7,), "float64", units="rad"),
+        JOINT_VELOCITIES: KeySpec((7,), "float64", units="rad/s"),
+        EE_POSE: KeySpec((7,), "float64", units="m, quaternion xyzw", frame=BASE_FRAME,
+                         description="hand TCP pose"),
+        GRIPPER_WIDTH: KeySpec((), "float64", units="m"),
+        ACTION: KeySpec((8,), "float64", units="m, quaternion xyzw, 1=closed", frame=BASE_FRAME,
+                        description="commanded TCP target pose and gripper"),
+        TELEOP_TWIST: KeySpec((6,), "float64", units="m/s, rad/s", frame=BASE_FRAME),
+        STATE_TIMESTAMP: KeySpec((), "float64", stream=STATE_STREAM, units="s, station clock"),
+        STATE_JOINT_POSITIONS: KeySpec((7,), "float64", stream=STATE_STREAM, units="rad"),
+        STATE_EE_POSE: KeySpec((7,), "float64", stream=STATE_STREAM,
+                               units="m, quaternion xyzw", frame=BASE_FRAME),
+        STATE_GRIPPER_WIDTH: KeySpec((), "float64", stream=STATE_STREAM, units="m"),
+        STATE_TARGET: KeySpec((8,), "float64", stream=STATE_STREAM,
+                              units="m, quaternion xyzw, 1=closed", frame=BASE_FRAME),
+    }
+    for name, intr in cameras.items():
+        shape = (intr.height, intr.width)
+        keys[camera_key(name)] = KeySpec((*shape, 3), "uint8", Codec.JPEG, quality=jpeg_quality,
+                                         frame=f"{name}_color_optical_frame")
+        keys[camera_timestamp_key(name)] = KeySpec((), "float64", units="s, station clock",
+                                                   description=f"capture time of {name}")
+        if depth:
+            keys[depth_key(name)] = KeySpec(shape, "uint16", Codec.DEPTH, units="mm",
+                                            frame=f"{name}_color_optical_frame")
+    return StoreSchema(keys=keys, stream_rates_hz={"step": record_hz, STATE_STREAM: control_hz})
+
+
+def camera_calibration(
+    intrinsics: Mapping[str, CameraIntrinsics], extrinsics: Mapping[str, np.ndarray | None]
+) -> dict[str, Any]:
+    """The calibration an episode was recorded with, as stored in its metadata."""
+    out = {}
+    for name, intr in intrinsics.items():
+        t = extrinsics.get(name)
+        out[name] = {
+            "width": intr.width, "height": intr.height, "fx": intr.fx, "fy": intr.fy,
+            "cx": intr.cx, "cy": intr.cy, "distortion": list(intr.distortion),
+            "T_base_camera": None if t is None else np.asarray(t).tolist(),
+        }
+    return out
+
+
+@dataclass
+class EpisodeRecorder:
+    """Feeds one episode's samples to a StoreWriter under the recording schema's keys."""
+
+    writer: StoreWriter
+    cameras: tuple[str, ...]
+    depth: bool = False
+
+    def begin(self, *, source: Source | str, task: str, operator: str,
+              calibration: Mapping[str, Any], notes: Mapping[str, Any] | None = None) -> int:
+        return self.writer.begin_episode(source=source, task=task, operator=operator,
+                                         calibration=calibration, notes=notes)
+
+    def record_control(self, state: RobotState, target: CartesianTarget) -> None:
+        """One control-rate row: the state and the target sent at that tick."""
+        self.writer.append({
+            STATE_TIMESTAMP: state.timestamp_s,
+            STATE_JOINT_POSITIONS: state.joint_positions,
+            STATE_EE_POSE: state.ee_pose_vector(),
+            STATE_GRIPPER_WIDTH: state.gripper_width_m,
+            STATE_TARGET: target.as_vector(),
+        }, stream=STATE_STREAM)
+
+    def record_step(self, *, time_s: float, state: RobotState, action: CartesianTarget,
+                    twist: np.ndarray, frames: Mapping[str, CameraFrame]) -> None:
+        """One record-rate row: the newest frame of each camera at ``time_s`` and the rest."""
+        missing = [c for c in self.cameras if c not in frames]
+        if missing:
+            raise ValueError(f"step at {time_s:.3f} s has no frame from camera(s) {missing}")
+        row: dict[str, Any] = {
+            TIMESTAMP: time_s,
+            JOINT_POSITIONS: state.joint_positions,
+            JOINT_VELOCITIES: state.joint_velocities,
+            EE_POSE: state.ee_pose_vector(),
+            GRIPPER_WIDTH: state.gripper_width_m,
+            ACTION: action.as_vector(),
+            TELEOP_TWIST: twist,
+        }
+        for name in self.cameras:
+            frame = frames[name]
+            row[camera_key(name)] = frame.color
+            row[camera_timestamp_key(name)] = frame.timestamp_s
+            if self.depth:
+                if frame.depth is None:
+                    raise ValueError(f"camera {name!r} delivered no depth frame")
+                row[depth_key(name)] = frame.depth
+        self.writer.append(row)
+
+    def commit(self, *, success: bool, notes: Mapping[str, Any] | None = None) -> int:
+        return self.writer.commit(success=success, notes=notes)
+
+    def discard(self) -> None:
+        if self.writer.in_episode:
+            self.writer.discard()
