@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"   {summary['episodes']} episodes, {summary['steps']} steps, "
           f"{summary['size_bytes'] / 1e6:.1f} MB, tasks {summary['tasks']}")
     problems = validate(store)
-    print(f"   validate: {'ok' if not problems else problems}")
+    print(f"   validate: {problems if problems else 'ok'}")
     failed = reader.select(success=False)
     if failed:
         set_excluded(store, failed, excluded=True, reason="expert failed (demo curation)")

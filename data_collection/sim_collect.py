@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
-from robot_learning.hardware.robot import CartesianTarget, RobotState
+from robot_learning.hardware.robot import CartesianTarget, RobotReflexError, RobotState
 from robot_learning.hardware.teleop import TeleopCommand
 from robot_learning.store import Source, StoreError, StoreWriter
 
@@ -39,6 +39,7 @@ class CollectConfig:
     noise_m_s: float = 0.02
     seed: int = 0
     operator: str = "scripted-expert"
+    reflex_force_n: float | None = None  # None: the simulated arm's default collision reflex
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -51,22 +52,26 @@ class CollectConfig:
 
 @dataclass(frozen=True)
 class CollectSummary:
-    episodes: int
+    episodes: int  # committed
     successes: int
     steps: int
     first_episode: int
+    reflexes: int = 0  # episodes dropped because the arm stopped on a reflex
 
 
 def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
     """Run the expert ``config.episodes`` times and commit each episode to the store."""
+    from robot_learning.sim.robot import SimRobotLimits
     from robot_learning.sim.rollout import run_episode
     from robot_learning.sim.workcell import Workcell
 
+    limits = (None if config.reflex_force_n is None
+              else SimRobotLimits(reflex_force_n=config.reflex_force_n))
     workcell = Workcell(task=config.task, seed=config.seed, cameras=config.cameras,
                         image_size=config.image_size, control_hz=config.control_hz,
-                        with_depth=config.depth)
+                        with_depth=config.depth, limits=limits)
     record_every = round(config.control_hz / config.record_hz)
-    successes = steps = 0
+    successes = steps = reflexes = committed = 0
     with workcell:
         cameras = workcell.cameras
         schema = recording_schema({n: c.intrinsics for n, c in cameras.items()},
@@ -99,18 +104,28 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
                                 twist=command.twist,
                                 frames={n: c.read() for n, c in cameras.items()})
 
-                    result = run_episode(workcell, seed=seed, noise_m_s=config.noise_m_s,
-                                         on_step=on_step)
+                    try:
+                        result = run_episode(workcell, seed=seed, noise_m_s=config.noise_m_s,
+                                             on_step=on_step)
+                    except RobotReflexError as exc:
+                        # Safe stop: the arm already halted; the half episode is not a demo.
+                        log.warning("episode with seed %d dropped: %s", seed, exc)
+                        recorder.discard()
+                        workcell.robot.recover()
+                        reflexes += 1
+                        continue
                     recorder.commit(success=result.success, notes={
                         "expert_reported_success": result.expert_reported_success,
                         "sim_duration_s": result.duration_s})
+                    committed += 1
                     successes += result.success
                     steps += -(-result.steps // record_every)
-                    bar.set_postfix(success=f"{successes}/{i + 1}", steps=steps)
+                    bar.set_postfix(success=f"{successes}/{committed}", steps=steps,
+                                    reflexes=reflexes)
             except BaseException:
                 recorder.discard()  # committed episodes stay; the open one is dropped
                 raise
-    return CollectSummary(config.episodes, successes, steps, first)
+    return CollectSummary(committed, successes, steps, first, reflexes)
 
 
 def register(sim_subparsers: argparse._SubParsersAction) -> None:
@@ -151,5 +166,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print(f"{config.store}: recorded episodes {summary.first_episode}.."
           f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
-          f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps")
+          f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps"
+          + (f", {summary.reflexes} dropped on a reflex" if summary.reflexes else ""))
     return 0

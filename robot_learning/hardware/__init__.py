@@ -8,7 +8,7 @@ is simulated time (seconds since the workcell was created), advanced by ``step``
 """
 
 from robot_learning.hardware.camera import Camera, CameraFrame, CameraIntrinsics
-from robot_learning.hardware.robot import CartesianTarget, Robot, RobotState
+from robot_learning.hardware.robot import CartesianTarget, Robot, RobotReflexError, RobotState
 from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice, TeleopEvent
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "CameraIntrinsics",
     "CartesianTarget",
     "Robot",
+    "RobotReflexError",
     "RobotState",
     "TeleopCommand",
     "TeleopDevice",

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_learning.hardware.robot import CartesianTarget, Robot, RobotState
+from robot_learning.hardware.robot import CartesianTarget, Robot, RobotReflexError, RobotState
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class FrankaError(RuntimeError):
     """A command or connection to the arm failed; the message names the host."""
 
 
-class FrankaReflexError(FrankaError):
+class FrankaReflexError(FrankaError, RobotReflexError):
     """The robot stopped itself (reflex); call ``recover()`` before moving again."""
 
 

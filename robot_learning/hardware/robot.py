@@ -14,6 +14,14 @@ from types import TracebackType
 import numpy as np
 
 
+class RobotReflexError(RuntimeError):
+    """The arm stopped itself (collision, limit, reflex); commands fail until ``recover()``.
+
+    Real (franky) and simulated arms raise subclasses of this, so a collection loop or the
+    runtime handles both the same way: drop the episode, recover, carry on.
+    """
+
+
 @dataclass(frozen=True)
 class RobotState:
     """One sample of the arm's state on the station clock."""

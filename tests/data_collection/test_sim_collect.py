@@ -66,3 +66,18 @@ def test_collect_appends_and_rejects_unknown_task(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2 and "known tasks: lift, push, stack" in result.stderr
+
+
+def test_reflex_mid_episode_drops_that_episode_and_keeps_the_rest(tmp_path):
+    from data_collection.sim_collect import CollectConfig, collect
+
+    store = tmp_path / "demos.zarr"
+    first = collect(CollectConfig(task="lift", episodes=1, store=store, seed=1), progress=False)
+    assert first.episodes == 1 and first.reflexes == 0
+    # A reflex threshold below grasping forces: every episode stops the arm mid-way.
+    touchy = collect(CollectConfig(task="lift", episodes=2, store=store, seed=2,
+                                   reflex_force_n=5.0), progress=False)
+    assert touchy.reflexes == 2 and touchy.episodes == 0
+    reader = StoreReader(store)
+    assert reader.num_episodes == 1 and reader.episode(0).info.notes["seed"] == 1
+    assert validate(store) == []
