@@ -15,11 +15,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import DataLoader
-
 from benchmarks.frames import color_frames
 from robot_learning.store import Codec, KeySpec, StoreSchema, StoreWriter
-from robot_learning.store.sampler import SequenceDataset
+from robot_learning.store.sampler import SequenceDataset, make_loader
 
 H, W = 240, 320
 
@@ -51,8 +49,7 @@ def samples_per_second(
                               action_keys=["action"], obs_horizon=2, action_horizon=16,
                               normalization={"robot_state": "mean_std", "action": "min_max"},
                               image_dtype=image_dtype)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
-                        persistent_workers=workers > 0, drop_last=True)
+    loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, drop_last=True)
     iterator = iter(loader)
     for _ in range(2 + workers * 2):  # warm-up: worker start, first batches
         next(iterator)

@@ -52,7 +52,7 @@ class _ImageCodec(ArrayBytesCodec):
     def _encode_image(self, image: np.ndarray) -> bytes:
         raise NotImplementedError
 
-    def _decode_image(self, data: bytes) -> np.ndarray:
+    def _decode_image(self, data: bytes, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
@@ -74,9 +74,19 @@ class _ImageCodec(ArrayBytesCodec):
     def compute_encoded_size(self, input_byte_length: int, _chunk_spec: ArraySpec) -> int:
         raise NotImplementedError(f"{self.codec_name} output size is data dependent")
 
-    def decode_frame(self, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
-        """Decode one stored frame to ``shape`` (H, W[, C]); the reader's fast path."""
-        return self._decode_image(data).reshape(shape)
+    def decode_frame(
+        self, data: bytes, shape: tuple[int, ...], out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Decode one stored frame to ``shape`` (H, W[, C]); the reader's fast path.
+
+        With ``out`` (a C-contiguous array of ``shape``) the pixels land there directly,
+        saving a copy per frame on the training hot path.
+        """
+        if out is None:
+            return self._decode_image(data).reshape(shape)
+        target = out.reshape(shape[:2]) if len(shape) == 3 and shape[2] == 1 else out
+        self._decode_image(data, out=target)
+        return out
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,8 @@ class JpegCodec(_ImageCodec):
             return imagecodecs.jpeg8_encode(image, level=self.quality)
         return imagecodecs.jpeg8_encode(image, level=self.quality, subsampling=self.subsampling)
 
-    def _decode_image(self, data: bytes) -> np.ndarray:
-        return imagecodecs.jpeg8_decode(data)
+    def _decode_image(self, data: bytes, out: np.ndarray | None = None) -> np.ndarray:
+        return imagecodecs.jpeg8_decode(data, out=out)
 
 
 @dataclass(frozen=True)
@@ -134,8 +144,8 @@ class JpegXlCodec(_ImageCodec):
             return imagecodecs.jpegxl_encode(image, lossless=True, effort=1)
         return imagecodecs.jpegxl_encode(image, level=self.quality, effort=1)
 
-    def _decode_image(self, data: bytes) -> np.ndarray:
-        return imagecodecs.jpegxl_decode(data)
+    def _decode_image(self, data: bytes, out: np.ndarray | None = None) -> np.ndarray:
+        return imagecodecs.jpegxl_decode(data, out=out)
 
 
 def register_codecs() -> None:

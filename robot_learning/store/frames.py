@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numcodecs
@@ -59,11 +60,15 @@ class FrameFiles:
             return _BLOSC.encode(np.ascontiguousarray(frame, dtype="<u2"))
         return np.ascontiguousarray(frame).tobytes()  # RAW_IMAGE
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, out: np.ndarray | None = None) -> np.ndarray:
         if self._image_codec is not None:
-            return self._image_codec.decode_frame(data, self.spec.shape)
+            return self._image_codec.decode_frame(data, self.spec.shape, out=out)
         raw = _BLOSC.decode(data) if self.spec.codec == Codec.DEPTH else data
-        return np.frombuffer(raw, dtype=self.spec.dtype).reshape(self.spec.shape)
+        frame = np.frombuffer(raw, dtype=self.spec.dtype).reshape(self.spec.shape)
+        if out is None:
+            return frame
+        out[...] = frame
+        return out
 
     def write(self, row: int, frame: np.ndarray) -> None:
         """Atomically replace one frame's file; all-zero frames are zarr's fill (no file)."""
@@ -78,15 +83,26 @@ class FrameFiles:
             f.write(data)
         os.replace(tmp, target)
 
-    def read(self, row: int, *, episode: int | None = None) -> np.ndarray:
+    def read(
+        self,
+        row: int,
+        *,
+        out: np.ndarray | None = None,
+        episode_of: Callable[[int], int] | None = None,
+    ) -> np.ndarray:
+        """One frame (into ``out`` when given); a missing file is zarr's fill value (zeros)."""
         target = self.path(row)
         try:
             data = target.read_bytes()
         except FileNotFoundError:
-            return np.zeros(self.spec.shape, dtype=self.spec.dtype)
+            if out is None:
+                return np.zeros(self.spec.shape, dtype=self.spec.dtype)
+            out[...] = 0
+            return out
         try:
-            return self.decode(data)
+            return self.decode(data, out=out)
         except Exception as exc:
+            episode = episode_of(row) if episode_of is not None else "?"
             raise StoreCorruptError(
                 f"{target}: frame {row} of key {self.key!r} (episode {episode}) does not "
                 f"decode ({exc})"

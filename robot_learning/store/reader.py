@@ -164,17 +164,26 @@ class StoreReader:
             out[key] = self.read_rows(key, start, stop)
         return out
 
-    def read_frames(self, key: str, rows: Sequence[int]) -> np.ndarray:
-        """Image rows by index: the training hot path (one file per frame on local stores)."""
+    def read_frames(
+        self, key: str, rows: Sequence[int], out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Image rows by index, decoded into ``out`` (len(rows), *shape) when given.
+
+        The training hot path: on local stores each frame is one file, read and decoded
+        straight into its slot of ``out`` (no intermediate copies).
+        """
         spec = self.spec(key)
+        if out is None:
+            out = np.empty((len(rows), *spec.shape), dtype=spec.dtype)
         if self._local_root is None:
-            return np.stack([np.asarray(self.array(key)[r]) for r in rows])
+            for i, row in enumerate(rows):
+                out[i] = np.asarray(self.array(key)[int(row)])
+            return out
         frames = self._frames.get(key)
         if frames is None:
             frames = self._frames[key] = FrameFiles(self._local_root, key, spec, self.array(key))
-        out = np.empty((len(rows), *spec.shape), dtype=spec.dtype)
         for i, row in enumerate(rows):
-            out[i] = frames.read(int(row), episode=self.episode_of_row(int(row)))
+            frames.read(int(row), out=out[i], episode_of=self.episode_of_row)
         return out
 
     def episode_of_row(self, row: int, stream: str = MAIN_STREAM) -> int:

@@ -22,7 +22,14 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+    get_worker_info,
+)
 
 from robot_learning.store.normalization import KeyStats, stats_for
 from robot_learning.store.reader import StoreReader
@@ -130,27 +137,102 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         return len(self._anchors)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.get_batch([index]).items()}
+
+    def get_batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """Samples ``indices`` already stacked: every tensor gets a leading batch axis B.
+
+        Decoding a whole batch into one array skips the per-sample tensors and the stacking
+        copy of the default collate; ``make_loader`` feeds it batches of indices.
+        """
         if self._reader is None:
             self._reader = StoreReader(self.path)
-        anchor, start, stop = (int(v) for v in self._anchors[index])
-        obs = observation_rows(anchor, start, stop, self.obs_horizon)
-        act, is_pad = action_rows(anchor, start, stop, self.action_horizon)
-        sample: dict[str, torch.Tensor] = {}
+        index = np.asarray(indices, dtype=np.int64)
+        anchor, start, stop = self._anchors[index].T
+        obs = observation_rows(anchor, start, stop, self.obs_horizon)  # (B, To)
+        act, is_pad = action_rows(anchor, start, stop, self.action_horizon)  # (B, Ta)
+        batch: dict[str, torch.Tensor] = {}
         for key in self.obs_keys:
-            if key in self.image_keys:
-                frames = self._reader.read_frames(key, obs.tolist())
-                if frames.ndim == 3:
-                    frames = frames[..., None]
-                # transpose in uint8 (4x fewer bytes), then one contiguous float conversion
-                image = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))
-                if self.image_dtype == "float32":
-                    image = image.to(torch.float32).mul_(1.0 / 255.0)
-                sample[key] = self.image_transform(image) if self.image_transform else image
-            else:
-                sample[key] = torch.from_numpy(self._lowdim[key][obs])
+            batch[key] = (
+                self._images(key, obs)
+                if key in self.image_keys
+                else torch.from_numpy(self._lowdim[key][obs])
+            )
         for key in self.action_keys:
-            sample[key] = torch.from_numpy(self._lowdim[key][act])
-        sample[ACTION_IS_PAD] = torch.from_numpy(is_pad)
-        sample["episode"] = torch.tensor(int(self._episode_of_anchor[index]))
-        sample["step"] = torch.tensor(anchor - start)
-        return sample
+            batch[key] = torch.from_numpy(self._lowdim[key][act])
+        batch[ACTION_IS_PAD] = torch.from_numpy(is_pad)
+        batch["episode"] = torch.from_numpy(self._episode_of_anchor[index].astype(np.int64))
+        batch["step"] = torch.from_numpy(anchor - start)
+        return batch
+
+    def _images(self, key: str, rows: np.ndarray) -> torch.Tensor:
+        """(B, To, C, H, W) frames of ``rows`` (B, To), decoded, scaled, transformed.
+
+        Frames are decoded straight into one (B, To, H, W, C) buffer (in shared memory when
+        running in a loader worker, so handing the batch over copies nothing) and returned
+        as a (B, To, C, H, W) view in channels-last memory layout: no transpose copy.
+        ``.contiguous()`` gives the classic layout where a model needs it.
+        """
+        spec = self._reader.spec(key)
+        height, width = spec.shape[:2]
+        channels = spec.shape[2] if len(spec.shape) == 3 else 1
+        buffer = _new_tensor((*rows.shape, height, width, channels), torch.uint8)
+        frames = buffer.numpy().reshape(rows.size, *spec.shape)
+        self._reader.read_frames(key, rows.ravel().tolist(), out=frames)
+        images = buffer.permute(0, 1, 4, 2, 3)
+        if self.image_dtype == "float32":
+            scaled = _new_tensor(tuple(images.shape), torch.float32)
+            images = torch.mul(images, 1.0 / 255.0, out=scaled)
+        if self.image_transform is not None:
+            images = torch.stack([self.image_transform(sample) for sample in images])
+        return images
+
+
+def _new_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A contiguous tensor; in a DataLoader worker its storage is shared memory already,
+    so sending the batch to the main process copies nothing."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    numel = int(np.prod(shape))
+    # what torch's own default_collate does for the batches it builds in workers
+    storage = torch.UntypedStorage._new_shared(numel * dtype.itemsize)
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+
+
+class _Batches(Dataset[dict[str, torch.Tensor]]):
+    """Indexable by a list of sample indices; DataLoader's automatic batching is off."""
+
+    def __init__(self, dataset: SequenceDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return self.dataset.get_batch(indices)
+
+
+def make_loader(
+    dataset: SequenceDataset,
+    *,
+    batch_size: int,
+    shuffle: bool = True,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    generator: torch.Generator | None = None,
+    **kwargs: Any,
+) -> DataLoader:
+    """A DataLoader that decodes whole batches in its workers (no per-sample collate).
+
+    Yields the same dicts as ``DataLoader(dataset, batch_size, collate_fn=default)`` would,
+    ~1.5x faster with workers, because the batch is decoded straight into one array.
+    """
+    base = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    return DataLoader(
+        _Batches(dataset),
+        batch_size=None,
+        sampler=BatchSampler(base, batch_size=batch_size, drop_last=drop_last),
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        **kwargs,
+    )

@@ -25,13 +25,21 @@ def anchors(episode_rows: Sequence[tuple[int, int]]) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64)
 
 
-def observation_rows(anchor: int, start: int, stop: int, horizon: int) -> np.ndarray:
-    return np.clip(np.arange(anchor - horizon + 1, anchor + 1), start, stop - 1)
+Rows = int | np.ndarray
 
 
-def action_rows(anchor: int, start: int, stop: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and the padding mask (True where the row repeats the episode's last step)."""
-    wanted = np.arange(anchor, anchor + horizon)
+def observation_rows(anchor: Rows, start: Rows, stop: Rows, horizon: int) -> np.ndarray:
+    """(..., horizon) rows ending at ``anchor``; scalars or (B,) arrays of anchors."""
+    anchor, start, stop = (np.asarray(v)[..., None] for v in (anchor, start, stop))
+    return np.clip(anchor + np.arange(1 - horizon, 1), start, stop - 1)
+
+
+def action_rows(
+    anchor: Rows, start: Rows, stop: Rows, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(..., horizon) rows from ``anchor`` and the padding mask (True past the episode end)."""
+    anchor, start, stop = (np.asarray(v)[..., None] for v in (anchor, start, stop))
+    wanted = anchor + np.arange(horizon)
     return np.clip(wanted, start, stop - 1), wanted >= stop
 
 

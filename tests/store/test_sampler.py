@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from robot_learning.store import Codec, KeySpec, StoreReader, StoreSchema, StoreWriter
 from robot_learning.store.normalization import compute_stats
-from robot_learning.store.sampler import ACTION_IS_PAD, SequenceDataset
+from robot_learning.store.sampler import ACTION_IS_PAD, SequenceDataset, make_loader
 from robot_learning.store.windows import split_episodes
 from tests.store import helpers
 
@@ -98,12 +98,19 @@ def test_split_is_by_episode():
     assert len(val) == 2 and not set(train) & set(val) and sorted(train + val) == list(range(10))
 
 
-def test_loader_workers_decode_images(store):
-    ds = SequenceDataset(store, obs_keys=["camera"], action_keys=["action"], obs_horizon=2,
-                         action_horizon=2, select={"source": "teleop"})
-    loader = DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="spawn")
-    batches = list(loader)
-    assert sum(len(b["camera"]) for b in batches) == len(ds)
+def test_batched_loader_in_workers_matches_per_sample_reads(store):
+    ds = SequenceDataset(store, obs_keys=["camera", "state"], action_keys=["action"],
+                         obs_horizon=2, action_horizon=3, select={"source": "teleop"})
+    plain = list(DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="spawn"))
+    fast = list(make_loader(ds, batch_size=4, shuffle=False, num_workers=2,
+                            multiprocessing_context="spawn"))
+    assert len(fast) == len(plain) and sum(len(b["action"]) for b in fast) == len(ds)
+    for a, b in zip(plain, fast, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key].shape == b[key].shape, key
+            assert torch.equal(a[key], b[key]), key
+    assert fast[0]["camera"].dtype == torch.uint8 and fast[0]["camera"].shape[1:] == (2, 3, 24, 32)
 
 
 def test_codecs_register_in_a_process_that_never_imports_the_package(store):
