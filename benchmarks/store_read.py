@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from benchmarks.frames import color_frames
 from robot_learning.store import Codec, KeySpec, StoreSchema, StoreWriter
 from robot_learning.store.sampler import SequenceDataset, make_loader

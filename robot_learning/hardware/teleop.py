@@ -50,10 +50,10 @@ class TeleopDevice(ABC):
     ) -> None:
         self.disconnect()
 
-    def connect(self) -> None:
+    def connect(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Open the device (idempotent). Devices with nothing to open need not override."""
 
-    def disconnect(self) -> None:
+    def disconnect(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Release the device (idempotent)."""
 
     @abstractmethod

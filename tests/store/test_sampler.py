@@ -15,7 +15,6 @@ from robot_learning.store import Codec, KeySpec, StoreReader, StoreSchema, Store
 from robot_learning.store.normalization import compute_stats
 from robot_learning.store.sampler import ACTION_IS_PAD, SequenceDataset, make_loader
 from robot_learning.store.windows import split_episodes
-from tests.store import helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 LENGTHS = (5, 9, 4)
@@ -79,7 +78,8 @@ def test_image_transform_and_normalization(store):
     expected = (rows[3] - rows.mean()) / rows.std()
     assert sample["state"][0, 0].item() == pytest.approx(expected, rel=1e-5)
     actions = torch.stack([ds[i]["action"] for i in range(len(ds))])
-    assert actions.min().item() == pytest.approx(-1.0) and actions.max().item() == pytest.approx(1.0)
+    assert actions.min().item() == pytest.approx(-1.0)
+    assert actions.max().item() == pytest.approx(1.0)
     # Statistics were saved with the store, keyed by the selection.
     reader = StoreReader(store)
     saved = reader.meta_attrs()["normalization"][ds.fingerprint]["keys"]
