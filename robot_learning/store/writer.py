@@ -4,12 +4,14 @@ Commit protocol (see layout.py): data rows are written first (images continuousl
 background thread, so the recording loop never waits on encoding), then the episode's
 metadata and extra-stream ends, then ``meta/episode_ends`` last. A process killed before that
 last write leaves an uncommitted tail that the next writer (or ``rl store recover``) drops,
-naming what it dropped. With ``durable=True`` the data is flushed to disk (``os.sync``)
+naming what it dropped. With ``durable=True`` the data is flushed to disk (``syncfs``)
 before the commit record, so a power cut cannot commit rows that never reached the disk.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import logging
@@ -372,13 +374,13 @@ class StoreWriter:
                 self._ends[stream].resize((i + 1,))
                 self._ends[stream][i] = self._base_rows[stream] + ep.rows.get(stream, 0)
             if self.durable:
-                os.sync()
+                _sync_filesystem(self.path)
             # The commit point.
             ends = self._ends[MAIN_STREAM]
             ends.resize((i + 1,))
             ends[i] = self._base_rows[MAIN_STREAM] + ep.rows[MAIN_STREAM]
             if self.durable:
-                os.sync()
+                _sync_filesystem(self.path)
             layout.update_meta_attrs(self._store, None, {layout.PENDING_ATTR: None})
         for stream in self.schema.streams:
             self._base_rows[stream] += ep.rows.get(stream, 0)
@@ -513,6 +515,27 @@ def _check_value(value: Any, spec: KeySpec, where: str, allow_nonfinite: bool) -
             "batch; pass allow_nonfinite=True to store it anyway"
         )
     return np.ascontiguousarray(array)
+
+
+def _sync_filesystem(path: Path) -> None:
+    """Flush the store's filesystem to disk (Linux syncfs), not every mounted filesystem."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _LIBC is None or _LIBC.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc if hasattr(libc, "syncfs") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _is_store(path: Path) -> bool:
