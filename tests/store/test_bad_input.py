@@ -148,3 +148,18 @@ def test_info_json_and_validate_exit_status(store):
     assert info["keys"]["camera_front"]["shape"] == list(helpers.IMAGE_SHAPE)
     assert info["sources"] == {"teleop": 3}
     assert rl("store", "validate", str(store)).returncode == 0
+
+
+def test_missing_key_and_declaration_mismatch_are_reported(store):
+    import shutil
+
+    shutil.rmtree(store / "data" / "action")
+    meta = store / "data" / "robot_state" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    doc["data_type"] = "float64"
+    meta.write_text(json.dumps(doc))
+    problems = {(p.key, p.message.split(" (")[0]) for p in validate(store)}
+    assert any(key == "action" and "missing array" in msg for key, msg in problems), problems
+    assert ("robot_state", "dtype float64, schema says float32") in problems
+    result = rl("store", "validate", str(store))
+    assert result.returncode == 1 and "key 'action'" in result.stdout
