@@ -9,11 +9,12 @@ y down, z forward, OpenCV/ROS optical convention) expressed in the robot base fr
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import numpy as np
+
+from robot_learning.hardware.device import Device
 
 
 @dataclass(frozen=True)
@@ -61,29 +62,35 @@ class CameraTimeoutError(TimeoutError):
     """A camera stopped delivering frames."""
 
 
-class Camera(ABC):
+def checked_T_base_camera(extrinsics: np.ndarray | None, camera_name: str) -> np.ndarray | None:
+    """Validate a 4x4 rigid transform (T_base_camera) so a bad calibration fails at startup.
+
+    Returns a read-only float64 copy, or None for an uncalibrated camera.
+    """
+    if extrinsics is None:
+        return None
+    T = np.array(extrinsics, dtype=np.float64)
+    R = T[:3, :3] if T.shape == (4, 4) else None
+    if (
+        R is None
+        or not np.all(np.isfinite(T))
+        or not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0])
+        or not np.allclose(R @ R.T, np.eye(3), atol=1e-5)
+        or np.linalg.det(R) < 0
+    ):
+        raise ValueError(
+            f"camera {camera_name!r}: extrinsics must be a 4x4 rigid transform T_base_camera, "
+            f"got {np.array2string(np.asarray(extrinsics), precision=4)}"
+        )
+    T.setflags(write=False)
+    return T
+
+
+class Camera(Device):
     """A color(+depth) camera. Context manager; connect/disconnect are idempotent."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-
-    def __enter__(self) -> Camera:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.disconnect()
-
-    @abstractmethod
-    def connect(self) -> None: ...
-
-    @abstractmethod
-    def disconnect(self) -> None: ...
 
     @property
     @abstractmethod

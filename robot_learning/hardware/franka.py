@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_learning.geometry import normalized_quat, quat_angle_rad, slerp_xyzw
 from robot_learning.hardware.robot import CartesianTarget, Robot, RobotReflexError, RobotState
 
 logger = logging.getLogger(__name__)
@@ -79,31 +80,6 @@ class FrankaLimits:
                 f"max_target_step_m ({self.max_target_step_m}) and max_target_step_rad "
                 f"({self.max_target_step_rad}) must be positive"
             )
-
-
-# ------------------------------------------------------------------ quaternion helpers (xyzw)
-
-
-def _normalized_quat(q: np.ndarray, what: str) -> np.ndarray:
-    q = np.asarray(q, dtype=np.float64)
-    norm = float(np.linalg.norm(q))
-    if q.shape != (4,) or not np.isfinite(q).all() or norm < 1e-6:
-        raise ValueError(f"{what} must be a finite non-zero (x, y, z, w) quaternion, got {q}")
-    return q / norm
-
-
-def _quat_angle_rad(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float(np.arccos(min(1.0, abs(float(np.dot(a, b))))))
-
-
-def _slerp(a: np.ndarray, b: np.ndarray, fraction: float) -> np.ndarray:
-    if np.dot(a, b) < 0:
-        b = -b
-    angle = np.arccos(min(1.0, float(np.dot(a, b))))
-    if angle < 1e-9:
-        return a
-    out = (np.sin((1 - fraction) * angle) * a + np.sin(fraction * angle) * b) / np.sin(angle)
-    return out / np.linalg.norm(out)
 
 
 # ------------------------------------------------------------------ gripper width poller
@@ -364,7 +340,7 @@ class FrankaRobot(Robot):
             state = self.read_state()
             if (
                 np.linalg.norm(state.ee_position - target.position) < 1e-3
-                and _quat_angle_rad(state.ee_quaternion, target.quaternion) < 5e-3
+                and quat_angle_rad(state.ee_quaternion, target.quaternion) < 5e-3
                 and np.abs(state.joint_velocities).max() < 0.02
             ):
                 return True
@@ -406,7 +382,7 @@ class FrankaRobot(Robot):
         position = np.asarray(target.position, dtype=np.float64)
         if position.shape != (3,) or not np.isfinite(position).all():
             raise ValueError(f"Cartesian target position must be 3 finite metres, got {position}")
-        quat = _normalized_quat(target.quaternion, "Cartesian target quaternion")
+        quat = normalized_quat(target.quaternion, "Cartesian target quaternion")
         lim = self.limits
         position = np.clip(position, lim.workspace_min_m, lim.workspace_max_m)
         step = position - current.ee_position
@@ -415,9 +391,9 @@ class FrankaRobot(Robot):
             position = current.ee_position + step * (lim.max_target_step_m / dist_m)
             position = np.clip(position, lim.workspace_min_m, lim.workspace_max_m)
         current_quat = current.ee_quaternion
-        angle_rad = _quat_angle_rad(current_quat, quat)
+        angle_rad = quat_angle_rad(current_quat, quat)
         if angle_rad > lim.max_target_step_rad:
-            quat = _slerp(current_quat, quat, lim.max_target_step_rad / angle_rad)
+            quat = slerp_xyzw(current_quat, quat, lim.max_target_step_rad / angle_rad)
         return CartesianTarget(position, quat, target.gripper_closed, target.timestamp_s)
 
     def send_cartesian_target(self, target: CartesianTarget) -> CartesianTarget:

@@ -37,6 +37,7 @@ from robot_learning.hardware.camera import (
     CameraFrame,
     CameraIntrinsics,
     CameraTimeoutError,
+    checked_T_base_camera,
 )
 
 log = logging.getLogger(__name__)
@@ -138,28 +139,6 @@ def monotonic_ms_to_station_s(
     return received_s
 
 
-def _checked_T_base_camera(extrinsics: np.ndarray | None, camera_name: str) -> np.ndarray | None:
-    """Validate a 4x4 rigid T_base_camera (same rule as the RealSense camera)."""
-    if extrinsics is None:
-        return None
-    T = np.array(extrinsics, dtype=np.float64)
-    ok = T.shape == (4, 4) and bool(np.all(np.isfinite(T)))
-    if ok:
-        R = T[:3, :3]
-        ok = (
-            np.allclose(T[3], [0.0, 0.0, 0.0, 1.0])
-            and np.allclose(R @ R.T, np.eye(3), atol=1e-5)
-            and np.linalg.det(R) > 0
-        )
-    if not ok:
-        raise ValueError(
-            f"camera {camera_name!r}: extrinsics must be a 4x4 rigid transform T_base_camera, "
-            f"got {np.array2string(np.asarray(extrinsics), precision=4)}"
-        )
-    T.setflags(write=False)
-    return T
-
-
 def _is_live(source: int | str | Path) -> bool:
     if isinstance(source, int):
         return True
@@ -198,7 +177,7 @@ class OpenCVCamera(Camera):
         if intrinsics is None and calibration_path is not None:
             intrinsics = load_intrinsics_yaml(calibration_path)
         self._intrinsics = intrinsics
-        self._extrinsics = _checked_T_base_camera(extrinsics, name)
+        self._extrinsics = checked_T_base_camera(extrinsics, name)
         self._cap: cv2.VideoCapture | None = None
         self._queue: queue.Queue[CameraFrame] = queue.Queue()
         self._stop = threading.Event()

@@ -38,6 +38,7 @@ from robot_learning.hardware.camera import (
     CameraFrame,
     CameraIntrinsics,
     CameraTimeoutError,
+    checked_T_base_camera,
 )
 
 log = logging.getLogger(__name__)
@@ -134,27 +135,6 @@ def depth_to_mm(raw: np.ndarray, depth_units_m: float) -> np.ndarray:
         return raw.astype(np.uint16, copy=True)
     mm = np.rint(raw.astype(np.float64) * (depth_units_m * 1000.0))
     return np.clip(mm, 0, np.iinfo(np.uint16).max).astype(np.uint16)
-
-
-def checked_T_base_camera(extrinsics: np.ndarray | None, camera_name: str) -> np.ndarray | None:
-    """Validate a 4x4 rigid transform (T_base_camera) so a bad calibration fails at startup."""
-    if extrinsics is None:
-        return None
-    T = np.array(extrinsics, dtype=np.float64)
-    R = T[:3, :3] if T.shape == (4, 4) else None
-    if (
-        R is None
-        or not np.all(np.isfinite(T))
-        or not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0])
-        or not np.allclose(R @ R.T, np.eye(3), atol=1e-5)
-        or np.linalg.det(R) < 0
-    ):
-        raise ValueError(
-            f"camera {camera_name!r}: extrinsics must be a 4x4 rigid transform T_base_camera, "
-            f"got {np.array2string(np.asarray(extrinsics), precision=4)}"
-        )
-    T.setflags(write=False)
-    return T
 
 
 class DeviceClockMapper:

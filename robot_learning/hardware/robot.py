@@ -7,11 +7,12 @@ the end-effector is the hand TCP (``fr3_hand_tcp``, 0.1034 m beyond the flange).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import numpy as np
+
+from robot_learning.hardware.device import Device
 
 
 class RobotReflexError(RuntimeError):
@@ -61,28 +62,10 @@ class CartesianTarget:
         return cls(action[:3], action[3:7], bool(action[7] > 0.5), timestamp_s)
 
 
-class Robot(ABC):
+class Robot(Device):
     """A 7-DoF arm with a parallel gripper. Context manager; connect/disconnect idempotent."""
 
     name: str = "robot"
-
-    def __enter__(self) -> Robot:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.disconnect()
-
-    @abstractmethod
-    def connect(self) -> None: ...
-
-    @abstractmethod
-    def disconnect(self) -> None: ...
 
     @property
     @abstractmethod

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import numpy as np
+
+from robot_learning.hardware.device import Device
 
 
 class TeleopEvent(enum.Enum):
@@ -35,20 +36,12 @@ class TeleopCommand:
     events: frozenset[TeleopEvent] = field(default_factory=frozenset)
 
 
-class TeleopDevice(ABC):
-    """A SpaceMouse, keyboard or scripted expert. Context manager."""
+class TeleopDevice(Device):
+    """A SpaceMouse, keyboard or scripted expert. Context manager.
 
-    def __enter__(self) -> TeleopDevice:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.disconnect()
+    connect/disconnect override Device's abstract ones with no-op hooks: a scripted expert
+    has nothing to open, so it should not have to write two empty methods.
+    """
 
     def connect(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Open the device (idempotent). Devices with nothing to open need not override."""

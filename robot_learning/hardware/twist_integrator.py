@@ -14,32 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_learning.geometry import quat_from_rotvec_xyzw, quat_multiply_xyzw
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.hardware.teleop import TeleopCommand
-
-
-def quat_multiply_xyzw(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a * b of (x, y, z, w) quaternions."""
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return np.array(
-        [
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        ]
-    )
-
-
-def quat_from_rotvec_xyzw(rotvec: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) of a rotation vector (axis * angle, rad)."""
-    rotvec = np.asarray(rotvec, dtype=np.float64)
-    angle = float(np.linalg.norm(rotvec))
-    if angle < 1e-12:
-        return np.array([0.0, 0.0, 0.0, 1.0])
-    axis = rotvec / angle
-    return np.concatenate([axis * np.sin(angle / 2.0), [np.cos(angle / 2.0)]])
 
 
 @dataclass(frozen=True)

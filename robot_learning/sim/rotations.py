@@ -1,4 +1,8 @@
-"""Rotation helpers for the simulator; quaternions are (x, y, z, w) like the Robot interface."""
+"""Rotation helpers for the simulator; quaternions are (x, y, z, w) like the Robot interface.
+
+Only the MuJoCo-backed matrix/quaternion conversions live here; the pure-numpy helpers
+(yaw_mat, yaw_of_mat, wrap_angle, quaternion products) live in robot_learning.geometry.
+"""
 
 from __future__ import annotations
 
@@ -38,18 +42,3 @@ def rotvec_from_mat(mat: np.ndarray) -> np.ndarray:
 def orientation_error(target_mat: np.ndarray, current_mat: np.ndarray) -> np.ndarray:
     """Rotation vector (base frame) that turns ``current_mat`` into ``target_mat``."""
     return rotvec_from_mat(target_mat @ current_mat.T)
-
-
-def yaw_mat(yaw_rad: float) -> np.ndarray:
-    c, s = np.cos(yaw_rad), np.sin(yaw_rad)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def yaw_of_mat(mat: np.ndarray) -> float:
-    """Heading of a body's x axis in the base xy plane."""
-    return float(np.arctan2(mat[1, 0], mat[0, 0]))
-
-
-def wrap_angle(angle_rad: float, period_rad: float = 2.0 * np.pi) -> float:
-    """Wrap into [-period/2, period/2)."""
-    return float((angle_rad + period_rad / 2.0) % period_rad - period_rad / 2.0)

@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("franky")
 pytest.importorskip("franky_sim")
 
+from robot_learning.geometry import quat_multiply_xyzw  # noqa: E402
 from robot_learning.hardware.franka import (  # noqa: E402
     FR3_READY_JOINTS_RAD,
     FrankaError,
@@ -46,19 +47,6 @@ def _angle_between(a: np.ndarray, b: np.ndarray) -> float:
 
 def _quat_about_z(angle_rad: float) -> np.ndarray:
     return np.array([0.0, 0.0, np.sin(angle_rad / 2), np.cos(angle_rad / 2)])
-
-
-def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return np.array(
-        [
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        ]
-    )
 
 
 def _settle(arm: FrankaRobot, done, timeout_s: float = 5.0):  # noqa: ANN001, ANN202
@@ -214,7 +202,7 @@ def test_move_joints_reaches_target_and_rejects_limits(ready: FrankaRobot) -> No
 def test_cartesian_target_reaches_pose(ready: FrankaRobot) -> None:
     start = ready.read_state()
     goal_position = start.ee_position + np.array([0.05, -0.04, 0.03])
-    goal_quat = _quat_mul(_quat_about_z(0.2), start.ee_quaternion)
+    goal_quat = quat_multiply_xyzw(_quat_about_z(0.2), start.ee_quaternion)
     target = CartesianTarget(goal_position, goal_quat, timestamp_s=time.time())
     sent = ready.send_cartesian_target(target)
     np.testing.assert_allclose(sent.position, goal_position)  # nothing to clamp
@@ -250,7 +238,9 @@ def test_cartesian_targets_are_clamped_to_step_and_workspace(ready: FrankaRobot)
     clamped = ready.clamp_cartesian_target(far, state)
     step_m = ready.limits.max_target_step_m
     np.testing.assert_allclose(clamped.position, state.ee_position + [0.0, step_m, 0.0])
-    tilted = CartesianTarget(state.ee_position, _quat_mul(_quat_about_z(2.0), state.ee_quaternion))
+    tilted = CartesianTarget(
+        state.ee_position, quat_multiply_xyzw(_quat_about_z(2.0), state.ee_quaternion)
+    )
     turned = ready.clamp_cartesian_target(tilted, state)
     angle = _angle_between(turned.quaternion, state.ee_quaternion)
     assert angle == pytest.approx(ready.limits.max_target_step_rad, abs=1e-6)

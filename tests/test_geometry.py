@@ -1,0 +1,90 @@
+"""The shared quaternion helpers (x, y, z, w), checked against rotations worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robot_learning.geometry import (
+    normalized_quat,
+    quat_angle_rad,
+    quat_from_rotvec_xyzw,
+    quat_multiply_xyzw,
+    slerp_xyzw,
+    wrap_angle,
+    yaw_mat,
+    yaw_of_mat,
+)
+
+IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """v rotated by q, as q * (v, 0) * q^-1."""
+    conj = q * np.array([-1.0, -1.0, -1.0, 1.0])
+    return quat_multiply_xyzw(quat_multiply_xyzw(q, np.append(v, 0.0)), conj)[:3]
+
+
+def test_multiply_by_inverse_is_identity() -> None:
+    q = normalized_quat(np.array([0.3, -0.5, 0.2, 0.8]), "q")
+    conj = q * np.array([-1.0, -1.0, -1.0, 1.0])
+    np.testing.assert_allclose(quat_multiply_xyzw(q, conj), IDENTITY, atol=1e-12)
+    np.testing.assert_allclose(quat_multiply_xyzw(conj, q), IDENTITY, atol=1e-12)
+
+
+def test_multiply_order_matters_and_composes_rotations() -> None:
+    about_z = quat_from_rotvec_xyzw(np.array([0.0, 0.0, np.pi / 2]))
+    about_x = quat_from_rotvec_xyzw(np.array([np.pi / 2, 0.0, 0.0]))
+    # a * b rotates by b first: y -(x)-> z -(z)-> z; y -(z)-> -x -(x)-> -x.
+    np.testing.assert_allclose(
+        _rotate(quat_multiply_xyzw(about_z, about_x), np.array([0.0, 1.0, 0.0])),
+        [0.0, 0.0, 1.0],
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        _rotate(quat_multiply_xyzw(about_x, about_z), np.array([0.0, 1.0, 0.0])),
+        [-1.0, 0.0, 0.0],
+        atol=1e-12,
+    )
+
+
+def test_rotvec_quarter_turn_about_z_takes_x_to_y() -> None:
+    q = quat_from_rotvec_xyzw(np.array([0.0, 0.0, np.pi / 2]))
+    np.testing.assert_allclose(q, [0.0, 0.0, np.sin(np.pi / 4), np.cos(np.pi / 4)])
+    np.testing.assert_allclose(_rotate(q, np.array([1.0, 0.0, 0.0])), [0.0, 1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(quat_from_rotvec_xyzw(np.zeros(3)), IDENTITY)
+
+
+def test_slerp_endpoints_and_midpoint_angle() -> None:
+    a = quat_from_rotvec_xyzw(np.array([0.0, 0.0, 0.2]))
+    b = quat_from_rotvec_xyzw(np.array([0.0, 0.0, 1.4]))
+    np.testing.assert_allclose(slerp_xyzw(a, b, 0.0), a, atol=1e-12)
+    np.testing.assert_allclose(slerp_xyzw(a, b, 1.0), b, atol=1e-12)
+    mid = slerp_xyzw(a, b, 0.5)
+    assert quat_angle_rad(a, mid) == pytest.approx(0.6, abs=1e-9)
+    assert quat_angle_rad(mid, b) == pytest.approx(0.6, abs=1e-9)
+    np.testing.assert_allclose(mid, quat_from_rotvec_xyzw(np.array([0.0, 0.0, 0.8])), atol=1e-12)
+    # The shorter arc even when b is given in the other hemisphere.
+    np.testing.assert_allclose(slerp_xyzw(a, -b, 0.5), mid, atol=1e-12)
+
+
+def test_angle_between_q_and_minus_q_is_zero() -> None:
+    q = normalized_quat(np.array([0.1, 0.7, -0.2, 0.6]), "q")
+    assert quat_angle_rad(q, -q) == pytest.approx(0.0, abs=1e-6)
+    about_x = quat_from_rotvec_xyzw(np.array([0.5, 0.0, 0.0]))
+    assert quat_angle_rad(IDENTITY, about_x) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_normalized_quat_scales_and_names_bad_input() -> None:
+    np.testing.assert_allclose(normalized_quat(np.array([0.0, 0.0, 0.0, 2.0]), "q"), IDENTITY)
+    with pytest.raises(ValueError, match="target quaternion"):
+        normalized_quat(np.zeros(4), "target quaternion")
+    with pytest.raises(ValueError, match="target quaternion"):
+        normalized_quat(np.array([0.0, 0.0, np.nan, 1.0]), "target quaternion")
+
+
+def test_yaw_helpers() -> None:
+    np.testing.assert_allclose(yaw_mat(np.pi / 2) @ [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)
+    assert yaw_of_mat(yaw_mat(2.5)) == pytest.approx(2.5)
+    assert wrap_angle(3 * np.pi / 2) == pytest.approx(-np.pi / 2)
+    assert wrap_angle(0.9, np.pi / 2) == pytest.approx(0.9 - np.pi / 2)
