@@ -502,19 +502,22 @@ def _check_value(value: Any, spec: KeySpec, where: str, allow_nonfinite: bool) -
             f"{array.shape[1:]} (batch shape {array.shape})"
         )
     target = np.dtype(spec.dtype)
-    if array.dtype != target:
-        if array.dtype == object or not np.can_cast(array.dtype, target, casting="same_kind"):
-            raise StoreInputError(
-                f"{where}: expected dtype {target}, got {array.dtype} (no safe conversion)"
-            )
-        array = array.astype(target)
+    if array.dtype != target and (
+        array.dtype == object or not np.can_cast(array.dtype, target, casting="same_kind")
+    ):
+        raise StoreInputError(
+            f"{where}: expected dtype {target}, got {array.dtype} (no safe conversion)"
+        )
+    # A copy the writer owns: camera drivers recycle their frame buffers, and rows wait in
+    # memory until they are flushed.
+    array = np.array(array, dtype=target, order="C", copy=True)
     if spec.is_float and not allow_nonfinite and not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0]
         raise StoreInputError(
             f"{where}: non-finite value (NaN/inf) in row {int(bad[0])} of this "
             "batch; pass allow_nonfinite=True to store it anyway"
         )
-    return np.ascontiguousarray(array)
+    return array
 
 
 def _sync_filesystem(path: Path) -> None:

@@ -159,3 +159,28 @@ def test_new_keys_can_be_added_to_an_existing_store(tmp_path):
     conflicting = StoreSchema(keys={"robot_state": KeySpec((6,), "float32")})
     with pytest.raises(StoreInputError, match="robot_state"):
         StoreWriter(path, conflicting)
+
+
+def test_caller_may_reuse_its_buffers_after_append(tmp_path):
+    """Camera drivers hand out recycled buffers: the stored row is the value at append time."""
+    path = tmp_path / "reuse.zarr"
+    data = helpers.episode(4, 20)
+    frame = np.empty(helpers.IMAGE_SHAPE, np.uint8)
+    depth = np.empty(helpers.IMAGE_SHAPE[:2], np.uint16)
+    state = np.empty(7, np.float32)
+    with StoreWriter(path, helpers.schema()) as writer:
+        writer.begin_episode(source="teleop", task="t")
+        for t in range(20):
+            frame[:] = data["camera_front"][t]
+            depth[:] = data["camera_depth"][t]
+            state[:] = data["robot_state"][t]
+            writer.append({"camera_front": frame, "camera_depth": depth, "robot_state": state,
+                           "action": data["action"][t], "timestamp": data["timestamp"][t]})
+        frame[:] = 0
+        depth[:] = 0
+        state[:] = 0
+        writer.commit(success=True)
+    out = StoreReader(path).read_episode(0)
+    np.testing.assert_array_equal(out["camera_depth"], data["camera_depth"])
+    np.testing.assert_array_equal(out["robot_state"], data["robot_state"])
+    assert helpers.psnr(out["camera_front"], data["camera_front"]) > 35
