@@ -25,7 +25,7 @@ from robot_learning.store.errors import (
     StoreInputError,
     StoreLockedError,
 )
-from robot_learning.store.reader import StoreReader, open_store
+from robot_learning.store.reader import StoreReader
 from robot_learning.store.recovery import RecoveryReport, recover
 from robot_learning.store.schema import (
     MAIN_STREAM,
@@ -36,7 +36,7 @@ from robot_learning.store.schema import (
     Source,
     StoreSchema,
 )
-from robot_learning.store.writer import StoreWriter, open_writer
+from robot_learning.store.writer import StoreWriter
 
 __all__ = [
     "MAIN_STREAM",
@@ -57,7 +57,5 @@ __all__ = [
     "StoreReader",
     "StoreSchema",
     "StoreWriter",
-    "open_store",
-    "open_writer",
     "recover",
 ]

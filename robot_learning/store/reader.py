@@ -248,7 +248,3 @@ def _as_set(value: Any, kind: type) -> set[Any] | None:
         return {kind(v) for v in value}
     except ValueError as exc:
         raise StoreInputError(f"unknown {kind.__name__} in filter: {exc}") from exc
-
-
-def open_store(path: str | os.PathLike[str]) -> StoreReader:
-    return StoreReader(path)

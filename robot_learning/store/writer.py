@@ -559,7 +559,3 @@ def _is_empty_or_unfinished_store(path: Path) -> bool:
         p.is_dir() or p.name in allowed or p.name.endswith(layout.PARTIAL_SUFFIX)
         for p in path.rglob("*")
     )
-
-
-def open_writer(path: str | Path, schema: StoreSchema | None = None, **kwargs: Any) -> StoreWriter:
-    return StoreWriter(path, schema, **kwargs)
