@@ -79,7 +79,10 @@ class PushExpert(ScriptedExpert):
         along = float(relative[:2] @ u[:2])
         lateral = relative - along * u
         lateral[2] = 0.0
-        if along < CUBE_HALF_SIZE_M - 0.005 or np.linalg.norm(lateral) > 0.02:
+        # Lost the cube, or the fingertips are being dragged into the table (the stiff arm
+        # then builds up contact force fast): lift off and line up again, as a person would.
+        dragged_down = position[2] < PUSH_TCP_Z_M - 0.008
+        if along < CUBE_HALF_SIZE_M - 0.005 or np.linalg.norm(lateral) > 0.02 or dragged_down:
             self.enter("retreat", now_s)
             return Plan(np.zeros(6), gripper_closed=True)
         speed = float(np.clip(2.0 * distance, 0.03, 0.1))
