@@ -1,4 +1,4 @@
-"""Test-wide settings: offscreen rendering and loopback-only DDS for every test process."""
+"""Test-wide settings: offscreen MuJoCo rendering through EGL (Mesa on a CPU-only machine)."""
 
 import os
 
