@@ -16,8 +16,8 @@ import shutil
 import time
 from pathlib import Path
 
-from data_collection.recorder import ACTION, EE_POSE, camera_key
 from data_collection.sim_collect import CollectConfig, collect
+from robot_learning.keys import ACTION, EE_POSE, camera_key
 
 TASKS = ("lift", "push", "stack")
 

@@ -7,7 +7,7 @@ Two streams per episode (glossary in robot_learning.store.schema):
 Aligning a step means taking, for each camera, the newest frame captured at or before the
 step time; its own capture timestamp is stored beside it so consumers can see the skew.
 
-Key names are constants so a typo is an import error, not a silent miss.
+Key names live in robot_learning.keys (shared with the runtime and the policies).
 """
 
 from __future__ import annotations
@@ -20,34 +20,26 @@ import numpy as np
 
 from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
 from robot_learning.hardware.robot import CartesianTarget, RobotState
+from robot_learning.keys import (
+    ACTION,
+    BASE_FRAME,
+    EE_POSE,
+    GRIPPER_WIDTH,
+    JOINT_POSITIONS,
+    JOINT_VELOCITIES,
+    STATE_EE_POSE,
+    STATE_GRIPPER_WIDTH,
+    STATE_JOINT_POSITIONS,
+    STATE_STREAM,
+    STATE_TARGET,
+    STATE_TIMESTAMP,
+    TELEOP_TWIST,
+    TIMESTAMP,
+    camera_key,
+    camera_timestamp_key,
+    depth_key,
+)
 from robot_learning.store import Codec, KeySpec, Source, StoreSchema, StoreWriter
-
-TIMESTAMP = "timestamp"
-JOINT_POSITIONS = "robot_joint_positions"
-JOINT_VELOCITIES = "robot_joint_velocities"
-EE_POSE = "robot_ee_pose"
-GRIPPER_WIDTH = "robot_gripper_width"
-ACTION = "action"
-TELEOP_TWIST = "teleop_twist"
-STATE_STREAM = "state"
-STATE_TIMESTAMP = "state_timestamp"
-STATE_JOINT_POSITIONS = "state_joint_positions"
-STATE_EE_POSE = "state_ee_pose"
-STATE_GRIPPER_WIDTH = "state_gripper_width"
-STATE_TARGET = "state_target"
-BASE_FRAME = "fr3_link0"
-
-
-def camera_key(name: str) -> str:
-    return f"camera_{name}"
-
-
-def depth_key(name: str) -> str:
-    return f"depth_{name}"
-
-
-def camera_timestamp_key(name: str) -> str:
-    return f"camera_{name}_timestamp"
 
 
 def recording_schema(

@@ -139,8 +139,12 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {key: value[0] for key, value in self.get_batch([index]).items()}
 
-    def get_batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+    def get_batch(
+        self, indices: Sequence[int], *, images: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Samples ``indices`` already stacked: every tensor gets a leading batch axis B.
+
+        ``images=False`` skips the image keys (statistics over low-dim windows are cheap).
 
         Decoding a whole batch into one array skips the per-sample tensors and the stacking
         copy of the default collate; ``make_loader`` feeds it batches of indices.
@@ -153,6 +157,8 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         act, is_pad = action_rows(anchor, start, stop, self.action_horizon)  # (B, Ta)
         batch: dict[str, torch.Tensor] = {}
         for key in self.obs_keys:
+            if key in self.image_keys and not images:
+                continue
             batch[key] = (
                 self._images(key, obs)
                 if key in self.image_keys
@@ -199,8 +205,9 @@ def _new_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
 
 
-class _Batches(Dataset[dict[str, torch.Tensor]]):
-    """Indexable by a list of sample indices; DataLoader's automatic batching is off."""
+class BatchedView(Dataset[dict[str, torch.Tensor]]):
+    """Indexable by a list of sample indices (DataLoader with automatic batching off):
+    each item is a whole batch, decoded by ``get_batch``."""
 
     def __init__(self, dataset: SequenceDataset) -> None:
         self.dataset = dataset
@@ -229,7 +236,7 @@ def make_loader(
     """
     base = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     return DataLoader(
-        _Batches(dataset),
+        BatchedView(dataset),
         batch_size=None,
         sampler=BatchSampler(base, batch_size=batch_size, drop_last=drop_last),
         num_workers=num_workers,

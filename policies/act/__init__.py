@@ -1,0 +1,58 @@
+"""ACT registered under the name "act", with its presets.
+
+- default: the published sizes (ALOHA, 50 Hz, 240x320 cameras, 7 real decoder layers).
+- sim: sized for the simulated workcell (10 Hz store) on a 2-core CPU: about 0.44 CPU-s
+  per training step at batch 32 with 2 cameras (88x120), one core's work.
+- bench: LeRobot's default ACT sizes for the speed benchmark (its store is 50 Hz, so
+  horizon_s=2.0 gives the 100-step chunk): 4 encoder / 1 decoder layers, 96x96 images.
+"""
+
+from policies.act.config import ACTConfig
+from policies.act.model import ACTModel
+from policies.registry import PolicySpec, register_policy
+
+SIM = ACTConfig(
+    image_size=(72, 96),
+    crop_size=(66, 88),
+    batch_size=32,
+    train_steps=4000,
+    encoder_width=16,
+    dim_model=192,  # 256/1024 costs ~0.65 CPU-s a step (batch 32, 2 cameras): too slow
+    n_heads=8,
+    dim_feedforward=768,
+    n_encoder_layers=2,
+    n_decoder_layers=2,
+    n_vae_encoder_layers=2,
+    latent_dim=32,
+    kl_weight=10.0,
+    dropout=0.1,
+    lr=1e-4,
+    lr_backbone=1e-4,
+    horizon_s=2.0,  # 20 steps at the sim's 10 Hz
+    temporal_ensemble_k=0.01,
+)
+
+BENCH = ACTConfig(
+    image_size=(96, 96),
+    crop_size=None,
+    encoder_width=64,
+    dim_model=512,
+    n_heads=8,
+    dim_feedforward=3200,
+    n_encoder_layers=4,
+    n_decoder_layers=1,
+    n_vae_encoder_layers=4,
+    latent_dim=32,
+    horizon_s=2.0,  # 100 steps at the benchmark store's 50 Hz
+)
+
+SPEC = register_policy(
+    PolicySpec(
+        name="act",
+        config_class=ACTConfig,
+        build_model=lambda cfg, shapes: ACTModel(cfg, shapes),
+        presets={"default": ACTConfig(), "sim": SIM, "bench": BENCH},
+    )
+)
+
+__all__ = ["ACTConfig", "ACTModel", "SPEC"]

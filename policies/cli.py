@@ -1,0 +1,157 @@
+"""``rl train`` and ``rl eval``: thin commands over policies.train and policies.evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from policies.registry import policy_names
+
+
+def register_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a policy (ACT, diffusion) on a store",
+        description="Train a policy on a store's robot episodes; writes OUT/checkpoint "
+                    "(safetensors + JSON) and OUT/tensorboard. Runs under torchrun for DDP.")
+    p.add_argument("--policy", required=True, choices=policy_names())
+    p.add_argument("--store", required=True, help="store path or fsspec URL")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--preset", default="default",
+                   help="policy preset: default (published sizes), sim (sized for the simulated "
+                        "workcell on a 2-core CPU), bench")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field, e.g. --set action_mode=relative")
+    p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="per-rank batch size (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly")
+    p.add_argument("--stop-after", type=int, metavar="STEP",
+                   help="end this run at STEP (checkpointed); --resume continues to --steps")
+    p.add_argument("--task", nargs="+", help="only these tasks")
+    p.add_argument("--source", nargs="+", help="only these sources (default: robot sources)")
+    p.add_argument("--include-failed", action="store_true", help="also unsuccessful episodes")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="episodes held out")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=2, help="data-loader processes")
+    p.add_argument("--cache-images", action="store_true",
+                   help="decode and resize every frame once into memory (small stores)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    p.set_defaults(func=run_train)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out[name.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from policies.data import DataSelection
+    from policies.registry import get_policy, preset
+    from policies.train import TrainConfig, TrainingError, train
+    from robot_learning.store import StoreError
+
+    try:
+        config = preset(args.policy, args.preset)
+        overrides = parse_overrides(args.set)
+        known = {f.name for f in dataclasses.fields(get_policy(args.policy).config_class)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"--set: {args.policy} has no field(s) {unknown}")
+        config = dataclasses.replace(config, **overrides)
+        cfg = TrainConfig(
+            store=args.store, out=args.out, steps=args.steps or config.train_steps,
+            batch_size=args.batch_size or config.batch_size, seed=args.seed,
+            num_workers=args.workers, cache_images=args.cache_images,
+            val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+            device=args.device, amp=not args.no_amp, resume=args.resume,
+            stop_after=args.stop_after,
+            selection=DataSelection(
+                task=tuple(args.task) if args.task else None,
+                source=tuple(args.source) if args.source else None,
+                success=None if args.include_failed else True,
+                val_fraction=args.val_fraction))
+        result = train(cfg, config)
+    except (ValueError, TrainingError, StoreError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last periodic checkpoint is intact (--resume continues it)",
+              file=sys.stderr)
+        return 130
+    if result.losses:
+        last = sum(result.losses[-20:]) / len(result.losses[-20:])
+        val = (f", validation loss {result.val_losses[max(result.val_losses)]:.4f}"
+               if result.val_losses else "")
+        print(f"{result.checkpoint}: {result.steps} steps in {result.seconds:.0f} s, "
+              f"training loss {last:.4f}{val}")
+    return 0
+
+
+def register_eval(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval", help="success rate of a checkpoint in the simulator",
+        description="Run seeded episodes of a task in the lockstep simulator with the policy in "
+                    "control; prints the success rate with a 95%% confidence interval, episode "
+                    "lengths and inference latency.")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--task", required=True, help="lift, push or stack")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=None,
+                   help="first evaluation seed (default 100000; never a training seed)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--video", type=Path, help="write frame strips of the first rollouts here")
+    p.add_argument("--execute-steps", type=int, help="chunk steps played before re-planning")
+    p.add_argument("--temporal-ensemble", type=float, metavar="K",
+                   help="ensemble overlapping chunks with weights exp(-K i)")
+    p.add_argument("--no-ensemble", action="store_true", help="turn temporal ensembling off")
+    p.add_argument("--hold", action="store_true",
+                   help="hold each chunk step instead of interpolating (for comparison)")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from policies.checkpoint import CheckpointError
+    from policies.evaluate import DEFAULT_EVAL_SEED, dumps, evaluate, format_report
+    from policies.policy import ChunkPolicy
+    from robot_learning.runtime import ExecutionConfig
+    from robot_learning.sim.tasks import UnknownTaskError
+
+    try:
+        if args.episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+        execution = None
+        if any([args.execute_steps, args.temporal_ensemble is not None, args.no_ensemble,
+                args.hold]):
+            base = ChunkPolicy.load(args.checkpoint).execution()
+            k = base.temporal_ensemble_k
+            if args.temporal_ensemble is not None:
+                k = args.temporal_ensemble
+            if args.no_ensemble:
+                k = None
+            execution = ExecutionConfig(execute_steps=args.execute_steps or base.execute_steps,
+                                        temporal_ensemble_k=k, interpolate=not args.hold)
+        report = evaluate(args.checkpoint, task=args.task, episodes=args.episodes,
+                          seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
+                          execution=execution, video_dir=args.video, progress=not args.json)
+    except (CheckpointError, UnknownTaskError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(dumps(report) if args.json else format_report(report))
+    for path in report.videos if not args.json else []:
+        print(f"  {path}")
+    return 0

@@ -1,0 +1,129 @@
+"""Diffusion Policy: a conditional U-Net learns to remove noise from action chunks; acting
+starts from Gaussian noise and denoises it with DDIM in a few steps.
+
+Shapes follow ``policies.model``'s glossary. Actions are expected min-max normalized to
+[-1, 1], which is what ``clip_sample`` clamps to.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler
+from torch import nn
+
+from policies.diffusion.config import DiffusionConfig
+from policies.diffusion.unet import ConditionalUnet1D
+from policies.encoders import ImageEncoder
+from policies.model import ChunkModel, ModelShapes
+
+
+def fill_padded(action: torch.Tensor, action_is_pad: torch.Tensor) -> torch.Tensor:
+    """Replace padded steps by the nearest earlier valid one (hold the last action).
+
+    The U-Net convolves over the whole chunk, so padded targets would leak into the loss at
+    valid steps through the noisy input; holding the last action makes them irrelevant.
+    """
+    valid = ~action_is_pad
+    steps = torch.arange(action.shape[1], device=action.device).expand_as(valid)
+    last_valid = torch.where(valid, steps, -1).cummax(dim=1).values
+    first_valid = valid.int().argmax(dim=1, keepdim=True).expand_as(last_valid)
+    index = torch.where(last_valid < 0, first_valid, last_valid)
+    return action.gather(1, index.unsqueeze(-1).expand_as(action))
+
+
+class DiffusionModel(ChunkModel):
+    """Observation window -> DDIM-denoised chunk of H actions."""
+
+    def __init__(self, config: DiffusionConfig, shapes: ModelShapes) -> None:
+        super().__init__()
+        self.config = config
+        self.shapes = shapes
+        k = shapes.num_cameras
+        n_encoders = k if config.separate_encoders else min(k, 1)
+        self.encoders = nn.ModuleList(
+            ImageEncoder(
+                width=config.encoder_width,
+                pooling="spatial_softmax",
+                num_keypoints=config.num_keypoints,
+            )
+            for _ in range(n_encoders)
+        )
+        feat = 2 * config.num_keypoints
+        self.global_cond_dim = shapes.obs_horizon * (k * feat + shapes.state_dim)
+        self.unet = ConditionalUnet1D(
+            action_dim=shapes.action_dim,
+            global_cond_dim=self.global_cond_dim,
+            down_dims=config.down_dims,
+            kernel_size=config.kernel_size,
+            n_groups=config.n_groups,
+            step_embed_dim=config.diffusion_step_embed_dim,
+        )
+        schedule = dict(
+            num_train_timesteps=config.num_train_timesteps,
+            beta_schedule=config.beta_schedule,
+            clip_sample=config.clip_sample,
+            prediction_type=config.prediction_type,
+        )
+        self.train_scheduler = DDPMScheduler(**schedule)
+        self.sample_scheduler = DDIMScheduler(**schedule, set_alpha_to_one=True, steps_offset=0)
+
+    def encode_observations(self, images: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """images (B, To, K, 3, h, w), state (B, To, Ds) -> global condition (B, To*(K*F+Ds))."""
+        b, to = state.shape[:2]
+        parts = []
+        if self.shapes.num_cameras:
+            flat = images.flatten(0, 1)  # (B*To, K, 3, h, w)
+            if self.config.separate_encoders:
+                feats = [enc(flat[:, i]) for i, enc in enumerate(self.encoders)]
+                parts.append(torch.stack(feats, dim=1).reshape(b, to, -1))
+            else:
+                parts.append(self.encoders[0](flat.flatten(0, 1)).reshape(b, to, -1))
+        parts.append(state)
+        return torch.cat(parts, dim=-1).reshape(b, -1)
+
+    def denoising_loss(
+        self,
+        images: torch.Tensor,
+        state: torch.Tensor,
+        action: torch.Tensor,
+        action_is_pad: torch.Tensor,
+        noise: torch.Tensor,
+        timesteps: torch.Tensor,
+    ) -> torch.Tensor:
+        """Masked MSE of the U-Net's prediction at given noise and steps (testable directly)."""
+        action = fill_padded(action, action_is_pad)
+        noisy = self.train_scheduler.add_noise(action, noise, timesteps)
+        pred = self.unet(noisy, timesteps, self.encode_observations(images, state))
+        target = noise if self.config.prediction_type == "epsilon" else action
+        valid = (~action_is_pad).unsqueeze(-1).to(pred.dtype)
+        squared = F.mse_loss(pred, target, reduction="none") * valid
+        return squared.sum() / (valid.sum() * pred.shape[-1]).clamp(min=1.0)
+
+    def compute_loss(
+        self,
+        images: torch.Tensor,
+        state: torch.Tensor,
+        action: torch.Tensor,
+        action_is_pad: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        noise = torch.randn_like(action)
+        timesteps = torch.randint(
+            0, self.config.num_train_timesteps, (action.shape[0],), device=action.device
+        )
+        loss = self.denoising_loss(images, state, action, action_is_pad, noise, timesteps)
+        return loss, {"mse": loss.detach()}
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        cond = self.encode_observations(images, state)
+        b = state.shape[0]
+        sample = torch.randn(
+            b, self.shapes.horizon, self.shapes.action_dim, device=cond.device, dtype=cond.dtype
+        )
+        scheduler = self.sample_scheduler
+        scheduler.set_timesteps(self.config.num_inference_steps, device=cond.device)
+        for t in scheduler.timesteps:
+            out = self.unet(sample, t.expand(b), cond)
+            sample = scheduler.step(out, t, sample).prev_sample
+        return sample.clamp(-1.0, 1.0) if self.config.clip_sample else sample

@@ -1,0 +1,116 @@
+"""The project's own ResNet-18 image encoder: GroupNorm instead of BatchNorm (batch
+statistics drift between training and a single-image deployment, and EMA weights break
+BatchNorm), spatial-softmax keypoints or average pooling as the head.
+
+torchvision cannot be imported beside the CPU torch here, so the network is written out;
+``width`` scales every stage (64 = the published ResNet-18, 11.2 M parameters; smaller
+widths for CPU-sized configs).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Pooling = Literal["spatial_softmax", "avg"]
+
+
+def _group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(num_groups=max(1, channels // 16), num_channels=channels)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
+        self.norm1 = _group_norm(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
+        self.norm2 = _group_norm(out_ch)
+        self.shortcut = (
+            nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), _group_norm(out_ch))
+            if stride != 1 or in_ch != out_ch
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.norm1(self.conv1(x)))
+        out = self.norm2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet18Trunk(nn.Module):
+    """Stem + 4 stages of 2 basic blocks; output stride 32, ``8 * width`` channels."""
+
+    def __init__(self, width: int = 64, in_channels: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+            _group_norm(width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        stages, ch = [], width
+        for i, out_ch in enumerate((width, 2 * width, 4 * width, 8 * width)):
+            stride = 1 if i == 0 else 2
+            blocks = (BasicBlock(ch, out_ch, stride), BasicBlock(out_ch, out_ch, 1))
+            stages.append(nn.Sequential(*blocks))
+            ch = out_ch
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = ch
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+
+class SpatialSoftmax(nn.Module):
+    """Expected (x, y) image coordinates of ``num_keypoints`` learned feature maps."""
+
+    def __init__(self, in_channels: int, num_keypoints: int) -> None:
+        super().__init__()
+        self.project = nn.Conv2d(in_channels, num_keypoints, 1)
+        self.num_keypoints = num_keypoints
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        maps = self.project(features)
+        b, k, h, w = maps.shape
+        ys = torch.linspace(-1.0, 1.0, h, device=maps.device, dtype=maps.dtype)
+        xs = torch.linspace(-1.0, 1.0, w, device=maps.device, dtype=maps.dtype)
+        attention = torch.softmax(maps.reshape(b, k, h * w), dim=-1).reshape(b, k, h, w)
+        x = (attention.sum(dim=2) * xs).sum(dim=-1)
+        y = (attention.sum(dim=3) * ys).sum(dim=-1)
+        return torch.stack([x, y], dim=-1).reshape(b, 2 * k)
+
+
+class ImageEncoder(nn.Module):
+    """Image (N, 3, h, w), normalized -> feature vector (N, out_dim)."""
+
+    def __init__(
+        self, *, width: int = 64, pooling: Pooling = "spatial_softmax", num_keypoints: int = 32,
+        out_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.trunk = ResNet18Trunk(width)
+        if pooling == "spatial_softmax":
+            self.pool: nn.Module = SpatialSoftmax(self.trunk.out_channels, num_keypoints)
+            pooled = 2 * num_keypoints
+        elif pooling == "avg":
+            self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            pooled = self.trunk.out_channels
+        else:
+            raise ValueError(f"pooling must be 'spatial_softmax' or 'avg', got {pooling!r}")
+        self.head = nn.Identity() if out_dim is None else nn.Sequential(
+            nn.Linear(pooled, out_dim), nn.ReLU())
+        self.out_dim = pooled if out_dim is None else out_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.trunk(images)))
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, h/32, w/32): the trunk's last stage, for models that attend over it (ACT)."""
+        return self.trunk(images)

@@ -1,0 +1,98 @@
+"""Chunk execution at the control rate: the half of a policy that decides how it moves.
+
+A chunk's targets are spaced at the policy (store) rate, 10 Hz in the simulator, but the arm
+is commanded at the control rate (100 Hz). Holding each target for 10 ticks makes the arm
+jerk and stall, so the executor *interpolates* the chunk at every tick (linear position,
+slerp rotation). Targets are looked up by absolute time: a chunk predicted from an old
+observation starts part-way in, which drops the actions whose time has passed (latency
+compensation). A new chunk is requested once ``execute_steps`` of the current one have
+played (Diffusion Policy's action horizon), or at every policy step with temporal
+ensembling (ACT), where all chunks covering the current time are averaged with weights
+``exp(-k * i)``, i = 0 for the oldest (the paper's scheme).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_learning.hardware.robot import CartesianTarget
+from robot_learning.runtime.chunk import ActionChunk
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """How chunks are played back. ``execute_steps`` counts chunk steps (policy periods)."""
+
+    execute_steps: int = 8
+    temporal_ensemble_k: float | None = None  # None: no ensembling; ACT uses 0.01
+    interpolate: bool = True  # False: hold each target until the next (for comparison)
+
+    def __post_init__(self) -> None:
+        if self.execute_steps < 1:
+            raise ValueError(f"execute_steps must be >= 1, got {self.execute_steps}")
+        if self.temporal_ensemble_k is not None and self.temporal_ensemble_k < 0:
+            raise ValueError(f"temporal_ensemble_k must be >= 0, got {self.temporal_ensemble_k}")
+
+
+class ChunkExecutor:
+    """Turns a stream of ActionChunks into one target per control tick."""
+
+    def __init__(self, config: ExecutionConfig) -> None:
+        self.config = config
+        self._chunks: deque[ActionChunk] = deque()
+        self._replan_at_s: float | None = None
+
+    def reset(self) -> None:
+        self._chunks.clear()
+        self._replan_at_s = None
+
+    def needs_chunk(self, time_s: float) -> bool:
+        """Whether the policy should be queried now."""
+        return self._replan_at_s is None or time_s >= self._replan_at_s - 1e-9
+
+    def add(self, chunk: ActionChunk) -> None:
+        dt = _step_period(chunk)
+        steps = 1 if self.config.temporal_ensemble_k is not None else self.config.execute_steps
+        self._replan_at_s = chunk.start_s + min(steps, len(chunk)) * dt
+        if self.config.temporal_ensemble_k is None:
+            self._chunks.clear()
+        self._chunks.append(chunk)
+
+    def target(self, time_s: float) -> CartesianTarget:
+        """The command for ``time_s``; raises if no chunk was added yet."""
+        if not self._chunks:
+            raise RuntimeError("ChunkExecutor.target called before any chunk was added")
+        while len(self._chunks) > 1 and self._chunks[0].end_s < time_s:
+            self._chunks.popleft()  # expired: no longer covers the present
+        if self.config.temporal_ensemble_k is None or len(self._chunks) == 1:
+            return self._lookup(self._chunks[-1], time_s)
+        targets = [self._lookup(c, time_s) for c in self._chunks if c.end_s >= time_s]
+        if not targets:
+            return self._lookup(self._chunks[-1], time_s)
+        weights = np.exp(-self.config.temporal_ensemble_k * np.arange(len(targets)))
+        weights /= weights.sum()
+        position = sum(w * t.position for w, t in zip(weights, targets, strict=True))
+        reference = targets[0].quaternion
+        quats = [t.quaternion if t.quaternion @ reference >= 0 else -t.quaternion
+                 for t in targets]
+        quaternion = sum(w * q for w, q in zip(weights, quats, strict=True))
+        gripper = sum(w * float(t.gripper_closed) for w, t in zip(weights, targets, strict=True))
+        return CartesianTarget(np.asarray(position), quaternion / np.linalg.norm(quaternion),
+                               gripper_closed=bool(gripper > 0.5), timestamp_s=time_s)
+
+    def _lookup(self, chunk: ActionChunk, time_s: float) -> CartesianTarget:
+        if self.config.interpolate:
+            return chunk.target_at(time_s)
+        i = int(np.clip(np.searchsorted(chunk.times_s, time_s + 1e-9, side="right") - 1, 0,
+                        len(chunk) - 1))
+        return CartesianTarget(chunk.positions[i], chunk.quaternions[i],
+                               gripper_closed=bool(chunk.gripper[i] > 0.5), timestamp_s=time_s)
+
+
+def _step_period(chunk: ActionChunk) -> float:
+    if len(chunk) < 2:
+        return 0.1
+    return float(np.median(np.diff(chunk.times_s)))
