@@ -113,6 +113,8 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=None,
                    help="first evaluation seed (default 100000; never a training seed)")
+    p.add_argument("--max-duration", type=float, metavar="S",
+                   help="seconds per episode (default: the task's limit)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--video", type=Path, help="write frame strips of the first rollouts here")
     p.add_argument("--execute-steps", type=int, help="chunk steps played before re-planning")
@@ -147,7 +149,8 @@ def run_eval(args: argparse.Namespace) -> int:
                                         temporal_ensemble_k=k, interpolate=not args.hold)
         report = evaluate(args.checkpoint, task=args.task, episodes=args.episodes,
                           seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
-                          execution=execution, video_dir=args.video, progress=not args.json)
+                          execution=execution, video_dir=args.video, progress=True,
+                          max_duration_s=args.max_duration)
     except (CheckpointError, UnknownTaskError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

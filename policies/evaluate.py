@@ -68,7 +68,8 @@ def training_seeds(path: Path) -> set[int]:
 
 def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
              execution: ExecutionConfig | None = None, video_dir: Path | None = None,
-             videos: int = 3, progress: bool = True, device: str = "cpu") -> EvalReport:
+             videos: int = 3, progress: bool = True, device: str = "cpu",
+             max_duration_s: float | None = None) -> EvalReport:
     from robot_learning.sim.rollout import run_episode, workcell_observer
     from robot_learning.sim.workcell import Workcell
 
@@ -109,7 +110,7 @@ def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DE
                                           execution, on_observation=keep)
             try:
                 result = run_episode(workcell, seed=episode_seed, controller=controller,
-                                     stop_on_success=True)
+                                     stop_on_success=True, max_duration_s=max_duration_s)
                 success, duration = bool(result.success), result.duration_s
             except RobotReflexError as exc:  # the arm stopped itself: a failed rollout
                 log.info("seed %d: %s", episode_seed, exc)

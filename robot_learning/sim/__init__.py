@@ -5,8 +5,9 @@ Main entry points (imported lazily, so ``rl --help`` does not load MuJoCo):
 - ``Workcell`` (``workcell.py``): ``reset(seed)``, ``step(target)``, ``render(cameras)``,
   ``robot`` (a ``Robot``), ``cameras`` (``Camera`` implementations), ``make_expert()``;
 - ``make_task`` / ``register_task`` / ``TASKS`` (``tasks/``): "lift", "push", "stack";
-- ``run_episode`` (``rollout.py``): an expert or teleop device driving the workcell through
-  ``TwistIntegrator``, the same path a SpaceMouse takes.
+- ``run_episode`` (``rollout.py``): an expert or teleop device (through ``TwistIntegrator``,
+  the path a SpaceMouse takes) or a policy (through the ``ChunkExecutor``, the path
+  deployment takes) driving the workcell, lockstep.
 
 Offscreen rendering defaults to EGL (``MUJOCO_GL=egl``), which works without a display and,
 on a machine without a GPU, renders on the CPU through Mesa.

@@ -175,13 +175,15 @@ def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "diffusion", steps=2)
     result = subprocess.run(
         [sys.executable, "-m", "robot_learning.cli", "eval", "--checkpoint", str(tmp_path / "run"),
-         "--task", "lift", "--episodes", "2", "--json", "--video", str(tmp_path / "video")],
+         "--task", "lift", "--episodes", "2", "--max-duration", "3", "--json", "--video",
+         str(tmp_path / "video")],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["episodes"] == 2 and 0.0 <= report["success_rate"] <= 1.0
     assert report["latency_ms_p50"] > 0 and report["latency_ms_p99"] >= report["latency_ms_p50"]
     assert report["seeds"] == [100000, 100001]
+    assert all(0 < length <= 3.0 + 1e-6 for length in report["episode_length_s"])
     assert len(list((tmp_path / "video").glob("lift_seed*.png"))) == 2
     clash = subprocess.run(
         [sys.executable, "-m", "robot_learning.cli", "eval", "--checkpoint", str(tmp_path / "run"),
@@ -202,3 +204,17 @@ def test_training_reads_a_remote_store_through_fsspec(lift_store, tmp_path):
     assert result.losses == local.losses  # the same rows, decoded the same way
     data = json.loads((result.checkpoint / "data.json").read_text())
     assert data["store"] == "memory://policy-remote/lift.zarr"
+
+
+def test_rl_train_reports_bad_arguments_without_a_traceback(lift_store, tmp_path, capsys):
+    from robot_learning.cli import main
+
+    base = ["train", "--policy", "act", "--out", str(tmp_path / "x")]
+    assert main([*base, "--store", str(tmp_path / "missing.zarr")]) == 2
+    assert "missing.zarr" in capsys.readouterr().err
+    assert main([*base, "--store", str(lift_store), "--set", "dim_modle=64"]) == 2
+    assert "act has no field(s) ['dim_modle']" in capsys.readouterr().err
+    assert main([*base, "--store", str(lift_store), "--preset", "huge"]) == 2
+    assert "no preset 'huge'" in capsys.readouterr().err
+    assert main([*base, "--store", str(lift_store), "--set", "dim_model=36"]) == 2
+    assert "dim_model=36" in capsys.readouterr().err
