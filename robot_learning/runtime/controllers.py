@@ -87,6 +87,7 @@ class PolicyController(Controller):
         self.executor = ChunkExecutor(execution)
         self.on_observation = on_observation
         self.latencies_s: list[float] = []
+        self._next_history_s: float | None = None
 
     def begin(self, state: RobotState) -> None:
         self.policy.reset()
