@@ -177,6 +177,9 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
         start_step, losses = resume_state["step"], resume_state["losses"]
         val_losses = {int(k): v for k, v in resume_state["val_losses"].items()}
     else:
+        if (out / ckpt.CHECKPOINT_DIR / ckpt.MANIFEST).exists():
+            raise TrainingError(f"{out / ckpt.CHECKPOINT_DIR} already holds a checkpoint; "
+                                "continue it with --resume or choose another --out")
         stats = data.statistics(policy_config)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     network = build_network(policy_config, data.features, stats).to(device)
@@ -210,7 +213,7 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
     amp = cfg.amp and device.startswith("cuda")
     bar = tqdm(total=cfg.steps, initial=start_step, desc=f"train {policy_config.name}",
                unit="step", disable=not (progress and ddp.main), dynamic_ncols=True)
-    step = start_step
+    done = start_step
     save = _saver(cfg, policy_config, data, stats, network, ema, optimizer, ddp)
     for step, batch in enumerate(loader, start=start_step):
         network.train()
@@ -266,8 +269,8 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
             writer.close()
     if ddp.world > 1:
         dist.barrier()
-    return TrainResult(out / ckpt.CHECKPOINT_DIR, step + 1 if losses else start_step, losses,
-                       val_losses, time.perf_counter() - started)
+    return TrainResult(out / ckpt.CHECKPOINT_DIR, done, losses, val_losses,
+                       time.perf_counter() - started)
 
 
 @torch.no_grad()

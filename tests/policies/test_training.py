@@ -81,6 +81,8 @@ def test_resume_continues_with_the_identical_loss_sequence(lift_store, tmp_path)
 
 def test_resume_with_another_config_is_refused(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "act", steps=2)
+    with pytest.raises(TrainingError, match="already holds a checkpoint.*--resume"):
+        train_tiny(lift_store, tmp_path / "run", "act", steps=2)  # never overwritten silently
     with pytest.raises(TrainingError, match="dim_model"):
         train_tiny(lift_store, tmp_path / "run", "act", steps=4, resume=True,
                    changes={"dim_model": 64})
