@@ -19,6 +19,12 @@ import torch
 from torch import nn
 
 
+def masked_mean(errors: torch.Tensor, action_is_pad: torch.Tensor) -> torch.Tensor:
+    """Mean of (B, H, Da) per-element errors over the steps that are not padding."""
+    valid = (~action_is_pad.bool()).unsqueeze(-1).to(errors.dtype)
+    return (errors * valid).sum() / (valid.sum() * errors.shape[-1]).clamp(min=1.0)
+
+
 @dataclass(frozen=True)
 class ModelShapes:
     """The sizes a model is built for; from the store schema and the policy config."""

@@ -24,7 +24,7 @@ from torch import nn
 
 from policies.act.config import ACTConfig
 from policies.encoders import ImageEncoder
-from policies.model import ChunkModel, ModelShapes
+from policies.model import ChunkModel, ModelShapes, masked_mean
 
 
 def sine_table_1d(length: int, dim: int) -> torch.Tensor:
@@ -269,9 +269,7 @@ class ACTModel(ChunkModel):
             z = action.new_zeros(b, self.config.latent_dim)
             kl = action.new_zeros(())
         pred = self._decode(images, state, z)
-        valid = (~action_is_pad.bool()).unsqueeze(-1).to(pred.dtype)
-        n_valid = (valid.sum() * pred.shape[-1]).clamp(min=1.0)
-        l1 = (F.l1_loss(pred, action, reduction="none") * valid).sum() / n_valid
+        l1 = masked_mean(F.l1_loss(pred, action, reduction="none"), action_is_pad)
         loss = l1 + self.config.kl_weight * kl
         return loss, {"l1": l1.detach(), "kl": kl.detach()}
 

@@ -15,7 +15,7 @@ from torch import nn
 from policies.diffusion.config import DiffusionConfig
 from policies.diffusion.unet import ConditionalUnet1D
 from policies.encoders import ImageEncoder
-from policies.model import ChunkModel, ModelShapes
+from policies.model import ChunkModel, ModelShapes, masked_mean
 
 
 def fill_padded(action: torch.Tensor, action_is_pad: torch.Tensor) -> torch.Tensor:
@@ -96,9 +96,7 @@ class DiffusionModel(ChunkModel):
         noisy = self.train_scheduler.add_noise(action, noise, timesteps)
         pred = self.unet(noisy, timesteps, self.encode_observations(images, state))
         target = noise if self.config.prediction_type == "epsilon" else action
-        valid = (~action_is_pad).unsqueeze(-1).to(pred.dtype)
-        squared = F.mse_loss(pred, target, reduction="none") * valid
-        return squared.sum() / (valid.sum() * pred.shape[-1]).clamp(min=1.0)
+        return masked_mean(F.mse_loss(pred, target, reduction="none"), action_is_pad)
 
     def compute_loss(
         self,

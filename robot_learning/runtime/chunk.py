@@ -52,12 +52,17 @@ class ActionChunk:
     def end_s(self) -> float:
         return float(self.times_s[-1])
 
+    def step_at(self, time_s: float) -> int:
+        """Index of the last step at or before ``time_s`` (the first before the chunk)."""
+        index = np.searchsorted(self.times_s, time_s + 1e-9, side="right") - 1
+        return int(np.clip(index, 0, len(self.times_s) - 1))
+
     def target_at(self, time_s: float) -> CartesianTarget:
         """The target at ``time_s``: linear in position, slerp in rotation between the two
         neighbouring steps, held at the ends. The gripper follows the nearer step at or
         before ``time_s`` (a gripper command is a switch, not a ramp)."""
         times = self.times_s
-        i = int(np.clip(np.searchsorted(times, time_s + 1e-9, side="right") - 1, 0, len(times) - 1))
+        i = self.step_at(time_s)
         if i == len(times) - 1 or time_s <= times[0]:
             j, frac = i, 0.0
         else:

@@ -86,8 +86,7 @@ class ChunkExecutor:
     def _lookup(self, chunk: ActionChunk, time_s: float) -> CartesianTarget:
         if self.config.interpolate:
             return chunk.target_at(time_s)
-        i = int(np.clip(np.searchsorted(chunk.times_s, time_s + 1e-9, side="right") - 1, 0,
-                        len(chunk) - 1))
+        i = chunk.step_at(time_s)
         return CartesianTarget(chunk.positions[i], chunk.quaternions[i],
                                gripper_closed=bool(chunk.gripper[i] > 0.5), timestamp_s=time_s)
 
