@@ -129,27 +129,21 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from policies.checkpoint import CheckpointError
     from policies.evaluate import DEFAULT_EVAL_SEED, dumps, evaluate, format_report
-    from policies.policy import ChunkPolicy
-    from robot_learning.runtime import ExecutionConfig
     from robot_learning.sim.tasks import UnknownTaskError
 
     try:
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
-        execution = None
-        if any([args.execute_steps, args.temporal_ensemble is not None, args.no_ensemble,
-                args.hold]):
-            base = ChunkPolicy.load(args.checkpoint).execution()
-            k = base.temporal_ensemble_k
-            if args.temporal_ensemble is not None:
-                k = args.temporal_ensemble
-            if args.no_ensemble:
-                k = None
-            execution = ExecutionConfig(execute_steps=args.execute_steps or base.execute_steps,
-                                        temporal_ensemble_k=k, interpolate=not args.hold)
+        changes: dict[str, Any] = {"interpolate": not args.hold}
+        if args.execute_steps:
+            changes["execute_steps"] = args.execute_steps
+        if args.temporal_ensemble is not None:
+            changes["temporal_ensemble_k"] = args.temporal_ensemble
+        if args.no_ensemble:
+            changes["temporal_ensemble_k"] = None
         report = evaluate(args.checkpoint, task=args.task, episodes=args.episodes,
                           seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
-                          execution=execution, video_dir=args.video, progress=True,
+                          execution_changes=changes, video_dir=args.video, progress=True,
                           max_duration_s=args.max_duration)
     except (CheckpointError, UnknownTaskError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -24,7 +24,7 @@ from policies.features import PolicyFeatures
 from policies.policy import ChunkPolicy
 from robot_learning.hardware.robot import RobotReflexError
 from robot_learning.keys import camera_name
-from robot_learning.runtime import ExecutionConfig, Observation
+from robot_learning.runtime import Observation
 from robot_learning.runtime.controllers import PolicyController
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def training_seeds(path: Path) -> set[int]:
 
 
 def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
-             execution: ExecutionConfig | None = None, video_dir: Path | None = None,
+             execution_changes: dict[str, Any] | None = None, video_dir: Path | None = None,
              videos: int = 3, progress: bool = True, device: str = "cpu",
              max_duration_s: float | None = None) -> EvalReport:
     from robot_learning.sim.rollout import run_episode, workcell_observer
@@ -86,7 +86,8 @@ def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DE
         raise ValueError(f"{path}: cameras of different sizes {sizes}; the workcell renders "
                          "every camera at one size")
     cameras = [camera_name(k) for k in features.cameras]
-    execution = execution or policy.execution()
+    # the policy's own execution defaults, with what the caller changes (rl eval's flags)
+    execution = dataclasses.replace(policy.execution(), **(execution_changes or {}))
     control_hz = 100.0
     with Workcell(task=task, seed=seed, cameras=cameras, image_size=sizes.pop(),
                   control_hz=control_hz) as workcell:
