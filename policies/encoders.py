@@ -41,20 +41,31 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class ResNet18Trunk(nn.Module):
-    """Stem + 4 stages of 2 basic blocks; output stride 32, ``8 * width`` channels."""
+OUTPUT_STRIDES = (8, 16, 32)
 
-    def __init__(self, width: int = 64, in_channels: int = 3) -> None:
+
+class ResNet18Trunk(nn.Module):
+    """Stem + 4 stages of 2 basic blocks, ``8 * width`` channels out.
+
+    ``output_stride`` 32 is the published network. 16 or 8 keep the last stages at full
+    resolution instead of striding: at the small images CPU configs use, stride 32 leaves a
+    3x3 feature map, too coarse for spatial-softmax keypoints to place a grasp.
+    """
+
+    def __init__(self, width: int = 64, in_channels: int = 3, output_stride: int = 32) -> None:
         super().__init__()
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
             _group_norm(width),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, 1),
         )
-        stages, ch = [], width
+        stages, ch, reached = [], width, 4
         for i, out_ch in enumerate((width, 2 * width, 4 * width, 8 * width)):
-            stride = 1 if i == 0 else 2
+            stride = 1 if i == 0 or reached >= output_stride else 2
+            reached *= stride
             blocks = (BasicBlock(ch, out_ch, stride), BasicBlock(out_ch, out_ch, 1))
             stages.append(nn.Sequential(*blocks))
             ch = out_ch
@@ -92,10 +103,10 @@ class ImageEncoder(nn.Module):
 
     def __init__(
         self, *, width: int = 64, pooling: Pooling = "spatial_softmax", num_keypoints: int = 32,
-        out_dim: int | None = None,
+        out_dim: int | None = None, output_stride: int = 32,
     ) -> None:
         super().__init__()
-        self.trunk = ResNet18Trunk(width)
+        self.trunk = ResNet18Trunk(width, output_stride=output_stride)
         if pooling == "spatial_softmax":
             self.pool: nn.Module = SpatialSoftmax(self.trunk.out_channels, num_keypoints)
             pooled = 2 * num_keypoints
@@ -112,5 +123,6 @@ class ImageEncoder(nn.Module):
         return self.head(self.pool(self.trunk(images)))
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, h/32, w/32): the trunk's last stage, for models that attend over it (ACT)."""
+        """(N, C, h/s, w/s), s the output stride: the last stage, for models that attend
+        over it (ACT)."""
         return self.trunk(images)

@@ -179,7 +179,8 @@ class ACTModel(ChunkModel):
                                  persistent=False)
 
         # main encoder: [z, state, image tokens]
-        self.image_encoder = ImageEncoder(width=config.encoder_width, pooling="avg")
+        self.image_encoder = ImageEncoder(width=config.encoder_width, pooling="avg",
+                                          output_stride=config.encoder_output_stride)
         self.image_proj = nn.Conv2d(self.image_encoder.trunk.out_channels, d, 1)
         self.camera_embed = nn.Parameter(torch.zeros(shapes.num_cameras, d))
         self.latent_proj = nn.Linear(config.latent_dim, d)

@@ -46,6 +46,7 @@ class DiffusionModel(ChunkModel):
                 width=config.encoder_width,
                 pooling="spatial_softmax",
                 num_keypoints=config.num_keypoints,
+                output_stride=config.encoder_output_stride,
             )
             for _ in range(n_encoders)
         )
