@@ -74,6 +74,11 @@ class ActionChunk:
             position, quaternion, gripper_closed=bool(self.gripper[i] > 0.5), timestamp_s=time_s
         )
 
+    def shifted(self, offset_s: float) -> ActionChunk:
+        """The same targets ``offset_s`` later (what ignoring inference latency amounts to)."""
+        return ActionChunk(self.times_s + offset_s, self.positions, self.quaternions,
+                           self.gripper)
+
     def as_vectors(self) -> np.ndarray:
         """(N, 8) position, quaternion, gripper: the store's action layout."""
         return np.concatenate(

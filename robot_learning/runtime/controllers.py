@@ -7,6 +7,7 @@ controllers only read the time they are given, so the same controller runs under
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice, TeleopEvent
 from robot_learning.hardware.twist_integrator import TwistIntegrator
 from robot_learning.runtime.executor import ChunkExecutor, ExecutionConfig
+from robot_learning.runtime.inference import InferenceWorker
 from robot_learning.runtime.observation import Observation, PolicyLike
 
 
@@ -28,6 +30,7 @@ class Command:
     target: CartesianTarget
     teleop: TeleopCommand | None = None
     events: frozenset[TeleopEvent] = field(default_factory=frozenset)
+    holding: bool = False  # the controller has nothing to say yet: the target is "stay"
 
 
 class Controller(ABC):
@@ -61,7 +64,10 @@ class TeleopController(Controller):
     def command(self, state: RobotState, period_s: float) -> Command:
         reading = self.device.read()
         target = self.integrator.step(reading, period_s, state=state)
-        return Command(target, reading, reading.events)
+        # Stamped for the tick it was made for: a SpaceMouse at rest sends nothing, so the
+        # reading's own time says nothing about whether this target is fresh.
+        return Command(dataclasses.replace(target, timestamp_s=state.timestamp_s), reading,
+                       reading.events)
 
 
 ObservationSource = Callable[[RobotState], Observation]
@@ -126,3 +132,86 @@ class PolicyController(Controller):
         ms = np.asarray(self.latencies_s) * 1e3
         return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
                 "max": float(ms.max())}
+
+
+class AsyncPolicyController(Controller):
+    """A policy on its own thread: ``command`` never waits for the model.
+
+    Until the first chunk arrives (and after ``reanchor``) it holds the measured pose. When
+    a re-plan is due it submits the current observation and keeps playing the chunk it has;
+    the new chunk replaces it by absolute time, so the steps whose time passed during
+    inference are skipped (``ExecutionConfig.latency_compensation``). History observations
+    go through the same worker, in order.
+    """
+
+    def __init__(self, policy: PolicyLike, observe: ObservationSource,
+                 execution: ExecutionConfig, *, stall_after_s: float = 2.0,
+                 on_observation: Callable[[Observation], None] | None = None) -> None:
+        self.policy = policy
+        self.observe = observe
+        self.executor = ChunkExecutor(execution)
+        self.on_observation = on_observation
+        self.worker = InferenceWorker(policy, stall_after_s=stall_after_s)
+        self.latencies_s: list[float] = []
+        self.ages_s: list[float] = []  # observation age when its chunk arrived
+        self._has_chunk = False
+        self._next_history_s: float | None = None
+        self._gripper_closed = False
+
+    def begin(self, state: RobotState) -> None:
+        self.policy.reset()
+        self.reanchor()
+
+    def reanchor(self) -> None:
+        """Forget the current plan (hand-back after an intervention): hold until a chunk
+        predicted from a fresh observation arrives."""
+        self.executor.reset()
+        self._has_chunk = False
+        self._next_history_s = None
+        self.worker.poll()  # drop a chunk predicted before the re-anchor
+
+    def end(self) -> None:
+        self.executor.reset()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the inference thread (a hung model is left behind: the thread is a daemon)."""
+        self.worker.close(timeout_s)
+
+    @property
+    def stalled_for_s(self) -> float:
+        return self.worker.stalled_for_s()
+
+    def command(self, state: RobotState, period_s: float) -> Command:
+        now = state.timestamp_s
+        result = self.worker.poll()  # raises PolicyFailedError if the policy raised
+        if result is not None:
+            self.executor.add(result.chunk, received_s=now)
+            self.latencies_s.append(result.latency_s)
+            self.ages_s.append(now - result.observation_time_s)
+            self._has_chunk = True
+        history_period = getattr(self.policy, "observation_period_s", None)
+        wants_chunk = not self._has_chunk or self.executor.needs_chunk(now)
+        if wants_chunk and self.worker.idle:
+            self.worker.submit_act(self._observe(state))
+            self._mark_history(now, history_period)
+        elif history_period is not None and (
+                self._next_history_s is None or now >= self._next_history_s - period_s / 2):
+            self.worker.submit_observe(self._observe(state))
+            self._mark_history(now, history_period)
+        if not self._has_chunk:
+            return Command(CartesianTarget(np.array(state.ee_position),
+                                           np.array(state.ee_quaternion),
+                                           self._gripper_closed, now), holding=True)
+        target = self.executor.target(now)
+        self._gripper_closed = target.gripper_closed
+        return Command(target)
+
+    def _mark_history(self, now: float, history_period: float | None) -> None:
+        if history_period is not None:
+            self._next_history_s = now + history_period
+
+    def _observe(self, state: RobotState) -> Observation:
+        observation = self.observe(state)
+        if self.on_observation is not None:
+            self.on_observation(observation)
+        return observation

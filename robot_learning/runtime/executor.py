@@ -29,6 +29,9 @@ class ExecutionConfig:
     execute_steps: int = 8
     temporal_ensemble_k: float | None = None  # None: no ensembling; ACT uses 0.01
     interpolate: bool = True  # False: hold each target until the next (for comparison)
+    # True: a chunk is played by the times it was predicted for, so steps whose time passed
+    # while the model thought are skipped. False: it starts when it arrives (for comparison).
+    latency_compensation: bool = True
 
     def __post_init__(self) -> None:
         if self.execute_steps < 1:
@@ -53,7 +56,10 @@ class ChunkExecutor:
         """Whether the policy should be queried now."""
         return self._replan_at_s is None or time_s >= self._replan_at_s - 1e-9
 
-    def add(self, chunk: ActionChunk) -> None:
+    def add(self, chunk: ActionChunk, *, received_s: float | None = None) -> None:
+        """Queue ``chunk``; ``received_s`` is when it arrived (used without compensation)."""
+        if not self.config.latency_compensation and received_s is not None:
+            chunk = chunk.shifted(received_s - chunk.start_s)
         dt = _step_period(chunk)
         steps = 1 if self.config.temporal_ensemble_k is not None else self.config.execute_steps
         self._replan_at_s = chunk.start_s + min(steps, len(chunk)) * dt

@@ -185,6 +185,16 @@ class SafetyFilter:
         self._record(events, now_s)
         return FilteredCommand(target, tuple(dict.fromkeys(events)))
 
+    def hold(self, state: RobotState, now_s: float) -> FilteredCommand:
+        """Stay at the measured pose, gripper unchanged: a controller with nothing to say
+        (waiting for a first chunk, a hung model). Not a filter event; the caller says why."""
+        gripper = self._previous.gripper_closed if self._previous is not None else False
+        target = _hold_target(state, gripper, now_s)
+        self._previous = target
+        self._velocity = np.zeros(3)
+        self._angular_speed = 0.0
+        return FilteredCommand(target)
+
     # -- internals ------------------------------------------------------------------------
 
     def _hold_reason(self, command: CartesianTarget | None, state: RobotState, now_s: float,

@@ -9,20 +9,16 @@ so evaluation measures the policy, not the CPU; latency is reported beside it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from robot_learning.hardware.robot import CartesianTarget, RobotState
-from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice, TeleopEvent
-from robot_learning.keys import (
-    EE_POSE,
-    GRIPPER_WIDTH,
-    JOINT_POSITIONS,
-    JOINT_VELOCITIES,
-    camera_key,
-)
+from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice
+from robot_learning.limits import load_limits
 from robot_learning.runtime.controllers import Controller, TeleopController
-from robot_learning.runtime.observation import Observation
+from robot_learning.runtime.loop import ControlLoop, LoopResult, Pacer, StepRecord
+from robot_learning.runtime.safety import SafetyFilter
+from robot_learning.sim.arm import WorkcellArm, workcell_observer
 from robot_learning.sim.workcell import Workcell
 
 # Called once per control step with (step index, state before the step, the device's
@@ -38,6 +34,7 @@ class EpisodeResult:
     steps: int
     duration_s: float  # simulated seconds
     first_success_s: float | None = None  # simulated time the task check first held
+    loop: LoopResult | None = None  # timings and safety-filter counts
 
 
 def run_episode(
@@ -51,75 +48,50 @@ def run_episode(
     settle_s: float = 0.2,
     stop_on_success: bool = False,
     on_step: StepCallback | None = None,
+    safety: SafetyFilter | None = None,
+    arm: WorkcellArm | None = None,
+    pacer: Pacer | None = None,
 ) -> EpisodeResult:
     """Reset to ``seed`` and drive the arm with ``controller`` (or ``device``; default: the
-    task's scripted expert).
+    task's scripted expert) through the runtime's ``ControlLoop`` and safety filter.
 
     Stops ``settle_s`` after the device reports SUCCESS, after the task check has held for
-    ``settle_s`` when ``stop_on_success`` (evaluation), or at ``max_duration_s``.
+    ``settle_s`` when ``stop_on_success`` (evaluation), or at ``max_duration_s``. Lockstep
+    unless ``arm`` runs on a station clock and ``pacer`` paces the wall clock.
     """
-    state = workcell.reset(seed)
+    arm = arm or WorkcellArm(workcell)
+    arm.reset(seed)
     if controller is None:
         controller = TeleopController(device or workcell.make_expert(noise_m_s=noise_m_s))
-    period = workcell.control_period_s
-    max_duration_s = max_duration_s or workcell.task.max_duration_s
-    max_steps = int(round(max_duration_s / period))
-    settle_steps = int(round(settle_s / period))
-    reported_at: int | None = None
-    success_since: int | None = None
-    first_success_s: float | None = None
-    step = 0
-    controller.begin(state)
-    try:
-        while step < max_steps:
-            command = controller.command(state, period)
-            if TeleopEvent.SUCCESS in command.events and reported_at is None:
-                reported_at = step
-            if on_step is not None:
-                on_step(step, state, command.teleop, command.target)
-            state = workcell.step(command.target)
-            step += 1
-            if reported_at is not None and step - reported_at >= settle_steps:
-                break
-            if stop_on_success:
-                if workcell.is_success():
-                    if success_since is None:
-                        success_since, first_success_s = step, workcell.time_s
-                    if step - success_since >= settle_steps:
-                        break
-                else:
-                    success_since = None
-    finally:
-        controller.end()
+    safety = safety or SafetyFilter(load_limits("fr3_sim"), workcell.control_period_s)
+    first_success_s: list[float] = []
+
+    def is_success() -> bool:
+        ok = workcell.is_success()
+        if not ok:
+            first_success_s.clear()
+        elif not first_success_s:
+            first_success_s.append(workcell.time_s)
+        return ok
+
+    def record(step: StepRecord) -> None:
+        if on_step is not None:
+            on_step(step.step, step.state, step.command.teleop, step.sent.target)
+
+    loop = ControlLoop(arm, controller, safety, pacer)
+    result = loop.run(max_duration_s=max_duration_s or workcell.task.max_duration_s,
+                      is_success=is_success if stop_on_success else None, settle_s=settle_s,
+                      on_step=record)
     return EpisodeResult(
         seed=seed,
         success=workcell.is_success(),
-        expert_reported_success=reported_at is not None,
-        steps=step,
+        expert_reported_success=result.stopped_by == "operator",
+        steps=result.steps,
         duration_s=workcell.time_s,
-        first_success_s=first_success_s,
+        first_success_s=first_success_s[0] if first_success_s else None,
+        loop=result,
     )
 
 
-def workcell_observer(
-    workcell: Workcell, cameras: Sequence[str] | None = None
-) -> Callable[[RobotState], Observation]:
-    """Observations as the recorder stores them: the named cameras rendered now and the
-    robot state, each with its timestamp (simulated seconds)."""
-    names = tuple(cameras) if cameras is not None else workcell.camera_names
 
-    def observe(state: RobotState) -> Observation:
-        values = {
-            EE_POSE: state.ee_pose_vector(),
-            GRIPPER_WIDTH: state.gripper_width_m,
-            JOINT_POSITIONS: state.joint_positions,
-            JOINT_VELOCITIES: state.joint_velocities,
-        }
-        stamps = dict.fromkeys(values, state.timestamp_s)
-        for name in names:
-            frame = workcell.cameras[name].read()
-            values[camera_key(name)] = frame.color
-            stamps[camera_key(name)] = frame.timestamp_s
-        return Observation(time_s=state.timestamp_s, values=values, timestamps_s=stamps)
-
-    return observe
+__all__ = ["EpisodeResult", "StepCallback", "run_episode", "workcell_observer"]

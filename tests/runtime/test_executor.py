@@ -86,3 +86,18 @@ def test_bad_chunks_are_refused_with_the_field_named():
         ActionChunk(np.zeros(2), np.zeros((2, 3)), np.tile(TOP_DOWN, (2, 1)), np.zeros(2))
     with pytest.raises(RuntimeError, match="before any chunk"):
         ChunkExecutor(ExecutionConfig()).target(0.0)
+
+
+def test_latency_compensation_skips_what_passed_while_the_model_thought() -> None:
+    """A chunk predicted at t=10.0 arrives at 10.3: compensated, the arm is sent the step
+    meant for 10.3; uncompensated, the chunk's first step (the whole chunk runs 0.3 s late)."""
+    times = 10.0 + 0.1 * np.arange(8)
+    positions = np.stack([0.4 + 0.01 * np.arange(8), np.zeros(8), np.full(8, 0.3)], axis=1)
+    chunk = ActionChunk(times, positions, np.tile([1.0, 0, 0, 0], (8, 1)), np.zeros(8))
+    compensated = ChunkExecutor(ExecutionConfig(execute_steps=4))
+    compensated.add(chunk, received_s=10.3)
+    late = ChunkExecutor(ExecutionConfig(execute_steps=4, latency_compensation=False))
+    late.add(chunk, received_s=10.3)
+    np.testing.assert_allclose(compensated.target(10.3).position[0], 0.43)
+    np.testing.assert_allclose(late.target(10.3).position[0], 0.40)
+    assert compensated.needs_chunk(10.4) and not late.needs_chunk(10.4)

@@ -30,6 +30,7 @@ class PushExpert(ScriptedExpert):
         super().__init__(**kwargs)
         self.task = task
         self._yaw = 0.0
+        self._home_yaw: float | None = None
 
     def _push_direction(self) -> tuple[np.ndarray, float]:
         delta = (self.task.target_xy - self.task.cube.position[:2]).copy()
@@ -37,16 +38,19 @@ class PushExpert(ScriptedExpert):
         return np.append(delta / max(distance, 1e-9), 0.0), distance
 
     def plan(self, now_s: float) -> Plan:
+        position, mat = self.robot.tcp_pose()
         if not self.phase:
             self.enter("approach", now_s)
+            self._home_yaw = yaw_of_mat(mat @ TOP_DOWN_MAT)
         cube = self.task.cube.position
         u, distance = self._push_direction()
-        position, mat = self.robot.tcp_pose()
         behind = cube - u * (CUBE_HALF_SIZE_M + STANDOFF_M)
         if self.phase == "approach":
-            hand_yaw = yaw_of_mat(mat @ TOP_DOWN_MAT)
+            # The paddle is symmetric under a half turn: of the two yaws, take the one nearer
+            # the home yaw, so a long episode never winds the wrist into its joint limit.
+            assert self._home_yaw is not None
             push_yaw = float(np.arctan2(u[1], u[0]))
-            self._yaw = hand_yaw + wrap_angle(push_yaw - hand_yaw, np.pi)
+            self._yaw = self._home_yaw + wrap_angle(push_yaw - self._home_yaw, np.pi)
             twist, err, rot = self.servo(np.array([behind[0], behind[1], HOVER_Z_M]), self._yaw)
             if err < 0.012 and rot < 0.05:
                 self.enter("lower", now_s)
