@@ -34,6 +34,23 @@ def quat_from_rotvec_xyzw(rotvec: np.ndarray) -> np.ndarray:
     return np.concatenate([axis * np.sin(angle / 2.0), [np.cos(angle / 2.0)]])
 
 
+def quat_conjugate(q: np.ndarray) -> np.ndarray:
+    """Inverse of a unit (x, y, z, w) quaternion."""
+    return np.array([-q[0], -q[1], -q[2], q[3]], dtype=np.float64)
+
+
+def rotvec_from_quat_xyzw(q: np.ndarray) -> np.ndarray:
+    """Rotation vector (axis * angle, angle in [0, pi]) of a unit (x, y, z, w) quaternion."""
+    q = np.asarray(q, dtype=np.float64)
+    if q[3] < 0:
+        q = -q  # the shorter way round
+    sin_half = float(np.linalg.norm(q[:3]))
+    if sin_half < 1e-12:
+        return np.zeros(3)
+    angle = 2.0 * np.arctan2(sin_half, q[3])
+    return q[:3] / sin_half * angle
+
+
 def normalized_quat(q: np.ndarray, what: str) -> np.ndarray:
     """``q`` scaled to unit length; ``what`` names it in the error if it cannot be."""
     q = np.asarray(q, dtype=np.float64)

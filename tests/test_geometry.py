@@ -88,3 +88,17 @@ def test_yaw_helpers() -> None:
     assert yaw_of_mat(yaw_mat(2.5)) == pytest.approx(2.5)
     assert wrap_angle(3 * np.pi / 2) == pytest.approx(-np.pi / 2)
     assert wrap_angle(0.9, np.pi / 2) == pytest.approx(0.9 - np.pi / 2)
+
+
+def test_rotvec_round_trip_through_quaternions() -> None:
+    from robot_learning.geometry import quat_conjugate, rotvec_from_quat_xyzw
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        rotvec = rng.normal(size=3)
+        rotvec *= min(1.0, 3.0 / np.linalg.norm(rotvec))
+        q = quat_from_rotvec_xyzw(rotvec)
+        np.testing.assert_allclose(rotvec_from_quat_xyzw(q), rotvec, atol=1e-9)
+        np.testing.assert_allclose(rotvec_from_quat_xyzw(-q), rotvec, atol=1e-9)
+        np.testing.assert_allclose(quat_multiply_xyzw(q, quat_conjugate(q)), [0, 0, 0, 1],
+                                   atol=1e-12)

@@ -8,6 +8,7 @@ controllers only read the time they are given, so the same controller runs under
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -23,6 +24,14 @@ from robot_learning.runtime.inference import InferenceWorker
 from robot_learning.runtime.observation import Observation, PolicyLike
 
 
+class ControlSource(enum.IntEnum):
+    """Who commanded a tick; stored per step as a small integer (``control_source``)."""
+
+    POLICY = 0
+    HUMAN = 1
+    HOLD = 2
+
+
 @dataclass(frozen=True)
 class Command:
     """One tick's decision: the target, and what the operator did (None for a policy)."""
@@ -31,6 +40,9 @@ class Command:
     teleop: TeleopCommand | None = None
     events: frozenset[TeleopEvent] = field(default_factory=frozenset)
     holding: bool = False  # the controller has nothing to say yet: the target is "stay"
+    source: ControlSource | None = None  # set by the intervention arbiter
+    policy_target: CartesianTarget | None = None  # what the policy wanted (arbiter)
+    human_target: CartesianTarget | None = None  # what the operator's device wanted (arbiter)
 
 
 class Controller(ABC):
@@ -97,8 +109,14 @@ class PolicyController(Controller):
 
     def begin(self, state: RobotState) -> None:
         self.policy.reset()
+        self.reanchor()
+
+    def reanchor(self) -> None:
+        """Forget the current plan: the next tick queries the policy from a fresh observation."""
         self.executor.reset()
         self._next_history_s: float | None = None
+
+    stalled_for_s = 0.0  # a synchronous policy cannot hang the loop without blocking it
 
     def command(self, state: RobotState, period_s: float) -> Command:
         now = state.timestamp_s
