@@ -23,10 +23,13 @@ from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.keys import (
     ACTION,
     BASE_FRAME,
+    CONTROL_SOURCE,
     EE_POSE,
     GRIPPER_WIDTH,
+    HUMAN_ACTION,
     JOINT_POSITIONS,
     JOINT_VELOCITIES,
+    POLICY_ACTION,
     STATE_EE_POSE,
     STATE_GRIPPER_WIDTH,
     STATE_JOINT_POSITIONS,
@@ -49,8 +52,13 @@ def recording_schema(
     record_hz: float,
     control_hz: float,
     jpeg_quality: int = 90,
+    intervention: bool = False,
 ) -> StoreSchema:
-    """The keys a robot station records, derived from its cameras (never from constants)."""
+    """The keys a robot station records, derived from its cameras (never from constants).
+
+    ``intervention`` adds, per step, who was in control and both the policy's and the
+    operator's action (deployment with a human in the loop).
+    """
     keys: dict[str, KeySpec] = {
         TIMESTAMP: KeySpec((), "float64", units="s, station clock",
                            description="time of the step"),
@@ -70,6 +78,13 @@ def recording_schema(
         STATE_TARGET: KeySpec((8,), "float64", stream=STATE_STREAM,
                               units="m, quaternion xyzw, 1=closed", frame=BASE_FRAME),
     }
+    if intervention:
+        pose_units = "m, quaternion xyzw, 1=closed"
+        keys[CONTROL_SOURCE] = KeySpec((), "uint8", description="0 policy, 1 human, 2 hold")
+        keys[POLICY_ACTION] = KeySpec((8,), "float64", units=pose_units, frame=BASE_FRAME,
+                                      description="the policy's target, in control or not")
+        keys[HUMAN_ACTION] = KeySpec((8,), "float64", units=pose_units, frame=BASE_FRAME,
+                                     description="the operator device's target")
     for name, intr in cameras.items():
         shape = (intr.height, intr.width)
         keys[camera_key(name)] = KeySpec((*shape, 3), "uint8", Codec.JPEG, quality=jpeg_quality,
@@ -121,8 +136,12 @@ class EpisodeRecorder:
         }, stream=STATE_STREAM)
 
     def record_step(self, *, time_s: float, state: RobotState, action: CartesianTarget,
-                    twist: np.ndarray, frames: Mapping[str, CameraFrame]) -> None:
-        """One record-rate row: the newest frame of each camera at ``time_s`` and the rest."""
+                    twist: np.ndarray, frames: Mapping[str, CameraFrame],
+                    control: Mapping[str, Any] | None = None) -> None:
+        """One record-rate row: the newest frame of each camera at ``time_s`` and the rest.
+
+        ``control`` carries the intervention keys (``CONTROL_SOURCE``, ``POLICY_ACTION``,
+        ``HUMAN_ACTION``) when the schema has them."""
         missing = [c for c in self.cameras if c not in frames]
         if missing:
             raise ValueError(f"step at {time_s:.3f} s has no frame from camera(s) {missing}")
@@ -134,6 +153,7 @@ class EpisodeRecorder:
             GRIPPER_WIDTH: state.gripper_width_m,
             ACTION: action.as_vector(),
             TELEOP_TWIST: twist,
+            **(control or {}),
         }
         for name in self.cameras:
             frame = frames[name]
@@ -145,8 +165,9 @@ class EpisodeRecorder:
                 row[depth_key(name)] = frame.depth
         self.writer.append(row)
 
-    def commit(self, *, success: bool, notes: Mapping[str, Any] | None = None) -> int:
-        return self.writer.commit(success=success, notes=notes)
+    def commit(self, *, success: bool, notes: Mapping[str, Any] | None = None,
+               source: Source | str | None = None) -> int:
+        return self.writer.commit(success=success, notes=notes, source=source)
 
     def discard(self) -> None:
         if self.writer.in_episode:

@@ -83,6 +83,11 @@ def write(path: Path, *, json_files: dict[str, Any], tensors: dict[str, dict[str
     shutil.rmtree(old, ignore_errors=True)
 
 
+def fingerprint(path: Path) -> str:
+    """sha256 of the manifest: names every file's checksum, so it identifies the checkpoint."""
+    return _sha256(Path(path) / MANIFEST)
+
+
 def verify(path: Path, *, with_training: bool = False) -> dict[str, Any]:
     """Check every file against the manifest; returns the manifest."""
     try:

@@ -152,3 +152,63 @@ def run_eval(args: argparse.Namespace) -> int:
     for path in report.videos if not args.json else []:
         print(f"  {path}")
     return 0
+
+
+def register_deploy(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "deploy", help="run a checkpoint on the (simulated) arm with an operator ready to "
+                       "take over; record every rollout",
+        description="Deploy a policy through the runtime: control loop with the safety filter, "
+                    "intervention arbiter, recording as policy/intervention episodes. --sim "
+                    "drives the simulated workcell (lockstep, or paced to the wall clock with "
+                    "--realtime) with a simulated operator; the real arm runs through the ROS 2 "
+                    "deployment graph.")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--sim", action="store_true", required=True,
+                   help="the simulated workcell (the real arm: launch/deploy.yaml)")
+    p.add_argument("--task", required=True, help="lift, push or stack")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=200_000, help="first episode seed")
+    p.add_argument("--store", type=Path, help="record rollouts here (created or appended)")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace to the wall clock; inference on its own thread")
+    p.add_argument("--no-operator", action="store_true", help="nobody takes over")
+    p.add_argument("--no-latency-compensation", action="store_true",
+                   help="start each chunk when it arrives (for comparison)")
+    p.add_argument("--max-duration", type=float, metavar="S")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_deploy)
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    from policies.checkpoint import CheckpointError
+    from policies.deploy import DeployConfig, deploy_sim
+    from robot_learning.sim.tasks import UnknownTaskError
+
+    changes = {"latency_compensation": False} if args.no_latency_compensation else {}
+    config = DeployConfig(checkpoint=args.checkpoint, task=args.task, episodes=args.episodes,
+                          seed=args.seed, store=args.store, realtime=args.realtime,
+                          operator=not args.no_operator, execution_changes=changes,
+                          max_duration_s=args.max_duration)
+    try:
+        if args.episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+        report = deploy_sim(config)
+    except (CheckpointError, UnknownTaskError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0
+    lo, hi = report.ci95
+    print(f"{report.task}: {report.successes}/{report.episodes} successful "
+          f"({report.success_rate:.0%}, 95% CI {lo:.0%}-{hi:.0%}); "
+          f"{report.interventions} takeovers in {report.episodes_with_intervention} episodes, "
+          f"human in control {report.human_fraction:.0%} of ticks")
+    if report.recorded:
+        print(f"recorded episodes {report.recorded} in {args.store}")
+    for fault in report.faults:
+        print(f"  fault: {fault}")
+    if report.safety_counts:
+        print(f"  safety filter: {report.safety_counts}")
+    return 0

@@ -14,7 +14,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -26,6 +26,9 @@ from robot_learning.hardware.robot import RobotReflexError
 from robot_learning.keys import camera_name
 from robot_learning.runtime import Observation
 from robot_learning.runtime.controllers import PolicyController
+
+if TYPE_CHECKING:
+    from robot_learning.sim.workcell import Workcell
 
 log = logging.getLogger(__name__)
 DEFAULT_EVAL_SEED = 100_000  # training collections start at 0; far from any of them
@@ -66,12 +69,35 @@ def training_seeds(path: Path) -> set[int]:
     return set(ckpt.read_json(path, "data.json").get("seeds", []))
 
 
+def policy_workcell(policy: ChunkPolicy, path: Path, *, task: str, seed: int,
+                    control_hz: float = 100.0) -> tuple[Workcell, list[str]]:
+    """A workcell rendering exactly the cameras, at the size, the policy was trained on."""
+    from robot_learning.sim.workcell import Workcell
+
+    features = policy.features
+    sizes = {tuple(s[:2]) for s in features.image_shapes}
+    if len(sizes) != 1:
+        raise ValueError(f"{path}: cameras of different sizes {sizes}; the workcell renders "
+                         "every camera at one size")
+    cameras = [camera_name(k) for k in features.cameras]
+    workcell = Workcell(task=task, seed=seed, cameras=cameras, image_size=sizes.pop(),
+                        control_hz=control_hz)
+    station = PolicyFeatures(cameras=features.cameras,
+                             image_shapes=tuple((*workcell.image_size, 3) for _ in cameras),
+                             rate_hz=features.rate_hz)
+    try:
+        features.check(station, where=f"the simulated workcell ({task})")
+    except BaseException:
+        workcell.close()
+        raise
+    return workcell, cameras
+
+
 def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
              execution_changes: dict[str, Any] | None = None, video_dir: Path | None = None,
              videos: int = 3, progress: bool = True, device: str = "cpu",
              max_duration_s: float | None = None) -> EvalReport:
     from robot_learning.sim.rollout import run_episode, workcell_observer
-    from robot_learning.sim.workcell import Workcell
 
     path = ckpt.resolve(checkpoint)
     policy = ChunkPolicy.load(path, device=device)
@@ -81,21 +107,10 @@ def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DE
         raise ValueError(f"evaluation seeds {overlap[:10]} were used by training episodes of "
                          f"{path}; choose --seed outside them")
     features = policy.features
-    sizes = {tuple(s[:2]) for s in features.image_shapes}
-    if len(sizes) != 1:
-        raise ValueError(f"{path}: cameras of different sizes {sizes}; the workcell renders "
-                         "every camera at one size")
-    cameras = [camera_name(k) for k in features.cameras]
     # the policy's own execution defaults, with what the caller changes (rl eval's flags)
     execution = dataclasses.replace(policy.execution(), **(execution_changes or {}))
-    control_hz = 100.0
-    with Workcell(task=task, seed=seed, cameras=cameras, image_size=sizes.pop(),
-                  control_hz=control_hz) as workcell:
-        station = PolicyFeatures(
-            cameras=features.cameras,
-            image_shapes=tuple((*workcell.image_size, 3) for _ in cameras),
-            rate_hz=features.rate_hz)
-        features.check(station, where=f"the simulated workcell ({task})")
+    workcell, cameras = policy_workcell(policy, path, task=task, seed=seed)
+    with workcell:
         successes, reflexes, lengths, flags, latencies, written = 0, 0, [], [], [], []
         bar = tqdm(seeds, desc=f"eval {task}", unit="episode", disable=not progress)
         for i, episode_seed in enumerate(bar):

@@ -78,9 +78,7 @@ class InterventionArbiter(Controller):
 
     def end(self) -> None:
         self.policy.end()
-        self.device.disconnect()
-        if self.takeovers and self.takeovers[-1].end_s is None:
-            self.takeovers[-1] = dataclasses.replace(self.takeovers[-1], end_s=float("nan"))
+        self.device.disconnect()  # a takeover still open at the end keeps end_s None
 
     @property
     def stalled_for_s(self) -> float:

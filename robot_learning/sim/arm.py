@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from robot_learning.hardware.camera import CameraFrame
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.keys import (
     EE_POSE,
@@ -76,6 +77,11 @@ class WorkcellArm:
         for _ in range(steps):
             self._state = self.workcell.step(self._target)
         self.caught_up_steps += steps - 1
+
+    def frame(self, camera: str) -> CameraFrame:
+        """The camera's image now, stamped on the station clock."""
+        frame = self.workcell.cameras[camera].read()
+        return dataclasses.replace(frame, timestamp_s=frame.timestamp_s + self.offset_s)
 
     def observer(self, cameras: Sequence[str] | None = None
                  ) -> Callable[[RobotState], Observation]:

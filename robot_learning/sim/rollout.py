@@ -48,6 +48,7 @@ def run_episode(
     settle_s: float = 0.2,
     stop_on_success: bool = False,
     on_step: StepCallback | None = None,
+    on_step_record: Callable[[StepRecord], None] | None = None,
     safety: SafetyFilter | None = None,
     arm: WorkcellArm | None = None,
     pacer: Pacer | None = None,
@@ -75,6 +76,8 @@ def run_episode(
         return ok
 
     def record(step: StepRecord) -> None:
+        if on_step_record is not None:
+            on_step_record(step)
         if on_step is not None:
             on_step(step.step, step.state, step.command.teleop, step.sent.target)
 

@@ -337,10 +337,16 @@ class StoreWriter:
         ep.keys[stream] = keys
         return checked
 
-    def commit(self, *, success: bool, notes: Mapping[str, Any] | None = None) -> int:
-        """Make the open episode durable and visible to readers; returns its index."""
+    def commit(self, *, success: bool, notes: Mapping[str, Any] | None = None,
+               source: Source | str | None = None) -> int:
+        """Make the open episode durable and visible to readers; returns its index.
+
+        ``source`` overrides the one given at ``begin_episode`` (a policy rollout turns out to
+        be an ``intervention`` episode only once the operator took over)."""
         self._check_open()
         ep = self._require_episode()
+        if source is not None:
+            ep.source = Source(source)
         if ep.rows.get(MAIN_STREAM, 0) == 0:
             raise StoreInputError(
                 f"{self.path}: episode {ep.index} has no {MAIN_STREAM!r} rows; discard it instead"
