@@ -33,6 +33,11 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
                    help="end this run at STEP (checkpointed); --resume continues to --steps")
     p.add_argument("--task", nargs="+", help="only these tasks")
     p.add_argument("--source", nargs="+", help="only these sources (default: robot sources)")
+    p.add_argument("--human-weight", type=float, default=1.0,
+                   help="HG-DAgger: draw weight of human-controlled steps of policy/"
+                        "intervention episodes, relative to a teleop step (default 1)")
+    p.add_argument("--policy-weight", type=float, default=0.0,
+                   help="draw weight of policy-controlled steps of those episodes (default 0)")
     p.add_argument("--include-failed", action="store_true", help="also unsuccessful episodes")
     p.add_argument("--val-fraction", type=float, default=0.1, help="episodes held out")
     p.add_argument("--val-every", type=int, default=500)
@@ -84,7 +89,8 @@ def run_train(args: argparse.Namespace) -> int:
                 task=tuple(args.task) if args.task else None,
                 source=tuple(args.source) if args.source else None,
                 success=None if args.include_failed else True,
-                val_fraction=args.val_fraction))
+                val_fraction=args.val_fraction, human_weight=args.human_weight,
+                policy_weight=args.policy_weight))
         result = train(cfg, config)
     except (ValueError, TrainingError, StoreError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -21,8 +21,9 @@ from policies.config import PolicyConfig
 from policies.features import PolicyFeatures
 from policies.images import resize
 from policies.normalization import FeatureStats, NormalizationStats
-from robot_learning.keys import ACTION, EE_POSE, GRIPPER_WIDTH
-from robot_learning.store import Source, StoreReader
+from robot_learning.keys import ACTION, CONTROL_SOURCE, EE_POSE, GRIPPER_WIDTH
+from robot_learning.runtime.controllers import ControlSource
+from robot_learning.store import MAIN_STREAM, Source, StoreReader
 from robot_learning.store.normalization import stats_for
 from robot_learning.store.sampler import SequenceDataset
 from robot_learning.store.windows import split_episodes
@@ -41,10 +42,21 @@ class DataSelection:
     success: bool | None = True  # failed demonstrations teach failure
     val_fraction: float = 0.1
     split_seed: int = 0
+    # HG-DAgger: in policy/intervention episodes, how often a step is drawn relative to a
+    # teleop step, by who was in control (``control_source``). The human's corrections teach;
+    # the policy's own steps, which the operator let pass, are by default left out.
+    human_weight: float = 1.0
+    policy_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.human_weight < 0 or self.policy_weight < 0:
+            raise ValueError(f"human_weight={self.human_weight} and policy_weight="
+                             f"{self.policy_weight} must be >= 0")
 
     def to_json(self) -> dict:
         return {"task": self.task, "source": self.source, "success": self.success,
-                "val_fraction": self.val_fraction, "split_seed": self.split_seed}
+                "val_fraction": self.val_fraction, "split_seed": self.split_seed,
+                "human_weight": self.human_weight, "policy_weight": self.policy_weight}
 
 
 def select_episodes(reader: StoreReader, selection: DataSelection) -> list[int]:
@@ -111,6 +123,7 @@ class TrainingData:
     val_episodes: list[int]
     fingerprint: str  # of the training episodes
     seeds: list[int]  # simulator seeds of the selected episodes (evaluation avoids them)
+    weights: np.ndarray | None = None  # per training sample; None: uniform
 
     @classmethod
     def from_store(cls, path: str, config: PolicyConfig, selection: DataSelection, *,
@@ -136,8 +149,12 @@ class TrainingData:
                     dataset.attach_cache(cache, index)
         seeds = sorted({int(reader.episode(e).info.notes["seed"]) for e in episodes
                         if "seed" in (reader.episode(e).info.notes or {})})
+        weights = sample_weights(reader, train, selection)
+        if weights is not None:
+            by_source = _weighted_counts(reader, train, weights)
+            log.info("HG-DAgger weighting: %s", by_source)
         return cls(features, train, val, train_eps, val_eps, reader.fingerprint(train_eps),
-                   seeds)
+                   seeds, weights)
 
     def statistics(self, config: PolicyConfig) -> NormalizationStats:
         """Feature statistics over every training window; image stats from the store."""
@@ -161,13 +178,56 @@ class TrainingData:
         )
 
 
+def sample_weights(reader: StoreReader, dataset: PolicyDataset, selection: DataSelection
+                   ) -> np.ndarray | None:
+    """Per-sample draw weights from who controlled each step; None when all are teleop."""
+    episodes = np.asarray(dataset._episode_of_anchor)
+    robot_run = [e for e in dataset.episodes
+                 if str(reader.episode(e).info.source) in (Source.POLICY, Source.INTERVENTION)]
+    if not robot_run:
+        return None
+    weights = np.ones(len(episodes), dtype=np.float64)
+    anchor_rows = dataset._anchors[:, 0]
+    for e in robot_run:
+        info = reader.episode(e).info
+        if CONTROL_SOURCE not in info.keys:
+            raise ValueError(f"{reader.path}: {info.source} episode {e} recorded no "
+                             f"{CONTROL_SOURCE!r}; it cannot be weighted by who was in control")
+        start = reader.episode(e).rows[MAIN_STREAM][0]
+        control = reader.read_episode(e, keys=[CONTROL_SOURCE])[CONTROL_SOURCE]
+        mask = episodes == e
+        sources = control[anchor_rows[mask] - start]
+        weights[mask] = np.where(sources == ControlSource.HUMAN, selection.human_weight,
+                                 np.where(sources == ControlSource.POLICY, selection.policy_weight,
+                                          0.0))
+    if weights.sum() <= 0:
+        raise ValueError(f"{reader.path}: every selected step has weight 0 (human_weight="
+                         f"{selection.human_weight}, policy_weight={selection.policy_weight})")
+    return weights
+
+
+def _weighted_counts(reader: StoreReader, dataset: PolicyDataset, weights: np.ndarray
+                     ) -> dict[str, str]:
+    out = {}
+    sources = np.array([str(reader.episode(e).info.source) for e in dataset._episode_of_anchor])
+    for source in np.unique(sources):
+        mask = sources == source
+        drawn, total = int((weights[mask] > 0).sum()), weights[mask].sum()
+        out[str(source)] = f"{drawn} steps, weight {total:.0f}"
+    return out
+
+
 class StepBatches(Sampler[list[int]]):
     """Batch indices for steps ``start_step .. steps-1``: epoch e is a permutation seeded
     by (seed, e), rank r takes every world-th index of it, batches never straddle epochs."""
 
     def __init__(self, num_samples: int, batch_size: int, *, seed: int, steps: int,
-                 start_step: int = 0, rank: int = 0, world_size: int = 1) -> None:
+                 start_step: int = 0, rank: int = 0, world_size: int = 1,
+                 weights: np.ndarray | None = None) -> None:
+        """``weights``: draw samples with these relative probabilities (with replacement,
+        still seeded by (seed, epoch)); None: each sample once per epoch."""
         self.num_samples, self.batch_size = num_samples, batch_size
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         self.seed, self.steps, self.start_step = seed, steps, start_step
         self.rank, self.world_size = rank, world_size
         self.per_epoch = (num_samples // world_size) // batch_size
@@ -180,7 +240,12 @@ class StepBatches(Sampler[list[int]]):
         epoch, i = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            self._order = torch.randperm(self.num_samples, generator=g)[self.rank::self.world_size]
+            if self.weights is None:
+                order = torch.randperm(self.num_samples, generator=g)
+            else:
+                order = torch.multinomial(self.weights, self.num_samples, replacement=True,
+                                          generator=g)
+            self._order = order[self.rank::self.world_size]
             self._epoch = epoch
         return self._order[i * self.batch_size:(i + 1) * self.batch_size].tolist()
 

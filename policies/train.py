@@ -195,7 +195,8 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
         model = torch.nn.parallel.DistributedDataParallel(
             network, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
     sampler = StepBatches(len(data.train), cfg.batch_size, seed=cfg.seed, steps=cfg.steps,
-                          start_step=start_step, rank=ddp.rank, world_size=ddp.world)
+                          start_step=start_step, rank=ddp.rank, world_size=ddp.world,
+                          weights=data.weights)
     workers = 0 if cfg.cache_images else cfg.num_workers
     loader = DataLoader(BatchedView(data.train), batch_size=None, sampler=sampler,
                         num_workers=workers, persistent_workers=False,

@@ -58,3 +58,34 @@ def test_rl_deploy_refuses_a_training_seed(lift_store, tmp_path):
          str(tmp_path / "run"), "--task", "lift", "--episodes", "1", "--seed", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "were used by training" in result.stderr
+
+
+def test_interventions_land_in_the_demo_store_and_weight_training(lift_store, tmp_path):
+    """HG-DAgger: rollouts appended to the demonstrations' own store; training draws the
+    teleop steps and the human-controlled steps, never the policy's own."""
+    import shutil
+
+    from policies.data import DataSelection, StepBatches, TrainingData
+    from policies.deploy import DeployConfig, deploy_sim
+    from tests.policies.conftest import tiny_config
+
+    store = tmp_path / "demos.zarr"
+    shutil.copytree(lift_store, store)
+    train_tiny(store, tmp_path / "run", "act", steps=2)
+    report = deploy_sim(DeployConfig(checkpoint=tmp_path / "run", task="lift", episodes=1,
+                                     store=store, max_duration_s=5.0), progress=False)
+    assert report.recorded == [4] and report.interventions >= 1
+    assert validate(store) == []
+    selection = DataSelection(success=None, val_fraction=0.0, human_weight=2.0)
+    data = TrainingData.from_store(str(store), tiny_config("act"), selection,
+                                   cache_images=False, progress=False)
+    episode_of = np.asarray(data.train._episode_of_anchor)
+    control = StoreReader(store).read_episode(4, keys=[CONTROL_SOURCE])[CONTROL_SOURCE]
+    weights = data.weights
+    assert np.all(weights[episode_of < 4] == 1.0)
+    np.testing.assert_array_equal(weights[episode_of == 4],
+                                  np.where(control == ControlSource.HUMAN, 2.0, 0.0))
+    drawn = np.concatenate([StepBatches(len(weights), 8, seed=0, steps=40,
+                                        weights=weights).indices(s) for s in range(40)])
+    assert np.all(weights[drawn] > 0)
+    assert np.isin(np.flatnonzero(episode_of == 4), drawn).any()
