@@ -69,6 +69,10 @@ class DeployReport:
     timing_ms: dict[str, float]
     latency_ms_p50: float
     latency_ms_p99: float
+    # realtime: age of the observation a chunk was predicted from when it arrived (the camera
+    # stamp -> first command it drives); lockstep: nan (the simulator waits)
+    chunk_age_ms_p50: float = float("nan")
+    chunk_age_ms_p99: float = float("nan")
 
     @property
     def intervention_rate(self) -> float:
@@ -116,6 +120,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
     faults: list[str] = []
     timings: list[dict[str, float]] = []
     latencies: list[float] = []
+    ages: list[float] = []
     try:
         with workcell:
             recorder = EpisodeRecorder(writer, cameras=tuple(cameras)) if writer else None
@@ -189,6 +194,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                 human_ticks += sum(s == ControlSource.HUMAN for s in sources)
                 ticks += len(sources)
                 latencies.extend(policy_controller.latencies_s)
+                ages.extend(getattr(policy_controller, "ages_s", []))
                 if loop is not None:
                     for name, count in loop.safety_counts.items():
                         safety[name] = safety.get(name, 0) + count
@@ -217,4 +223,6 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
         episodes_with_intervention=with_takeover,
         human_fraction=human_ticks / max(1, ticks), recorded=recorded, safety_counts=safety,
         faults=faults, timing_ms=timing, latency_ms_p50=float(np.percentile(ms, 50)),
-        latency_ms_p99=float(np.percentile(ms, 99)))
+        latency_ms_p99=float(np.percentile(ms, 99)),
+        chunk_age_ms_p50=float(np.percentile(ages, 50) * 1e3) if ages else float("nan"),
+        chunk_age_ms_p99=float(np.percentile(ages, 99) * 1e3) if ages else float("nan"))
