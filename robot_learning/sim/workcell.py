@@ -18,12 +18,18 @@ from types import TracebackType
 import mujoco
 import numpy as np
 
+from robot_learning.geometry import (
+    mat_from_axis_angle,
+    mat_from_quat_xyzw,
+    quat_wxyz_from_xyzw,
+    quat_xyzw_from_mat,
+    quat_xyzw_from_wxyz,
+)
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.sim import scene
 from robot_learning.sim.camera import SceneRenderer, SimCamera
 from robot_learning.sim.experts import ScriptedExpert
 from robot_learning.sim.robot import SimRobot, SimRobotLimits
-from robot_learning.sim.rotations import quat_xyzw_from_mat
 from robot_learning.sim.tasks import Task, make_task
 
 logger = logging.getLogger(__name__)
@@ -176,11 +182,11 @@ class Workcell:
         for cam in range(self.model.ncam):
             self.model.cam_pos[cam] += rng.normal(0.0, CAMERA_POSITION_NOISE_M, 3).clip(-0.01, 0.01)
             axis = rng.normal(size=3)
-            delta = np.empty(4)
-            mujoco.mju_axisAngle2Quat(
-                delta, axis / np.linalg.norm(axis), rng.normal(0.0, CAMERA_ROTATION_NOISE_RAD)
+            delta = mat_from_axis_angle(axis, rng.normal(0.0, CAMERA_ROTATION_NOISE_RAD))
+            nominal_mat = mat_from_quat_xyzw(quat_xyzw_from_wxyz(nominal["cam_quat"][cam]))
+            self.model.cam_quat[cam] = quat_wxyz_from_xyzw(
+                quat_xyzw_from_mat(nominal_mat @ delta, hemisphere=np.array([0.0, 0.0, 0.0, 1.0]))
             )
-            mujoco.mju_mulQuat(self.model.cam_quat[cam], nominal["cam_quat"][cam], delta)
         self.model.light_diffuse[:] *= rng.uniform(0.7, 1.25, size=(self.model.nlight, 1))
         direction = self.model.light_dir + rng.normal(0.0, 0.15, size=self.model.light_dir.shape)
         self.model.light_dir[:] = direction / np.linalg.norm(direction, axis=1, keepdims=True)
