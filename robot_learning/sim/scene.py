@@ -162,6 +162,21 @@ def look_at_xyaxes(eye: Sequence[float], target: Sequence[float], up: Sequence[f
     return " ".join(f"{v:.6f}" for v in (*right, *cam_up))
 
 
+def nominal_camera_pose(spec: CameraSpec) -> np.ndarray:
+    """The camera's optical frame (x right, y down, z forward) as designed, without the
+    per-seed perturbation: T_base_camera for a fixed camera, T_hand_camera (hand = TCP) for
+    one on the hand. What a lab knows from its CAD drawing; calibration starts from it."""
+    forward = np.asarray(spec.look_at_m, float) - np.asarray(spec.eye_m, float)
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, np.asarray(spec.up, float))
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    pose = make_transform(np.stack([right, down, forward], axis=1), spec.eye_m)
+    if spec.parent_body == HAND_BODY:
+        pose[2, 3] -= TCP_OFFSET_M  # from the hand body's origin to the TCP
+    return pose
+
+
 def _fmt(values: Sequence[float]) -> str:
     return " ".join(f"{v:.9g}" for v in values)
 
