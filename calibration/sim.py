@@ -14,10 +14,12 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from calibration.capture_dir import CaptureDir
 from calibration.detection import BoardDetector, BoardNotFoundError
 from calibration.poses import PoseLimits, PoseVisitor, orbit_poses, state_transform
 from calibration.procedure import (
@@ -88,21 +90,31 @@ class SimCalibrationRun:
 
 
 def run_sim_calibration(
-    config: SimCalibrationConfig = SimCalibrationConfig(), *, progress: bool = True
+    config: SimCalibrationConfig = SimCalibrationConfig(),
+    *,
+    progress: bool = True,
+    save_capture: Path | None = None,
 ) -> SimCalibrationRun:
-    """Capture, calibrate every camera and compare with the simulator's truth."""
+    """Capture, calibrate every camera and compare with the simulator's truth.
+
+    ``save_capture`` keeps the images and hand poses as capture folders (``table/``,
+    ``gripper/``) for an offline re-run with ``--capture``."""
     started = time.perf_counter()
     reports: dict[str, CameraReport] = {}
     truth: dict[str, tuple] = {}
     if config.wrist_cameras:
-        views, truth_wrist = capture_session(config, "table", config.wrist_cameras, progress)
+        views, truth_wrist = capture_session(
+            config, "table", config.wrist_cameras, progress, _folder(save_capture, "table")
+        )
         truth.update(truth_wrist)
         for name in config.wrist_cameras:
             reports[name] = calibrate_camera(
                 name, views[name], mount="hand", serial=f"sim-{name}", holdout=config.holdout
             )
     if config.fixed_cameras:
-        views, truth_fixed = capture_session(config, "gripper", config.fixed_cameras, progress)
+        views, truth_fixed = capture_session(
+            config, "gripper", config.fixed_cameras, progress, _folder(save_capture, "gripper")
+        )
         truth.update(truth_fixed)
         for name in config.fixed_cameras:
             reports[name] = calibrate_camera(
@@ -137,8 +149,16 @@ def errors_against_truth(report: CameraReport, true_intrinsics, true_pose) -> di
     }
 
 
+def _folder(root: Path | None, name: str) -> Path | None:
+    return None if root is None else Path(root) / name
+
+
 def capture_session(
-    config: SimCalibrationConfig, mount: str, cameras: Sequence[str], progress: bool
+    config: SimCalibrationConfig,
+    mount: str,
+    cameras: Sequence[str],
+    progress: bool,
+    save_to: Path | None = None,
 ) -> tuple[dict[str, list[CapturedView]], dict[str, tuple]]:
     """Visit the planned poses in a workcell with the ``mount`` board; detect in each camera.
 
@@ -158,6 +178,10 @@ def capture_session(
         boards=(mount,),
     ) as workcell:
         poses = plan_poses(config, mount, cameras, rng)
+        mounts = {
+            n: ("hand" if n in config.wrist_cameras else "fixed", f"sim-{n}") for n in cameras
+        }
+        capture = None if save_to is None else CaptureDir.create(save_to, board, mounts)
         visitor = PoseVisitor(workcell.robot, wait=workcell.robot.advance)
         views: dict[str, list[CapturedView]] = {name: [] for name in cameras}
         skipped = 0
@@ -170,6 +194,8 @@ def capture_session(
                 continue
             T_base_hand = _noisy(state_transform(state), config, noise_rng)
             images = workcell.render(cameras)
+            if capture is not None:
+                capture.add(index, images, T_base_hand)
             for name in cameras:
                 try:
                     detection = detector.detect(images[name], where=f"{name} view {index}")
@@ -177,6 +203,8 @@ def capture_session(
                     logger.debug("%s", exc)
                     continue
                 views[name].append(CapturedView(index, T_base_hand, detection))
+        if capture is not None:
+            capture.write_index()
         if skipped:
             logger.info("%d of %d poses could not be reached and were skipped", skipped, len(poses))
         truth = {}
