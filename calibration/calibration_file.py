@@ -173,6 +173,36 @@ class WorkcellCalibration:
                 "this workcell's cameras"
             )
 
+    def recording_problems(
+        self, serials: Mapping[str, str], *, max_age_days: float = MAX_AGE_DAYS
+    ) -> list[str]:
+        """Why recording with this file for cameras ``serials`` (name -> serial) is doubtful:
+        a camera missing or with another serial, a failed check, or a stale file."""
+        problems = []
+        for name, serial in serials.items():
+            cam = self.cameras.get(name)
+            if cam is None:
+                problems.append(f"camera {name!r} is not calibrated in {self.workcell!r}")
+            elif serial and cam.serial != serial:
+                problems.append(
+                    f"camera {name!r} was calibrated as serial {cam.serial}, is {serial}"
+                )
+            elif not cam.holdout_passed:
+                problems.append(f"camera {name!r} failed its held-out-view check")
+        age = self.age_days()
+        if age > max_age_days:
+            problems.append(f"calibration of {self.workcell!r} is {age:.0f} days old; recalibrate")
+        return problems
+
+    def recorder_inputs(self) -> dict[str, Any]:
+        """Keyword arguments for data_collection.recorder.camera_calibration (minus the live
+        base poses of hand cameras, which the caller takes from the robot at the start)."""
+        return {
+            "intrinsics": {n: c.intrinsics for n, c in self.cameras.items()},
+            "extrinsics": {n: c.pose for n, c in self.cameras.items() if c.mount == "fixed"},
+            "hand_cameras": {n: c.pose for n, c in self.cameras.items() if c.mount == "hand"},
+        }
+
     # -- exports --------------------------------------------------------------------------------
     def static_transforms(self) -> list[dict[str, Any]]:
         """One ROS ``geometry_msgs/TransformStamped``-like dict per camera (parent -> child)."""

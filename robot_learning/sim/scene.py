@@ -66,6 +66,7 @@ WRIST_CAMERA = CameraSpec(
 CAMERA_SPECS: dict[str, CameraSpec] = {
     spec.name: spec for spec in (FRONT_CAMERA, WRIST_CAMERA, SIDE_CAMERA)
 }
+HAND_CAMERAS = tuple(name for name, spec in CAMERA_SPECS.items() if spec.parent_body == HAND_BODY)
 
 
 @dataclass(frozen=True)
