@@ -82,8 +82,10 @@ class CameraCalibration:
             "serial": self.serial,
             "mount": self.mount,
             "image_size": [i.height, i.width],
-            "intrinsics": {"fx": i.fx, "fy": i.fy, "cx": i.cx, "cy": i.cy,
-                           "distortion": [float(d) for d in i.distortion]},
+            "intrinsics": {
+                **{k: float(getattr(i, k)) for k in ("fx", "fy", "cx", "cy")},
+                "distortion": [float(d) for d in i.distortion],
+            },
             key: self.pose.tolist(),
             "holdout_passed": self.holdout_passed,
             "residuals": _plain(self.residuals),

@@ -18,6 +18,9 @@ from robot_learning.geometry import transform_from_rotvec
 from robot_learning.hardware.camera import CameraIntrinsics
 
 MIN_CORNERS = 6  # fewer, or all on one line, and the board pose is not determined
+# Tried, after a miss only, to tell "another board" from "no board".
+COMMON_DICTIONARIES = ("DICT_4X4_50", "DICT_5X5_100", "DICT_6X6_250", "DICT_7X7_1000",
+                       "DICT_APRILTAG_36h11", "DICT_ARUCO_ORIGINAL")  # fmt: skip
 
 
 class BoardNotFoundError(ValueError):
@@ -61,7 +64,7 @@ class BoardDetector:
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
         corners, ids, marker_corners, marker_ids = self._detector.detectBoard(grey)
         if ids is None or len(ids) < MIN_CORNERS:
-            raise BoardNotFoundError(self._explain_miss(where, ids, marker_ids))
+            raise BoardNotFoundError(self._explain_miss(where, grey, ids, marker_ids))
         corners = cv2.cornerSubPix(
             grey,
             corners.astype(np.float32),
@@ -83,10 +86,22 @@ class BoardDetector:
             )
         return detection
 
-    def _explain_miss(self, where: str, ids: Any, marker_ids: Any) -> str:
+    def _explain_miss(self, where: str, grey: np.ndarray, ids: Any, marker_ids: Any) -> str:
         seen = set() if marker_ids is None else set(int(i) for i in np.asarray(marker_ids).ravel())
         corners = 0 if ids is None else len(ids)
         b = self.board
+        if not seen:
+            for name in COMMON_DICTIONARIES:
+                if name == b.dictionary:
+                    continue
+                dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
+                _, other_ids, _ = cv2.aruco.ArucoDetector(dictionary).detectMarkers(grey)
+                if other_ids is not None and len(other_ids) >= 4:
+                    return (
+                        f"{where}: {len(other_ids)} markers of dictionary {name} were seen, but "
+                        f"the board definition says {b.dictionary}; set the dictionary of the "
+                        "printed board"
+                    )
         if seen and not seen & self._marker_ids:
             return (
                 f"{where}: ArUco markers {sorted(seen)[:8]} were seen but none belongs to the "

@@ -294,14 +294,9 @@ def _refine(
         dX = make_transform(mat_from_rotvec(p[0:3]), p[3:6])
         dY = make_transform(mat_from_rotvec(p[6:9]), p[9:12])
         k = k0 + p[12:] if refine_intrinsics else k0
-        refined = replace(
-            intrinsics,
-            fx=k[0],
-            fy=k[1],
-            cx=k[2],
-            cy=k[3],
-            distortion=tuple(float(v) for v in k[4:]),
-        )
+        fx, fy, cx, cy = (float(v) for v in k[:4])
+        distortion = tuple(float(v) for v in k[4:])
+        refined = replace(intrinsics, fx=fx, fy=fy, cx=cx, cy=cy, distortion=distortion)
         return X0 @ dX, Y0 @ dY, refined
 
     def fun(p: np.ndarray) -> np.ndarray:

@@ -76,6 +76,7 @@ class SimCalibrationRun:
     reports: dict[str, CameraReport]
     calibration: object  # WorkcellCalibration
     errors: dict[str, dict[str, float]] = field(default_factory=dict)
+    truth: dict[str, tuple] = field(default_factory=dict)  # name -> (intrinsics, pose)
     seconds: float = 0.0
 
     def summary(self) -> dict:
@@ -123,7 +124,7 @@ def run_sim_calibration(
     pairs = calibrate_pairs(reports) if len(config.fixed_cameras) > 1 else {}
     boards = {m: scene.BOARD_MOUNTS[m].board for m in ("table", "gripper")}
     calibration = workcell_calibration(WORKCELL_NAME, reports, pairs, boards)
-    run = SimCalibrationRun(reports, calibration)
+    run = SimCalibrationRun(reports, calibration, truth=truth)
     for name, report in reports.items():
         run.errors[name] = errors_against_truth(report, *truth[name])
     run.seconds = time.perf_counter() - started
