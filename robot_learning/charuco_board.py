@@ -90,5 +90,8 @@ class CharucoBoardSpec:
 
 # The two boards of the simulated workcell: a larger one for the fixed cameras, which see it
 # from about a metre away, and a finer one on the table for the wrist camera, 0.3 m above it.
-GRIPPER_BOARD = CharucoBoardSpec(squares_x=6, squares_y=5, square_m=0.04, marker_m=0.03)
+# Their dictionaries differ, so a camera that sees both boards never mixes up their markers.
+GRIPPER_BOARD = CharucoBoardSpec(
+    squares_x=6, squares_y=5, square_m=0.04, marker_m=0.03, dictionary="DICT_5X5_100"
+)
 TABLE_BOARD = CharucoBoardSpec(squares_x=7, squares_y=5, square_m=0.035, marker_m=0.026)
