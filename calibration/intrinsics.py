@@ -145,3 +145,21 @@ def _calibrate(
         intrinsics,
         {i: float(e) for i, e in zip(kept, per_view.ravel(), strict=True)},
     )
+
+
+def verify_intrinsics(
+    intrinsics: CameraIntrinsics, detections: Sequence[BoardDetection]
+) -> dict[int, float]:
+    """Per-view RMS reprojection error (px) of given intrinsics (e.g. a RealSense's factory
+    values) on board views, each view's board pose fitted by PnP. Values near the
+    calibration's own view errors confirm them; a pixel or more says recalibrate."""
+    from calibration.detection import estimate_board_pose
+    from robot_learning.geometry import transform_points
+
+    errors = {}
+    for i, detection in enumerate(detections):
+        T = estimate_board_pose(detection, intrinsics)
+        residual = intrinsics.project(transform_points(T, detection.object_points))
+        residual -= detection.image_points
+        errors[i] = float(np.sqrt(np.mean(np.sum(residual**2, axis=1))))
+    return errors

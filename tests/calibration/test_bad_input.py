@@ -3,6 +3,7 @@ other cameras, a result that failed its check."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import cv2
@@ -15,7 +16,12 @@ from calibration.calibration_file import (
     WorkcellCalibration,
 )
 from calibration.detection import BoardDetector, BoardNotFoundError
-from calibration.intrinsics import CalibrationInputError, calibrate_intrinsics
+from calibration.intrinsics import (
+    CalibrationInputError,
+    calibrate_intrinsics,
+    verify_intrinsics,
+)
+from calibration.poses import manual_capture
 from robot_learning.charuco_board import CharucoBoardSpec
 from tests.calibration.helpers import CAMERA, TRUE_HAND_CAMERA, eye_in_hand_views
 
@@ -129,3 +135,31 @@ def test_wrong_version_and_missing_file(tmp_path):
         WorkcellCalibration.load(path)
     with pytest.raises(FileNotFoundError, match="run `rl calibrate` first"):
         WorkcellCalibration.load(tmp_path / "none.yaml")
+
+
+def test_factory_intrinsics_are_verified_against_board_views():
+    detections = [v.detection for v in eye_in_hand_views(8, seed=6)]
+    right = np.median(list(verify_intrinsics(CAMERA, detections).values()))
+    assert right < 0.2  # the pixel noise of the views
+    off = dataclasses.replace(
+        CAMERA, fx=CAMERA.fx * 1.02, cx=CAMERA.cx + 6.0, distortion=(0.0,) * 5
+    )
+    wrong = np.median(list(verify_intrinsics(off, detections).values()))
+    assert wrong > 0.4 and wrong > 4 * right
+
+
+def test_manual_capture_keeps_views_that_show_the_board():
+    detector = BoardDetector(PRINTED)
+    blank = np.full((400, 460), 255, np.uint8)
+    frames = iter([blank, printed_image(), blank, printed_image(), printed_image()])
+
+    def accept(image):
+        try:
+            detector.detect(image)
+        except BoardNotFoundError:
+            return False
+        return True
+
+    seen = []
+    kept = manual_capture(frames, accept, 2, min_interval_s=0.0, on_progress=seen.append)
+    assert len(kept) == 2 and seen == [1, 2]
