@@ -15,6 +15,7 @@ import statistics
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from calibration.intrinsics import CalibrationInputError  # noqa: E402
 from calibration.sim import SimCalibrationConfig, run_sim_calibration  # noqa: E402
 
 CAMERAS = ("wrist", "front")
@@ -23,11 +24,15 @@ CAMERAS = ("wrist", "front")
 def measure(config: SimCalibrationConfig, seeds: list[int]) -> dict[str, list[dict]]:
     """Errors per camera, one dict per seed, plus the run times."""
     out: dict[str, list] = {name: [] for name in CAMERAS}
-    out["seconds"] = []
+    out["seconds"], out["failed"] = [], []
     for seed in seeds:
-        run = run_sim_calibration(
-            SimCalibrationConfig(**{**config.__dict__, "seed": seed}), progress=False
-        )
+        try:
+            run = run_sim_calibration(
+                SimCalibrationConfig(**{**config.__dict__, "seed": seed}), progress=False
+            )
+        except CalibrationInputError as exc:  # too few views seen: part of the answer
+            out["failed"].append(f"seed {seed}: {exc}")
+            continue
         for name in CAMERAS:
             out[name].append(run.errors[name])
         out["seconds"].append(run.seconds)
@@ -36,6 +41,8 @@ def measure(config: SimCalibrationConfig, seeds: list[int]) -> dict[str, list[di
 
 def row(label: str, results: dict[str, list[dict]]) -> str:
     cells = [f"{label:>14}"]
+    if not results["seconds"]:
+        return f"{label:>14} | every seed failed: {results['failed'][0]}"
     for name in CAMERAS:
         t = [e["handeye_translation_error_mm"] for e in results[name]]
         r = [e["handeye_rotation_error_deg"] for e in results[name]]
@@ -44,6 +51,8 @@ def row(label: str, results: dict[str, list[dict]]) -> str:
             f"({max(r):5.3f}) deg"
         )
     cells.append(f"{statistics.median(results['seconds']):6.1f} s")
+    if results["failed"]:
+        cells.append(f"{len(results['failed'])} seed(s) failed: too few views")
     return " | ".join(cells)
 
 

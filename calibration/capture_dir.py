@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 import yaml
+from tqdm import tqdm
 
 from calibration.calibration_file import CalibrationFileError, Mount
 from calibration.detection import BoardDetector, BoardNotFoundError
@@ -96,7 +97,8 @@ class CaptureDir:
             )
         detector = BoardDetector(board or self.board)
         views, misses = [], []
-        for image_path in sorted(folder.glob("*.png")):
+        images = sorted(folder.glob("*.png"))
+        for image_path in tqdm(images, desc=f"detecting ({camera})", unit="image", leave=False):
             index = int(image_path.stem)
             image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
             try:
