@@ -12,6 +12,7 @@ Key names live in robot_learning.keys (shared with the runtime and the policies)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ from robot_learning.keys import (
     depth_key,
 )
 from robot_learning.store import Codec, KeySpec, Source, StoreSchema, StoreWriter
+
+logger = logging.getLogger(__name__)
 
 
 def recording_schema(
@@ -98,16 +101,33 @@ def recording_schema(
 
 
 def camera_calibration(
-    intrinsics: Mapping[str, CameraIntrinsics], extrinsics: Mapping[str, np.ndarray | None]
+    intrinsics: Mapping[str, CameraIntrinsics],
+    extrinsics: Mapping[str, np.ndarray | None],
+    *,
+    hand_cameras: Mapping[str, np.ndarray] | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The calibration an episode was recorded with, as stored in its metadata."""
+    """The calibration an episode was recorded with, as stored in its metadata.
+
+    ``extrinsics``: T_base_camera per camera (for a camera on the hand, its pose at the
+    episode's start). ``hand_cameras``: T_hand_camera of cameras on the hand, whose pose at
+    each step is ``T_base_hand @ T_hand_camera`` (``EpisodeInfo.camera_poses``). ``source``
+    says which calibration this is (file, fingerprint, date), so an episode can be traced to it.
+    """
+    hand_cameras = hand_cameras or {}
     out = {}
     for name, intr in intrinsics.items():
         t = extrinsics.get(name)
+        hand = hand_cameras.get(name)
+        if t is None and hand is None:
+            logger.warning("camera %r has no calibrated pose: recorded uncalibrated", name)
         out[name] = {
             "width": intr.width, "height": intr.height, "fx": intr.fx, "fy": intr.fy,
             "cx": intr.cx, "cy": intr.cy, "distortion": list(intr.distortion),
             "T_base_camera": None if t is None else np.asarray(t).tolist(),
+            "mount": "hand" if hand is not None else "fixed",
+            "T_hand_camera": None if hand is None else np.asarray(hand).tolist(),
+            "source": None if source is None else dict(source),
         }
     return out
 

@@ -63,6 +63,7 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
     """Run the expert ``config.episodes`` times and commit each episode to the store."""
     from robot_learning.sim.robot import SimRobotLimits
     from robot_learning.sim.rollout import run_episode
+    from robot_learning.sim.scene import HAND_CAMERAS
     from robot_learning.sim.workcell import Workcell
 
     limits = (None if config.reflex_force_n is None
@@ -90,7 +91,10 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
                         source=Source.TELEOP, task=config.task, operator=config.operator,
                         calibration=camera_calibration(
                             {n: c.intrinsics for n, c in cameras.items()},
-                            {n: c.extrinsics for n, c in cameras.items()}),
+                            {n: c.extrinsics for n, c in cameras.items()},
+                            hand_cameras={n: workcell.true_T_hand_camera(n)
+                                          for n in cameras if n in HAND_CAMERAS},
+                            source={"kind": "simulator ground truth", "seed": seed}),
                         notes={"seed": seed, "noise_m_s": config.noise_m_s, "sim": True,
                                "device": "scripted expert via TwistIntegrator"},
                     )

@@ -21,42 +21,14 @@ from dataclasses import dataclass
 import torch
 
 from policies.config import ActionMode
+from robot_learning.geometry import batch_matrix_from_quat, batch_quat_from_matrix
 
 STATE_DIM = 10
 ACTION_DIM = 10
 
 
-def matrix_from_quat(quat_xyzw: torch.Tensor) -> torch.Tensor:
-    """(..., 4) x, y, z, w -> (..., 3, 3); the quaternion need not be unit length."""
-    q = quat_xyzw / quat_xyzw.norm(dim=-1, keepdim=True)
-    x, y, z, w = q.unbind(-1)
-    rows = [
-        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
-    ]
-    return torch.stack(rows, dim=-1).reshape(*q.shape[:-1], 3, 3)
-
-
-def quat_from_matrix(mat: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) -> (..., 4) x, y, z, w (unit; the sign is arbitrary, as always)."""
-    m = mat
-    trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    candidates = torch.stack([
-        torch.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                     m[..., 1, 0] - m[..., 0, 1], 1 + trace], -1),
-        torch.stack([1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], m[..., 0, 1] + m[..., 1, 0],
-                     m[..., 0, 2] + m[..., 2, 0], m[..., 2, 1] - m[..., 1, 2]], -1),
-        torch.stack([m[..., 0, 1] + m[..., 1, 0], 1 + m[..., 1, 1] - m[..., 0, 0] - m[..., 2, 2],
-                     m[..., 1, 2] + m[..., 2, 1], m[..., 0, 2] - m[..., 2, 0]], -1),
-        torch.stack([m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1],
-                     1 + m[..., 2, 2] - m[..., 0, 0] - m[..., 1, 1], m[..., 1, 0] - m[..., 0, 1]],
-                    -1),
-    ], dim=-2)  # (..., 4, 4): each row is 4|q_i| * q for its largest component i
-    diag = torch.stack([trace, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]], -1)
-    best = diag.argmax(dim=-1, keepdim=True)[..., None].expand(*diag.shape[:-1], 1, 4)
-    q = candidates.gather(-2, best).squeeze(-2)
-    return q / q.norm(dim=-1, keepdim=True)
+matrix_from_quat = batch_matrix_from_quat  # (..., 4) xyzw -> (..., 3, 3), torch or numpy
+quat_from_matrix = batch_quat_from_matrix  # (..., 3, 3) -> (..., 4) xyzw
 
 
 def rot6d_from_matrix(mat: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The shared quaternion helpers (x, y, z, w), checked against rotations worked out by hand."""
+"""The one geometry module: quaternions (x, y, z, w) and transforms against worked-out cases."""
 
 from __future__ import annotations
 
@@ -6,11 +6,28 @@ import numpy as np
 import pytest
 
 from robot_learning.geometry import (
+    TOP_DOWN_QUAT_XYZW,
+    batch_matrix_from_quat,
+    batch_quat_from_matrix,
+    invert_transform,
+    mat_from_quat_xyzw,
+    mat_from_rotvec,
     normalized_quat,
+    orientation_error,
+    pose_from_transform,
     quat_angle_rad,
     quat_from_rotvec_xyzw,
     quat_multiply_xyzw,
+    quat_wxyz_from_xyzw,
+    quat_xyzw_from_mat,
+    quat_xyzw_from_wxyz,
+    rotvec_from_mat,
+    rotvec_translation,
     slerp_xyzw,
+    transform_error,
+    transform_from_pose,
+    transform_from_rotvec,
+    transform_points,
     wrap_angle,
     yaw_mat,
     yaw_of_mat,
@@ -102,3 +119,50 @@ def test_rotvec_round_trip_through_quaternions() -> None:
         np.testing.assert_allclose(rotvec_from_quat_xyzw(-q), rotvec, atol=1e-9)
         np.testing.assert_allclose(quat_multiply_xyzw(q, quat_conjugate(q)), [0, 0, 0, 1],
                                    atol=1e-12)
+
+
+def test_transforms_compose_invert_and_round_trip_through_poses() -> None:
+    rng = np.random.default_rng(0)
+    T_a_b = transform_from_rotvec(rng.normal(size=3), rng.normal(size=3))
+    T_b_c = transform_from_pose(rng.normal(size=3), normalized_quat(rng.normal(size=4), "q"))
+    np.testing.assert_allclose(invert_transform(T_a_b) @ T_a_b, np.eye(4), atol=1e-12)
+    points_c = rng.normal(size=(5, 3))
+    np.testing.assert_allclose(
+        transform_points(T_a_b @ T_b_c, points_c),
+        transform_points(T_a_b, transform_points(T_b_c, points_c)),
+        atol=1e-12,
+    )
+    position, quat = pose_from_transform(T_b_c)
+    np.testing.assert_allclose(transform_from_pose(position, quat), T_b_c, atol=1e-12)
+    rvec, tvec = rotvec_translation(T_a_b)
+    np.testing.assert_allclose(transform_from_rotvec(rvec, tvec), T_a_b, atol=1e-12)
+    moved = T_a_b @ transform_from_rotvec(np.array([0.0, 0.01, 0.0]), np.array([0.003, 0, 0]))
+    translation_m, angle_rad = transform_error(T_a_b, moved)
+    assert angle_rad == pytest.approx(0.01, abs=1e-9)
+    assert translation_m == pytest.approx(0.003, abs=1e-9)
+
+
+def test_mujoco_order_and_matrix_quaternion_agree() -> None:
+    q = normalized_quat(np.array([0.1, 0.7, -0.2, 0.6]), "q")
+    np.testing.assert_allclose(quat_xyzw_from_wxyz(quat_wxyz_from_xyzw(q)), q)
+    mat = mat_from_quat_xyzw(q)
+    back = quat_xyzw_from_mat(mat)
+    assert quat_angle_rad(back, q) == pytest.approx(0.0, abs=1e-6)
+    assert back @ TOP_DOWN_QUAT_XYZW >= 0.0  # the top-down hemisphere
+    np.testing.assert_allclose(orientation_error(mat, mat), np.zeros(3), atol=1e-12)
+    np.testing.assert_allclose(rotvec_from_mat(mat_from_rotvec([0.0, 0.3, 0.0])), [0.0, 0.3, 0.0])
+
+
+def test_batched_conversions_match_scipy_for_numpy_and_torch() -> None:
+    torch = pytest.importorskip("torch")
+    q = np.random.default_rng(1).normal(size=(16, 4))
+    mats = batch_matrix_from_quat(q)
+    for i in range(16):
+        np.testing.assert_allclose(mats[i], mat_from_quat_xyzw(q[i]), atol=1e-12)
+    np.testing.assert_allclose(
+        batch_matrix_from_quat(torch.from_numpy(q)).numpy(), mats, atol=1e-12
+    )
+    back = batch_quat_from_matrix(torch.from_numpy(mats)).numpy()
+    unit = q / np.linalg.norm(q, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.abs((back * unit).sum(-1)), 1.0, atol=1e-12)
+    np.testing.assert_allclose(batch_quat_from_matrix(mats), back, atol=1e-12)

@@ -35,11 +35,19 @@ class CameraIntrinsics:
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
     def project(self, points_camera: np.ndarray) -> np.ndarray:
-        """Project (N, 3) points in the optical frame to (N, 2) pixels (no distortion)."""
+        """Project (N, 3) points in the optical frame to (N, 2) pixels, lens distortion
+        included (OpenCV's model, as ``cv2.projectPoints``)."""
         p = np.asarray(points_camera, dtype=np.float64).reshape(-1, 3)
-        return np.stack(
-            [self.fx * p[:, 0] / p[:, 2] + self.cx, self.fy * p[:, 1] / p[:, 2] + self.cy], axis=1
-        )
+        x, y = p[:, 0] / p[:, 2], p[:, 1] / p[:, 2]
+        k1, k2, p1, p2, k3 = (tuple(self.distortion) + (0.0,) * 5)[:5]
+        if any((k1, k2, p1, p2, k3)):
+            r2 = x * x + y * y
+            radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+            x, y = (
+                x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
+                y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y,
+            )
+        return np.stack([self.fx * x + self.cx, self.fy * y + self.cy], axis=1)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Main entry points (imported lazily, so ``rl --help`` does not load MuJoCo):
 
 - ``Workcell`` (``workcell.py``): ``reset(seed)``, ``step(target)``, ``render(cameras)``,
   ``robot`` (a ``Robot``), ``cameras`` (``Camera`` implementations), ``make_expert()``;
-- ``make_task`` / ``register_task`` / ``TASKS`` (``tasks/``): "lift", "push", "stack";
+- ``make_task`` / ``register_task`` / ``TASKS`` (``tasks/``): "lift", "push", "stack", and
+  "empty" (a bare table, for calibration with ``Workcell(boards=("table",))`` etc.);
 - ``run_episode`` (``rollout.py``): an expert or teleop device (through ``TwistIntegrator``,
   the path a SpaceMouse takes) or a policy (through the ``ChunkExecutor``, the path
   deployment takes) driving the workcell, lockstep.

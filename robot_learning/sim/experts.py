@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_learning.geometry import wrap_angle, yaw_mat, yaw_of_mat
+from robot_learning.geometry import TOP_DOWN_MAT, orientation_error, wrap_angle, yaw_mat, yaw_of_mat
 from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice, TeleopEvent
 from robot_learning.sim.robot import SimRobot
-from robot_learning.sim.rotations import TOP_DOWN_MAT, orientation_error
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from robot_learning.geometry import mat_from_quat_xyzw, orientation_error, quat_xyzw_from_mat
 from robot_learning.hardware.robot import CartesianTarget, Robot, RobotReflexError, RobotState
 from robot_learning.sim import scene
-from robot_learning.sim.rotations import mat_from_quat_xyzw, orientation_error, quat_xyzw_from_mat
 
 logger = logging.getLogger(__name__)
 

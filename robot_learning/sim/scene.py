@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_learning.charuco_board import GRIPPER_BOARD, TABLE_BOARD, CharucoBoardSpec
+from robot_learning.geometry import make_transform, quat_wxyz_from_xyzw, quat_xyzw_from_mat
 from robot_learning.sim.meshes import franky_sim_assets_dir, visual_mesh_file
 
 # Names in the model (constants, so a typo is an import error).
@@ -64,6 +66,89 @@ WRIST_CAMERA = CameraSpec(
 CAMERA_SPECS: dict[str, CameraSpec] = {
     spec.name: spec for spec in (FRONT_CAMERA, WRIST_CAMERA, SIDE_CAMERA)
 }
+HAND_CAMERAS = tuple(name for name, spec in CAMERA_SPECS.items() if spec.parent_body == HAND_BODY)
+
+
+@dataclass(frozen=True)
+class BoardMount:
+    """Where a ChArUco board sits: on the gripper (seen by the fixed cameras, eye-to-hand) or
+    on the table (seen by the wrist camera, eye-in-hand). ``T_parent_board`` places the board
+    frame (see robot_learning.charuco_board) in the hand body or in the world."""
+
+    name: str
+    board: CharucoBoardSpec
+    T_parent_board: np.ndarray
+    parent_body: str | None  # None: the world (table)
+
+
+def _gripper_board_pose(board: CharucoBoardSpec) -> np.ndarray:
+    """Board plate below the fingertips, facing hand (+x, +y): towards the front and side
+    cameras when the hand points down; 7 cm in front of the fingers so they never hide it."""
+    normal = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+    y_axis = np.array([0.0, 0.0, 1.0])  # printed "down" along the hand's z (down at home)
+    z_axis = -normal
+    x_axis = np.cross(y_axis, z_axis)
+    center = np.array([0.0, 0.0, TCP_OFFSET_M + 0.06]) + 0.07 * normal
+    width, height = board.size_m
+    origin = center - x_axis * width / 2 - y_axis * height / 2
+    return make_transform(np.stack([x_axis, y_axis, z_axis], axis=1), origin)
+
+
+def _table_board_pose(board: CharucoBoardSpec) -> np.ndarray:
+    """Board lying on the table in front of the robot, printed face up."""
+    x_axis, y_axis, z_axis = np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array(
+        [0.0, 0.0, -1.0]
+    )
+    center = np.array([0.5, 0.0, 0.001])
+    width, height = board.size_m
+    origin = center - x_axis * width / 2 - y_axis * height / 2
+    return make_transform(np.stack([x_axis, y_axis, z_axis], axis=1), origin)
+
+
+BOARD_MOUNTS: dict[str, BoardMount] = {
+    "gripper": BoardMount("gripper", GRIPPER_BOARD, _gripper_board_pose(GRIPPER_BOARD), HAND_BODY),
+    "table": BoardMount("table", TABLE_BOARD, _table_board_pose(TABLE_BOARD), None),
+}
+BOARD_PX_PER_SQUARE = 96
+
+
+def board_texture_file(mount: BoardMount) -> str:
+    return f"charuco_{mount.name}.png"
+
+
+def board_textures(mounts: Sequence[str]) -> dict[str, bytes]:
+    """PNG bytes of each mounted board's texture, made by OpenCV (MuJoCo ``assets``)."""
+    import cv2
+
+    textures = {}
+    for name in mounts:
+        mount = BOARD_MOUNTS[name]
+        image = mount.board.image(px_per_square=BOARD_PX_PER_SQUARE)
+        ok, png = cv2.imencode(".png", image)
+        if not ok:
+            raise RuntimeError(f"could not encode the {name} board texture as PNG")
+        textures[board_texture_file(mount)] = png.tobytes()
+    return textures
+
+
+def _add_board(parent: ET.Element, asset: ET.Element, mount: BoardMount) -> None:
+    """A visual-only textured quad: the board and its white margin, exactly to scale."""
+    width, height = mount.board.size_m
+    margin = mount.board.square_m / 2  # board.image's default margin: half a square
+    x0, y0, x1, y1 = -margin, -margin, width + margin, height + margin
+    name = f"charuco_{mount.name}"
+    ET.SubElement(asset, "texture", name=name, type="2d", file=board_texture_file(mount))
+    ET.SubElement(asset, "material", name=name, texture=name, specular="0", shininess="0")
+    ET.SubElement(
+        asset, "mesh", name=name, inertia="shell",
+        vertex=_fmt((x0, y0, 0, x1, y0, 0, x1, y1, 0, x0, y1, 0)),
+        texcoord="0 0  1 0  1 1  0 1", face="0 2 1  0 3 2",
+    )  # fmt: skip
+    ET.SubElement(
+        parent, "geom", name=name, type="mesh", mesh=name, material=name, mass="0",
+        contype="0", conaffinity="0", pos=_fmt(mount.T_parent_board[:3, 3]),
+        quat=_fmt(quat_wxyz_from_xyzw(quat_xyzw_from_mat(mount.T_parent_board[:3, :3]))),
+    )  # fmt: skip
 
 
 def look_at_xyaxes(eye: Sequence[float], target: Sequence[float], up: Sequence[float]) -> str:
@@ -78,8 +163,23 @@ def look_at_xyaxes(eye: Sequence[float], target: Sequence[float], up: Sequence[f
     return " ".join(f"{v:.6f}" for v in (*right, *cam_up))
 
 
+def nominal_camera_pose(spec: CameraSpec) -> np.ndarray:
+    """The camera's optical frame (x right, y down, z forward) as designed, without the
+    per-seed perturbation: T_base_camera for a fixed camera, T_hand_camera (hand = TCP) for
+    one on the hand. What a lab knows from its CAD drawing; calibration starts from it."""
+    forward = np.asarray(spec.look_at_m, float) - np.asarray(spec.eye_m, float)
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, np.asarray(spec.up, float))
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    pose = make_transform(np.stack([right, down, forward], axis=1), spec.eye_m)
+    if spec.parent_body == HAND_BODY:
+        pose[2, 3] -= TCP_OFFSET_M  # from the hand body's origin to the TCP
+    return pose
+
+
 def _fmt(values: Sequence[float]) -> str:
-    return " ".join(f"{v:g}" for v in values)
+    return " ".join(f"{v:.9g}" for v in values)
 
 
 def _load_robot(*, light_meshes: bool) -> ET.Element:
@@ -166,8 +266,10 @@ def build_scene_xml(
     add_objects: Callable[[ET.Element, ET.Element], None],
     max_image_size: tuple[int, int] = (480, 640),
     light_meshes: bool = True,
+    boards: Sequence[str] = (),
 ) -> str:
-    """The complete MJCF text. ``add_objects(worldbody, asset)`` adds the task's objects."""
+    """The complete MJCF text. ``add_objects(worldbody, asset)`` adds the task's objects;
+    ``boards`` names ``BOARD_MOUNTS`` to add (their textures: ``board_textures``)."""
     robot = _load_robot(light_meshes=light_meshes)
     root = ET.Element("mujoco", model="fr3_workcell")
     ET.SubElement(root, "compiler", angle="radian", autolimits="true")
@@ -186,6 +288,9 @@ def build_scene_xml(
     for spec in CAMERA_SPECS.values():
         _add_camera(hand if spec.parent_body == HAND_BODY else worldbody, spec)
     add_objects(worldbody, root.find("asset"))
+    for name in boards:
+        mount = BOARD_MOUNTS[name]
+        _add_board(hand if mount.parent_body == HAND_BODY else worldbody, root.find("asset"), mount)
     for section in ("actuator", "tendon", "equality", "contact"):
         root.append(copy.deepcopy(robot.find(section)))
     return ET.tostring(root, encoding="unicode")

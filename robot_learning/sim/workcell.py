@@ -12,18 +12,26 @@ expert's noise) follows from the seed passed to ``reset``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 import mujoco
 import numpy as np
 
+from robot_learning.geometry import (
+    invert_transform,
+    make_transform,
+    mat_from_axis_angle,
+    mat_from_quat_xyzw,
+    quat_wxyz_from_xyzw,
+    quat_xyzw_from_mat,
+    quat_xyzw_from_wxyz,
+)
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.sim import scene
-from robot_learning.sim.camera import SceneRenderer, SimCamera
+from robot_learning.sim.camera import SceneRenderer, SimCamera, SimLens
 from robot_learning.sim.experts import ScriptedExpert
 from robot_learning.sim.robot import SimRobot, SimRobotLimits
-from robot_learning.sim.rotations import quat_xyzw_from_mat
 from robot_learning.sim.tasks import Task, make_task
 
 logger = logging.getLogger(__name__)
@@ -43,25 +51,42 @@ class Workcell:
         seed: int = 0,
         cameras: Sequence[str] = DEFAULT_CAMERAS,
         image_size: tuple[int, int] = (240, 320),
+        image_sizes: Mapping[str, tuple[int, int]] | None = None,
+        lenses: Mapping[str, SimLens] | None = None,
+        boards: Sequence[str] = (),
         control_hz: float = 100.0,
         with_depth: bool = False,
         randomize_appearance: bool = True,
         light_meshes: bool = True,
         limits: SimRobotLimits | None = None,
     ) -> None:
-        unknown = [c for c in cameras if c not in scene.CAMERA_SPECS]
-        if unknown:
+        """``image_size`` (height, width) for every camera but those in ``image_sizes``;
+        ``lenses`` adds distortion and noise per camera; ``boards`` mounts ChArUco boards
+        (``scene.BOARD_MOUNTS``: "gripper", "table") for calibration."""
+        self._check_names([*cameras, *(image_sizes or {}), *(lenses or {})])
+        unknown_boards = [b for b in boards if b not in scene.BOARD_MOUNTS]
+        if unknown_boards:
             raise ValueError(
-                f"unknown sim camera(s) {unknown}; known: {', '.join(scene.CAMERA_SPECS)}"
+                f"unknown board mount(s) {unknown_boards}; known: {', '.join(scene.BOARD_MOUNTS)}"
             )
         self.task: Task = make_task(task)
         self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.image_sizes = {
+            name: tuple(int(v) for v in (image_sizes or {}).get(name, self.image_size))
+            for name in scene.CAMERA_SPECS
+        }
+        self.lenses = {name: (lenses or {}).get(name, SimLens()) for name in scene.CAMERA_SPECS}
+        self.boards = tuple(boards)
         xml = scene.build_scene_xml(
             add_objects=self.task.add_objects,
-            max_image_size=(max(480, self.image_size[0]), max(640, self.image_size[1])),
+            max_image_size=(
+                max(480, *(size[0] for size in self.image_sizes.values())),
+                max(640, *(size[1] for size in self.image_sizes.values())),
+            ),
             light_meshes=light_meshes,
+            boards=self.boards,
         )
-        self.model = mujoco.MjModel.from_xml_string(xml)
+        self.model = mujoco.MjModel.from_xml_string(xml, assets=scene.board_textures(self.boards))
         self.data = mujoco.MjData(self.model)
         self.task.bind(self.model, self.data)
         self.robot = SimRobot(
@@ -71,8 +96,8 @@ class Workcell:
         self.camera_names = tuple(cameras)
         self._with_depth = with_depth
         self._randomize_appearance = randomize_appearance
-        self._renderer: SceneRenderer | None = None
-        self._cameras: dict[str, SimCamera] | None = None
+        self._renderers: dict[tuple[int, int], SceneRenderer] = {}
+        self._cameras: dict[str, SimCamera] = {}
         self._nominal = {
             "cam_pos": self.model.cam_pos.copy(),
             "cam_quat": self.model.cam_quat.copy(),
@@ -129,39 +154,80 @@ class Workcell:
     @property
     def cameras(self) -> dict[str, SimCamera]:
         """Camera implementations by name (the renderer starts on first use)."""
-        if self._cameras is None:
-            renderer = self._get_renderer()
-            self._cameras = {
-                name: SimCamera(name=name, renderer=renderer, with_depth=self._with_depth)
-                for name in self.camera_names
-            }
-        return self._cameras
+        return {name: self.camera(name) for name in self.camera_names}
+
+    def camera(self, name: str) -> SimCamera:
+        """The camera ``name`` (any camera of the scene, not only ``camera_names``)."""
+        if name not in self._cameras:
+            self._check_names([name])
+            index = list(scene.CAMERA_SPECS).index(name)
+            self._cameras[name] = SimCamera(
+                name=name,
+                renderer=self._get_renderer(self.image_sizes[name]),
+                with_depth=self._with_depth,
+                lens=self.lenses[name],
+                noise_seed=(self.seed, index),
+            )
+        return self._cameras[name]
 
     def render(self, camera_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """(H, W, 3) uint8 RGB per camera, of the current state."""
-        renderer = self._get_renderer()
-        return {name: renderer.rgb(name) for name in self._check_names(camera_names)}
+        """(H, W, 3) uint8 RGB per camera, of the current state (through its lens)."""
+        return {name: self.camera(name).render_rgb() for name in self._names(camera_names)}
 
     def render_depth(self, camera_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """(H, W) uint16 depth in mm per camera, aligned with ``render``."""
-        renderer = self._get_renderer()
-        return {name: renderer.depth_mm(name) for name in self._check_names(camera_names)}
+        """(H, W) uint16 depth in mm per camera (ideal pinhole: no lens applied)."""
+        return {
+            name: self._get_renderer(self.image_sizes[name]).depth_mm(name)
+            for name in self._names(camera_names)
+        }
 
-    def _check_names(self, camera_names: Sequence[str] | None) -> tuple[str, ...]:
+    def _names(self, camera_names: Sequence[str] | None) -> tuple[str, ...]:
         names = self.camera_names if camera_names is None else tuple(camera_names)
-        unknown = [n for n in names if n not in scene.CAMERA_SPECS]
+        self._check_names(names)
+        return names
+
+    @staticmethod
+    def _check_names(camera_names: Sequence[str]) -> None:
+        unknown = [n for n in camera_names if n not in scene.CAMERA_SPECS]
         if unknown:
             raise ValueError(
                 f"unknown sim camera(s) {unknown}; known: {', '.join(scene.CAMERA_SPECS)}"
             )
-        return names
 
-    def _get_renderer(self) -> SceneRenderer:
-        if self._renderer is None:
-            self._renderer = SceneRenderer(
-                model=self.model, data=self.data, image_size=self.image_size
+    def _get_renderer(self, image_size: tuple[int, int]) -> SceneRenderer:
+        if image_size not in self._renderers:
+            self._renderers[image_size] = SceneRenderer(
+                model=self.model, data=self.data, image_size=image_size
             )
-        return self._renderer
+        return self._renderers[image_size]
+
+    # -- ground truth (what calibration estimates) ---------------------------------------------
+    def T_base_hand(self) -> np.ndarray:
+        """The hand (TCP) pose the robot reports, as a 4x4 transform in the base frame."""
+        position, mat = self.robot.tcp_pose()
+        return make_transform(mat, position)
+
+    def true_T_base_camera(self, name: str) -> np.ndarray:
+        """Where camera ``name``'s optical frame is now (it moves with the hand if on it)."""
+        self._check_names([name])
+        return self._get_renderer(self.image_sizes[name]).extrinsics(name)
+
+    def true_T_hand_camera(self, name: str) -> np.ndarray:
+        """Hand (TCP) to optical frame of a camera mounted on the hand (the wrist camera)."""
+        if scene.CAMERA_SPECS[name].parent_body != scene.HAND_BODY:
+            raise ValueError(f"camera {name!r} is fixed in the world, not on the hand")
+        return invert_transform(self.T_base_hand()) @ self.true_T_base_camera(name)
+
+    def true_board_pose(self, mount: str) -> np.ndarray:
+        """T_hand_board for the "gripper" mount, T_base_board for the "table" mount."""
+        if mount not in self.boards:
+            raise ValueError(f"no {mount!r} board in this workcell (boards: {self.boards})")
+        board_mount = scene.BOARD_MOUNTS[mount]
+        if board_mount.parent_body is None:
+            return board_mount.T_parent_board.copy()
+        hand = self.data.body(scene.HAND_BODY)
+        T_base_handbody = make_transform(hand.xmat.reshape(3, 3), hand.xpos)
+        return invert_transform(self.T_base_hand()) @ T_base_handbody @ board_mount.T_parent_board
 
     def _apply_appearance(self, rng: np.random.Generator | None) -> None:
         """Lights and camera poses: nominal, or perturbed from ``rng``."""
@@ -176,11 +242,11 @@ class Workcell:
         for cam in range(self.model.ncam):
             self.model.cam_pos[cam] += rng.normal(0.0, CAMERA_POSITION_NOISE_M, 3).clip(-0.01, 0.01)
             axis = rng.normal(size=3)
-            delta = np.empty(4)
-            mujoco.mju_axisAngle2Quat(
-                delta, axis / np.linalg.norm(axis), rng.normal(0.0, CAMERA_ROTATION_NOISE_RAD)
+            delta = mat_from_axis_angle(axis, rng.normal(0.0, CAMERA_ROTATION_NOISE_RAD))
+            nominal_mat = mat_from_quat_xyzw(quat_xyzw_from_wxyz(nominal["cam_quat"][cam]))
+            self.model.cam_quat[cam] = quat_wxyz_from_xyzw(
+                quat_xyzw_from_mat(nominal_mat @ delta, hemisphere=np.array([0.0, 0.0, 0.0, 1.0]))
             )
-            mujoco.mju_mulQuat(self.model.cam_quat[cam], nominal["cam_quat"][cam], delta)
         self.model.light_diffuse[:] *= rng.uniform(0.7, 1.25, size=(self.model.nlight, 1))
         direction = self.model.light_dir + rng.normal(0.0, 0.15, size=self.model.light_dir.shape)
         self.model.light_dir[:] = direction / np.linalg.norm(direction, axis=1, keepdims=True)
@@ -188,9 +254,9 @@ class Workcell:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer, self._cameras = None, None
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers, self._cameras = {}, {}
         self.robot.disconnect()
 
     def __enter__(self) -> Workcell:

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from robot_learning.store.schema import Source
 
 
@@ -25,6 +27,27 @@ class EpisodeInfo:
     keys: tuple[str, ...] = ()  # keys recorded in this episode (others hold fill values)
     lengths: dict[str, int] = field(default_factory=dict)  # rows per stream
     checksums: dict[str, str] = field(default_factory=dict)  # sha256 of lossless keys' rows
+
+    def camera_poses(self, camera: str, ee_poses: np.ndarray) -> np.ndarray:
+        """(T, 4, 4) T_base_camera of ``camera`` at each step, from the stored calibration:
+        a camera on the hand follows the hand, ``T_base_hand(t) @ T_hand_camera``; a fixed
+        one stays at ``T_base_camera``. ``ee_poses``: (T, 7) position + quaternion xyzw."""
+        from robot_learning.geometry import transform_from_pose
+
+        entry = self.calibration.get(camera)
+        if entry is None:
+            raise KeyError(
+                f"episode {self.index}: no calibration for camera {camera!r} "
+                f"(has {sorted(self.calibration)})"
+            )
+        ee_poses = np.asarray(ee_poses, dtype=np.float64).reshape(-1, 7)
+        if entry.get("T_hand_camera") is not None:
+            T_hand_camera = np.asarray(entry["T_hand_camera"], dtype=np.float64)
+            return np.stack([transform_from_pose(p[:3], p[3:]) @ T_hand_camera for p in ee_poses])
+        if entry.get("T_base_camera") is None:
+            raise ValueError(f"episode {self.index}: camera {camera!r} was not calibrated")
+        fixed = np.asarray(entry["T_base_camera"], dtype=np.float64)
+        return np.repeat(fixed[None], len(ee_poses), axis=0)
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -43,6 +43,14 @@ def test_collect_records_every_camera_state_action_and_success(tmp_path):
         calib = ep.info.calibration[camera]
         assert (calib["width"], calib["height"]) == (320, 240)
         assert np.allclose(np.asarray(calib["T_base_camera"])[3], [0, 0, 0, 1])
+    # The wrist camera follows the hand: its pose per step from the hand pose and T_hand_camera.
+    wrist = ep.info.calibration["wrist"]
+    assert wrist["mount"] == "hand" and wrist["source"]["kind"] == "simulator ground truth"
+    poses = ep.info.camera_poses("wrist", data[keys.EE_POSE])
+    np.testing.assert_allclose(poses[0], wrist["T_base_camera"], atol=1e-6)  # at reset
+    assert np.linalg.norm(poses[-1][:3, 3] - poses[0][:3, 3]) > 0.05  # it moved with the hand
+    front = ep.info.camera_poses("front", data[keys.EE_POSE])
+    np.testing.assert_allclose(front[-1], ep.info.calibration["front"]["T_base_camera"])
     # 10 Hz steps, 100 Hz state: each step's action is the target sent at that control tick.
     np.testing.assert_allclose(np.diff(data[keys.TIMESTAMP]), 0.1, atol=1e-9)
     state_rows = data[keys.STATE_TARGET]
@@ -65,7 +73,7 @@ def test_collect_appends_and_rejects_unknown_task(tmp_path):
          "--episodes", "1", "--store", str(tmp_path / "x.zarr")],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode == 2 and "known tasks: lift, push, stack" in result.stderr
+    assert result.returncode == 2 and "known tasks: empty, lift, push, stack" in result.stderr
 
 
 def test_reflex_mid_episode_drops_that_episode_and_keeps_the_rest(tmp_path):

@@ -13,7 +13,7 @@ from policies.action_space import (
     quat_from_matrix,
     rot6d_from_matrix,
 )
-from robot_learning.sim.rotations import mat_from_quat_xyzw
+from robot_learning.geometry import mat_from_quat_xyzw
 
 
 def random_quats(n: int, seed: int = 0) -> torch.Tensor:

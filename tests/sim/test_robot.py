@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from robot_learning.geometry import mat_from_quat_xyzw, orientation_error
 from robot_learning.hardware.robot import CartesianTarget, Robot
 from robot_learning.sim.robot import SimReflexError, SimRobotLimits
-from robot_learning.sim.rotations import mat_from_quat_xyzw, orientation_error
 from robot_learning.sim.workcell import Workcell
 
 

@@ -4,7 +4,7 @@ Importing this package imports every task module below, which is what registers 
 task is one module with a ``@register_task`` class plus one line here.
 """
 
-from robot_learning.sim.tasks import lift, push, stack  # noqa: F401  (registers the tasks)
+from robot_learning.sim.tasks import empty, lift, push, stack  # noqa: F401  (registers them)
 from robot_learning.sim.tasks.base import Task
 from robot_learning.sim.tasks.registry import (
     TASKS,

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 import mujoco
 import numpy as np
 
+from robot_learning.geometry import quat_from_rotvec_xyzw, quat_wxyz_from_xyzw, quat_xyzw_from_wxyz
+
 if TYPE_CHECKING:
     from robot_learning.sim.experts import ScriptedExpert
     from robot_learning.sim.robot import SimRobot
@@ -80,17 +82,13 @@ class FreeBody:
         return float(np.linalg.norm(self._data.qvel[self._qvel : self._qvel + 3]))
 
     def pose_vector(self) -> np.ndarray:
-        wxyz = self._data.xquat[self.body_id]
-        return np.concatenate([self.position, wxyz[1:], wxyz[:1]])
+        return np.concatenate([self.position, quat_xyzw_from_wxyz(self._data.xquat[self.body_id])])
 
     def place(self, position: np.ndarray, yaw_rad: float) -> None:
         self._data.qpos[self._qpos : self._qpos + 3] = position
-        self._data.qpos[self._qpos + 3 : self._qpos + 7] = [
-            np.cos(yaw_rad / 2),
-            0.0,
-            0.0,
-            np.sin(yaw_rad / 2),
-        ]
+        self._data.qpos[self._qpos + 3 : self._qpos + 7] = quat_wxyz_from_xyzw(
+            quat_from_rotvec_xyzw(np.array([0.0, 0.0, yaw_rad]))
+        )
         self._data.qvel[self._qvel : self._qvel + 6] = 0.0
 
 

@@ -7,10 +7,9 @@ import xml.etree.ElementTree as ET
 import mujoco
 import numpy as np
 
-from robot_learning.geometry import wrap_angle, yaw_of_mat
+from robot_learning.geometry import TOP_DOWN_MAT, wrap_angle, yaw_of_mat
 from robot_learning.sim.experts import Plan, ScriptedExpert
 from robot_learning.sim.robot import SimRobot
-from robot_learning.sim.rotations import TOP_DOWN_MAT
 from robot_learning.sim.tasks.base import FreeBody, Task, add_cube, add_target_marker, sample_xy
 from robot_learning.sim.tasks.registry import register_task
 
