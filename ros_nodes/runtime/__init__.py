@@ -20,7 +20,14 @@ import sys
 from collections.abc import Callable
 
 from ros_nodes.runtime.args import RosArgs, RosArgsError, parse_ros_args
-from ros_nodes.runtime.node import Endpoint, Node, Parameter, ParameterError, Publisher, Subscription
+from ros_nodes.runtime.node import (
+    Endpoint,
+    Node,
+    Parameter,
+    ParameterError,
+    Publisher,
+    Subscription,
+)
 from ros_nodes.runtime.qos import DEFAULT, LATCHED, SENSOR_DATA, QoSProfile
 
 __all__ = [

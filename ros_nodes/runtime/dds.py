@@ -144,7 +144,7 @@ class DdsNode(Node):
 
     def create_subscription(self, msg_type: type[M], topic: str, callback: Callable[[M], None],
                             qos: QoSProfile = DEFAULT) -> Subscription[M]:
-        from cyclonedds.core import ReadCondition, SampleState, ViewState, InstanceState
+        from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState
         from cyclonedds.sub import DataReader
 
         resolved = self.resolve_topic(topic)
@@ -181,7 +181,7 @@ class DdsNode(Node):
             if qos is None:
                 continue
             fields = {}
-            user_data = qos[Policy.Userdata] if Policy.Userdata in qos else None
+            user_data = qos[Policy.Userdata] if Policy.Userdata in qos else None  # noqa: SIM401 (Qos has no get)
             if user_data is not None:
                 text = bytes(user_data.data).decode(errors="replace")
                 fields = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
