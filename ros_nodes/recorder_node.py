@@ -200,6 +200,9 @@ class RecorderNode:
         if missing:
             return self._error(f"cannot start an episode: no camera_info yet on "
                                f"{', '.join(missing)}; is the camera node running?")
+        silent = [s.topic for s in self.cameras.values() if s.silent]
+        if silent:
+            return self._error(f"cannot start an episode: no frames on {', '.join(silent)}")
         intrinsics = {n: s.intrinsics for n, s in self.cameras.items()}
         if self.writer is None:
             schema = recording_schema(intrinsics, record_hz=self.record_hz,  # type: ignore[arg-type]

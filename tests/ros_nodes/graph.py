@@ -57,6 +57,7 @@ class Graph:
         self.log_dir = log_dir
         self.env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopped: set[str] = set()  # stopped on purpose: not a failure when they are gone
 
     def start(self, executable: str, name: str, **kwargs: Any) -> subprocess.Popen[bytes]:
         params = kwargs.pop("params", None)
@@ -76,6 +77,7 @@ class Graph:
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
         proc = self.procs[name]
+        self.stopped.add(name)
         if proc.poll() is None:
             proc.send_signal(sig)
         try:
@@ -97,7 +99,7 @@ class Graph:
 
     def assert_alive(self) -> None:
         for name, proc in self.procs.items():
-            if proc.poll() is not None:
+            if name not in self.stopped and proc.poll() is not None:
                 raise AssertionError(f"node {name} exited with {proc.returncode}:\n"
                                      f"{self.log(name)[-3000:]}")
 
