@@ -1,0 +1,67 @@
+"""franka_node: the robot bridge over franky (real FR3, or franky-sim) or the simulated arm.
+
+Topics and the command guard: ``ros_nodes.robot_bridge``. ``robot:=franky`` talks to the
+arm at ``host`` through ``FrankaRobot`` and publishes its state at ``state_hz``;
+``robot:=sim`` runs the lockstep simulated arm paced to the wall clock (no cameras: that is
+sim_node).
+"""
+
+from __future__ import annotations
+
+from robot_learning.hardware.robot import RobotReflexError
+from ros_nodes.robot_bridge import RobotBridge
+from ros_nodes.runtime import Node, run_node
+from ros_nodes.sim_station import SimStation
+
+
+class FrankaNode:
+    def __init__(self, node: Node) -> None:
+        p = node.declare_parameter
+        kind = p("robot", "franky", "franky (real arm or franky-sim) or sim (lockstep MuJoCo)")
+        host = p("host", "172.16.0.2", "franky: the robot's address")
+        rate_hz = p("state_hz", 100.0, "state publishing (and sim control) rate, Hz")
+        max_age = p("max_command_age_s", 0.5, "commands stamped older than this hold the arm")
+        dynamics = p("relative_dynamics_factor", 0.1, "franky: speed scaling, 0..1")
+        self.node = node
+        self.bridge = RobotBridge(node, max_command_age_s=max_age)
+        self._sent = None
+        if kind == "sim":
+            from robot_learning.sim.workcell import Workcell
+
+            workcell = Workcell(cameras=(), control_hz=rate_hz)
+            node.on_shutdown(workcell.close)
+            self.station = SimStation(workcell, self.bridge, seed=0)
+            node.create_timer(1.0 / rate_hz, self.station.tick)
+        elif kind == "franky":
+            from robot_learning.hardware.franka import FrankaRobot
+
+            self.robot = FrankaRobot(host=host, relative_dynamics_factor=dynamics)
+            self.robot.connect()
+            node.on_shutdown(self.robot.disconnect)
+            node.create_timer(1.0 / rate_hz, self._franky_tick)
+        else:
+            raise ValueError(f"franka_node: parameter robot must be franky or sim, got {kind!r}")
+        node.log.info("robot bridge on %s", kind if kind == "sim" else f"franky at {host}")
+
+    def _franky_tick(self) -> None:
+        target = self.bridge.target
+        try:
+            if target is None and self._sent is not None:
+                self.robot.stop()
+            elif target is not None and target is not self._sent:
+                self.robot.send_cartesian_target(target)
+            self._sent = target
+        except RobotReflexError as exc:
+            self.bridge.report_error(f"{exc}; recovering")
+            self.bridge.clear_target()
+            self.robot.recover()
+        state = self.robot.read_state()
+        self.bridge.publish_state(state, state.timestamp_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node("franka_node", FrankaNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

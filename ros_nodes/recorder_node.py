@@ -1,0 +1,376 @@
+"""recorder_node: the collection graph's topics, aligned by header stamps, into the store.
+
+Episodes start, end and are discarded on the operator's Joy buttons (``/spacenav/joy``,
+layout ``ros_nodes.topics.JoyButton``) or on ``/recorder/command`` (start | success | fail |
+discard). A step at time t (episode start + k / record_hz, station clock) takes, for every
+stream, the newest sample stamped at or before t; a camera frame older than
+``max_frame_skew_s`` at t makes the step skipped and counted (never silently misaligned).
+Every joint state in the episode becomes a row of the control-rate ``state`` stream, with
+the target the arm had accepted by then. Actions are the commands the robot node accepted
+(``/franka/accepted_target``, ``/franka_gripper/accepted_command``): a command the guard
+refused never becomes an action.
+
+Steps are assembled ``align_delay_s`` behind the wall clock, so samples still in flight
+arrive first. A camera that stops delivering for ``camera_timeout_s`` is reported (log and
+status) and, per ``on_camera_silence``, the episode pauses (steps skipped until frames
+return), ends (committed as failed, flagged interrupted) or is discarded. A recorder that is
+stopped mid-episode (SIGINT/SIGTERM) discards the open episode: nothing half-done is
+committed, and the store stays valid (a SIGKILL is repaired by the store's recovery).
+Status (latched JSON on ``/recorder/status``): state, episode, steps, skipped steps,
+dropped and late frames per camera, silent cameras, committed episodes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_collection.alignment import FrameGaps, StampedBuffer
+from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
+from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
+from robot_learning.hardware.robot import CartesianTarget
+from robot_learning.store import Source, StoreWriter
+from ros_nodes import convert, msgs, topics
+from ros_nodes.robot_bridge import ACCEPTED_GRIPPER, ACCEPTED_TARGET
+from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
+from ros_nodes.topics import CameraTopics, JoyButton
+
+SILENCE_ACTIONS = ("pause", "end", "discard")
+HORIZON_S = 3.0  # history kept per stream
+
+
+@dataclass
+class CameraStream:
+    topics: CameraTopics
+    topic: str  # the color topic subscribed (raw or compressed)
+    frames: StampedBuffer[Any]
+    gaps: FrameGaps
+    intrinsics: CameraIntrinsics | None = None
+    last_rx_s: float | None = None  # wall time of the last frame
+    late: int = 0
+    silent: bool = False
+
+
+@dataclass
+class OpenEpisode:
+    index: int
+    start_s: float
+    next_step_s: float
+    last_control_s: float
+    end_s: float | None = None
+    success: bool = False
+    end_notes: dict[str, Any] = field(default_factory=dict)
+    steps: int = 0
+    control_rows: int = 0
+    skipped: int = 0
+
+
+class RecorderNode:
+    def __init__(self, node: Node) -> None:
+        p = node.declare_parameter
+        self.store_path = Path(p("store", "demos.zarr", "store to append episodes to"))
+        self.task = p("task", "teleop", "task name written with every episode")
+        self.operator = p("operator", "", "operator name written with every episode")
+        cameras = p("cameras", ["front", "wrist"], "camera names (topics /camera/<name>/...)")
+        self.record_hz = p("record_hz", 10.0, "step rate of the episode clock, Hz")
+        self.control_hz = p("control_hz", 100.0, "rate of the joint states (state stream), Hz")
+        camera_hz = p("camera_hz", 15.0, "nominal camera rate, Hz (for dropped-frame counts)")
+        transport = p("image_transport", "compressed", "raw or compressed color images")
+        self.max_skew_s = p("max_frame_skew_s", 0.15,
+                            "a step skips when a camera's newest frame is older than this")
+        self.align_delay_s = p("align_delay_s", 0.2, "how far behind the wall clock steps "
+                               "are assembled, s (samples in flight arrive first)")
+        self.camera_timeout_s = p("camera_timeout_s", 1.0, "a camera silent this long is "
+                                  "reported and handled per on_camera_silence, s")
+        self.on_silence = p("on_camera_silence", "pause", "pause, end or discard the episode "
+                            "when a camera goes silent")
+        quality = p("jpeg_quality", 90, "JPEG quality of stored images")
+        if self.on_silence not in SILENCE_ACTIONS:
+            raise ValueError(f"recorder_node: on_camera_silence must be one of "
+                             f"{', '.join(SILENCE_ACTIONS)}, got {self.on_silence!r}")
+        if transport not in ("raw", "compressed"):
+            raise ValueError(f"recorder_node: image_transport must be raw or compressed, "
+                             f"got {transport!r}")
+        self.node = node
+        self.jpeg_quality = quality
+        self.writer: StoreWriter | None = None
+        self.recorder: EpisodeRecorder | None = None
+        self.episode: OpenEpisode | None = None
+        self.committed = 0
+        self.discarded = 0
+        self.last_error: str | None = None
+        self.cameras: dict[str, CameraStream] = {}
+        for name in cameras:
+            names = CameraTopics(name)
+            stream = CameraStream(names, names.color if transport == "raw" else names.compressed,
+                                  StampedBuffer(horizon_s=HORIZON_S), FrameGaps(1.0 / camera_hz))
+            self.cameras[name] = stream
+            if transport == "raw":
+                node.create_subscription(msgs.Image, stream.topic,
+                                         lambda m, s=stream: self._on_frame(s, m), SENSOR_DATA)
+            else:
+                node.create_subscription(msgs.CompressedImage, stream.topic,
+                                         lambda m, s=stream: self._on_frame(s, m), SENSOR_DATA)
+            node.create_subscription(msgs.CameraInfo, stream.topics.camera_info,
+                                     lambda m, s=stream: self._on_info(s, m), SENSOR_DATA)
+        self.joints: StampedBuffer[msgs.JointState] = StampedBuffer(horizon_s=HORIZON_S)
+        self.poses: StampedBuffer[msgs.PoseStamped] = StampedBuffer(horizon_s=HORIZON_S)
+        self.fingers: StampedBuffer[msgs.JointState] = StampedBuffer(horizon_s=HORIZON_S)
+        self.targets: StampedBuffer[msgs.PoseStamped] = StampedBuffer(horizon_s=60.0)
+        self.grippers: StampedBuffer[bool] = StampedBuffer(horizon_s=60.0)
+        self.twists: StampedBuffer[np.ndarray] = StampedBuffer(horizon_s=HORIZON_S)
+        for msg_type, topic, buffer in (
+            (msgs.JointState, topics.JOINT_STATES, self.joints),
+            (msgs.PoseStamped, topics.EE_POSE, self.poses),
+            (msgs.JointState, topics.GRIPPER_JOINT_STATES, self.fingers),
+            (msgs.PoseStamped, ACCEPTED_TARGET, self.targets),
+        ):
+            node.create_subscription(msg_type, topic, lambda m, b=buffer: b.add(
+                convert.stamp_s(m), m), DEFAULT)
+        node.create_subscription(msgs.JointState, ACCEPTED_GRIPPER, lambda m: self.grippers.add(
+            convert.stamp_s(m), convert.gripper_closed(m)), DEFAULT)
+        node.create_subscription(msgs.TwistStamped, topics.TWIST, lambda m: self.twists.add(
+            convert.stamp_s(m), convert.twist_vector(m)), SENSOR_DATA)
+        self._joy_buttons: list[int] = []
+        node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
+        node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
+        self._status = node.create_publisher(msgs.String, topics.RECORDER_STATUS, LATCHED)
+        node.create_timer(1.0 / (2 * self.record_hz), self._tick)
+        node.create_timer(0.5, self._publish_status)
+        node.on_shutdown(self._shutdown)
+        self._publish_status()
+        node.log.info("recording cameras %s (%s) into %s", list(self.cameras), transport,
+                      self.store_path)
+
+    # -- inputs --------------------------------------------------------------------------
+    def _on_frame(self, stream: CameraStream, msg: msgs.Image | msgs.CompressedImage) -> None:
+        stamp = convert.stamp_s(msg)
+        stream.frames.add(stamp, msg)
+        stream.gaps.add(stamp)
+        stream.last_rx_s = self.node.now_s()
+        if stream.silent:
+            stream.silent = False
+            self.node.log.info("camera %s delivers frames again", stream.topics.name)
+
+    def _on_info(self, stream: CameraStream, msg: msgs.CameraInfo) -> None:
+        stream.intrinsics = convert.intrinsics(msg)
+
+    def _on_joy(self, msg: msgs.Joy) -> None:
+        buttons = list(msg.buttons)
+        previous = self._joy_buttons or [0] * len(buttons)
+        self._joy_buttons = buttons
+        pressed = {i for i, b in enumerate(buttons) if b and not (i < len(previous)
+                                                                   and previous[i])}
+        stamp = convert.stamp_s(msg)
+        for button, word in ((JoyButton.START, "start"), (JoyButton.SUCCESS, "success"),
+                             (JoyButton.FAIL, "fail"), (JoyButton.DISCARD, "discard")):
+            if button in pressed:
+                self._event(word, stamp)
+
+    def _on_command(self, msg: msgs.String) -> None:
+        word = msg.data.strip().lower()
+        if word not in ("start", "success", "fail", "discard"):
+            self.node.log.error("%s: unknown command %r (start, success, fail, discard)",
+                                topics.RECORDER_COMMAND, msg.data)
+            return
+        self._event(word, self.node.now_s())
+
+    def _event(self, word: str, stamp_s: float) -> None:
+        if word == "start":
+            self._begin(stamp_s)
+        elif self.episode is None:
+            self.node.log.warning("%s pressed, but no episode is being recorded", word)
+        elif word == "discard":
+            self._discard("operator discarded it")
+        elif self.episode.end_s is None:
+            self.episode.end_s = stamp_s
+            self.episode.success = word == "success"
+
+    # -- episodes ------------------------------------------------------------------------
+    def _begin(self, stamp_s: float) -> None:
+        if self.episode is not None:
+            self.node.log.warning("start pressed during episode %d: ignored",
+                                  self.episode.index)
+            return
+        missing = [s.topics.camera_info for s in self.cameras.values() if s.intrinsics is None]
+        if missing:
+            return self._error(f"cannot start an episode: no camera_info yet on "
+                               f"{', '.join(missing)}; is the camera node running?")
+        silent = [s.topic for s in self.cameras.values() if s.silent]
+        if silent:
+            return self._error(f"cannot start an episode: no frames on {', '.join(silent)}")
+        intrinsics = {n: s.intrinsics for n, s in self.cameras.items()}
+        if self.writer is None:
+            schema = recording_schema(intrinsics, record_hz=self.record_hz,  # type: ignore[arg-type]
+                                      control_hz=self.control_hz, jpeg_quality=self.jpeg_quality)
+            self.writer = StoreWriter(self.store_path, schema)
+            self.recorder = EpisodeRecorder(self.writer, cameras=tuple(self.cameras))
+        assert self.recorder is not None
+        index = self.recorder.begin(
+            source=Source.TELEOP, task=self.task, operator=self.operator,
+            calibration=camera_calibration(intrinsics, {}),  # type: ignore[arg-type]
+            notes={"recorded_by": self.node.fqn, "transport": "ros2"})
+        self.episode = OpenEpisode(index, stamp_s, stamp_s, stamp_s)
+        for stream in self.cameras.values():
+            stream.late = 0
+        self.last_error = None
+        self.node.log.info("episode %d started", index)
+        self._publish_status()
+
+    def _discard(self, why: str) -> None:
+        assert self.recorder is not None and self.episode is not None
+        self.recorder.discard()
+        self.node.log.warning("episode %d discarded: %s", self.episode.index, why)
+        self.episode = None
+        self.discarded += 1
+        self._publish_status()
+
+    def _commit(self) -> None:
+        assert self.recorder is not None and self.episode is not None
+        ep = self.episode
+        if ep.steps == 0:
+            return self._discard("no step could be recorded")
+        notes = {**ep.end_notes, "skipped_steps": ep.skipped,
+                 "dropped_frames": {n: s.gaps.dropped for n, s in self.cameras.items()}}
+        index = self.recorder.commit(success=ep.success, notes=notes)
+        self.node.log.info("episode %d committed: %d steps, %s", index, ep.steps,
+                           "success" if ep.success else "failed")
+        self.episode = None
+        self.committed += 1
+        self._publish_status()
+
+    # -- the episode clock ---------------------------------------------------------------
+    def _tick(self) -> None:
+        ep = self.episode
+        if ep is None:
+            return
+        now = self.node.now_s()
+        if self._check_silence(now):
+            return
+        horizon = now - self.align_delay_s
+        if ep.end_s is not None:
+            horizon = min(horizon, ep.end_s)
+        self._control_rows(ep, horizon)
+        while ep.next_step_s <= horizon:
+            self._step(ep, ep.next_step_s)
+            ep.next_step_s = ep.start_s + (ep.steps + ep.skipped) / self.record_hz
+        if ep.end_s is not None and now - self.align_delay_s >= ep.end_s:
+            self._commit()
+
+    def _check_silence(self, now: float) -> bool:
+        """Report cameras that went silent; returns True when the episode was ended."""
+        for name, stream in self.cameras.items():
+            last = stream.last_rx_s
+            if stream.silent or last is None or now - last <= self.camera_timeout_s:
+                continue
+            stream.silent = True
+            self._error(f"camera {name}: no frame on {stream.topic} "
+                        f"for {now - last:.1f} s; episode {self.on_silence}")
+            if self.on_silence == "discard":
+                self._discard(f"camera {name} went silent")
+                return True
+            if self.on_silence == "end" and self.episode is not None:
+                self.episode.end_s = min(now, last + self.camera_timeout_s)
+                self.episode.success = False
+                self.episode.end_notes = {"interrupted": f"camera {name} went silent"}
+        return False
+
+    def _control_rows(self, ep: OpenEpisode, horizon: float) -> None:
+        assert self.recorder is not None
+        for stamp, joints in list(self.joints.between(ep.last_control_s, horizon)):
+            state = self._robot_state(stamp, joints)
+            if state is None:
+                continue
+            self.recorder.record_control(state, self._action_at(stamp, state))
+            ep.control_rows += 1
+            ep.last_control_s = stamp
+
+    def _robot_state(self, stamp: float, joints: msgs.JointState):  # type: ignore[no-untyped-def]
+        pose, fingers = self.poses.latest_at(stamp), self.fingers.latest_at(stamp)
+        if pose is None or fingers is None:
+            return None
+        return convert.robot_state(joints, pose[1], fingers[1])
+
+    def _action_at(self, t: float, state: Any) -> CartesianTarget:
+        """The accepted command in force at ``t``; before the first one, hold the pose."""
+        ep = self.episode
+        target = self.targets.latest_at(t)
+        gripper = self.grippers.latest_at(t)
+        closed = bool(gripper[1]) if gripper is not None else False
+        if target is None or (ep is not None and target[0] < ep.start_s):
+            return CartesianTarget(state.ee_position, state.ee_quaternion, closed, t)
+        return convert.target_from_msgs(target[1], closed)
+
+    def _step(self, ep: OpenEpisode, t: float) -> None:
+        assert self.recorder is not None
+        joints = self.joints.latest_at(t)
+        state = None if joints is None else self._robot_state(joints[0], joints[1])
+        frames: dict[str, CameraFrame] = {}
+        for name, stream in self.cameras.items():
+            frame = stream.frames.latest_at(t)
+            if frame is None or t - frame[0] > self.max_skew_s:
+                stream.late += 1
+                continue
+            frames[name] = self._decode(name, frame[0], frame[1])
+        if state is None or len(frames) < len(self.cameras) or t - state.timestamp_s > 0.1:
+            ep.skipped += 1
+            return
+        twist = self.twists.latest_at(t)
+        self.recorder.record_step(time_s=t, state=state, action=self._action_at(t, state),
+                                  twist=np.zeros(6) if twist is None else twist[1],
+                                  frames=frames)
+        ep.steps += 1
+
+    def _decode(self, name: str, stamp: float, msg: Any) -> CameraFrame:
+        color = (convert.compressed_array(msg) if isinstance(msg, msgs.CompressedImage)
+                 else convert.image_array(msg))
+        return CameraFrame(color=color, timestamp_s=stamp, received_s=stamp, frame_index=0,
+                           camera_name=name)
+
+    # -- status and shutdown -------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Every camera's camera_info and the robot's state have arrived: START will work."""
+        return all(s.intrinsics is not None for s in self.cameras.values()) and \
+            self.joints.newest_s is not None
+
+    def _error(self, message: str) -> None:
+        self.node.log.error("%s", message)
+        self.last_error = message
+        self._publish_status()
+
+    def _publish_status(self) -> None:
+        ep = self.episode
+        self._status.publish(msgs.String(data=json.dumps({
+            "state": "recording" if ep else "idle",
+            "ready": self.ready,
+            "episode": ep.index if ep else None,
+            "steps": ep.steps if ep else 0,
+            "control_rows": ep.control_rows if ep else 0,
+            "skipped_steps": ep.skipped if ep else 0,
+            "dropped_frames": {n: s.gaps.dropped for n, s in self.cameras.items()},
+            "late_frames": {n: s.late for n, s in self.cameras.items()},
+            "silent_cameras": [n for n, s in self.cameras.items() if s.silent],
+            "committed": self.committed,
+            "discarded": self.discarded,
+            "error": self.last_error,
+        })))
+
+    def _shutdown(self) -> None:
+        if self.episode is not None:
+            self._discard("the recorder was stopped mid-episode (interrupted); "
+                          "nothing of it is committed")
+        if self.writer is not None:
+            self.writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node("recorder_node", RecorderNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

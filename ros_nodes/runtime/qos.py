@@ -1,0 +1,34 @@
+"""The ROS 2 QoS profiles the nodes use (see ROS_INTERFACES.md, QoS)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Reliability(enum.Enum):
+    RELIABLE = "reliable"
+    BEST_EFFORT = "best_effort"
+
+
+class Durability(enum.Enum):
+    VOLATILE = "volatile"
+    TRANSIENT_LOCAL = "transient_local"
+
+
+@dataclass(frozen=True)
+class QoSProfile:
+    """Keep-last history of ``depth`` samples with a reliability and a durability.
+
+    A best-effort writer does not match a reliable reader; volatile does not match
+    transient local: pick the same profile on both ends, as ROS 2 drivers document.
+    """
+
+    depth: int
+    reliability: Reliability = Reliability.RELIABLE
+    durability: Durability = Durability.VOLATILE
+
+
+DEFAULT = QoSProfile(depth=10)
+SENSOR_DATA = QoSProfile(depth=5, reliability=Reliability.BEST_EFFORT)
+LATCHED = QoSProfile(depth=1, durability=Durability.TRANSIENT_LOCAL)

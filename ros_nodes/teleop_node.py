@@ -1,0 +1,128 @@
+"""teleop_node: SpaceMouse, keyboard or scripted operator -> spacenav topics and arm targets.
+
+Publishes what the spacenav driver does (``/spacenav/twist_stamped``, ``/spacenav/joy``; our
+Joy carries the episode buttons, layout in ``ros_nodes.topics.JoyButton``) and, between an
+episode's START and its end, integrates the twist into absolute targets
+(``TwistIntegrator``, seeded from the measured ``/franka/ee_pose`` so nothing jumps) on
+``/franka/target_pose`` and ``/franka_gripper/command``: the one command publisher the
+robot bridge accepts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from robot_learning.hardware.robot import RobotState
+from robot_learning.hardware.teleop import TeleopDevice, TeleopEvent
+from robot_learning.hardware.twist_integrator import TwistIntegrator
+from ros_nodes import convert, msgs, topics
+from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
+from ros_nodes.topics import JoyButton
+
+END_EVENTS = (TeleopEvent.SUCCESS, TeleopEvent.FAIL, TeleopEvent.DISCARD)
+EVENT_BUTTONS = {TeleopEvent.START: JoyButton.START, TeleopEvent.SUCCESS: JoyButton.SUCCESS,
+                 TeleopEvent.FAIL: JoyButton.FAIL, TeleopEvent.DISCARD: JoyButton.DISCARD}
+
+
+def make_device(kind: str, *, episodes: int, hidraw: str) -> TeleopDevice:
+    if kind == "scripted":
+        from robot_learning.hardware.scripted_teleop import ScriptedTeleop
+
+        return ScriptedTeleop(episodes=episodes)
+    if kind == "spacemouse":
+        from robot_learning.hardware.spacemouse import SpaceMouse
+
+        return SpaceMouse(device=hidraw or None)
+    if kind == "keyboard":
+        from robot_learning.hardware.keyboard import KeyboardTeleop
+
+        return KeyboardTeleop()
+    raise ValueError(f"teleop_node: parameter device must be scripted, spacemouse or keyboard, "
+                     f"got {kind!r}")
+
+
+class TeleopNode:
+    def __init__(self, node: Node) -> None:
+        p = node.declare_parameter
+        kind = p("device", "spacemouse", "scripted, spacemouse or keyboard")
+        rate_hz = p("rate_hz", 50.0, "how often the device is read and commands sent, Hz")
+        episodes = p("episodes", 3, "scripted device: how many episodes to play")
+        hidraw = p("hidraw", "", "spacemouse device path (empty: find it)")
+        self.publish_target = p("publish_target", True,
+                                "integrate the twist into /franka/target_pose commands")
+        self.wait_for_recorder = p("wait_for_recorder", kind == "scripted",
+                                   "start reading the device only once /recorder/status says "
+                                   "ready (a scripted operator must not press START too early)")
+        self.node = node
+        self.device = make_device(kind, episodes=episodes, hidraw=hidraw)
+        self._recorder_ready = False
+        node.on_shutdown(self.device.disconnect)
+        self.integrator = TwistIntegrator()
+        self.period_s = 1.0 / rate_hz
+        self.engaged = False
+        self._pose: msgs.PoseStamped | None = None
+        self._twist = node.create_publisher(msgs.TwistStamped, topics.TWIST, SENSOR_DATA)
+        self._joy = node.create_publisher(msgs.Joy, topics.JOY, DEFAULT)
+        self._target = node.create_publisher(msgs.PoseStamped, topics.TARGET_POSE, DEFAULT)
+        self._gripper = node.create_publisher(msgs.JointState, topics.GRIPPER_COMMAND, DEFAULT)
+        node.create_subscription(msgs.PoseStamped, topics.EE_POSE, self._on_pose, DEFAULT)
+        node.create_subscription(msgs.String, topics.RECORDER_STATUS, self._on_recorder, LATCHED)
+        self._connected = False
+        node.create_timer(self.period_s, self._tick)
+        node.log.info("teleop from %s at %.0f Hz", kind, rate_hz)
+
+    def _on_pose(self, msg: msgs.PoseStamped) -> None:
+        self._pose = msg
+
+    def _on_recorder(self, msg: msgs.String) -> None:
+        self._recorder_ready = bool(json.loads(msg.data).get("ready"))
+
+    def _measured(self) -> RobotState | None:
+        if self._pose is None:
+            return None
+        v = convert.pose_vector(self._pose)
+        return RobotState(convert.stamp_s(self._pose), np.zeros(7), np.zeros(7), v[:3], v[3:],
+                          0.0)
+
+    def _tick(self) -> None:
+        if not self._connected:
+            if self._pose is None or (self.wait_for_recorder and not self._recorder_ready):
+                return
+            self.device.connect()
+            self._connected = True
+            self.node.log.info("robot and recorder are up: teleop starts")
+        command = self.device.read()
+        stamp = self.node.now_s()
+        self._twist.publish(convert.twist_stamped(command.twist, stamp))
+        buttons = [0] * JoyButton.COUNT
+        buttons[JoyButton.GRIPPER] = int(command.gripper_closed)
+        buttons[JoyButton.INTERVENE] = int(command.intervene)
+        for event in command.events:
+            buttons[EVENT_BUTTONS[event]] = 1
+        self._joy.publish(msgs.Joy(header=convert.header(stamp, ""),
+                                   axes=[float(x) for x in command.twist], buttons=buttons))
+        state = self._measured()
+        if TeleopEvent.START in command.events:
+            if state is None:
+                self.node.log.warning("START pressed but no %s yet: is the robot node up?",
+                                      topics.EE_POSE)
+            else:
+                self.integrator.reset(state)
+                self.engaged = True
+        if any(e in command.events for e in END_EVENTS):
+            self.engaged = False
+        if self.engaged and self.publish_target and state is not None:
+            target = self.integrator.step(command, self.period_s, state=state)
+            self._target.publish(convert.pose_stamped(target.position, target.quaternion,
+                                                      stamp))
+            self._gripper.publish(convert.gripper_command(target.gripper_closed, stamp))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node("teleop_node", TeleopNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
