@@ -61,16 +61,16 @@ class CollectSummary:
 
 def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
     """Run the expert ``config.episodes`` times and commit each episode to the store."""
-    from robot_learning.sim.robot import SimRobotLimits
+    from robot_learning.sim.robot import SimServo
     from robot_learning.sim.rollout import run_episode
     from robot_learning.sim.scene import HAND_CAMERAS
     from robot_learning.sim.workcell import Workcell
 
-    limits = (None if config.reflex_force_n is None
-              else SimRobotLimits(reflex_force_n=config.reflex_force_n))
+    servo = (None if config.reflex_force_n is None
+             else SimServo(reflex_force_n=config.reflex_force_n))
     workcell = Workcell(task=config.task, seed=config.seed, cameras=config.cameras,
                         image_size=config.image_size, control_hz=config.control_hz,
-                        with_depth=config.depth, limits=limits)
+                        with_depth=config.depth, servo=servo)
     record_every = round(config.control_hz / config.record_hz)
     successes = steps = reflexes = committed = 0
     with workcell:

@@ -139,7 +139,8 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                 device: TeleopDevice = (
                     SimulatedOperator(workcell.make_expert(noise_m_s=0.0), workcell.robot)
                     if config.operator else IdleOperator(arm.now))
-                arbiter = InterventionArbiter(policy_controller, device)
+                arbiter = InterventionArbiter(policy_controller, device,
+                                              limits=workcell.robot.limits)
                 if recorder is not None:
                     recorder.begin(
                         source=Source.POLICY, task=config.task, operator=(

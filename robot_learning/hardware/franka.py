@@ -31,12 +31,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from robot_learning.geometry import normalized_quat, quat_angle_rad, slerp_xyzw
 from robot_learning.hardware.robot import CartesianTarget, Robot, RobotReflexError, RobotState
+from robot_learning.limits import RobotLimits, load_limits
 
 logger = logging.getLogger(__name__)
 
@@ -53,36 +53,6 @@ class FrankaError(RuntimeError):
 
 class FrankaReflexError(FrankaError, RobotReflexError):
     """The robot stopped itself (reflex); call ``recover()`` before moving again."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class FrankaLimits:
-    """Where Cartesian targets may go and how far one target may lead the arm.
-
-    Defaults suit a table-mounted FR3 with the base at table height; set them per cell.
-    """
-
-    workspace_min_m: tuple[float, float, float] = (0.20, -0.50, 0.02)
-    workspace_max_m: tuple[float, float, float] = (0.80, 0.50, 0.80)
-    max_target_step_m: float = 0.10  # max distance target <-> measured TCP
-    max_target_step_rad: float = 0.50  # max rotation target <-> measured TCP
-    joint_margin_rad: float = 0.02  # keep joint targets this far inside the datasheet limits
-
-    def __post_init__(self) -> None:
-        lo, hi = np.asarray(self.workspace_min_m), np.asarray(self.workspace_max_m)
-        if lo.shape != (3,) or hi.shape != (3,) or np.any(lo >= hi):
-            raise ValueError(
-                f"workspace_min_m {self.workspace_min_m} must be below workspace_max_m "
-                f"{self.workspace_max_m} on every axis"
-            )
-        if self.max_target_step_m <= 0 or self.max_target_step_rad <= 0:
-            raise ValueError(
-                f"max_target_step_m ({self.max_target_step_m}) and max_target_step_rad "
-                f"({self.max_target_step_rad}) must be positive"
-            )
-
-
-# ------------------------------------------------------------------ gripper width poller
 
 
 class _GripperPoller:
@@ -129,7 +99,7 @@ class FrankaRobot(Robot):
         *,
         host: str,
         relative_dynamics_factor: float = 0.1,
-        limits: FrankaLimits | None = None,
+        limits: RobotLimits | None = None,
         enforce_realtime: bool = True,
         use_gripper: bool = True,
         connect_timeout_s: float = 3.0,
@@ -153,7 +123,7 @@ class FrankaRobot(Robot):
             )
         self.host = host
         self.relative_dynamics_factor = relative_dynamics_factor
-        self.limits = limits or FrankaLimits()
+        self.limits = limits or load_limits("fr3")
         self.enforce_realtime = enforce_realtime
         self.use_gripper = use_gripper
         self.connect_timeout_s = connect_timeout_s
@@ -387,13 +357,13 @@ class FrankaRobot(Robot):
         position = np.clip(position, lim.workspace_min_m, lim.workspace_max_m)
         step = position - current.ee_position
         dist_m = float(np.linalg.norm(step))
-        if dist_m > lim.max_target_step_m:
-            position = current.ee_position + step * (lim.max_target_step_m / dist_m)
+        if dist_m > lim.max_lead_m:
+            position = current.ee_position + step * (lim.max_lead_m / dist_m)
             position = np.clip(position, lim.workspace_min_m, lim.workspace_max_m)
         current_quat = current.ee_quaternion
         angle_rad = quat_angle_rad(current_quat, quat)
-        if angle_rad > lim.max_target_step_rad:
-            quat = slerp_xyzw(current_quat, quat, lim.max_target_step_rad / angle_rad)
+        if angle_rad > lim.max_lead_rad:
+            quat = slerp_xyzw(current_quat, quat, lim.max_lead_rad / angle_rad)
         return CartesianTarget(position, quat, target.gripper_closed, target.timestamp_s)
 
     def send_cartesian_target(self, target: CartesianTarget) -> CartesianTarget:

@@ -10,43 +10,20 @@ that is blocked (pushing on the table, holding a heavy object).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from robot_learning.geometry import quat_from_rotvec_xyzw, quat_multiply_xyzw
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.hardware.teleop import TeleopCommand
-
-
-@dataclass(frozen=True)
-class TwistLimits:
-    """Speed and workspace limits for integrated teleop targets (base frame)."""
-
-    max_linear_speed_m_s: float = 0.25
-    max_angular_speed_rad_s: float = 1.0
-    workspace_min_m: tuple[float, float, float] = (0.2, -0.5, 0.01)
-    workspace_max_m: tuple[float, float, float] = (0.8, 0.5, 0.7)
-    max_lead_m: float = 0.05  # how far the target may run ahead of the measured TCP
-
-    def __post_init__(self) -> None:
-        if self.max_linear_speed_m_s <= 0 or self.max_angular_speed_rad_s <= 0:
-            raise ValueError(
-                f"speed limits must be positive, got linear {self.max_linear_speed_m_s} m/s "
-                f"and angular {self.max_angular_speed_rad_s} rad/s"
-            )
-        if any(lo >= hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True)):
-            raise ValueError(
-                f"workspace_min_m {self.workspace_min_m} must be below "
-                f"workspace_max_m {self.workspace_max_m} on every axis"
-            )
+from robot_learning.limits import RobotLimits, load_limits
 
 
 class TwistIntegrator:
     """Integrates TeleopCommand twists into CartesianTargets; seed it with ``reset(state)``."""
 
-    def __init__(self, *, limits: TwistLimits | None = None) -> None:
-        self.limits = limits or TwistLimits()
+    def __init__(self, *, limits: RobotLimits | None = None) -> None:
+        """``limits``: the robot's limits file (default ``fr3``): speed, box and lead."""
+        self.limits = limits or load_limits("fr3")
         self._position: np.ndarray | None = None
         self._quaternion: np.ndarray | None = None
 

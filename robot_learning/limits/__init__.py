@@ -30,7 +30,7 @@ class RobotLimits:
     max_angular_accel_rad_s2: float = 17.0
     # How far a target may lead the measured pose: with stiff Cartesian gains a target far
     # ahead of a blocked hand turns straight into contact force.
-    max_lead_m: float = 0.05
+    max_lead_m: float = 0.10
     max_lead_rad: float = 0.35
     gripper_min_switch_interval_s: float = 0.3  # open/close no faster than this
     command_timeout_s: float = 0.2  # watchdog: hold when the newest command is older

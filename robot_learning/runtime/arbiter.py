@@ -19,6 +19,7 @@ import numpy as np
 from robot_learning.hardware.robot import RobotState
 from robot_learning.hardware.teleop import TeleopDevice
 from robot_learning.hardware.twist_integrator import TwistIntegrator
+from robot_learning.limits import RobotLimits
 from robot_learning.runtime.controllers import (
     AsyncPolicyController,
     Command,
@@ -56,12 +57,14 @@ class InterventionArbiter(Controller):
     """A policy in control until the operator takes over; both always computed."""
 
     def __init__(self, policy: AsyncPolicyController | PolicyController, device: TeleopDevice,
-                 config: ArbiterConfig | None = None,
+                 config: ArbiterConfig | None = None, *,
+                 limits: RobotLimits | None = None,
                  integrator: TwistIntegrator | None = None) -> None:
+        """``limits``: the robot's limits file the operator's twist is integrated under."""
         self.policy = policy
         self.device = device
         self.config = config or ArbiterConfig()
-        self.integrator = integrator or TwistIntegrator()
+        self.integrator = integrator or TwistIntegrator(limits=limits)
         self.source = ControlSource.POLICY
         self.takeovers: list[Takeover] = []
         self._tick = 0

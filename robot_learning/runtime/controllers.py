@@ -19,6 +19,7 @@ import numpy as np
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice, TeleopEvent
 from robot_learning.hardware.twist_integrator import TwistIntegrator
+from robot_learning.limits import RobotLimits
 from robot_learning.runtime.executor import ChunkExecutor, ExecutionConfig
 from robot_learning.runtime.inference import InferenceWorker
 from robot_learning.runtime.observation import Observation, PolicyLike
@@ -62,9 +63,9 @@ class Controller(ABC):
 class TeleopController(Controller):
     """A SpaceMouse, keyboard or scripted expert: twist -> TwistIntegrator -> target."""
 
-    def __init__(self, device: TeleopDevice) -> None:
+    def __init__(self, device: TeleopDevice, *, limits: RobotLimits | None = None) -> None:
         self.device = device
-        self.integrator = TwistIntegrator()
+        self.integrator = TwistIntegrator(limits=limits)
 
     def begin(self, state: RobotState) -> None:
         self.device.connect()

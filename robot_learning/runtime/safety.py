@@ -25,6 +25,9 @@ from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.limits import RobotLimits
 
 log = logging.getLogger(__name__)
+# A command exactly at a limit (the teleop integrator clamps to the same file) is not an
+# event: rounding must not turn into a correction.
+_SLACK = 1.0 + 1e-6
 
 
 class SafetyEvent(enum.Enum):
@@ -147,10 +150,10 @@ class SafetyFilter:
         previous_position = np.asarray(self._previous.position)
         velocity = (position - previous_position) / dt
         change = velocity - self._velocity
-        if np.linalg.norm(change) > lim.max_linear_accel_m_s2 * dt:
+        if np.linalg.norm(change) > lim.max_linear_accel_m_s2 * dt * _SLACK:
             velocity = self._velocity + _clip_norm(change, lim.max_linear_accel_m_s2 * dt)
             events.append(SafetyEvent.ACCELERATION)
-        if np.linalg.norm(velocity) > lim.max_linear_speed_m_s:
+        if np.linalg.norm(velocity) > lim.max_linear_speed_m_s * _SLACK:
             velocity = _clip_norm(velocity, lim.max_linear_speed_m_s)
             events.append(SafetyEvent.SPEED)
         position = previous_position + velocity * dt
@@ -160,7 +163,7 @@ class SafetyFilter:
         angle = quat_angle_rad(previous_quaternion, quaternion)
         allowed = min(lim.max_angular_speed_rad_s * dt,
                       (self._angular_speed + lim.max_angular_accel_rad_s2 * dt) * dt)
-        if angle > allowed + 1e-12:
+        if angle > allowed * _SLACK + 1e-12:
             quaternion = slerp_xyzw(previous_quaternion, quaternion, allowed / angle)
             events.append(SafetyEvent.SPEED if allowed == lim.max_angular_speed_rad_s * dt
                           else SafetyEvent.ACCELERATION)
@@ -168,12 +171,12 @@ class SafetyFilter:
 
         # Lead over the measured pose: the last word, so contact never builds up force.
         lead = position - state.ee_position
-        if np.linalg.norm(lead) > lim.max_lead_m:
+        if np.linalg.norm(lead) > lim.max_lead_m * _SLACK:
             position = state.ee_position + _clip_norm(lead, lim.max_lead_m)
             events.append(SafetyEvent.LEAD)
         measured_q = np.asarray(state.ee_quaternion, dtype=np.float64)
         lead_angle = quat_angle_rad(measured_q, quaternion)
-        if lead_angle > lim.max_lead_rad:
+        if lead_angle > lim.max_lead_rad * _SLACK:
             quaternion = slerp_xyzw(measured_q, quaternion, lim.max_lead_rad / lead_angle)
             events.append(SafetyEvent.LEAD)
         position, _ = _clamp_box(position, lim.workspace_min_m, lim.workspace_max_m)

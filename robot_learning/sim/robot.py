@@ -21,6 +21,7 @@ import numpy as np
 
 from robot_learning.geometry import mat_from_quat_xyzw, orientation_error, quat_xyzw_from_mat
 from robot_learning.hardware.robot import CartesianTarget, Robot, RobotReflexError, RobotState
+from robot_learning.limits import RobotLimits, load_limits
 from robot_learning.sim import scene
 
 logger = logging.getLogger(__name__)
@@ -31,11 +32,10 @@ class SimReflexError(RobotReflexError):
 
 
 @dataclass(frozen=True)
-class SimRobotLimits:
-    """Where targets are clamped (base frame) and when the collision reflex trips."""
+class SimServo:
+    """How the simulated arm tracks targets and when its collision reflex trips. Where
+    targets may go is the robot's limits file (``robot_learning/limits/fr3_sim.yaml``)."""
 
-    workspace_min_m: tuple[float, float, float] = (0.15, -0.55, 0.005)
-    workspace_max_m: tuple[float, float, float] = (0.85, 0.55, 0.75)
     max_position_error_m: float = 0.06  # error fed to the IK per period is clipped to this
     max_rotation_error_rad: float = 0.5
     # Net external contact force that stops the arm. The joint servos are stiff (about 50 kN/m
@@ -44,11 +44,9 @@ class SimRobotLimits:
     joint_move_speed_rad_s: float = 1.0  # move_joints interpolation speed
 
     def __post_init__(self) -> None:
-        if any(lo >= hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True)):
-            raise ValueError(
-                f"workspace_min_m {self.workspace_min_m} must be below "
-                f"workspace_max_m {self.workspace_max_m} on every axis"
-            )
+        if min(self.max_position_error_m, self.max_rotation_error_rad, self.reflex_force_n,
+               self.joint_move_speed_rad_s) <= 0:
+            raise ValueError(f"SimServo values must be positive, got {self}")
 
 
 class SimRobot(Robot):
@@ -62,7 +60,8 @@ class SimRobot(Robot):
         model: mujoco.MjModel,
         data: mujoco.MjData,
         control_period_s: float = 0.01,
-        limits: SimRobotLimits | None = None,
+        limits: RobotLimits | None = None,
+        servo: SimServo | None = None,
         ik_gain: float = 3.0,
         ik_damping: float = 0.05,
         nullspace_gain: float = 0.5,
@@ -76,7 +75,8 @@ class SimRobot(Robot):
         self._model, self._data = model, data
         self.control_period_s = control_period_s
         self._substeps = int(round(substeps))
-        self.limits = limits or SimRobotLimits()
+        self.limits = limits or load_limits("fr3_sim")
+        self.servo = servo or SimServo()
         self._ik_gain, self._ik_damping, self._nullspace_gain = ik_gain, ik_damping, nullspace_gain
         joint_ids = [model.joint(n).id for n in scene.ARM_JOINTS]
         self._qpos_adr = np.array([model.jnt_qposadr[j] for j in joint_ids])
@@ -181,7 +181,7 @@ class SimRobot(Robot):
         if not blocking:
             return
         timeout_s = 2.0 + float(np.max(np.abs(goal - self._data.qpos[self._qpos_adr])))
-        timeout_s /= self.limits.joint_move_speed_rad_s
+        timeout_s /= self.servo.joint_move_speed_rad_s
         elapsed_s = 0.0
         while np.max(np.abs(goal - self._data.qpos[self._qpos_adr])) > 2e-3:
             if elapsed_s > timeout_s:
@@ -224,7 +224,7 @@ class SimRobot(Robot):
         # Joint mode: walk the servo set-point towards the goal at a bounded speed.
         previous = self._data.ctrl[self._arm_actuators]
         goal = self._joint_goal if self._joint_goal is not None else previous
-        step = self.limits.joint_move_speed_rad_s * self.control_period_s
+        step = self.servo.joint_move_speed_rad_s * self.control_period_s
         return previous + np.clip(goal - previous, -step, step)
 
     def _ik_setpoint(self, q: np.ndarray) -> np.ndarray:
@@ -232,8 +232,8 @@ class SimRobot(Robot):
         target_mat = mat_from_quat_xyzw(self._target.quaternion)
         err_pos = self._target.position - position
         err_rot = orientation_error(target_mat, mat)
-        err_pos *= min(1.0, self.limits.max_position_error_m / (np.linalg.norm(err_pos) + 1e-12))
-        err_rot *= min(1.0, self.limits.max_rotation_error_rad / (np.linalg.norm(err_rot) + 1e-12))
+        err_pos *= min(1.0, self.servo.max_position_error_m / (np.linalg.norm(err_pos) + 1e-12))
+        err_rot *= min(1.0, self.servo.max_rotation_error_rad / (np.linalg.norm(err_rot) + 1e-12))
         mujoco.mj_jacSite(self._model, self._data, self._jacp, self._jacr, self._tcp_site)
         jac = np.vstack([self._jacp[:, self._dof_adr], self._jacr[:, self._dof_adr]])
         jjt = jac @ jac.T + (self._ik_damping**2) * np.eye(6)
@@ -269,10 +269,10 @@ class SimRobot(Robot):
             force_world = data.contact.frame[i].reshape(3, 3).T @ wrench[:3]  # on geom2
             net_force += force_world if on_robot_2[i] else -force_world
         magnitude = float(np.linalg.norm(net_force))
-        if magnitude > self.limits.reflex_force_n:
+        if magnitude > self.servo.reflex_force_n:
             self._error = (
                 f"collision reflex: {magnitude:.0f} N external force on the arm "
-                f"(limit {self.limits.reflex_force_n:.0f} N) at t={data.time:.3f} s"
+                f"(limit {self.servo.reflex_force_n:.0f} N) at t={data.time:.3f} s"
             )
             logger.warning(self._error)
             self.stop()

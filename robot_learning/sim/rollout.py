@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice
-from robot_learning.limits import load_limits
 from robot_learning.runtime.controllers import Controller, TeleopController
 from robot_learning.runtime.loop import ControlLoop, LoopResult, Pacer, StepRecord
 from robot_learning.runtime.safety import SafetyFilter
@@ -63,8 +62,9 @@ def run_episode(
     arm = arm or WorkcellArm(workcell)
     arm.reset(seed)
     if controller is None:
-        controller = TeleopController(device or workcell.make_expert(noise_m_s=noise_m_s))
-    safety = safety or SafetyFilter(load_limits("fr3_sim"), workcell.control_period_s)
+        controller = TeleopController(device or workcell.make_expert(noise_m_s=noise_m_s),
+                                      limits=workcell.robot.limits)
+    safety = safety or SafetyFilter(workcell.robot.limits, workcell.control_period_s)
     first_success_s: list[float] = []
 
     def is_success() -> bool:

@@ -28,10 +28,11 @@ from robot_learning.geometry import (
     quat_xyzw_from_wxyz,
 )
 from robot_learning.hardware.robot import CartesianTarget, RobotState
+from robot_learning.limits import RobotLimits
 from robot_learning.sim import scene
 from robot_learning.sim.camera import SceneRenderer, SimCamera, SimLens
 from robot_learning.sim.experts import ScriptedExpert
-from robot_learning.sim.robot import SimRobot, SimRobotLimits
+from robot_learning.sim.robot import SimRobot, SimServo
 from robot_learning.sim.tasks import Task, make_task
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ class Workcell:
         with_depth: bool = False,
         randomize_appearance: bool = True,
         light_meshes: bool = True,
-        limits: SimRobotLimits | None = None,
+        limits: RobotLimits | None = None,
+        servo: SimServo | None = None,
     ) -> None:
         """``image_size`` (height, width) for every camera but those in ``image_sizes``;
         ``lenses`` adds distortion and noise per camera; ``boards`` mounts ChArUco boards
@@ -90,7 +92,8 @@ class Workcell:
         self.data = mujoco.MjData(self.model)
         self.task.bind(self.model, self.data)
         self.robot = SimRobot(
-            model=self.model, data=self.data, control_period_s=1.0 / control_hz, limits=limits
+            model=self.model, data=self.data, control_period_s=1.0 / control_hz, limits=limits,
+            servo=servo
         )
         self.robot.connect()
         self.camera_names = tuple(cameras)

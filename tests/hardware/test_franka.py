@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from robot_learning.limits import load_limits
+
 pytest.importorskip("franky")
 pytest.importorskip("franky_sim")
 
@@ -22,7 +24,6 @@ from robot_learning.geometry import quat_multiply_xyzw  # noqa: E402
 from robot_learning.hardware.franka import (  # noqa: E402
     FR3_READY_JOINTS_RAD,
     FrankaError,
-    FrankaLimits,
     FrankaReflexError,
     FrankaRobot,
 )
@@ -236,16 +237,16 @@ def test_cartesian_targets_are_clamped_to_step_and_workspace(ready: FrankaRobot)
     state = ready.read_state()
     far = CartesianTarget(state.ee_position + np.array([0.0, 0.4, 0.0]), state.ee_quaternion)
     clamped = ready.clamp_cartesian_target(far, state)
-    step_m = ready.limits.max_target_step_m
+    step_m = ready.limits.max_lead_m
     np.testing.assert_allclose(clamped.position, state.ee_position + [0.0, step_m, 0.0])
     tilted = CartesianTarget(
         state.ee_position, quat_multiply_xyzw(_quat_about_z(2.0), state.ee_quaternion)
     )
     turned = ready.clamp_cartesian_target(tilted, state)
     angle = _angle_between(turned.quaternion, state.ee_quaternion)
-    assert angle == pytest.approx(ready.limits.max_target_step_rad, abs=1e-6)
+    assert angle == pytest.approx(ready.limits.max_lead_rad, abs=1e-6)
     low = CartesianTarget(state.ee_position * [1, 1, 0] - [0, 0, 0.05], state.ee_quaternion)
-    floor = FrankaLimits().workspace_min_m[2]
+    floor = load_limits("fr3").workspace_min_m[2]
     assert ready.clamp_cartesian_target(low, state).position[2] >= floor
     with pytest.raises(ValueError, match="quaternion"):
         ready.send_cartesian_target(CartesianTarget(state.ee_position, np.zeros(4)))

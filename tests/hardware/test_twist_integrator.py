@@ -7,7 +7,8 @@ import pytest
 
 from robot_learning.hardware.robot import RobotState
 from robot_learning.hardware.teleop import TeleopCommand
-from robot_learning.hardware.twist_integrator import TwistIntegrator, TwistLimits
+from robot_learning.hardware.twist_integrator import TwistIntegrator
+from robot_learning.limits import RobotLimits
 
 DOWN = np.array([1.0, 0.0, 0.0, 0.0])  # x, y, z, w: TCP pointing down
 
@@ -37,7 +38,7 @@ def test_zero_twist_holds_the_measured_pose():
 
 
 def test_linear_speed_is_clamped():
-    integrator = TwistIntegrator(limits=TwistLimits(max_linear_speed_m_s=0.1, max_lead_m=1.0))
+    integrator = TwistIntegrator(limits=RobotLimits(max_linear_speed_m_s=0.1, max_lead_m=1.0))
     integrator.reset(state())
     for _ in range(10):
         target = integrator.step(command([3.0, 4.0, 0, 0, 0, 0]), 0.1)
@@ -45,7 +46,7 @@ def test_linear_speed_is_clamped():
 
 
 def test_workspace_box_and_lead_are_enforced():
-    limits = TwistLimits(workspace_min_m=(0.2, -0.5, 0.05), max_lead_m=0.05)
+    limits = RobotLimits(workspace_min_m=(0.2, -0.5, 0.05), max_lead_m=0.05)
     integrator = TwistIntegrator(limits=limits)
     integrator.reset(state())
     for _ in range(100):
@@ -76,4 +77,4 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="dt_s"):
         integrator.step(command([0] * 6), 0.0)
     with pytest.raises(ValueError, match="workspace"):
-        TwistLimits(workspace_min_m=(1.0, 0.0, 0.0))
+        RobotLimits(workspace_min_m=(1.0, 0.0, 0.0))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from robot_learning.geometry import mat_from_quat_xyzw, orientation_error
 from robot_learning.hardware.robot import CartesianTarget, Robot
-from robot_learning.sim.robot import SimReflexError, SimRobotLimits
+from robot_learning.limits import load_limits
+from robot_learning.sim.robot import SimReflexError
 from robot_learning.sim.workcell import Workcell
 
 
@@ -96,7 +99,7 @@ def test_move_joints_blocking(workcell):
 
 
 def test_collision_reflex_stops_until_recover():
-    limits = SimRobotLimits(workspace_min_m=(0.15, -0.55, -0.2))
+    limits = dataclasses.replace(load_limits("fr3_sim"), workspace_min_m=(0.15, -0.55, -0.2))
     with Workcell(task="lift", limits=limits) as workcell:
         home = workcell.home_target()
         into_table = CartesianTarget(np.array([0.4, -0.2, -0.1]), home.quaternion)
