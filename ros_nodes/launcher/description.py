@@ -210,6 +210,8 @@ def _let(body: dict[str, Any], ctx: _Context, plan: LaunchPlan, where: str) -> N
 
 def _group(body: dict[str, Any], ctx: _Context, plan: LaunchPlan, where: str) -> None:
     scoped = condition_value(_text(body.get("scoped", True), ctx, where), f"{where} scoped")
+    if not condition_value(_text(body.get("forwarding", True), ctx, where), where):
+        raise LaunchError(f"{where}: 'forwarding: false' is not supported by rl launch")
     _run_entities(body["children"], ctx.child() if scoped else ctx, plan, where)
 
 
