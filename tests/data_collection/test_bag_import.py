@@ -262,6 +262,35 @@ def test_bag_and_mapping_that_disagree_fail_with_a_clear_error(tmp_path, changes
     assert not (tmp_path / "s.zarr").exists()  # nothing written before the bag was checked
 
 
+def test_bag_with_a_message_type_of_its_own(tmp_path):
+    """A custom type (definition only in the bag): fine when ignored, an error when mapped."""
+    from rosbags.typesys import get_types_from_msg
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    store.register(get_types_from_msg("int32 a\nstring b\n", "lab_msgs/msg/Gizmo"))
+    bag = tmp_path / "gizmo"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        pose = writer.add_connection("/franka/ee_pose", "geometry_msgs/msg/PoseStamped",
+                                     typestore=TS)
+        gizmo = writer.add_connection("/gizmo", "lab_msgs/msg/Gizmo", typestore=store)
+        for i in range(20):
+            t = T0 + i / 20
+            writer.write(pose, int(t * 1e9), TS.serialize_cdr(message("/franka/ee_pose", i, t),
+                                                              "geometry_msgs/msg/PoseStamped"))
+            writer.write(gizmo, int(t * 1e9), store.serialize_cdr(
+                store.types["lab_msgs/msg/Gizmo"](a=i, b="x"), "lab_msgs/msg/Gizmo"))
+    streams = [{"topic": "/franka/ee_pose", "key": "robot_ee_pose"}]
+    summary = import_bag(bag, tmp_path / "ok.zarr", load_mapping(mapping_file(
+        tmp_path, streams=streams, episodes={"split": "bag"}, ignore=["/gizmo"])),
+        progress=False)
+    assert summary.steps == 10
+    with pytest.raises(MappingError, match="topic /gizmo has message type lab_msgs/msg/Gizmo, "
+                                           "which import-bag does not convert"):
+        import_bag(bag, tmp_path / "no.zarr", load_mapping(mapping_file(
+            tmp_path, streams=[*streams, {"topic": "/gizmo", "key": "gizmo"}],
+            episodes={"split": "bag"}, ignore=[])), progress=False)
+
+
 def test_bad_mapping_file(tmp_path):
     with pytest.raises(MappingError, match="unknown field.*'topics'"):
         load_mapping(mapping_file(tmp_path, topics={}))

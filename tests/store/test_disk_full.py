@@ -139,3 +139,31 @@ def test_sim_collect_stops_with_a_message_on_a_full_disk(small_disk):
                              str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert time.monotonic() - started < 120
+
+
+def test_recover_with_nothing_to_free_on_a_full_disk_says_what_to_do(small_disk):
+    disk = small_disk(1)
+    store = disk / "demos.zarr"
+    script = f"""
+from robot_learning.store import StoreWriter
+from tests.store import helpers
+import os
+writer = StoreWriter({str(store)!r}, helpers.schema())
+writer.begin_episode(source="teleop", task="crash")
+os._exit(0)  # dies right after starting an episode: no frames to free
+"""
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=120)
+    with open(disk / "filler", "wb") as filler, pytest.raises(OSError, match="No space left"):
+        while True:
+            filler.write(b"\0" * 65536)
+            filler.flush()
+    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "recover",
+                             str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "recovery could not write its few KB of metadata" in result.stderr
+    assert "Committed episodes are intact" in result.stderr
+    (disk / "filler").unlink()
+    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "recover",
+                             str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "dropped uncommitted episode 0" in result.stdout
+    assert validate(store) == []
