@@ -13,6 +13,7 @@ BENCHMARKS = (
     "sim_speed",
     "render_throughput",
     "franky_roundtrip",
+    "bag_import",
     "policy_speed",  # policy_success (collect, train, eval) takes hours: run it on its own
 )
 
