@@ -59,8 +59,12 @@ class ImportSummary:
 
 def import_bag(bag: str | Path, store: str | Path, mapping: Mapping, *,
                progress: bool = True) -> ImportSummary:
-    from rosbags.highlevel import AnyReader
-    from rosbags.typesys import Stores, get_typestore
+    try:
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+    except ImportError as exc:
+        raise MappingError("reading bags needs the rosbags package: "
+                           "pip install 'robot-learning-stack[ros]'") from exc
 
     bag = Path(bag)
     if not bag.exists():
