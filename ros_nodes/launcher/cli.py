@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("target", nargs="+", metavar="FILE [name:=value ...]",
                         help="a launch file (or PACKAGE FILE), then launch arguments")
     parser.add_argument("--print", dest="print_only", action="store_true",
-                        help="print each node's command line and exit without starting it")
+                        help="print each node's command line and exit without starting it (its "
+                             "parameter files stay in the temporary directory shown)")
     parser.add_argument("--log-dir", type=Path,
                         help="where output: log nodes write (default $ROS_LOG_DIR or ~/.ros/log)")
     parser.add_argument("--sigterm-timeout", type=float, default=5.0,
