@@ -14,6 +14,7 @@ BENCHMARKS = (
     "render_throughput",
     "franky_roundtrip",
     "ros_transport",
+    "bag_import",
     "policy_speed",  # policy_success (collect, train, eval) takes hours: run it on its own
 )
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
 from robot_learning.hardware.robot import CartesianTarget, RobotReflexError, RobotState
 from robot_learning.hardware.teleop import TeleopCommand
-from robot_learning.store import Source, StoreError, StoreWriter
+from robot_learning.store import Source, StoreError, StoreFullError, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class CollectConfig:
     seed: int = 0
     operator: str = "scripted-expert"
     reflex_force_n: float | None = None  # None: the simulated arm's default collision reflex
+    min_free_mb: float = 100.0  # no episode starts with less free space on the store's disk
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -78,7 +79,8 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
         schema = recording_schema({n: c.intrinsics for n, c in cameras.items()},
                                   depth=config.depth, record_hz=config.record_hz,
                                   control_hz=config.control_hz)
-        with StoreWriter(config.store, schema) as writer:
+        with StoreWriter(config.store, schema,
+                         min_free_bytes=int(config.min_free_mb * 1e6)) as writer:
             recorder = EpisodeRecorder(writer, cameras=config.cameras, depth=config.depth)
             first = writer.num_episodes
             bar = tqdm(range(config.episodes), desc=f"collect {config.task}", unit="episode",
@@ -148,6 +150,8 @@ def register(sim_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--noise", type=float, default=0.02,
                         help="expert action noise, m/s (varies the demonstrations)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    parser.add_argument("--min-free-mb", type=float, default=100.0,
+                        help="do not start an episode with less free space on the store's disk")
     parser.set_defaults(func=run)
 
 
@@ -159,8 +163,12 @@ def run(args: argparse.Namespace) -> int:
         config = CollectConfig(task=args.task, episodes=args.episodes, store=args.store,
                                cameras=tuple(args.cameras), image_size=parse_image_size(args.size),
                                record_hz=args.record_hz, depth=args.depth,
-                               noise_m_s=args.noise, seed=args.seed)
+                               noise_m_s=args.noise, seed=args.seed,
+                               min_free_mb=args.min_free_mb)
         summary = collect(config)
+    except StoreFullError as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 3
     except (UnknownTaskError, ValueError, argparse.ArgumentTypeError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

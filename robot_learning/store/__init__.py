@@ -22,6 +22,7 @@ from robot_learning.store.errors import (
     NotAStoreError,
     StoreCorruptError,
     StoreError,
+    StoreFullError,
     StoreInputError,
     StoreLockedError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Source",
     "StoreCorruptError",
     "StoreError",
+    "StoreFullError",
     "StoreInputError",
     "StoreLockedError",
     "StoreReader",

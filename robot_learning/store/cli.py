@@ -15,7 +15,7 @@ from robot_learning.store.recovery import recover
 from robot_learning.store.validate import validate
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     store = subparsers.add_parser("store", help="inspect, validate, recover and curate a store")
     commands = store.add_subparsers(dest="store_command", metavar="STORE_COMMAND", required=True)
 
@@ -55,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("keys", nargs="+")
     _add_filters(stats)
     stats.set_defaults(func=_stats)
+    return commands  # children registered elsewhere: store.import-bag (data_collection)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:

@@ -21,3 +21,8 @@ class StoreInputError(StoreError, ValueError):
 
 class StoreLockedError(StoreError):
     """Another live process holds the store's writer lock."""
+
+
+class StoreFullError(StoreError):
+    """The store's filesystem is full (or below the free-space margin). Committed episodes are
+    intact; the message says what to do."""

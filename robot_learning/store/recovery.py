@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import errno
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ import numpy as np
 import zarr
 
 from robot_learning.store import layout
-from robot_learning.store.errors import StoreCorruptError
+from robot_learning.store.errors import StoreCorruptError, StoreFullError
+from robot_learning.store.frames import FrameFiles
 
 
 @dataclass
@@ -26,6 +29,7 @@ class RecoveryReport:
     trimmed_rows: dict[str, int] = field(default_factory=dict)  # key -> rows past the commit
     trimmed_meta: dict[str, int] = field(default_factory=dict)  # meta array -> entries
     removed_partial_files: int = 0
+    freed_bytes: int = 0  # uncommitted frame files deleted before anything was written
 
     @property
     def changed(self) -> bool:
@@ -68,6 +72,8 @@ class RecoveryReport:
             parts.append(
                 f"removed {self.removed_partial_files} temporary files of interrupted writes"
             )
+        if self.freed_bytes:
+            parts.append(f"freed {self.freed_bytes / 1e6:.1f} MB of uncommitted frames")
         return "; ".join(parts)
 
 
@@ -81,12 +87,83 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
 
 
 def recover_locked(root_dir: Path, *, remove_partial_files: bool = True) -> RecoveryReport:
-    """Recover a store whose writer lock the caller holds. Never touches committed data."""
+    """Recover a store whose writer lock the caller holds. Never touches committed data.
+
+    Works on a full disk: the uncommitted frames (the bulk of an interrupted episode) and
+    temporary files are deleted before the first byte is written.
+    """
+    report = RecoveryReport(path=str(root_dir))
+    report.freed_bytes, report.removed_partial_files = free_uncommitted(
+        root_dir, remove_partial_files=remove_partial_files
+    )
+    try:
+        return _recover_locked(root_dir, report)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        free = shutil.disk_usage(root_dir).free
+        raise StoreFullError(
+            f"{root_dir}: the disk is full ({free / 1e6:.2f} MB free after deleting "
+            f"{report.freed_bytes / 1e6:.1f} MB of uncommitted frames): recovery could not "
+            "write its few KB of metadata. Committed episodes are intact (nothing committed "
+            "was touched); free some space on this filesystem and run `rl store recover "
+            f"{root_dir}` again"
+        ) from exc
+
+
+def free_uncommitted(root_dir: Path, *, remove_partial_files: bool) -> tuple[int, int]:
+    """Delete frame files past the commit point (and temporary files): (bytes, files).
+
+    Only reads and deletes, so it succeeds on a full disk. Low-dim rows are written at commit
+    and share chunks with committed rows: resizing trims those later.
+    """
+    where = str(root_dir)
+    root = layout.open_root(zarr.storage.LocalStore(root_dir, read_only=True), where)
+    _, schema = layout.read_schema(root, where)
+    _, rows = _committed_rows(root, schema, where)
+    freed = 0
+    for key, spec in schema.keys.items():
+        if not spec.is_image:
+            continue
+        array = layout.open_array(root, layout.data_path(key), where)
+        frames = FrameFiles(root_dir, key, spec, array)
+        row_dir = frames.path(0).parents[len(spec.shape)]  # .../c/<row>/0/0 -> .../c
+        if not row_dir.is_dir():
+            continue
+        for entry in os.scandir(row_dir):
+            if entry.name.isdigit() and int(entry.name) >= rows[spec.stream]:
+                freed += _tree_bytes(Path(entry.path))
+                shutil.rmtree(entry.path, ignore_errors=True)
+    removed = 0
+    if remove_partial_files:
+        for leftover in layout.leftover_partial_files(root_dir):
+            freed += leftover.stat().st_size
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return freed, removed
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _committed_rows(root: zarr.Group, schema: Any, where: str) -> tuple[int, dict[str, int]]:
+    """Committed episodes and, per stream, the rows they cover (read only)."""
+    ends = np.asarray(layout.open_array(root, layout.EPISODE_ENDS, where)[:])
+    n = layout.committed_count(ends)
+    rows = {stream: (int(ends[n - 1]) if n else 0) for stream in schema.streams}
+    for stream in schema.streams[1:]:
+        array = layout.open_array(root, layout.ends_path(stream), where)
+        if n and array.shape[0] >= n:
+            rows[stream] = int(np.asarray(array[n - 1]))
+    return n, rows
+
+
+def _recover_locked(root_dir: Path, report: RecoveryReport) -> RecoveryReport:
     where = str(root_dir)
     store = zarr.storage.LocalStore(root_dir)
     root = layout.open_root(store, where, mode="r+")
     _, schema = layout.read_schema(root, where)
-    report = RecoveryReport(path=where)
     with layout.file_lock(root_dir / layout.META_LOCK, blocking=True, what="the meta lock"):
         ends_array = layout.open_array(root, layout.EPISODE_ENDS, where)
         ends = np.asarray(ends_array[:])
@@ -128,8 +205,4 @@ def recover_locked(root_dir: Path, *, remove_partial_files: bool = True) -> Reco
             if isinstance(pending, dict) and pending.get("index", -1) >= n:
                 report.dropped_episode = dict(pending)
             layout.update_meta_attrs(store, None, {layout.PENDING_ATTR: None})
-    if remove_partial_files:
-        for leftover in layout.leftover_partial_files(root_dir):
-            leftover.unlink(missing_ok=True)
-            report.removed_partial_files += 1
     return report

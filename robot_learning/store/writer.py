@@ -10,8 +10,10 @@ before the commit record, so a power cut cannot commit rows that never reached t
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import errno
 import hashlib
 import json
 import logging
@@ -20,7 +22,7 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,9 @@ import zarr
 
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, EpisodeInfo
-from robot_learning.store.errors import StoreError, StoreInputError
+from robot_learning.store.errors import StoreError, StoreFullError, StoreInputError
 from robot_learning.store.frames import FrameFiles
-from robot_learning.store.recovery import RecoveryReport, recover_locked
+from robot_learning.store.recovery import RecoveryReport, free_uncommitted, recover_locked
 from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, KeySpec, Source, StoreSchema
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ class StoreWriter:
 
     ``schema`` is required to create a store; for an existing store it may add new keys
     (earlier episodes then simply lack them) but may not change existing ones.
+
+    A full disk raises StoreFullError (committed episodes stay intact, the open episode's
+    frames are deleted when it is discarded); ``begin_episode`` refuses to start while the
+    filesystem has less than ``min_free_bytes`` free.
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class StoreWriter:
         durable: bool = True,
         allow_nonfinite: bool = False,
         image_batch_rows: int = 16,
+        min_free_bytes: int = 0,
     ) -> None:
         if layout.is_remote(path):
             raise StoreError(f"{path}: writing needs a local path; copy the store afterwards")
@@ -77,6 +84,8 @@ class StoreWriter:
         self.durable = durable
         self.allow_nonfinite = allow_nonfinite
         self.image_batch_rows = image_batch_rows
+        self.min_free_bytes = min_free_bytes
+        self.num_episodes = 0
         self._episode: _OpenEpisode | None = None
         self._closed = False
         self._lock_cm = None
@@ -117,7 +126,8 @@ class StoreWriter:
         )
         fd = self._lock_cm.__enter__()
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        with contextlib.suppress(OSError):  # informational only; a full disk must not stop us
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
 
     def _release_writer_lock(self) -> None:
         if self._lock_cm is not None:
@@ -218,6 +228,8 @@ class StoreWriter:
             self._closed = True
             try:
                 recover_locked(self.path, remove_partial_files=False)  # trim spare capacity
+            except StoreFullError as exc:  # cosmetic trimming; never hide the original error
+                log.warning("%s", exc)
             finally:
                 self._release_writer_lock()
 
@@ -255,6 +267,14 @@ class StoreWriter:
             raise StoreInputError(
                 f"unknown source {source!r} (known: {', '.join(s.value for s in Source)})"
             ) from exc
+        free = shutil.disk_usage(self.path).free
+        if free < self.min_free_bytes:
+            raise StoreFullError(
+                f"{self.path}: only {free / 1e6:.1f} MB free on the store's filesystem, below "
+                f"the margin of {self.min_free_bytes / 1e6:.1f} MB: episode not started. The "
+                f"{self.num_episodes} committed episodes are intact; free space (or record to "
+                "another disk), or lower the margin"
+            )
         index = self.num_episodes
         self._episode = _OpenEpisode(
             index=index,
@@ -265,19 +285,14 @@ class StoreWriter:
             notes=dict(notes or {}),
             calibration=dict(calibration or {}),
         )
-        layout.update_meta_attrs(
-            self._store,
-            self.path,
-            {
-                layout.PENDING_ATTR: {
-                    "index": index,
-                    "source": str(source),
-                    "task": task,
-                    "start_time_s": self._episode.start_time_s,
-                    "pid": os.getpid(),
-                }
-            },
-        )
+        with self._disk_full_as_error(f"starting episode {index}"):
+            layout.update_meta_attrs(self._store, self.path, {layout.PENDING_ATTR: {
+                "index": index,
+                "source": str(source),
+                "task": task,
+                "start_time_s": self._episode.start_time_s,
+                "pid": os.getpid(),
+            }})
         return index
 
     def append(self, step: Mapping[str, Any], *, stream: str = MAIN_STREAM) -> None:
@@ -351,6 +366,11 @@ class StoreWriter:
             raise StoreInputError(
                 f"{self.path}: episode {ep.index} has no {MAIN_STREAM!r} rows; discard it instead"
             )
+        with self._disk_full_as_error(f"committing episode {ep.index}"):
+            return self._commit(ep, success=success, notes=notes)
+
+    def _commit(self, ep: _OpenEpisode, *, success: bool, notes: Mapping[str, Any] | None
+                ) -> int:
         self._flush_images(ep, None, force=True)
         self._drain()
         checksums = self._write_lowdim_and_fill(ep)
@@ -395,11 +415,35 @@ class StoreWriter:
         return i
 
     def discard(self) -> None:
-        """Drop the open episode; its rows are overwritten by the next one."""
+        """Drop the open episode and delete its frames (first: this works on a full disk)."""
         self._require_episode()
         self._drain(raise_errors=False)
         self._episode = None
-        layout.update_meta_attrs(self._store, self.path, {layout.PENDING_ATTR: None})
+        free_uncommitted(self.path, remove_partial_files=False)
+        try:
+            layout.update_meta_attrs(self._store, self.path, {layout.PENDING_ATTR: None})
+        except OSError as exc:  # the next writer or `rl store recover` clears it
+            if exc.errno != errno.ENOSPC:
+                raise
+            log.warning("%s: disk full, the discarded episode stays marked pending", self.path)
+
+    @contextlib.contextmanager
+    def _disk_full_as_error(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise self._disk_full(doing) from exc
+
+    def _disk_full(self, doing: str) -> StoreFullError:
+        free = shutil.disk_usage(self.path).free
+        return StoreFullError(
+            f"{self.path}: the disk is full ({free / 1e6:.2f} MB free) while {doing}. Safe: "
+            f"the {self.num_episodes} committed episodes are intact; the open episode is not "
+            "kept. To go on: free space on this filesystem (or record to another disk), then "
+            f"run `rl store recover {self.path}`, which deletes the uncommitted data first"
+        )
 
     # ----------------------------------------------------------------------- internals
     def _require_episode(self) -> _OpenEpisode:
@@ -474,6 +518,10 @@ class StoreWriter:
         if self._errors:
             exc = self._errors.pop(0)
             self._errors.clear()
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                doing = (f"writing episode {self._episode.index}" if self._episode is not None
+                         else "writing data")
+                raise self._disk_full(doing) from exc
             raise StoreError(f"{self.path}: writing data failed: {exc}") from exc
 
     def _write_lowdim_and_fill(self, ep: _OpenEpisode) -> dict[str, str]:
