@@ -33,7 +33,7 @@ from data_collection.alignment import FrameGaps, StampedBuffer
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
 from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
 from robot_learning.hardware.robot import CartesianTarget
-from robot_learning.store import Source, StoreWriter
+from robot_learning.store import Source, StoreFullError, StoreWriter
 from ros_nodes import convert, msgs, topics
 from ros_nodes.robot_bridge import ACCEPTED_GRIPPER, ACCEPTED_TARGET
 from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
@@ -89,6 +89,8 @@ class RecorderNode:
         self.on_silence = p("on_camera_silence", "pause", "pause, end or discard the episode "
                             "when a camera goes silent")
         quality = p("jpeg_quality", 90, "JPEG quality of stored images")
+        self.min_free_mb = p("min_free_mb", 100.0, "refuse to start an episode with less free "
+                             "space than this on the store's filesystem, MB")
         if self.on_silence not in SILENCE_ACTIONS:
             raise ValueError(f"recorder_node: on_camera_silence must be one of "
                              f"{', '.join(SILENCE_ACTIONS)}, got {self.on_silence!r}")
@@ -207,13 +209,17 @@ class RecorderNode:
         if self.writer is None:
             schema = recording_schema(intrinsics, record_hz=self.record_hz,  # type: ignore[arg-type]
                                       control_hz=self.control_hz, jpeg_quality=self.jpeg_quality)
-            self.writer = StoreWriter(self.store_path, schema)
+            self.writer = StoreWriter(self.store_path, schema,
+                                      min_free_bytes=int(self.min_free_mb * 1e6))
             self.recorder = EpisodeRecorder(self.writer, cameras=tuple(self.cameras))
         assert self.recorder is not None
-        index = self.recorder.begin(
-            source=Source.TELEOP, task=self.task, operator=self.operator,
-            calibration=camera_calibration(intrinsics, {}),  # type: ignore[arg-type]
-            notes={"recorded_by": self.node.fqn, "transport": "ros2"})
+        try:
+            index = self.recorder.begin(
+                source=Source.TELEOP, task=self.task, operator=self.operator,
+                calibration=camera_calibration(intrinsics, {}),  # type: ignore[arg-type]
+                notes={"recorded_by": self.node.fqn, "transport": "ros2"})
+        except StoreFullError as exc:  # below the free-space margin: refuse, stay up
+            return self._error(f"cannot start an episode: {exc}")
         self.episode = OpenEpisode(index, stamp_s, stamp_s, stamp_s)
         for stream in self.cameras.values():
             stream.late = 0
@@ -245,6 +251,23 @@ class RecorderNode:
 
     # -- the episode clock ---------------------------------------------------------------
     def _tick(self) -> None:
+        try:
+            self._record_due_steps()
+        except StoreFullError as exc:
+            self._stop_on_full_disk(exc)
+
+    def _stop_on_full_disk(self, exc: StoreFullError) -> None:
+        """The disk is full: drop the open episode (freeing its frames), say what is safe,
+        stop the node with exit code 3 instead of a traceback."""
+        self.episode = None
+        if self.recorder is not None:
+            try:
+                self.recorder.discard()
+            except OSError as error:
+                self.node.log.error("could not free the open episode: %s", error)
+        self.node.request_shutdown(str(exc), exit_code=3)
+
+    def _record_due_steps(self) -> None:
         ep = self.episode
         if ep is None:
             return

@@ -95,4 +95,4 @@ def run_node(default_name: str, build: Callable[[Node], object],
         node.close()
         return 1
     node.close()
-    return 0
+    return node.exit_code

@@ -172,10 +172,15 @@ class Node(ABC):
         """Run ``callback`` once when the node stops (release devices, end the episode)."""
         self._on_shutdown.append(callback)
 
-    def request_shutdown(self, reason: str = "") -> None:
+    exit_code = 0  # what the process exits with after a clean shutdown
+
+    def request_shutdown(self, reason: str = "", *, exit_code: int = 0) -> None:
+        """Stop spinning; ``exit_code`` != 0 says the node stopped because of a problem (the
+        callbacks that release resources still run)."""
         if not self._shutdown.is_set():
+            self.exit_code = exit_code
             if reason:
-                self.log.info("shutting down: %s", reason)
+                (self.log.error if exit_code else self.log.info)("shutting down: %s", reason)
             self._shutdown.set()
             self._wake()
 

@@ -65,37 +65,18 @@ def _latest_at(samples: list[tuple[float, object]], t: float) -> tuple[float, ob
     return max(before, key=lambda s: s[0]) if before else None
 
 
-def test_three_episodes_through_dds_match_their_sources(graph, tmp_path):
-    store = tmp_path / "demos.zarr"
-    obs = _observer_of_the_cell()
-    wall_start = time.time()
-    graph.start("sim_node", "sim", params={"cameras": ["front"], "camera_hz": 15.0, **SIZE})
-    graph.start("teleop_node", "teleop", params={"device": "scripted", "episodes": 4})
-    graph.start("recorder_node", "recorder", params={"store": str(store), "cameras": ["front"],
-                                                      "task": "lift", "operator": "ci"})
-    try:
-        wait_for(lambda: _recorder_status(obs).get("committed", 0) >= 3, 60,
-                 "3 committed episodes", graph)
-        # The fourth episode is under way: stopping the recorder now must not commit it.
-        wait_for(lambda: _recorder_status(obs).get("steps", 0) >= 3, 10,
-                 "the 4th episode recording", graph)
-        assert graph.stop("recorder") == 0
-        assert "interrupted" in graph.log("recorder")
-        codes = graph.stop_all()
-    finally:
-        obs.close()
-    wall_end = time.time()
-    assert all(code == 0 for code in codes.values()), codes
-
+def assert_episodes_match_sources(store, obs: Observer, episodes: int, wall_start: float,
+                                  wall_end: float) -> None:
+    """Every stored frame, stamp and action against what the cell published (``obs``)."""
     assert validate(store) == []
     reader = StoreReader(store)
-    assert reader.num_episodes == 3
+    assert reader.num_episodes == episodes
     frames = obs.snapshot(FRONT.compressed)
     frame_at = dict(frames)
     targets = obs.snapshot(ACCEPTED_TARGET)
     grippers = obs.snapshot(ACCEPTED_GRIPPER)
     previous_end = wall_start
-    for index in range(3):
+    for index in range(episodes):
         ep = reader.read_episode(index)
         info = reader.episode(index).info
         t = ep["timestamp"]
@@ -128,6 +109,31 @@ def test_three_episodes_through_dds_match_their_sources(graph, tmp_path):
         moved = ep["robot_ee_pose"][-1][:3] - ep["robot_ee_pose"][0][:3]
         assert moved[0] > 0.01, "the scripted operator's forward motion reached the arm"
         assert ep["action"][-1][7] == 1.0, "the gripper closed at the end of the script"
+
+
+def test_three_episodes_through_dds_match_their_sources(graph, tmp_path):
+    store = tmp_path / "demos.zarr"
+    obs = _observer_of_the_cell()
+    wall_start = time.time()
+    graph.start("sim_node", "sim", params={"cameras": ["front"], "camera_hz": 15.0, **SIZE})
+    graph.start("teleop_node", "teleop", params={"device": "scripted", "episodes": 4})
+    graph.start("recorder_node", "recorder", params={"store": str(store), "cameras": ["front"],
+                                                      "task": "lift", "operator": "ci"})
+    try:
+        wait_for(lambda: _recorder_status(obs).get("committed", 0) >= 3, 60,
+                 "3 committed episodes", graph)
+        # The fourth episode is under way: stopping the recorder now must not commit it.
+        wait_for(lambda: _recorder_status(obs).get("steps", 0) >= 3, 10,
+                 "the 4th episode recording", graph)
+        assert graph.stop("recorder") == 0
+        assert "interrupted" in graph.log("recorder")
+        codes = graph.stop_all()
+    finally:
+        obs.close()
+    wall_end = time.time()
+    assert all(code == 0 for code in codes.values()), codes
+
+    assert_episodes_match_sources(store, obs, 3, wall_start, wall_end)
 
 
 def test_camera_killed_mid_episode_ends_it_without_misaligned_frames(graph, tmp_path):
@@ -238,3 +244,25 @@ node.create_timer(0.05, lambda: pub.publish(convert.pose_stamped(far[:3], far[3:
 node.spin()
 node.close()
 """
+
+
+def test_full_disk_stops_the_recorder_with_a_message_and_a_valid_store(graph, tmp_path,
+                                                                       small_disk):
+    """A 600 kB filesystem fills up during the first episode: the recorder frees what it
+    wrote of it, says what happened and exits with code 3 (no traceback); the store is valid."""
+    store = small_disk(0.6) / "demos.zarr"
+    graph.start("sim_node", "sim", params={"cameras": ["front"], "camera_hz": 15.0, **SIZE})
+    graph.start("teleop_node", "teleop", params={"device": "scripted", "episodes": 3})
+    graph.start("recorder_node", "recorder", params={
+        "store": str(store), "cameras": ["front"], "task": "lift", "min_free_mb": 0.0,
+        "jpeg_quality": 100})
+    deadline = time.monotonic() + 90
+    while graph.procs["recorder"].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    code = graph.stop("recorder")
+    log = graph.log("recorder")
+    assert code == 3, log[-3000:]
+    assert "Traceback" not in log
+    assert "full" in log and "rl store recover" in log
+    graph.stop_all()
+    assert validate(store) == []

@@ -25,26 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 LENGTH = 40
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    def mount(size_mb: float) -> Path:
-        if os.geteuid() != 0:
-            pytest.skip("mounting a small tmpfs needs root")
-        path = tmp_path / f"disk{len(mounted)}"
-        path.mkdir()
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size_mb * 1024)}k",
-                                 "tmpfs", str(path)], capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-        mounted.append(path)
-        return path
-
-    mounted: list[Path] = []
-    yield mount
-    for path in mounted:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
 def assert_intact(store: Path, episodes: int) -> None:
     assert validate(store) == []
     reader = StoreReader(store)
