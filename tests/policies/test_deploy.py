@@ -89,3 +89,18 @@ def test_interventions_land_in_the_demo_store_and_weight_training(lift_store, tm
                                         weights=weights).indices(s) for s in range(40)])
     assert np.all(weights[drawn] > 0)
     assert np.isin(np.flatnonzero(episode_of == 4), drawn).any()
+
+    # RLIF labels of the same rollout: -1 where the human took over, 0 elsewhere
+    out = tmp_path / "rlif.npz"
+    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "export-rlif",
+                             str(store), "--out", str(out)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    labels = np.load(out)
+    assert list(labels["episodes"]) == [4]
+    np.testing.assert_array_equal(labels["control_source"], control)
+    human = control == ControlSource.HUMAN
+    onsets = np.flatnonzero(human & ~np.concatenate([[False], human[:-1]]))
+    assert len(onsets) >= 1
+    np.testing.assert_array_equal(np.flatnonzero(labels["reward"] == -1.0), onsets)
+    assert labels["reward"].sum() == -len(onsets) and labels["done"][-1]
