@@ -59,6 +59,11 @@ class Controller(ABC):
     def command(self, state: RobotState, period_s: float) -> Command:
         """The target for the tick starting at ``state.timestamp_s``."""
 
+    @property
+    def stalled_for_s(self) -> float:
+        """How long a model behind this controller has been hung beyond its limit (0: not)."""
+        return 0.0
+
 
 class TeleopController(Controller):
     """A SpaceMouse, keyboard or scripted expert: twist -> TwistIntegrator -> target."""
@@ -117,7 +122,6 @@ class PolicyController(Controller):
         self.executor.reset()
         self._next_history_s: float | None = None
 
-    stalled_for_s = 0.0  # a synchronous policy cannot hang the loop without blocking it
 
     def command(self, state: RobotState, period_s: float) -> Command:
         now = state.timestamp_s

@@ -201,7 +201,7 @@ class ControlLoop:
                 except PolicyFailedError as error:  # hold this tick, end the episode
                     fault = str(error)
                     command = Command(_hold(state), holding=True)
-                stalled = getattr(self.controller, "stalled_for_s", 0.0)
+                stalled = self.controller.stalled_for_s
                 if stalled > 0 and not command.holding:  # a hung model: hold, say so once
                     if not any(f.startswith("policy hung") for f in stalls):
                         stalls.append(f"policy hung: no chunk for {stalled:.1f} s beyond the "
