@@ -3,7 +3,10 @@
 ```
 demos.zarr/
   zarr.json                 root group; attrs["robot_learning_store"] = {schema_version, schema}
-  data/<key>                every key, rows of all episodes concatenated (time first)
+  data/<key>                every key, rows of all episodes concatenated (time first);
+                            image keys one frame per chunk, SHARD_FRAMES chunks to a file
+                            (zarr's sharding codec; stores from before it: a file a frame,
+                            which `rl store migrate` converts)
   meta/episode_ends         int64, end row (exclusive) of each episode in the main stream:
                             THE COMMIT POINT, written last; -1 marks a half-written entry
   meta/stream_ends/<name>   same for each extra stream, written before episode_ends
@@ -49,6 +52,11 @@ WRITER_LOCK = ".writer.lock"
 META_LOCK = ".meta.lock"
 PARTIAL_SUFFIX = ".partial"  # zarr LocalStore's temporary files
 META_CHUNK = 4096  # episodes per chunk of the meta arrays
+# Frames per shard file of an image key. Measured by benchmarks/store_shards.py: 64 writes
+# 1/50 of the per-frame layout's files per hour of 3-camera 30 Hz recording with 10 s
+# episodes (tail shards rewritten at each commit included), reads at the per-frame layout's
+# speed, and rewrites at most 64 frames per key at a commit.
+SHARD_FRAMES = 64
 
 
 def is_remote(path: str | os.PathLike[str]) -> bool:
@@ -131,10 +139,16 @@ def committed_count(ends: np.ndarray) -> int:
     return count
 
 
-def create_key_array(root: zarr.Group, key: str, spec: KeySpec, rows: int) -> zarr.Array:
-    """The zarr array for one key: per-frame chunks for images, row blocks for low-dim data."""
+def create_key_array(
+    root: zarr.Group, key: str, spec: KeySpec, rows: int, *, shard_frames: int = SHARD_FRAMES
+) -> zarr.Array:
+    """The zarr array for one key: images one frame per chunk, ``shard_frames`` chunks to a
+    file (zarr's sharding codec; 1 = the per-frame files of older stores); low-dim data in
+    row blocks."""
     chunks = (spec.rows_per_chunk, *spec.shape)
     kwargs: dict[str, Any] = {"serializer": "auto", "compressors": None}
+    if spec.is_image and shard_frames > 1:
+        kwargs["shards"] = (shard_frames * spec.rows_per_chunk, *spec.shape)
     if spec.codec == Codec.JPEG:
         kwargs["serializer"] = codecs.JpegCodec(quality=spec.quality)
     elif spec.codec == Codec.JPEGXL:

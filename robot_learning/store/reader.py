@@ -14,7 +14,7 @@ import zarr
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, Episode, EpisodeInfo
 from robot_learning.store.errors import StoreCorruptError, StoreInputError
-from robot_learning.store.frames import FrameFiles
+from robot_learning.store.frames import frame_files
 from robot_learning.store.schema import MAIN_STREAM, KeySpec, Source
 
 
@@ -38,7 +38,7 @@ class StoreReader:
         self._root = layout.open_root(self._store, self.path)
         self.schema_version, self.schema = layout.read_schema(self._root, self.path)
         self._arrays = {}
-        self._frames: dict[str, FrameFiles] = {}
+        self._frames: dict[str, Any] = {}  # key -> frame file accessor (local stores)
         ends = self._read_meta(layout.EPISODE_ENDS)
         n = layout.committed_count(ends)
         self._stream_ends = {MAIN_STREAM: ends[:n].astype(np.int64)}
@@ -169,8 +169,10 @@ class StoreReader:
     ) -> np.ndarray:
         """Image rows by index, decoded into ``out`` (len(rows), *shape) when given.
 
-        The training hot path: on local stores each frame is one file, read and decoded
-        straight into its slot of ``out`` (no intermediate copies).
+        The training hot path: on local stores each frame is read from its file (sharded or
+        not) and decoded straight into its slot of ``out`` (no intermediate copies). If the
+        array was swapped meanwhile (``rl store migrate`` in place), the batch is read again
+        from the new layout.
         """
         spec = self.spec(key)
         if out is None:
@@ -179,12 +181,23 @@ class StoreReader:
             for i, row in enumerate(rows):
                 out[i] = np.asarray(self.array(key)[int(row)])
             return out
-        frames = self._frames.get(key)
-        if frames is None:
-            frames = self._frames[key] = FrameFiles(self._local_root, key, spec, self.array(key))
-        for i, row in enumerate(rows):
-            frames.read(int(row), out=out[i], episode_of=self.episode_of_row)
-        return out
+        for _attempt in range(3):
+            frames = self._frames.get(key)
+            if frames is None:
+                frames = self._frames[key] = frame_files(
+                    self._local_root, key, spec, self.array(key)
+                )
+            try:
+                for i, row in enumerate(rows):
+                    frames.read(int(row), out=out[i], episode_of=self.episode_of_row)
+            except StoreCorruptError:
+                if not frames.replaced():
+                    raise
+            if not frames.replaced():
+                return out
+            self._frames.pop(key)  # the layout changed under us: reopen and read again
+            self._arrays.pop(key, None)
+        raise StoreCorruptError(f"{self.path}/{layout.data_path(key)}: keeps being replaced")
 
     def episode_of_row(self, row: int, stream: str = MAIN_STREAM) -> int:
         return int(np.searchsorted(self._stream_ends[stream], row, side="right"))

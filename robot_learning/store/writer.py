@@ -31,7 +31,7 @@ import zarr
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, EpisodeInfo
 from robot_learning.store.errors import StoreError, StoreInputError
-from robot_learning.store.frames import FrameFiles
+from robot_learning.store.frames import frame_files
 from robot_learning.store.recovery import RecoveryReport, recover_locked
 from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, KeySpec, Source, StoreSchema
 
@@ -70,6 +70,7 @@ class StoreWriter:
         durable: bool = True,
         allow_nonfinite: bool = False,
         image_batch_rows: int = 16,
+        shard_frames: int = layout.SHARD_FRAMES,
     ) -> None:
         if layout.is_remote(path):
             raise StoreError(f"{path}: writing needs a local path; copy the store afterwards")
@@ -77,6 +78,7 @@ class StoreWriter:
         self.durable = durable
         self.allow_nonfinite = allow_nonfinite
         self.image_batch_rows = image_batch_rows
+        self.shard_frames = shard_frames  # for image arrays this writer creates
         self._episode: _OpenEpisode | None = None
         self._closed = False
         self._lock_cm = None
@@ -138,7 +140,7 @@ class StoreWriter:
         layout.create_text_array(root, layout.EPISODE_INFO)
         layout.create_text_array(root, layout.CURATION)
         for key, spec in schema.keys.items():
-            layout.create_key_array(root, key, spec, 0)
+            layout.create_key_array(root, key, spec, 0, shard_frames=self.shard_frames)
         # The root attributes are written last: until then the directory is not a store.
         root.attrs[layout.ROOT_ATTR] = {
             "schema_version": SCHEMA_VERSION,
@@ -170,7 +172,7 @@ class StoreWriter:
                     array[:] = np.zeros(n, dtype=np.int64)
         for key, spec in new.items():
             rows = self._committed_rows(spec.stream)
-            layout.create_key_array(self._root, key, spec, rows)
+            layout.create_key_array(self._root, key, spec, rows, shard_frames=self.shard_frames)
         header = dict(self._root.attrs[layout.ROOT_ATTR])
         header["schema"] = merged.to_json()
         self._root.attrs[layout.ROOT_ATTR] = header
@@ -189,7 +191,7 @@ class StoreWriter:
     def _load_state(self) -> None:
         self._arrays = {k: self._root[layout.data_path(k)] for k in self.schema.keys}
         self._frames = {
-            k: FrameFiles(self.path, k, spec, self._arrays[k])
+            k: frame_files(self.path, k, spec, self._arrays[k])
             for k, spec in self.schema.keys.items()
             if spec.is_image
         }
@@ -348,6 +350,8 @@ class StoreWriter:
         self._flush_images(ep, None, force=True)
         self._drain()
         checksums = self._write_lowdim_and_fill(ep)
+        for frames in self._frames.values():
+            frames.flush()  # the partial tail shards, once per commit
         info = EpisodeInfo(
             index=ep.index,
             source=ep.source,
