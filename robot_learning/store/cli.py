@@ -1,4 +1,4 @@
-"""``rl store ...``: inspect, validate, recover and curate demonstration stores."""
+"""``rl store ...``: inspect, validate, recover, curate, migrate and merge demonstration stores."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import sys
 
 from robot_learning.store.curation import set_excluded
 from robot_learning.store.errors import StoreError
+from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.normalization import stats_for
 from robot_learning.store.reader import StoreReader
+from robot_learning.store.rebuild import merge, migrate
 from robot_learning.store.recovery import recover
 from robot_learning.store.validate import validate
 
@@ -55,6 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("keys", nargs="+")
     _add_filters(stats)
     stats.set_defaults(func=_stats)
+
+    migrate_cmd = commands.add_parser(
+        "migrate", help="convert a store to the sharded layout (in place, or --to a new path)"
+    )
+    migrate_cmd.add_argument("path")
+    migrate_cmd.add_argument("--to", help="write the converted store here; PATH is left as is")
+    migrate_cmd.add_argument("--shard-frames", type=int, default=SHARD_FRAMES,
+                             help=f"frames per shard file (default {SHARD_FRAMES})")
+    migrate_cmd.set_defaults(func=_migrate)
+
+    merge_cmd = commands.add_parser("merge", help="one new store from the episodes of several")
+    merge_cmd.add_argument("sources", nargs="+")
+    merge_cmd.add_argument("--to", required=True, help="the new store (must not exist)")
+    merge_cmd.set_defaults(func=_merge)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +179,20 @@ def _list(args: argparse.Namespace) -> int:
 def _curate(args: argparse.Namespace) -> int:
     set_excluded(args.path, args.episodes, excluded=args.excluded, reason=args.reason)
     print(f"{args.path}: episodes {args.episodes} {'excluded' if args.excluded else 'included'}")
+    return 0
+
+
+@_guard
+def _migrate(args: argparse.Namespace) -> int:
+    report = migrate(args.path, args.to, shard_frames=args.shard_frames,
+                     progress=sys.stderr.isatty())
+    print(report.message())
+    return 0
+
+
+@_guard
+def _merge(args: argparse.Namespace) -> int:
+    print(merge(args.sources, args.to, progress=sys.stderr.isatty()).message())
     return 0
 
 

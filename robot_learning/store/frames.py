@@ -88,10 +88,11 @@ class _FrameCodec:
         return out
 
 
-class _Frames:
+class Frames:
     """What both layouts share: encoding, the fill value, decoding with a named error."""
 
     files_written: int  # files created or replaced (benchmarks count them)
+    bytes_written: int  # bytes of those files (tail shards count again at every rewrite)
 
     def __init__(self, root_dir: Path, key: str, spec: KeySpec, array: zarr.Array) -> None:
         if not spec.is_image:
@@ -99,7 +100,7 @@ class _Frames:
         self.key, self.spec = key, spec
         self.directory = root_dir / layout.data_path(key)
         self.codec = _FrameCodec(spec, frame_codecs(array), str(self.directory))
-        self.files_written = 0
+        self.files_written = self.bytes_written = 0
         self._identity = _inode(self.directory)
 
     def replaced(self) -> bool:
@@ -140,10 +141,12 @@ class _Frames:
     def _replace_file(self, target: Path, data: bytes | list[bytes]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}{layout.PARTIAL_SUFFIX}")
+        parts = data if isinstance(data, list) else [data]
         with open(tmp, "wb") as f:
-            f.writelines(data if isinstance(data, list) else [data])
+            f.writelines(parts)
         os.replace(tmp, target)
         self.files_written += 1
+        self.bytes_written += sum(len(p) for p in parts)
 
     # implemented by each layout
     def location(self, row: int) -> Path:
@@ -159,7 +162,7 @@ class _Frames:
         """Make every written frame durable in files (the sharded tail); before a commit."""
 
 
-class FrameFiles(_Frames):
+class FrameFiles(Frames):
     """Per-frame layout: frame ``row`` is the file ``c/<row>/0/0[/0]``."""
 
     def __init__(self, root_dir: Path, key: str, spec: KeySpec, array: zarr.Array) -> None:
@@ -183,7 +186,7 @@ class FrameFiles(_Frames):
         self._replace_file(self.location(row), data)
 
 
-class ShardFiles(_Frames):
+class ShardFiles(Frames):
     """Sharded layout: frame ``row`` is entry ``row % n`` of shard file ``c/<row // n>/0/0[/0]``.
 
     Writes must go forward row by row (as a recorder appends); going back (the next episode
@@ -316,7 +319,7 @@ def _parse_index(raw: bytes, body: int, frames_per_shard: int, path: Path) -> np
     return index
 
 
-def frame_files(root_dir: Path, key: str, spec: KeySpec, array: zarr.Array) -> _Frames:
+def frame_files(root_dir: Path, key: str, spec: KeySpec, array: zarr.Array) -> Frames:
     """The accessor for an image array's layout."""
     cls = ShardFiles if is_sharded(array) else FrameFiles
     return cls(root_dir, key, spec, array)

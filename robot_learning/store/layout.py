@@ -52,11 +52,12 @@ WRITER_LOCK = ".writer.lock"
 META_LOCK = ".meta.lock"
 PARTIAL_SUFFIX = ".partial"  # zarr LocalStore's temporary files
 META_CHUNK = 4096  # episodes per chunk of the meta arrays
-# Frames per shard file of an image key. Measured by benchmarks/store_shards.py: 64 writes
-# 1/50 of the per-frame layout's files per hour of 3-camera 30 Hz recording with 10 s
-# episodes (tail shards rewritten at each commit included), reads at the per-frame layout's
-# speed, and rewrites at most 64 frames per key at a commit.
-SHARD_FRAMES = 64
+# Frames per shard file of an image key, measured by benchmarks/store_shards.py (3 cameras
+# 640x480 at 30 Hz, 10 s episodes): 128 writes 1/62 of the per-frame layout's image files per
+# hour (1/38 counting every metadata file a commit rewrites; 64: 1/42 and 1/30) for 15% more
+# bytes written (tail shards rewritten at commits; 256: 37%); random reads are decode-bound
+# and the same at every size.
+SHARD_FRAMES = 128
 
 
 def is_remote(path: str | os.PathLike[str]) -> bool:

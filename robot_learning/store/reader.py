@@ -13,8 +13,8 @@ import zarr
 
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, Episode, EpisodeInfo
-from robot_learning.store.errors import StoreCorruptError, StoreInputError
-from robot_learning.store.frames import frame_files
+from robot_learning.store.errors import StoreCorruptError, StoreError, StoreInputError
+from robot_learning.store.frames import Frames, frame_files
 from robot_learning.store.schema import MAIN_STREAM, KeySpec, Source
 
 
@@ -38,7 +38,7 @@ class StoreReader:
         self._root = layout.open_root(self._store, self.path)
         self.schema_version, self.schema = layout.read_schema(self._root, self.path)
         self._arrays = {}
-        self._frames: dict[str, Any] = {}  # key -> frame file accessor (local stores)
+        self._frames: dict[str, Frames] = {}  # key -> its frame files (local stores)
         ends = self._read_meta(layout.EPISODE_ENDS)
         n = layout.committed_count(ends)
         self._stream_ends = {MAIN_STREAM: ends[:n].astype(np.int64)}
@@ -182,11 +182,7 @@ class StoreReader:
                 out[i] = np.asarray(self.array(key)[int(row)])
             return out
         for _attempt in range(3):
-            frames = self._frames.get(key)
-            if frames is None:
-                frames = self._frames[key] = frame_files(
-                    self._local_root, key, spec, self.array(key)
-                )
+            frames = self.frame_files(key)
             try:
                 for i, row in enumerate(rows):
                     frames.read(int(row), out=out[i], episode_of=self.episode_of_row)
@@ -198,6 +194,16 @@ class StoreReader:
             self._frames.pop(key)  # the layout changed under us: reopen and read again
             self._arrays.pop(key, None)
         raise StoreCorruptError(f"{self.path}/{layout.data_path(key)}: keeps being replaced")
+
+    def frame_files(self, key: str) -> Frames:
+        """The files behind an image key of a local store (sharded or a file per frame)."""
+        if self._local_root is None:
+            raise StoreError(f"{self.path}: frame files are only reachable in local stores")
+        frames = self._frames.get(key)
+        if frames is None:
+            spec = self.spec(key)
+            frames = self._frames[key] = frame_files(self._local_root, key, spec, self.array(key))
+        return frames
 
     def episode_of_row(self, row: int, stream: str = MAIN_STREAM) -> int:
         return int(np.searchsorted(self._stream_ends[stream], row, side="right"))
