@@ -180,9 +180,13 @@ def _rebuild(
         building.mkdir(parents=True)
         (building / _MARKER).write_text(json.dumps({"how": how, "sources": [str(r) for r in roots],
                                                     "target": str(target)}))
-        report.psnr_db = _build(building, parts, schema, shard_frames=shard_frames,
-                                keep_records=keep_records, progress=progress, how=how)
-        report.episodes = _verify(building, parts, keep_records and not new_specs)
+        try:
+            report.psnr_db = _build(building, parts, schema, shard_frames=shard_frames,
+                                    keep_records=keep_records, progress=progress, how=how)
+            report.episodes = _verify(building, parts, keep_records and not new_specs)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)  # the sources were never touched
+            raise
         (building / _MARKER).unlink()
         if in_place:
             _exchange(building, target)  # the commit point of an in-place rebuild
