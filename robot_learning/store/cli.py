@@ -12,8 +12,16 @@ from robot_learning.store.errors import StoreError
 from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.normalization import stats_for
 from robot_learning.store.reader import StoreReader
-from robot_learning.store.rebuild import merge, migrate
+from robot_learning.store.rebuild import (
+    COMPACT_CODEC,
+    COMPACT_EFFORT,
+    COMPACT_QUALITY,
+    compact,
+    merge,
+    migrate,
+)
 from robot_learning.store.recovery import recover
+from robot_learning.store.schema import Codec
 from robot_learning.store.validate import validate
 
 
@@ -71,6 +79,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge_cmd.add_argument("sources", nargs="+")
     merge_cmd.add_argument("--to", required=True, help="the new store (must not exist)")
     merge_cmd.set_defaults(func=_merge)
+
+    compact_cmd = commands.add_parser(
+        "compact", help="re-encode color frames to a denser codec (reports bytes and PSNR)"
+    )
+    compact_cmd.add_argument("path")
+    compact_cmd.add_argument("--to", help="write the compacted store here; PATH is left as is")
+    compact_cmd.add_argument("--keys", nargs="+", help="image keys (default: every color key)")
+    compact_cmd.add_argument("--codec", choices=["jpegxl", "jpeg"], default=str(COMPACT_CODEC))
+    compact_cmd.add_argument("--quality", type=int, default=COMPACT_QUALITY)
+    compact_cmd.add_argument("--effort", type=int, default=COMPACT_EFFORT,
+                             help="JPEG-XL encoder effort 1..9 (higher: denser, slower)")
+    compact_cmd.set_defaults(func=_compact)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -193,6 +213,14 @@ def _migrate(args: argparse.Namespace) -> int:
 @_guard
 def _merge(args: argparse.Namespace) -> int:
     print(merge(args.sources, args.to, progress=sys.stderr.isatty()).message())
+    return 0
+
+
+@_guard
+def _compact(args: argparse.Namespace) -> int:
+    report = compact(args.path, args.to, keys=args.keys, codec=Codec(args.codec),
+                     quality=args.quality, effort=args.effort, progress=sys.stderr.isatty())
+    print(report.message())
     return 0
 
 

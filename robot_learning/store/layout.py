@@ -37,7 +37,13 @@ import zarr.storage
 
 from robot_learning.store import codecs  # noqa: F401  (registers the image codecs)
 from robot_learning.store.errors import NotAStoreError, StoreCorruptError, StoreLockedError
-from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, Codec, KeySpec, StoreSchema
+from robot_learning.store.schema import (
+    MAIN_STREAM,
+    READABLE_SCHEMA_VERSIONS,
+    Codec,
+    KeySpec,
+    StoreSchema,
+)
 
 ROOT_ATTR = "robot_learning_store"
 DATA_GROUP = "data"
@@ -108,9 +114,10 @@ def open_root(store: zarr.abc.store.Store, where: str, *, mode: str = "r") -> za
 def read_schema(root: zarr.Group, where: str) -> tuple[int, StoreSchema]:
     header = root.attrs[ROOT_ATTR]
     version = header.get("schema_version") if isinstance(header, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise StoreCorruptError(
-            f"{where}: schema version {version!r}; this software reads version {SCHEMA_VERSION}"
+            f"{where}: schema version {version!r}; this software reads versions "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}"
         )
     try:
         return version, StoreSchema.from_json(header["schema"])
@@ -153,7 +160,7 @@ def create_key_array(
     if spec.codec == Codec.JPEG:
         kwargs["serializer"] = codecs.JpegCodec(quality=spec.quality)
     elif spec.codec == Codec.JPEGXL:
-        kwargs["serializer"] = codecs.JpegXlCodec(quality=spec.quality)
+        kwargs["serializer"] = codecs.JpegXlCodec(quality=spec.quality, effort=spec.effort)
     elif spec.codec == Codec.DEPTH:
         kwargs["compressors"] = zarr.codecs.BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
     elif spec.codec == Codec.LOWDIM:

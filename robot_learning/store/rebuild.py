@@ -39,9 +39,15 @@ from robot_learning.store import layout
 from robot_learning.store.errors import StoreError, StoreInputError
 from robot_learning.store.frames import frame_codecs, frame_files, is_sharded
 from robot_learning.store.reader import StoreReader
-from robot_learning.store.schema import SCHEMA_VERSION, KeySpec, StoreSchema
+from robot_learning.store.schema import SCHEMA_VERSION, Codec, KeySpec, StoreSchema
 
 BUILDING_SUFFIX = ".rebuilding"  # the private directory a new store is built in
+# compact's default, measured by benchmarks/archive_codecs.py on rendered 640x480 frames:
+# JPEG-XL effort 5 at quality 70 matches the recording's PSNR (JPEG q90 4:4:4, ~44.5 dB) in
+# 2.7x fewer bytes; ~45 ms to encode a frame on one core, so it is for archives, not live.
+COMPACT_CODEC = Codec.JPEGXL
+COMPACT_QUALITY = 70
+COMPACT_EFFORT = 5
 _RENAME_EXCHANGE = 2
 _LOWDIM_BLOCK_ROWS = 1 << 16
 
@@ -121,15 +127,29 @@ def merge(
 
 def compact(
     path: str | os.PathLike[str],
-    codecs: dict[str, KeySpec],
     to: str | os.PathLike[str] | None = None,
     *,
+    keys: Sequence[str] | None = None,
+    codec: Codec = COMPACT_CODEC,
+    quality: int = COMPACT_QUALITY,
+    effort: int = COMPACT_EFFORT,
     shard_frames: int = layout.SHARD_FRAMES,
     progress: bool = False,
 ) -> RebuildReport:
-    """Re-encode image keys (``codecs``: key -> its new spec) into a denser codec."""
+    """Re-encode color image keys (default: every JPEG/JPEG-XL key) into a denser codec."""
+    schema = StoreReader(path).schema
+    chosen = list(keys) if keys else [
+        k for k, spec in schema.keys.items() if spec.codec in (Codec.JPEG, Codec.JPEGXL)
+    ]
+    try:
+        specs = {k: replace(schema.keys[k], codec=codec, quality=quality, effort=effort)
+                 for k in chosen}
+    except KeyError as exc:
+        raise StoreInputError(f"{path}: no key {exc} to compact") from exc
+    except ValueError as exc:
+        raise StoreInputError(f"{path}: cannot compact: {exc}") from exc
     return _rebuild("compact", [path], to, shard_frames=shard_frames, progress=progress,
-                    keep_records=True, new_specs=codecs)
+                    keep_records=True, new_specs=specs)
 
 
 # ------------------------------------------------------------------------------ the frame

@@ -175,6 +175,8 @@ class StoreWriter:
             layout.create_key_array(self._root, key, spec, rows, shard_frames=self.shard_frames)
         header = dict(self._root.attrs[layout.ROOT_ATTR])
         header["schema"] = merged.to_json()
+        if self.shard_frames > 1 and any(spec.is_image for spec in new.values()):
+            header["schema_version"] = SCHEMA_VERSION  # now holds sharded arrays
         self._root.attrs[layout.ROOT_ATTR] = header
         self.schema = merged
         log.info("%s: added keys %s to the schema", self.path, ", ".join(new))
