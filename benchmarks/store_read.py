@@ -1,9 +1,11 @@
 """Random-access training reads: samples/s through SequenceDataset + DataLoader.
 
 2 cameras 240x320 JPEG q90, obs horizon 2, action horizon 16, shuffled, with 0, 1 and 2
-loader workers. Goal from the issue: at least 1,000 samples/s with 2 workers.
+loader workers, on the same episodes stored sharded (the current layout) and a file per
+frame (stores from before sharding), measured alternately. Goal from the issue: at least
+1,000 samples/s with 2 workers; sharding must not read slower.
 
-    python -m benchmarks.store_read [--episodes 40] [--samples 4000]
+    python -m benchmarks.store_read [--episodes 40] [--samples 4000] [--layouts sharded,per-frame]
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import numpy as np
 
 from benchmarks.frames import color_frames
 from robot_learning.store import Codec, KeySpec, StoreSchema, StoreWriter
+from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.sampler import SequenceDataset, make_loader
 
 H, W = 240, 320
 
 
-def build_store(path: Path, episodes: int, steps: int) -> None:
+LAYOUTS = {"sharded": SHARD_FRAMES, "per-frame": 1}
+
+
+def build_store(path: Path, episodes: int, steps: int, shard_frames: int = SHARD_FRAMES) -> None:
     schema = StoreSchema(keys={
         "camera_front": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
         "camera_wrist": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
@@ -32,7 +38,7 @@ def build_store(path: Path, episodes: int, steps: int) -> None:
     })
     frames = color_frames(steps, H, W)
     rng = np.random.default_rng(0)
-    with StoreWriter(path, schema, durable=False) as writer:
+    with StoreWriter(path, schema, durable=False, shard_frames=shard_frames) as writer:
         for _ in range(episodes):
             writer.begin_episode(source="teleop", task="bench")
             writer.append_batch({
@@ -71,19 +77,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--layouts", default="sharded,per-frame")
+    parser.add_argument("--image-dtypes", default="uint8,float32")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="store_read_"))
     try:
-        path = tmp / "read.zarr"
-        print(f"building {args.episodes} episodes x {args.steps} steps, 2 cameras {W}x{H} ...",
-              flush=True)
-        build_store(path, args.episodes, args.steps)
-        for image_dtype in ("uint8", "float32"):
+        layouts = args.layouts.split(",")
+        print(f"building {args.episodes} episodes x {args.steps} steps, 2 cameras {W}x{H}, "
+              f"layouts {', '.join(layouts)} ...", flush=True)
+        for layout in layouts:
+            build_store(tmp / f"{layout}.zarr", args.episodes, args.steps, LAYOUTS[layout])
+        for image_dtype in args.image_dtypes.split(","):
             for workers in (0, 1, 2):
-                rate = samples_per_second(path, workers, args.samples, args.batch_size,
-                                          image_dtype)
-                print(f"  images {image_dtype:<7} workers={workers}: {rate:,.0f} samples/s "
-                      f"(obs horizon 2, action horizon 16, batch {args.batch_size})", flush=True)
+                for layout in layouts:
+                    rate = samples_per_second(tmp / f"{layout}.zarr", workers, args.samples,
+                                              args.batch_size, image_dtype)
+                    print(f"  {layout:<9} images {image_dtype:<7} workers={workers}: "
+                          f"{rate:,.0f} samples/s (obs horizon 2, action horizon 16, "
+                          f"batch {args.batch_size})", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
