@@ -2,10 +2,12 @@
 
 2 cameras 240x320 JPEG q90, obs horizon 2, action horizon 16, shuffled, with 0, 1 and 2
 loader workers, on the same episodes stored sharded (the current layout) and a file per
-frame (stores from before sharding), measured alternately. Goal from the issue: at least
-1,000 samples/s with 2 workers; sharding must not read slower.
+frame (stores from before sharding), and (``s3``) the sharded store uploaded to an S3
+protocol server on 127.0.0.1 (moto, in this process), measured alternately. Goals from the
+issue: at least 1,000 samples/s with 2 workers; sharding must not read slower; from the
+object store with 2 workers at least half of local.
 
-    python -m benchmarks.store_read [--episodes 40] [--samples 4000] [--layouts sharded,per-frame]
+    python -m benchmarks.store_read [--samples 4000] [--layouts sharded,per-frame,s3]
 """
 
 from __future__ import annotations
@@ -29,6 +31,28 @@ H, W = 240, 320
 LAYOUTS = {"sharded": SHARD_FRAMES, "per-frame": 1}
 
 
+def s3_copy(local: Path) -> str:
+    """Upload ``local`` to a moto S3 server on 127.0.0.1 (left running); the URL."""
+    import logging
+    import os
+
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    from robot_learning.store.remote import upload
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=f"http://{host}:{port}")
+    fsspec.filesystem("s3").mkdir("bench")
+    url = "s3://bench/read.zarr"
+    print(f"  {upload(local, url).message()}", flush=True)
+    return url
+
+
 def build_store(path: Path, episodes: int, steps: int, shard_frames: int = SHARD_FRAMES) -> None:
     schema = StoreSchema(keys={
         "camera_front": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
@@ -50,7 +74,7 @@ def build_store(path: Path, episodes: int, steps: int, shard_frames: int = SHARD
 
 
 def samples_per_second(
-    path: Path, workers: int, samples: int, batch_size: int, image_dtype: str
+    path: Path | str, workers: int, samples: int, batch_size: int, image_dtype: str
 ) -> float:
     dataset = SequenceDataset(path, obs_keys=["camera_front", "camera_wrist", "robot_state"],
                               action_keys=["action"], obs_horizon=2, action_horizon=16,
@@ -85,12 +109,20 @@ def main() -> None:
         layouts = args.layouts.split(",")
         print(f"building {args.episodes} episodes x {args.steps} steps, 2 cameras {W}x{H}, "
               f"layouts {', '.join(layouts)} ...", flush=True)
+        stores = {}
         for layout in layouts:
-            build_store(tmp / f"{layout}.zarr", args.episodes, args.steps, LAYOUTS[layout])
+            if layout != "s3":
+                stores[layout] = tmp / f"{layout}.zarr"
+                build_store(stores[layout], args.episodes, args.steps, LAYOUTS[layout])
+        if "s3" in layouts:
+            if "sharded" not in stores:
+                stores["sharded"] = tmp / "sharded.zarr"
+                build_store(stores["sharded"], args.episodes, args.steps)
+            stores["s3"] = s3_copy(stores["sharded"])
         for image_dtype in args.image_dtypes.split(","):
             for workers in (0, 1, 2):
                 for layout in layouts:
-                    rate = samples_per_second(tmp / f"{layout}.zarr", workers, args.samples,
+                    rate = samples_per_second(stores[layout], workers, args.samples,
                                               args.batch_size, image_dtype)
                     print(f"  {layout:<9} images {image_dtype:<7} workers={workers}: "
                           f"{rate:,.0f} samples/s (obs horizon 2, action horizon 16, "

@@ -1,4 +1,4 @@
-"""``rl store ...``: inspect, validate, recover, curate, migrate and merge demonstration stores."""
+"""``rl store ...``: inspect, validate, recover, curate, rebuild and upload demonstration stores."""
 
 from __future__ import annotations
 
@@ -91,6 +91,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compact_cmd.add_argument("--effort", type=int, default=COMPACT_EFFORT,
                              help="JPEG-XL encoder effort 1..9 (higher: denser, slower)")
     compact_cmd.set_defaults(func=_compact)
+
+    upload_cmd = commands.add_parser(
+        "upload", help="send committed episodes to object storage (incremental, resumable)"
+    )
+    upload_cmd.add_argument("path")
+    upload_cmd.add_argument("url", help="e.g. s3://bucket/demos.zarr (credentials as for s3fs)")
+    upload_cmd.add_argument("--verify", action="store_true",
+                            help="then validate the remote copy against the local store")
+    upload_cmd.set_defaults(func=_upload)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -222,6 +231,20 @@ def _compact(args: argparse.Namespace) -> int:
                      quality=args.quality, effort=args.effort, progress=sys.stderr.isatty())
     print(report.message())
     return 0
+
+
+@_guard
+def _upload(args: argparse.Namespace) -> int:
+    from robot_learning.store.remote import upload, verify_upload  # fsspec: an optional extra
+
+    print(upload(args.path, args.url, progress=sys.stderr.isatty()).message())
+    if not args.verify:
+        return 0
+    problems = verify_upload(args.path, args.url)
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"{args.url}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
 
 
 @_guard

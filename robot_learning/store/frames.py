@@ -36,7 +36,7 @@ from robot_learning.store.codecs import _ImageCodec
 from robot_learning.store.errors import StoreCorruptError
 from robot_learning.store.schema import KeySpec
 
-_EMPTY = 2**64 - 1  # the sharding codec's "no chunk here" offset and length
+EMPTY_ENTRY = 2**64 - 1  # the sharding codec's "no chunk here" offset and length
 _MAX_CACHED_INDEXES = 4096
 
 
@@ -50,7 +50,7 @@ def frame_codecs(array: zarr.Array) -> tuple:
     return tuple(codecs[0].codecs) if is_sharded(array) else tuple(codecs)
 
 
-class _FrameCodec:
+class FrameCodec:
     """Encode/decode one frame exactly as the array's (inner) codec chain does."""
 
     def __init__(self, spec: KeySpec, codecs: Sequence, where: str) -> None:
@@ -99,7 +99,7 @@ class Frames:
             raise ValueError(f"key {key!r} is not an image key")
         self.key, self.spec = key, spec
         self.directory = root_dir / layout.data_path(key)
-        self.codec = _FrameCodec(spec, frame_codecs(array), str(self.directory))
+        self.codec = FrameCodec(spec, frame_codecs(array), str(self.directory))
         self.files_written = self.bytes_written = 0
         self._identity = _inode(self.directory)
 
@@ -167,7 +167,7 @@ class FrameFiles(Frames):
 
     def __init__(self, root_dir: Path, key: str, spec: KeySpec, array: zarr.Array) -> None:
         super().__init__(root_dir, key, spec, array)
-        self._prefix, self._suffix = _chunk_key_parts(array, spec)
+        self._prefix, self._suffix = chunk_key_parts(array, spec)
 
     def location(self, row: int) -> Path:
         return self.directory / f"{self._prefix}/{row}/{self._suffix}"
@@ -207,7 +207,7 @@ class ShardFiles(Frames):
         ] != [BytesCodec, Crc32cCodec]:
             raise StoreCorruptError(f"{where}: unsupported shard index layout {sharding}")
         self._index_bytes = 16 * self.frames_per_shard + 4
-        self._prefix, self._suffix = _chunk_key_parts(array, spec)
+        self._prefix, self._suffix = chunk_key_parts(array, spec)
         self._indexes: dict[tuple[int, ...], np.ndarray] = {}
         self._shard = -1  # the shard being appended to
         self._staged: list[bytes | None] = []  # its frames so far
@@ -238,7 +238,7 @@ class ShardFiles(Frames):
                     self._indexes.clear()
                 self._indexes[cache_key] = index
             offset, length = (int(v) for v in index[pos])
-            if offset == _EMPTY:
+            if offset == EMPTY_ENTRY:
                 return None
             data = os.pread(fd, length, offset)
         finally:
@@ -251,7 +251,7 @@ class ShardFiles(Frames):
         if size < self._index_bytes:
             raise StoreCorruptError(f"{path}: {size} bytes, shorter than its shard index")
         raw = os.pread(fd, self._index_bytes, size - self._index_bytes)
-        return _parse_index(raw, size - self._index_bytes, self.frames_per_shard, path)
+        return parse_index(raw, size - self._index_bytes, self.frames_per_shard, path)
 
     def read_shard(self, shard: int) -> list[bytes | None]:
         """Every entry of one shard file (empty list when there is no file)."""
@@ -263,8 +263,8 @@ class ShardFiles(Frames):
         if len(blob) < self._index_bytes:
             raise StoreCorruptError(f"{path}: {len(blob)} bytes, shorter than its shard index")
         body = len(blob) - self._index_bytes
-        index = _parse_index(blob[body:], body, self.frames_per_shard, path)
-        return [None if o == _EMPTY else blob[o : o + n] for o, n in index.tolist()]
+        index = parse_index(blob[body:], body, self.frames_per_shard, path)
+        return [None if o == EMPTY_ENTRY else blob[o : o + n] for o, n in index.tolist()]
 
     # ---------------------------------------------------------------------------- writing
     def write_encoded(self, row: int, data: bytes | None) -> None:
@@ -296,7 +296,7 @@ class ShardFiles(Frames):
 
 def encode_shard(frames: Sequence[bytes | None], frames_per_shard: int) -> list[bytes]:
     """A shard file's parts: frames back to back, then the index and its CRC32C."""
-    index = np.full((frames_per_shard, 2), _EMPTY, dtype="<u8")
+    index = np.full((frames_per_shard, 2), EMPTY_ENTRY, dtype="<u8")
     parts, offset = [], 0
     for pos, data in enumerate(frames):
         if data is None:
@@ -309,11 +309,11 @@ def encode_shard(frames: Sequence[bytes | None], frames_per_shard: int) -> list[
     return parts
 
 
-def _parse_index(raw: bytes, body: int, frames_per_shard: int, path: Path) -> np.ndarray:
+def parse_index(raw: bytes, body: int, frames_per_shard: int, path: Path) -> np.ndarray:
     if google_crc32c.value(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
         raise StoreCorruptError(f"{path}: shard index checksum mismatch (damaged file)")
     index = np.frombuffer(raw[:-4], dtype="<u8").reshape(frames_per_shard, 2)
-    used = index[:, 0] != _EMPTY
+    used = index[:, 0] != EMPTY_ENTRY
     if used.any() and int((index[used, 0] + index[used, 1]).max()) > body:
         raise StoreCorruptError(f"{path}: shard index points past the end of the file")
     return index
@@ -325,7 +325,7 @@ def frame_files(root_dir: Path, key: str, spec: KeySpec, array: zarr.Array) -> F
     return cls(root_dir, key, spec, array)
 
 
-def _chunk_key_parts(array: zarr.Array, spec: KeySpec) -> tuple[str, str]:
+def chunk_key_parts(array: zarr.Array, spec: KeySpec) -> tuple[str, str]:
     zeros = (0,) * len(spec.shape)
     template = array.metadata.encode_chunk_key((0, *zeros))  # "c/0/0/0/0"
     parts = template.split("/")

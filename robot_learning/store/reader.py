@@ -14,7 +14,7 @@ import zarr
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, Episode, EpisodeInfo
 from robot_learning.store.errors import StoreCorruptError, StoreError, StoreInputError
-from robot_learning.store.frames import Frames, frame_files
+from robot_learning.store.frames import Frames, frame_files, is_sharded
 from robot_learning.store.schema import MAIN_STREAM, KeySpec, Source
 
 
@@ -38,7 +38,7 @@ class StoreReader:
         self._root = layout.open_root(self._store, self.path)
         self.schema_version, self.schema = layout.read_schema(self._root, self.path)
         self._arrays = {}
-        self._frames: dict[str, Frames] = {}  # key -> its frame files (local stores)
+        self._frames: dict[str, Any] = {}  # key -> its frame files (or remote shards)
         ends = self._read_meta(layout.EPISODE_ENDS)
         n = layout.committed_count(ends)
         self._stream_ends = {MAIN_STREAM: ends[:n].astype(np.int64)}
@@ -178,9 +178,7 @@ class StoreReader:
         if out is None:
             out = np.empty((len(rows), *spec.shape), dtype=spec.dtype)
         if self._local_root is None:
-            for i, row in enumerate(rows):
-                out[i] = np.asarray(self.array(key)[int(row)])
-            return out
+            return self._read_remote_frames(key, rows, out)
         for _attempt in range(3):
             frames = self.frame_files(key)
             try:
@@ -194,6 +192,19 @@ class StoreReader:
             self._frames.pop(key)  # the layout changed under us: reopen and read again
             self._arrays.pop(key, None)
         raise StoreCorruptError(f"{self.path}/{layout.data_path(key)}: keeps being replaced")
+
+    def _read_remote_frames(self, key: str, rows: Sequence[int], out: np.ndarray) -> np.ndarray:
+        array = self.array(key)
+        if not is_sharded(array):  # a file per frame: one zarr read each
+            for i, row in enumerate(rows):
+                out[i] = np.asarray(array[int(row)])
+            return out
+        frames = self._frames.get(key)
+        if frames is None:
+            from robot_learning.store.remote import RemoteShards  # fsspec: an optional extra
+
+            frames = self._frames[key] = RemoteShards(self.path, key, self.spec(key), array)
+        return frames.read([int(r) for r in rows], out)
 
     def frame_files(self, key: str) -> Frames:
         """The files behind an image key of a local store (sharded or a file per frame)."""

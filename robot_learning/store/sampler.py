@@ -127,6 +127,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         self._several = several
         self._lowdim = self._load_lowdim(readers, chosen)
         self._readers: list[StoreReader] | None = readers
+        self._readers_pid = os.getpid()
 
     def _load_lowdim(
         self, readers: list[StoreReader], chosen: list[list[int]]
@@ -181,8 +182,11 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         Decoding a whole batch into one array skips the per-sample tensors and the stacking
         copy of the default collate; ``make_loader`` feeds it batches of indices.
         """
-        if self._readers is None:
+        if self._readers is None or self._readers_pid != os.getpid():
+            # reopened in each loader worker, forked ones too: a remote store's connections
+            # belong to the event loop of the process that opened them
             self._readers = [StoreReader(p) for p in self.paths]
+            self._readers_pid = os.getpid()
         index = np.asarray(indices, dtype=np.int64)
         anchor, start, stop = self._anchors[index].T
         obs = observation_rows(anchor, start, stop, self.obs_horizon)  # (B, To)
