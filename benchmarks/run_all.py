@@ -9,6 +9,8 @@ import time
 BENCHMARKS = (
     "store_write",
     "store_read",
+    "store_shards",
+    "archive_codecs",
     "codecs",
     "sim_speed",
     "render_throughput",
