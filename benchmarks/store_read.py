@@ -50,6 +50,13 @@ def s3_copy(local: Path) -> str:
     fsspec.filesystem("s3").mkdir("bench")
     url = "s3://bench/read.zarr"
     print(f"  {upload(local, url).message()}", flush=True)
+    # The server's own ceiling: small range requests, all in flight at once.
+    fs = fsspec.filesystem("s3")
+    shard = next(p for p in fs.find(f"{url}/data/camera_front") if "/c/" in p)
+    start = time.perf_counter()
+    fs.cat_ranges([shard] * 400, list(range(0, 4000, 10)), list(range(100, 4100, 10)))
+    print(f"  moto on 127.0.0.1 serves {400 / (time.perf_counter() - start):,.0f} range "
+          f"requests/s to one process", flush=True)
     return url
 
 
@@ -103,6 +110,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--layouts", default="sharded,per-frame")
     parser.add_argument("--image-dtypes", default="uint8,float32")
+    parser.add_argument("--workers", default="0,1,2")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="store_read_"))
     try:
@@ -120,7 +128,7 @@ def main() -> None:
                 build_store(stores["sharded"], args.episodes, args.steps)
             stores["s3"] = s3_copy(stores["sharded"])
         for image_dtype in args.image_dtypes.split(","):
-            for workers in (0, 1, 2):
+            for workers in (int(w) for w in args.workers.split(",")):
                 for layout in layouts:
                     rate = samples_per_second(stores[layout], workers, args.samples,
                                               args.batch_size, image_dtype)
