@@ -169,6 +169,8 @@ def _rebuild(
     for source in sources:
         if layout.is_remote(source):
             raise StoreError(f"{source}: {how} needs local stores")
+    if len({r.resolve() for r in roots}) != len(roots):
+        raise StoreInputError(f"a store is named twice among {[str(r) for r in roots]}")
     in_place = to is None
     target = roots[0] if in_place else layout.local_path(to)
     building = target.with_name(target.name + BUILDING_SUFFIX)
