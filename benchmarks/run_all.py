@@ -10,6 +10,7 @@ BENCHMARKS = (
     "store_write",
     "store_read",
     "store_shards",
+    "store_scale",
     "archive_codecs",
     "codecs",
     "sim_speed",
