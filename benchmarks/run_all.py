@@ -9,6 +9,9 @@ import time
 BENCHMARKS = (
     "store_write",
     "store_read",
+    "store_shards",
+    "store_scale",
+    "archive_codecs",
     "codecs",
     "sim_speed",
     "render_throughput",

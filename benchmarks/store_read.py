@@ -1,9 +1,13 @@
 """Random-access training reads: samples/s through SequenceDataset + DataLoader.
 
 2 cameras 240x320 JPEG q90, obs horizon 2, action horizon 16, shuffled, with 0, 1 and 2
-loader workers. Goal from the issue: at least 1,000 samples/s with 2 workers.
+loader workers, on the same episodes stored sharded (the current layout) and a file per
+frame (stores from before sharding), and (``s3``) the sharded store uploaded to an S3
+protocol server on 127.0.0.1 (moto, in this process), measured alternately. Goals from the
+issue: at least 1,000 samples/s with 2 workers; sharding must not read slower; from the
+object store with 2 workers at least half of local.
 
-    python -m benchmarks.store_read [--episodes 40] [--samples 4000]
+    python -m benchmarks.store_read [--samples 4000] [--layouts sharded,per-frame,s3]
 """
 
 from __future__ import annotations
@@ -18,12 +22,45 @@ import numpy as np
 
 from benchmarks.frames import color_frames
 from robot_learning.store import Codec, KeySpec, StoreSchema, StoreWriter
+from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.sampler import SequenceDataset, make_loader
 
 H, W = 240, 320
 
 
-def build_store(path: Path, episodes: int, steps: int) -> None:
+LAYOUTS = {"sharded": SHARD_FRAMES, "per-frame": 1}
+
+
+def s3_copy(local: Path) -> str:
+    """Upload ``local`` to a moto S3 server on 127.0.0.1 (left running); the URL."""
+    import logging
+    import os
+
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    from robot_learning.store.remote import upload
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=f"http://{host}:{port}")
+    fsspec.filesystem("s3").mkdir("bench")
+    url = "s3://bench/read.zarr"
+    print(f"  {upload(local, url).message()}", flush=True)
+    # The server's own ceiling: small range requests, all in flight at once.
+    fs = fsspec.filesystem("s3")
+    shard = next(p for p in fs.find(f"{url}/data/camera_front") if "/c/" in p)
+    start = time.perf_counter()
+    fs.cat_ranges([shard] * 400, list(range(0, 4000, 10)), list(range(100, 4100, 10)))
+    print(f"  moto on 127.0.0.1 serves {400 / (time.perf_counter() - start):,.0f} range "
+          f"requests/s to one process", flush=True)
+    return url
+
+
+def build_store(path: Path, episodes: int, steps: int, shard_frames: int = SHARD_FRAMES) -> None:
     schema = StoreSchema(keys={
         "camera_front": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
         "camera_wrist": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
@@ -32,7 +69,7 @@ def build_store(path: Path, episodes: int, steps: int) -> None:
     })
     frames = color_frames(steps, H, W)
     rng = np.random.default_rng(0)
-    with StoreWriter(path, schema, durable=False) as writer:
+    with StoreWriter(path, schema, durable=False, shard_frames=shard_frames) as writer:
         for _ in range(episodes):
             writer.begin_episode(source="teleop", task="bench")
             writer.append_batch({
@@ -44,7 +81,7 @@ def build_store(path: Path, episodes: int, steps: int) -> None:
 
 
 def samples_per_second(
-    path: Path, workers: int, samples: int, batch_size: int, image_dtype: str
+    path: Path | str, workers: int, samples: int, batch_size: int, image_dtype: str
 ) -> float:
     dataset = SequenceDataset(path, obs_keys=["camera_front", "camera_wrist", "robot_state"],
                               action_keys=["action"], obs_horizon=2, action_horizon=16,
@@ -71,19 +108,33 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--layouts", default="sharded,per-frame")
+    parser.add_argument("--image-dtypes", default="uint8,float32")
+    parser.add_argument("--workers", default="0,1,2")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="store_read_"))
     try:
-        path = tmp / "read.zarr"
-        print(f"building {args.episodes} episodes x {args.steps} steps, 2 cameras {W}x{H} ...",
-              flush=True)
-        build_store(path, args.episodes, args.steps)
-        for image_dtype in ("uint8", "float32"):
-            for workers in (0, 1, 2):
-                rate = samples_per_second(path, workers, args.samples, args.batch_size,
-                                          image_dtype)
-                print(f"  images {image_dtype:<7} workers={workers}: {rate:,.0f} samples/s "
-                      f"(obs horizon 2, action horizon 16, batch {args.batch_size})", flush=True)
+        layouts = args.layouts.split(",")
+        print(f"building {args.episodes} episodes x {args.steps} steps, 2 cameras {W}x{H}, "
+              f"layouts {', '.join(layouts)} ...", flush=True)
+        stores = {}
+        for layout in layouts:
+            if layout != "s3":
+                stores[layout] = tmp / f"{layout}.zarr"
+                build_store(stores[layout], args.episodes, args.steps, LAYOUTS[layout])
+        if "s3" in layouts:
+            if "sharded" not in stores:
+                stores["sharded"] = tmp / "sharded.zarr"
+                build_store(stores["sharded"], args.episodes, args.steps)
+            stores["s3"] = s3_copy(stores["sharded"])
+        for image_dtype in args.image_dtypes.split(","):
+            for workers in (int(w) for w in args.workers.split(",")):
+                for layout in layouts:
+                    rate = samples_per_second(stores[layout], workers, args.samples,
+                                              args.batch_size, image_dtype)
+                    print(f"  {layout:<9} images {image_dtype:<7} workers={workers}: "
+                          f"{rate:,.0f} samples/s (obs horizon 2, action horizon 16, "
+                          f"batch {args.batch_size})", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

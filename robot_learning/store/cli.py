@@ -1,4 +1,4 @@
-"""``rl store ...``: inspect, validate, recover and curate demonstration stores."""
+"""``rl store ...``: inspect, validate, recover, curate, rebuild and upload demonstration stores."""
 
 from __future__ import annotations
 
@@ -9,9 +9,19 @@ import sys
 
 from robot_learning.store.curation import set_excluded
 from robot_learning.store.errors import StoreError
+from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.normalization import stats_for
 from robot_learning.store.reader import StoreReader
+from robot_learning.store.rebuild import (
+    COMPACT_CODEC,
+    COMPACT_EFFORT,
+    COMPACT_QUALITY,
+    compact,
+    merge,
+    migrate,
+)
 from robot_learning.store.recovery import recover
+from robot_learning.store.schema import Codec
 from robot_learning.store.validate import validate
 
 
@@ -55,7 +65,42 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     stats.add_argument("keys", nargs="+")
     _add_filters(stats)
     stats.set_defaults(func=_stats)
-    return commands  # children registered elsewhere: store.import-bag (data_collection)
+
+    migrate_cmd = commands.add_parser(
+        "migrate", help="convert a store to the sharded layout (in place, or --to a new path)"
+    )
+    migrate_cmd.add_argument("path")
+    migrate_cmd.add_argument("--to", help="write the converted store here; PATH is left as is")
+    migrate_cmd.add_argument("--shard-frames", type=int, default=SHARD_FRAMES,
+                             help=f"frames per shard file (default {SHARD_FRAMES})")
+    migrate_cmd.set_defaults(func=_migrate)
+
+    merge_cmd = commands.add_parser("merge", help="one new store from the episodes of several")
+    merge_cmd.add_argument("sources", nargs="+")
+    merge_cmd.add_argument("--to", required=True, help="the new store (must not exist)")
+    merge_cmd.set_defaults(func=_merge)
+
+    compact_cmd = commands.add_parser(
+        "compact", help="re-encode color frames to a denser codec (reports bytes and PSNR)"
+    )
+    compact_cmd.add_argument("path")
+    compact_cmd.add_argument("--to", help="write the compacted store here; PATH is left as is")
+    compact_cmd.add_argument("--keys", nargs="+", help="image keys (default: every color key)")
+    compact_cmd.add_argument("--codec", choices=["jpegxl", "jpeg"], default=str(COMPACT_CODEC))
+    compact_cmd.add_argument("--quality", type=int, default=COMPACT_QUALITY)
+    compact_cmd.add_argument("--effort", type=int, default=COMPACT_EFFORT,
+                             help="JPEG-XL encoder effort 1..9 (higher: denser, slower)")
+    compact_cmd.set_defaults(func=_compact)
+
+    upload_cmd = commands.add_parser(
+        "upload", help="send committed episodes to object storage (incremental, resumable)"
+    )
+    upload_cmd.add_argument("path")
+    upload_cmd.add_argument("url", help="e.g. s3://bucket/demos.zarr (credentials as for s3fs)")
+    upload_cmd.add_argument("--verify", action="store_true",
+                            help="then validate the remote copy against the local store")
+    upload_cmd.set_defaults(func=_upload)
+    return commands  # children registered elsewhere: store.import-bag, store.export-rlif
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -165,6 +210,42 @@ def _curate(args: argparse.Namespace) -> int:
     set_excluded(args.path, args.episodes, excluded=args.excluded, reason=args.reason)
     print(f"{args.path}: episodes {args.episodes} {'excluded' if args.excluded else 'included'}")
     return 0
+
+
+@_guard
+def _migrate(args: argparse.Namespace) -> int:
+    report = migrate(args.path, args.to, shard_frames=args.shard_frames,
+                     progress=sys.stderr.isatty())
+    print(report.message())
+    return 0
+
+
+@_guard
+def _merge(args: argparse.Namespace) -> int:
+    print(merge(args.sources, args.to, progress=sys.stderr.isatty()).message())
+    return 0
+
+
+@_guard
+def _compact(args: argparse.Namespace) -> int:
+    report = compact(args.path, args.to, keys=args.keys, codec=Codec(args.codec),
+                     quality=args.quality, effort=args.effort, progress=sys.stderr.isatty())
+    print(report.message())
+    return 0
+
+
+@_guard
+def _upload(args: argparse.Namespace) -> int:
+    from robot_learning.store.remote import upload, verify_upload  # fsspec: an optional extra
+
+    print(upload(args.path, args.url, progress=sys.stderr.isatty()).message())
+    if not args.verify:
+        return 0
+    problems = verify_upload(args.path, args.url)
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"{args.url}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
 
 
 @_guard

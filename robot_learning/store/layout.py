@@ -3,7 +3,10 @@
 ```
 demos.zarr/
   zarr.json                 root group; attrs["robot_learning_store"] = {schema_version, schema}
-  data/<key>                every key, rows of all episodes concatenated (time first)
+  data/<key>                every key, rows of all episodes concatenated (time first);
+                            image keys one frame per chunk, SHARD_FRAMES chunks to a file
+                            (zarr's sharding codec; stores from before it: a file a frame,
+                            which `rl store migrate` converts)
   meta/episode_ends         int64, end row (exclusive) of each episode in the main stream:
                             THE COMMIT POINT, written last; -1 marks a half-written entry
   meta/stream_ends/<name>   same for each extra stream, written before episode_ends
@@ -34,7 +37,13 @@ import zarr.storage
 
 from robot_learning.store import codecs  # noqa: F401  (registers the image codecs)
 from robot_learning.store.errors import NotAStoreError, StoreCorruptError, StoreLockedError
-from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, Codec, KeySpec, StoreSchema
+from robot_learning.store.schema import (
+    MAIN_STREAM,
+    READABLE_SCHEMA_VERSIONS,
+    Codec,
+    KeySpec,
+    StoreSchema,
+)
 
 ROOT_ATTR = "robot_learning_store"
 DATA_GROUP = "data"
@@ -49,6 +58,12 @@ WRITER_LOCK = ".writer.lock"
 META_LOCK = ".meta.lock"
 PARTIAL_SUFFIX = ".partial"  # zarr LocalStore's temporary files
 META_CHUNK = 4096  # episodes per chunk of the meta arrays
+# Frames per shard file of an image key, measured by benchmarks/store_shards.py (3 cameras
+# 640x480 at 30 Hz, 10 s episodes): 128 writes 1/62 of the per-frame layout's image files per
+# hour (1/38 counting every metadata file a commit rewrites; 64: 1/42 and 1/30) for 15% more
+# bytes written (tail shards rewritten at commits; 256: 37%); random reads are decode-bound
+# and the same at every size.
+SHARD_FRAMES = 128
 
 
 def is_remote(path: str | os.PathLike[str]) -> bool:
@@ -99,9 +114,10 @@ def open_root(store: zarr.abc.store.Store, where: str, *, mode: str = "r") -> za
 def read_schema(root: zarr.Group, where: str) -> tuple[int, StoreSchema]:
     header = root.attrs[ROOT_ATTR]
     version = header.get("schema_version") if isinstance(header, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise StoreCorruptError(
-            f"{where}: schema version {version!r}; this software reads version {SCHEMA_VERSION}"
+            f"{where}: schema version {version!r}; this software reads versions "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}"
         )
     try:
         return version, StoreSchema.from_json(header["schema"])
@@ -131,14 +147,20 @@ def committed_count(ends: np.ndarray) -> int:
     return count
 
 
-def create_key_array(root: zarr.Group, key: str, spec: KeySpec, rows: int) -> zarr.Array:
-    """The zarr array for one key: per-frame chunks for images, row blocks for low-dim data."""
+def create_key_array(
+    root: zarr.Group, key: str, spec: KeySpec, rows: int, *, shard_frames: int = SHARD_FRAMES
+) -> zarr.Array:
+    """The zarr array for one key: images one frame per chunk, ``shard_frames`` chunks to a
+    file (zarr's sharding codec; 1 = the per-frame files of older stores); low-dim data in
+    row blocks."""
     chunks = (spec.rows_per_chunk, *spec.shape)
     kwargs: dict[str, Any] = {"serializer": "auto", "compressors": None}
+    if spec.is_image and shard_frames > 1:
+        kwargs["shards"] = (shard_frames * spec.rows_per_chunk, *spec.shape)
     if spec.codec == Codec.JPEG:
         kwargs["serializer"] = codecs.JpegCodec(quality=spec.quality)
     elif spec.codec == Codec.JPEGXL:
-        kwargs["serializer"] = codecs.JpegXlCodec(quality=spec.quality)
+        kwargs["serializer"] = codecs.JpegXlCodec(quality=spec.quality, effort=spec.effort)
     elif spec.codec == Codec.DEPTH:
         kwargs["compressors"] = zarr.codecs.BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
     elif spec.codec == Codec.LOWDIM:
@@ -201,6 +223,37 @@ def writer_is_active(root_dir: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+RESERVE_FILE = ".space_reserve"
+RESERVE_BYTES = 256 * 1024  # room for recovery's metadata writes when the disk is full
+
+
+def keep_reserve(root_dir: Path) -> None:
+    """Hold ``RESERVE_BYTES`` in a file the writer owns, so that on a full disk a discard or
+    a recovery can free it and still write its few KB of metadata (a sharded store keeps
+    an interrupted episode's frames inside shards it cannot delete). Best effort."""
+    path = Path(root_dir) / RESERVE_FILE
+    try:
+        if path.exists() and path.stat().st_size >= RESERVE_BYTES:
+            return
+        with open(path, "wb") as f:
+            f.write(b"\0" * RESERVE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        path.unlink(missing_ok=True)  # no room for it now; the next writer tries again
+
+
+def release_reserve(root_dir: Path) -> int:
+    """Delete the reserve; returns the bytes freed (0 when there was none)."""
+    path = Path(root_dir) / RESERVE_FILE
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    path.unlink(missing_ok=True)
+    return size
 
 
 def leftover_partial_files(root_dir: Path) -> list[Path]:

@@ -74,6 +74,28 @@ def compute_stats(
     return out
 
 
+def pool_stats(parts: Sequence[dict[str, KeyStats]]) -> dict[str, KeyStats]:
+    """One set of statistics from those of several selections (several stores), exactly as
+    if computed over all their rows at once (pooled mean and variance, overall min/max)."""
+    pooled = {}
+    for key in parts[0]:
+        stats = [p[key] for p in parts]
+        counts = np.array([s.count for s in stats], dtype=np.float64)
+        means = np.array([s.mean for s in stats], dtype=np.float64)
+        stds = np.array([s.std for s in stats], dtype=np.float64)
+        weights = (counts / counts.sum()).reshape(-1, *([1] * (means.ndim - 1)))
+        mean = (weights * means).sum(0)
+        var = (weights * (stds**2 + (means - mean) ** 2)).sum(0)
+        pooled[key] = KeyStats(
+            min=np.min([s.min for s in stats], axis=0).tolist(),
+            max=np.max([s.max for s in stats], axis=0).tolist(),
+            mean=mean.tolist(),
+            std=np.sqrt(var).tolist(),
+            count=int(counts.sum()),
+        )
+    return pooled
+
+
 def save_stats(path: str | os.PathLike[str], fingerprint: str, stats: dict[str, KeyStats]) -> None:
     """Store ``stats`` for the selection ``fingerprint`` (keeps the 16 most recent)."""
     root_dir = layout.local_path(path)

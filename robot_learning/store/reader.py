@@ -13,8 +13,8 @@ import zarr
 
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, Episode, EpisodeInfo
-from robot_learning.store.errors import StoreCorruptError, StoreInputError
-from robot_learning.store.frames import FrameFiles
+from robot_learning.store.errors import StoreCorruptError, StoreError, StoreInputError
+from robot_learning.store.frames import Frames, frame_files, is_sharded
 from robot_learning.store.schema import MAIN_STREAM, KeySpec, Source
 
 
@@ -38,7 +38,7 @@ class StoreReader:
         self._root = layout.open_root(self._store, self.path)
         self.schema_version, self.schema = layout.read_schema(self._root, self.path)
         self._arrays = {}
-        self._frames: dict[str, FrameFiles] = {}
+        self._frames: dict[str, Any] = {}  # key -> its frame files (or remote shards)
         ends = self._read_meta(layout.EPISODE_ENDS)
         n = layout.committed_count(ends)
         self._stream_ends = {MAIN_STREAM: ends[:n].astype(np.int64)}
@@ -169,22 +169,52 @@ class StoreReader:
     ) -> np.ndarray:
         """Image rows by index, decoded into ``out`` (len(rows), *shape) when given.
 
-        The training hot path: on local stores each frame is one file, read and decoded
-        straight into its slot of ``out`` (no intermediate copies).
+        The training hot path: on local stores each frame is read from its file (sharded or
+        not) and decoded straight into its slot of ``out`` (no intermediate copies). If the
+        array was swapped meanwhile (``rl store migrate`` in place), the batch is read again
+        from the new layout.
         """
         spec = self.spec(key)
         if out is None:
             out = np.empty((len(rows), *spec.shape), dtype=spec.dtype)
         if self._local_root is None:
+            return self._read_remote_frames(key, rows, out)
+        for _attempt in range(3):
+            frames = self.frame_files(key)
+            try:
+                for i, row in enumerate(rows):
+                    frames.read(int(row), out=out[i], episode_of=self.episode_of_row)
+            except StoreCorruptError:
+                if not frames.replaced():
+                    raise
+            if not frames.replaced():
+                return out
+            self._frames.pop(key)  # the layout changed under us: reopen and read again
+            self._arrays.pop(key, None)
+        raise StoreCorruptError(f"{self.path}/{layout.data_path(key)}: keeps being replaced")
+
+    def _read_remote_frames(self, key: str, rows: Sequence[int], out: np.ndarray) -> np.ndarray:
+        array = self.array(key)
+        if not is_sharded(array):  # a file per frame: one zarr read each
             for i, row in enumerate(rows):
-                out[i] = np.asarray(self.array(key)[int(row)])
+                out[i] = np.asarray(array[int(row)])
             return out
         frames = self._frames.get(key)
         if frames is None:
-            frames = self._frames[key] = FrameFiles(self._local_root, key, spec, self.array(key))
-        for i, row in enumerate(rows):
-            frames.read(int(row), out=out[i], episode_of=self.episode_of_row)
-        return out
+            from robot_learning.store.remote import RemoteShards  # fsspec: an optional extra
+
+            frames = self._frames[key] = RemoteShards(self.path, key, self.spec(key), array)
+        return frames.read([int(r) for r in rows], out)
+
+    def frame_files(self, key: str) -> Frames:
+        """The files behind an image key of a local store (sharded or a file per frame)."""
+        if self._local_root is None:
+            raise StoreError(f"{self.path}: frame files are only reachable in local stores")
+        frames = self._frames.get(key)
+        if frames is None:
+            spec = self.spec(key)
+            frames = self._frames[key] = frame_files(self._local_root, key, spec, self.array(key))
+        return frames
 
     def episode_of_row(self, row: int, stream: str = MAIN_STREAM) -> int:
         return int(np.searchsorted(self._stream_ends[stream], row, side="right"))

@@ -15,7 +15,7 @@ import zarr
 
 from robot_learning.store import layout
 from robot_learning.store.errors import StoreCorruptError, StoreFullError
-from robot_learning.store.frames import FrameFiles
+from robot_learning.store.frames import frame_files, is_sharded
 
 
 @dataclass
@@ -97,7 +97,14 @@ def recover_locked(root_dir: Path, *, remove_partial_files: bool = True) -> Reco
         root_dir, remove_partial_files=remove_partial_files
     )
     try:
-        return _recover_locked(root_dir, report)
+        try:
+            return _recover_locked(root_dir, report)
+        except OSError as exc:
+            freed = layout.release_reserve(root_dir) if exc.errno == errno.ENOSPC else 0
+            if not freed:
+                raise
+            report.freed_bytes += freed  # the writer's reserve: room for the metadata
+            return _recover_locked(root_dir, report)
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
@@ -126,12 +133,17 @@ def free_uncommitted(root_dir: Path, *, remove_partial_files: bool) -> tuple[int
         if not spec.is_image:
             continue
         array = layout.open_array(root, layout.data_path(key), where)
-        frames = FrameFiles(root_dir, key, spec, array)
-        row_dir = frames.path(0).parents[len(spec.shape)]  # .../c/<row>/0/0 -> .../c
+        frames = frame_files(root_dir, key, spec, array)
+        # .../c/<n>/0/0 -> .../c, n a row (per-frame files) or a shard (sharded layout)
+        row_dir = frames.location(0).parents[len(spec.shape)]
         if not row_dir.is_dir():
             continue
+        first_free = rows[spec.stream]
+        if is_sharded(array):  # a shard holding any committed frame stays whole
+            per_shard = int(array.metadata.chunk_grid.chunk_shape[0])
+            first_free = -(-first_free // per_shard)
         for entry in os.scandir(row_dir):
-            if entry.name.isdigit() and int(entry.name) >= rows[spec.stream]:
+            if entry.name.isdigit() and int(entry.name) >= first_free:
                 freed += _tree_bytes(Path(entry.path))
                 shutil.rmtree(entry.path, ignore_errors=True)
     removed = 0

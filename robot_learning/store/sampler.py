@@ -8,6 +8,7 @@ Contract, per sample (To = obs_horizon, Ta = action_horizon):
   action key        -> float32 (Ta, *shape)          normalized if asked
   "action_is_pad"   -> bool (Ta,)  True where the chunk ran past the episode's end
   "episode", "step" -> int64 scalars (episode index, anchor row within the episode)
+  "store"           -> int64 scalar, index of the sample's store (several stores only)
 
 Low-dim keys of the selected episodes are loaded into memory once (they are small); images
 are read and decoded per sample, in each data-loader worker. The dataset pickles without its
@@ -16,6 +17,7 @@ open store handle, so it works with any multiprocessing start method.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -31,7 +33,7 @@ from torch.utils.data import (
     get_worker_info,
 )
 
-from robot_learning.store.normalization import KeyStats, stats_for
+from robot_learning.store.normalization import KeyStats, pool_stats, stats_for
 from robot_learning.store.reader import StoreReader
 from robot_learning.store.schema import MAIN_STREAM
 from robot_learning.store.windows import action_rows, anchors, observation_rows
@@ -41,17 +43,24 @@ ACTION_IS_PAD = "action_is_pad"
 
 
 class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
-    """Windows over the selected episodes of a store (local path or fsspec URL)."""
+    """Windows over the selected episodes of one store, or of several trained as one.
+
+    ``path``: a store (local path or fsspec URL), or a list of them (one per robot or per
+    week, say). Several stores share one set of normalization statistics, pooled over all
+    their selected episodes; their keys must agree in shape and dtype. ``episodes`` is a
+    list of indices for one store, one list per store for several; each sample then also
+    carries ``"store"``, the index of its store in ``path``.
+    """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         obs_keys: Sequence[str],
         action_keys: Sequence[str],
         obs_horizon: int = 2,
         action_horizon: int = 16,
-        episodes: Sequence[int] | None = None,
+        episodes: Sequence[int] | Sequence[Sequence[int]] | None = None,
         select: Mapping[str, Any] | None = None,
         image_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         normalization: Mapping[str, NormalizationMode] | None = None,
@@ -61,58 +70,82 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
             raise ValueError(
                 f"horizons must be >= 1, got obs {obs_horizon}, action {action_horizon}"
             )
-        self.path = str(path)
-        reader = StoreReader(path)
-        for key in (*obs_keys, *action_keys):
-            if reader.spec(key).stream != MAIN_STREAM:
-                raise ValueError(
-                    f"{path}: key {key!r} is in stream {reader.spec(key).stream!r};"
-                    f" the sampler reads the {MAIN_STREAM!r} stream"
-                )
-        self.episodes = list(episodes) if episodes is not None else reader.select(**(select or {}))
-        if not self.episodes:
-            raise ValueError(f"{path}: no episodes selected ({select or 'all'})")
-        for key in (*obs_keys, *action_keys):
-            lacking = [e for e in self.episodes if key not in reader.episode(e).info.keys]
-            if lacking:
-                raise ValueError(
-                    f"{path}: key {key!r} is missing in episodes {lacking[:10]}; "
-                    "select episodes that recorded it (e.g. by source)"
-                )
+        several = not isinstance(path, str | os.PathLike)
+        self.paths = [str(p) for p in path] if several else [str(path)]
+        if not self.paths:
+            raise ValueError("no store given")
+        self.path = self.paths[0]
+        readers = [StoreReader(p) for p in self.paths]
+        if episodes is not None and several and len(episodes) != len(readers):
+            raise ValueError(f"episodes: {len(episodes)} lists for {len(readers)} stores")
+        chosen = [
+            list(episodes[i] if several else episodes)
+            if episodes is not None
+            else reader.select(**(select or {}))
+            for i, reader in enumerate(readers)
+        ]
         self.obs_keys, self.action_keys = list(obs_keys), list(action_keys)
+        for reader, eps in zip(readers, chosen, strict=True):
+            _check_keys(reader, eps, (*obs_keys, *action_keys), readers[0])
+        if not any(chosen):
+            raise ValueError(f"{', '.join(self.paths)}: no episodes selected ({select or 'all'})")
+        self.episodes = chosen if several else chosen[0]
         self.obs_horizon, self.action_horizon = obs_horizon, action_horizon
         if image_dtype not in ("uint8", "float32"):
             raise ValueError(f"image_dtype must be 'uint8' or 'float32', got {image_dtype!r}")
         self.image_transform = image_transform
         self.image_dtype = image_dtype
-        self.image_keys = [k for k in self.obs_keys if reader.spec(k).is_image]
-        rows = [reader.episode(e).rows[MAIN_STREAM] for e in self.episodes]
+        self.image_keys = [k for k in self.obs_keys if readers[0].spec(k).is_image]
+        # One row space: store i's rows follow those of the stores before it.
+        self._row_offsets = np.cumsum([0, *(r.num_steps for r in readers)])
+        rows = [
+            (int(self._row_offsets[i]) + s, int(self._row_offsets[i]) + e)
+            for i, (reader, eps) in enumerate(zip(readers, chosen, strict=True))
+            for s, e in (reader.episode(ep).rows[MAIN_STREAM] for ep in eps)
+        ]
         self._anchors = anchors(rows)
-        self._episode_of_anchor = np.repeat(self.episodes, [e - s for s, e in rows])
-        self.fingerprint = reader.fingerprint(self.episodes)
-        self.normalization = dict(normalization or {})
-        self.stats: dict[str, KeyStats] = (
-            stats_for(reader, list(self.normalization), self.episodes) if self.normalization else {}
+        lengths = [e - s for s, e in rows]
+        self._episode_of_anchor = np.repeat(np.concatenate(chosen).astype(np.int64), lengths)
+        self._store_of_anchor = np.repeat(
+            np.concatenate([[i] * len(eps) for i, eps in enumerate(chosen)]).astype(np.int64),
+            lengths,
         )
-        self._lowdim = self._load_lowdim(reader, rows)
-        self._reader: StoreReader | None = reader
+        fingerprints = [r.fingerprint(eps) for r, eps in zip(readers, chosen, strict=True)]
+        self.fingerprint = (
+            hashlib.sha256(" ".join(fingerprints).encode()).hexdigest()[:16]
+            if several
+            else fingerprints[0]
+        )
+        self.normalization = dict(normalization or {})
+        keys = list(self.normalization)
+        self.stats: dict[str, KeyStats] = (
+            pool_stats([stats_for(r, keys, eps) for r, eps in zip(readers, chosen, strict=True)
+                        if eps])
+            if keys
+            else {}
+        )
+        self._several = several
+        self._lowdim = self._load_lowdim(readers, chosen)
+        self._readers: list[StoreReader] | None = readers
+        self._readers_pid = os.getpid()
 
     def _load_lowdim(
-        self, reader: StoreReader, rows: list[tuple[int, int]]
+        self, readers: list[StoreReader], chosen: list[list[int]]
     ) -> dict[str, np.ndarray]:
-        """Low-dim keys, normalized once, indexed by store row (unselected rows stay zero)."""
+        """Low-dim keys, normalized once, indexed by row (unselected rows stay zero)."""
         out: dict[str, np.ndarray] = {}
         keys = [
             k
             for k in dict.fromkeys((*self.obs_keys, *self.action_keys))
-            if not reader.spec(k).is_image
+            if not readers[0].spec(k).is_image
         ]
-        total = reader.num_steps
         for key in keys:
-            spec = reader.spec(key)
-            full = np.zeros((total, *spec.shape), dtype=np.float32)
-            for start, stop in rows:
-                full[start:stop] = reader.read_rows(key, start, stop)
+            full = np.zeros((int(self._row_offsets[-1]), *readers[0].spec(key).shape),
+                            dtype=np.float32)
+            for offset, reader, eps in zip(self._row_offsets, readers, chosen, strict=False):
+                for e in eps:
+                    start, stop = reader.episode(e).rows[MAIN_STREAM]
+                    full[offset + start : offset + stop] = reader.read_rows(key, start, stop)
             out[key] = self._normalize(key, full)
         return out
 
@@ -130,7 +163,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_reader"] = None  # reopened lazily in each worker process
+        state["_readers"] = None  # reopened lazily in each worker process
         return state
 
     def __len__(self) -> int:
@@ -149,8 +182,11 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         Decoding a whole batch into one array skips the per-sample tensors and the stacking
         copy of the default collate; ``make_loader`` feeds it batches of indices.
         """
-        if self._reader is None:
-            self._reader = StoreReader(self.path)
+        if self._readers is None or self._readers_pid != os.getpid():
+            # reopened in each loader worker, forked ones too: a remote store's connections
+            # belong to the event loop of the process that opened them
+            self._readers = [StoreReader(p) for p in self.paths]
+            self._readers_pid = os.getpid()
         index = np.asarray(indices, dtype=np.int64)
         anchor, start, stop = self._anchors[index].T
         obs = observation_rows(anchor, start, stop, self.obs_horizon)  # (B, To)
@@ -167,7 +203,9 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         for key in self.action_keys:
             batch[key] = torch.from_numpy(self._lowdim[key][act])
         batch[ACTION_IS_PAD] = torch.from_numpy(is_pad)
-        batch["episode"] = torch.from_numpy(self._episode_of_anchor[index].astype(np.int64))
+        batch["episode"] = torch.from_numpy(self._episode_of_anchor[index])
+        if self._several:
+            batch["store"] = torch.from_numpy(self._store_of_anchor[index])
         batch["step"] = torch.from_numpy(anchor - start)
         return batch
 
@@ -179,12 +217,21 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         as a (B, To, C, H, W) view in channels-last memory layout: no transpose copy.
         ``.contiguous()`` gives the classic layout where a model needs it.
         """
-        spec = self._reader.spec(key)
+        spec = self._readers[0].spec(key)
         height, width = spec.shape[:2]
         channels = spec.shape[2] if len(spec.shape) == 3 else 1
         buffer = _new_tensor((*rows.shape, height, width, channels), torch.uint8)
         frames = buffer.numpy().reshape(rows.size, *spec.shape)
-        self._reader.read_frames(key, rows.ravel().tolist(), out=frames)
+        flat = rows.ravel()
+        if len(self._readers) == 1:
+            self._readers[0].read_frames(key, flat.tolist(), out=frames)
+        else:  # each run of rows from one store straight into its slots
+            store = np.searchsorted(self._row_offsets, flat, side="right") - 1
+            runs = np.flatnonzero(np.diff(store)) + 1
+            for begin, end in zip([0, *runs], [*runs, len(flat)], strict=True):
+                i = int(store[begin])
+                local = (flat[begin:end] - self._row_offsets[i]).tolist()
+                self._readers[i].read_frames(key, local, out=frames[begin:end])
         images = buffer.permute(0, 1, 4, 2, 3)
         if self.image_dtype == "float32":
             scaled = _new_tensor(tuple(images.shape), torch.float32)
@@ -192,6 +239,32 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         if self.image_transform is not None:
             images = torch.stack([self.image_transform(sample) for sample in images])
         return images
+
+
+def _check_keys(
+    reader: StoreReader, episodes: list[int], keys: Sequence[str], first: StoreReader
+) -> None:
+    for key in keys:
+        spec = reader.spec(key)
+        if spec.stream != MAIN_STREAM:
+            raise ValueError(
+                f"{reader.path}: key {key!r} is in stream {spec.stream!r};"
+                f" the sampler reads the {MAIN_STREAM!r} stream"
+            )
+        reference = first.spec(key)
+        if (spec.shape, spec.dtype, spec.is_image) != (
+            reference.shape, reference.dtype, reference.is_image
+        ):
+            raise ValueError(
+                f"{reader.path}: key {key!r} is {spec.dtype} {spec.shape}, but "
+                f"{reference.dtype} {reference.shape} in {first.path}"
+            )
+        lacking = [e for e in episodes if key not in reader.episode(e).info.keys]
+        if lacking:
+            raise ValueError(
+                f"{reader.path}: key {key!r} is missing in episodes {lacking[:10]}; "
+                "select episodes that recorded it (e.g. by source)"
+            )
 
 
 def _new_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: image arrays may be sharded (version 1 software would misread them)
+READABLE_SCHEMA_VERSIONS = (1, 2)  # 1: every image frame its own file
 MAIN_STREAM = "step"
 
 
@@ -60,6 +61,7 @@ class KeySpec:
     frame: str = ""  # coordinate frame for poses/points, camera optical frame for images
     description: str = ""
     chunk_rows: int = 0  # rows per chunk; 0 = default (1 for images, 4096 for lowdim)
+    effort: int = 1  # JPEG-XL encoder effort 1..9: 1 for live recording, more for archives
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
@@ -85,6 +87,8 @@ class KeySpec:
             raise SchemaError(
                 f"codec depth needs uint16 (H, W) rows, got {self.dtype} {self.shape}"
             )
+        if not 1 <= self.effort <= 9:
+            raise SchemaError(f"effort must be 1..9, got {self.effort}")
         if self.chunk_rows < 0:
             raise SchemaError(f"chunk_rows must be >= 0, got {self.chunk_rows}")
 
@@ -110,6 +114,8 @@ class KeySpec:
         data = asdict(self)
         data["codec"] = str(self.codec)
         data["shape"] = list(self.shape)
+        if self.effort == 1:  # absent as before it existed: fingerprints stay as they were
+            del data["effort"]
         return data
 
     @classmethod

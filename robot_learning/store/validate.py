@@ -19,6 +19,7 @@ from tqdm import tqdm
 from robot_learning.store import layout
 from robot_learning.store.codecs import JpegCodec, JpegXlCodec
 from robot_learning.store.errors import StoreError
+from robot_learning.store.frames import frame_codecs, is_sharded
 from robot_learning.store.reader import StoreReader
 from robot_learning.store.schema import Codec, KeySpec
 
@@ -83,7 +84,8 @@ def _expected_codec(spec: KeySpec) -> str:
 
 
 def _codec_names(array: zarr.Array) -> list[str]:
-    return [c.to_dict()["name"] for c in array.metadata.codecs]
+    """Codec names of one frame or row block (a shard's inner codecs for sharded arrays)."""
+    return [c.to_dict()["name"] for c in frame_codecs(array)]
 
 
 def _check_declarations(root: zarr.Group, keys: dict[str, KeySpec], where: str) -> list[Problem]:
@@ -109,6 +111,15 @@ def _check_declarations(root: zarr.Group, keys: dict[str, KeySpec], where: str) 
                     f"dtype {array.dtype}, schema says {spec.dtype}",
                     key=key,
                     file=f"{where}/{path}",
+                )
+            )
+        if is_sharded(array) and tuple(array.metadata.codecs[0].chunk_shape) != (1, *spec.shape):
+            problems.append(
+                Problem(
+                    f"shards hold chunks of {array.metadata.codecs[0].chunk_shape}, "
+                    f"expected one frame {(1, *spec.shape)}",
+                    key=key,
+                    file=f"{where}/{path}/zarr.json",
                 )
             )
         names = _codec_names(array)

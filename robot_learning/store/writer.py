@@ -33,7 +33,7 @@ import zarr
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, EpisodeInfo
 from robot_learning.store.errors import StoreError, StoreFullError, StoreInputError
-from robot_learning.store.frames import FrameFiles
+from robot_learning.store.frames import frame_files
 from robot_learning.store.recovery import RecoveryReport, free_uncommitted, recover_locked
 from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, KeySpec, Source, StoreSchema
 
@@ -77,6 +77,7 @@ class StoreWriter:
         allow_nonfinite: bool = False,
         image_batch_rows: int = 16,
         min_free_bytes: int = 0,
+        shard_frames: int = layout.SHARD_FRAMES,
     ) -> None:
         if layout.is_remote(path):
             raise StoreError(f"{path}: writing needs a local path; copy the store afterwards")
@@ -86,6 +87,7 @@ class StoreWriter:
         self.image_batch_rows = image_batch_rows
         self.min_free_bytes = min_free_bytes
         self.num_episodes = 0
+        self.shard_frames = shard_frames  # for image arrays this writer creates
         self._episode: _OpenEpisode | None = None
         self._closed = False
         self._lock_cm = None
@@ -111,6 +113,7 @@ class StoreWriter:
                 if schema is not None:
                     self._extend_schema(schema)
             self._load_state()
+            layout.keep_reserve(self.path)
         except BaseException:
             self._release_writer_lock()
             raise
@@ -148,7 +151,7 @@ class StoreWriter:
         layout.create_text_array(root, layout.EPISODE_INFO)
         layout.create_text_array(root, layout.CURATION)
         for key, spec in schema.keys.items():
-            layout.create_key_array(root, key, spec, 0)
+            layout.create_key_array(root, key, spec, 0, shard_frames=self.shard_frames)
         # The root attributes are written last: until then the directory is not a store.
         root.attrs[layout.ROOT_ATTR] = {
             "schema_version": SCHEMA_VERSION,
@@ -180,9 +183,11 @@ class StoreWriter:
                     array[:] = np.zeros(n, dtype=np.int64)
         for key, spec in new.items():
             rows = self._committed_rows(spec.stream)
-            layout.create_key_array(self._root, key, spec, rows)
+            layout.create_key_array(self._root, key, spec, rows, shard_frames=self.shard_frames)
         header = dict(self._root.attrs[layout.ROOT_ATTR])
         header["schema"] = merged.to_json()
+        if self.shard_frames > 1 and any(spec.is_image for spec in new.values()):
+            header["schema_version"] = SCHEMA_VERSION  # now holds sharded arrays
         self._root.attrs[layout.ROOT_ATTR] = header
         self.schema = merged
         log.info("%s: added keys %s to the schema", self.path, ", ".join(new))
@@ -199,7 +204,7 @@ class StoreWriter:
     def _load_state(self) -> None:
         self._arrays = {k: self._root[layout.data_path(k)] for k in self.schema.keys}
         self._frames = {
-            k: FrameFiles(self.path, k, spec, self._arrays[k])
+            k: frame_files(self.path, k, spec, self._arrays[k])
             for k, spec in self.schema.keys.items()
             if spec.is_image
         }
@@ -374,6 +379,8 @@ class StoreWriter:
         self._flush_images(ep, None, force=True)
         self._drain()
         checksums = self._write_lowdim_and_fill(ep)
+        for frames in self._frames.values():
+            frames.flush()  # the partial tail shards, once per commit
         info = EpisodeInfo(
             index=ep.index,
             source=ep.source,
@@ -422,10 +429,14 @@ class StoreWriter:
         free_uncommitted(self.path, remove_partial_files=False)
         try:
             layout.update_meta_attrs(self._store, self.path, {layout.PENDING_ATTR: None})
-        except OSError as exc:  # the next writer or `rl store recover` clears it
+        except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
-            log.warning("%s: disk full, the discarded episode stays marked pending", self.path)
+            if layout.release_reserve(self.path):  # room for the few bytes of metadata
+                layout.update_meta_attrs(self._store, self.path, {layout.PENDING_ATTR: None})
+            else:  # the next writer or `rl store recover` clears it
+                log.warning("%s: disk full, the discarded episode stays marked pending",
+                            self.path)
 
     @contextlib.contextmanager
     def _disk_full_as_error(self, doing: str) -> Iterator[None]:

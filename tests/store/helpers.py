@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
+import zarr
 
 from robot_learning.store import Codec, KeySpec, StoreSchema
+from robot_learning.store.frames import ShardFiles, encode_shard, frame_files
 
 IMAGE_SHAPE = (48, 64, 3)
 
@@ -54,3 +57,17 @@ def lossless_digest(data: dict[str, np.ndarray]) -> str:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def replace_frame_bytes(store: Path, key: str, row: int, data: bytes) -> Path:
+    """Put ``data`` where frame ``row`` of ``key`` is stored (damage for tests); the file."""
+    array = zarr.open_array(store / "data" / key, mode="r")
+    files = frame_files(store, key, schema().keys[key], array)
+    if not isinstance(files, ShardFiles):
+        files.location(row).write_bytes(data)
+        return files.location(row)
+    shard, pos = divmod(row, files.frames_per_shard)
+    frames = files.read_shard(shard)
+    frames[pos] = data
+    files.shard_path(shard).write_bytes(b"".join(encode_shard(frames, files.frames_per_shard)))
+    return files.shard_path(shard)

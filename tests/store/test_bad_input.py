@@ -79,8 +79,7 @@ def test_nan_allowed_when_asked(store):
 def test_corrupted_chunk_is_reported_with_episode_and_key(store):
     reader = StoreReader(store)
     start, _ = reader.episode(1).rows["step"]
-    chunk = store / "data" / "camera_front" / "c" / str(start + 2) / "0" / "0" / "0"
-    chunk.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    helpers.replace_frame_bytes(store, "camera_front", start + 2, b"\xff\xd8 definitely not a jpeg")
     problems = validate(store)
     assert len(problems) == 1
     assert problems[0].episode == 1 and problems[0].key == "camera_front"

@@ -133,6 +133,7 @@ writer.begin_episode(source="teleop", task="crash")
 os._exit(0)  # dies right after starting an episode: no frames to free
 """
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=120)
+    (store / ".space_reserve").unlink()  # as if the writer could not even keep its reserve
     with open(disk / "filler", "wb") as filler, pytest.raises(OSError, match="No space left"):
         while True:
             filler.write(b"\0" * 65536)
