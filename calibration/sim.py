@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from calibration.calibration_file import WorkcellCalibration
 from calibration.capture_dir import CaptureDir
 from calibration.detection import BoardDetector, BoardNotFoundError
 from calibration.poses import PoseLimits, PoseVisitor, orbit_poses, state_transform
@@ -76,7 +77,7 @@ class SimCalibrationRun:
     """The reports per camera, the workcell calibration, and the errors against truth."""
 
     reports: dict[str, CameraReport]
-    calibration: object  # WorkcellCalibration
+    calibration: WorkcellCalibration
     errors: dict[str, dict[str, float]] = field(default_factory=dict)
     truth: dict[str, tuple] = field(default_factory=dict)  # name -> (intrinsics, pose)
     seconds: float = 0.0
