@@ -57,6 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     return children
 
 
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        mm, deg = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be MM,DEG, e.g. 0.1,0.01") from None
+    return mm, deg
+
+
+def _robot_pose_std(args: argparse.Namespace) -> tuple[float, float]:
+    from calibration.procedure import ROBOT_POSE_STD
+
+    return args.robot_pose_std or ROBOT_POSE_STD
+
+
 def _explained(name: str, func: Callable[[argparse.Namespace], int]):
     """Bad input (no board, too few views, degenerate motion, wrong file) exits 1 with the
     explanation instead of a traceback."""
@@ -91,6 +105,9 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--save-capture", type=Path, help="--sim: keep the images and poses here")
     p.add_argument("--workcell", default="sim", help="workcell name of the calibration file")
+    p.add_argument("--robot-pose-std", type=_pair, default=None, metavar="MM,DEG",
+                   help="accuracy of the robot's reported hand poses, per axis (default 0.1,0.01;"
+                        " 0,0 takes them as exact)")  # fmt: skip
 
 
 # -- the commands -----------------------------------------------------------------------------
@@ -192,6 +209,7 @@ def _sim_run(args: argparse.Namespace) -> Any:
         views=args.views,
         wrist_cameras=wrist,
         fixed_cameras=fixed,
+        robot_pose_std=_robot_pose_std(args),
     )
     run = run_sim_calibration(config, progress=not args.json, save_capture=args.save_capture)
     run.calibration.workcell = args.workcell
@@ -225,8 +243,9 @@ def _calibrate_capture(args: argparse.Namespace, *, pairs: bool) -> tuple[Any, d
     reports = {}
     for name, info in capture.cameras.items():
         reports[name] = calibrate_camera(
-            name, capture.views(name), mount=info["mount"], serial=info.get("serial", name)
-        )
+            name, capture.views(name), mount=info["mount"], serial=info.get("serial", name),
+            robot_pose_std=_robot_pose_std(args),
+        )  # fmt: skip
     pair_results = calibrate_pairs(reports) if pairs else {}
     return workcell_calibration(args.workcell, reports, pair_results, capture.board), reports
 

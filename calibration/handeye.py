@@ -19,18 +19,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 from scipy.optimize import least_squares
+from scipy.optimize._numdiff import approx_derivative, group_columns
+from scipy.sparse import lil_matrix
 
 from calibration.detection import BoardDetection, estimate_board_pose
 from calibration.intrinsics import CalibrationInputError
 from robot_learning.geometry import (
     invert_transform,
     make_transform,
-    mat_from_rotvec,
     mean_transform,
     rotvec_from_mat,
     transform_error,
@@ -55,6 +56,21 @@ MIN_ROTATION_DEG = 3.0  # a relative motion smaller than this carries no rotatio
 
 class DegenerateMotionError(CalibrationInputError):
     """The robot motions cannot determine the hand-eye transform (no or one rotation axis)."""
+
+
+@dataclass(frozen=True)
+class RefineOptions:
+    """What the joint refinement may adjust, and how far it may trust the robot.
+
+    ``robot_pose_std_*``: the accuracy of the reported hand poses (per axis); zero treats
+    them as exact. ``pixel_sigma``: the corner noise the priors are weighed against."""
+
+    refine_intrinsics: bool = True
+    robot_pose_std_mm: float = 0.1
+    robot_pose_std_deg: float = 0.01
+    pixel_sigma: float = 0.1
+    loss: str = "soft_l1"  # scipy least_squares loss; robust to a few bad corners
+    max_evaluations: int = 200
 
 
 @dataclass(frozen=True)
@@ -141,10 +157,10 @@ def solve_hand_eye(
     *,
     camera: str = "camera",
     outlier_px: float = 2.0,
-    refine_intrinsics: bool = True,
+    options: RefineOptions | None = None,
 ) -> HandEyeResult:
-    """X and Y from ``views``: best of OpenCV's methods, refined on reprojection error
-    together with the intrinsics (``refine_intrinsics``; the result's ``intrinsics``).
+    """X and Y from ``views``: best of OpenCV's methods, then the joint refinement of
+    ``_refine`` (``options``; the refined intrinsics are the result's ``intrinsics``).
 
     Views whose reprojection error exceeds ``outlier_px`` and three times the median are
     flagged and the solve repeated without them.
@@ -169,12 +185,13 @@ def solve_hand_eye(
     _, X, Y = scored[initial]
     kept = list(range(len(views)))
     outliers: dict[int, str] = {}
+    options = options or RefineOptions()
+    # Outliers are found with the hand poses taken as exact (fast, and a bad view cannot
+    # hide in its own pose correction); the final bundle then corrects the poses.
+    exact_poses = replace(options, robot_pose_std_mm=0.0, robot_pose_std_deg=0.0)
     refined = intrinsics
     for _ in range(3):
-        X, Y, refined = _refine(
-            X, Y, [motions[i] for i in kept], [views[i] for i in kept], intrinsics,
-            refine_intrinsics,
-        )  # fmt: skip
+        X, Y, refined = _refine(X, Y, [views[i] for i in kept], mode, intrinsics, exact_poses)
         rms = _view_rms(X, Y, motions, views, refined)
         median = float(np.median([rms[i] for i in kept]))
         new = {
@@ -187,6 +204,9 @@ def solve_hand_eye(
         outliers.update(new)
         kept = [i for i in kept if i not in new]
         logger.info("camera %s: hand-eye outlier views %s", camera, sorted(new))
+    if options != exact_poses:
+        X, Y, refined = _refine(X, Y, [views[i] for i in kept], mode, refined, options)
+        rms = _view_rms(X, Y, motions, views, refined)
     translation_mm, rotation_deg = {}, {}
     board_in_camera = [estimate_board_pose(v.detection, refined) for v in views]
     for i in kept:
@@ -276,39 +296,123 @@ def _view_rms(X, Y, motions, views, intrinsics) -> dict[int, float]:
     return {i: float(np.sqrt(np.mean(np.sum(r * r, axis=1)))) for i, r in enumerate(residuals)}
 
 
+def _fast_inverse(T: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3] = T[:3, :3].T
+    out[:3, 3] = -T[:3, :3].T @ T[:3, 3]
+    return out
+
+
+def _small_transform(d: np.ndarray) -> np.ndarray:
+    """4x4 transform of (rotation vector, translation): Rodrigues' formula, inlined because
+    the refinement evaluates it thousands of times (scipy's Rotation costs 10x more)."""
+    theta = float(np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]))
+    K = np.array([[0.0, -d[2], d[1]], [d[2], 0.0, -d[0]], [-d[1], d[0], 0.0]])
+    if theta < 1e-12:
+        R = np.eye(3) + K
+    else:
+        R = np.eye(3) + np.sin(theta) / theta * K + (1 - np.cos(theta)) / theta**2 * (K @ K)
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = d[3:6]
+    return T
+
+
 def _refine(
     X0: np.ndarray,
     Y0: np.ndarray,
-    motions: Sequence[np.ndarray],
     views: Sequence[HandEyeView],
+    mode: HandEyeMode,
     intrinsics: CameraIntrinsics,
-    refine_intrinsics: bool,
+    options: RefineOptions,
 ) -> tuple[np.ndarray, np.ndarray, CameraIntrinsics]:
-    """Least squares on the reprojection error of every corner in every view, over X and Y
-    (and the intrinsics: the robot's metric motion pins the focal length of a camera that
-    sees the board small and far, where the board alone barely does)."""
+    """Bundle adjustment of every corner's reprojection error in every view, over X, Y, the
+    intrinsics (``options.refine_intrinsics``: the robot's metric motion pins the focal
+    length of a camera that sees the board small and far, where the board alone barely
+    does) and a small correction of each reported hand pose, held to the robot's accuracy
+    by a prior (``options.robot_pose_std_*``), so pose noise is absorbed per view instead
+    of dragging the intrinsics and X along."""
+    n = len(views)
     k0 = np.array([intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy,
                    *(tuple(intrinsics.distortion) + (0.0,) * 5)[:5]])  # fmt: skip
+    n_k = 9 if options.refine_intrinsics else 0
+    per_view = 6 if options.robot_pose_std_mm > 0 or options.robot_pose_std_deg > 0 else 0
+    n_global = 12 + n_k
+    pose_scale = np.concatenate([
+        np.full(3, max(np.radians(options.robot_pose_std_deg), 1e-9)),
+        np.full(3, max(options.robot_pose_std_mm / 1000.0, 1e-9)),
+    ])  # fmt: skip
+    hands = [np.asarray(v.T_base_hand, dtype=np.float64) for v in views]
+    sigma = options.pixel_sigma
 
-    def unpack(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, CameraIntrinsics]:
-        dX = make_transform(mat_from_rotvec(p[0:3]), p[3:6])
-        dY = make_transform(mat_from_rotvec(p[6:9]), p[9:12])
-        k = k0 + p[12:] if refine_intrinsics else k0
+    def unpack(p: np.ndarray):
+        X = X0 @ _small_transform(p[0:6])
+        Y = Y0 @ _small_transform(p[6:12])
+        k = k0 + p[12:n_global] if n_k else k0
         fx, fy, cx, cy = (float(v) for v in k[:4])
         distortion = tuple(float(v) for v in k[4:])
         refined = replace(intrinsics, fx=fx, fy=fy, cx=cx, cy=cy, distortion=distortion)
-        return X0 @ dX, Y0 @ dY, refined
+        return X, Y, refined
+
+    object_points = np.concatenate([v.detection.object_points for v in views])
+    image_points = np.concatenate([v.detection.image_points for v in views])
+    owner = np.concatenate([np.full(len(v.detection), i) for i, v in enumerate(views)])
+    ends = np.cumsum([2 * len(v.detection) for v in views])
 
     def fun(p: np.ndarray) -> np.ndarray:
         X, Y, k = unpack(p)
-        return np.concatenate([r.ravel() for r in _residuals(X, Y, motions, views, k)])
+        X_inv = _fast_inverse(X)
+        board_in_camera = np.empty((n, 4, 4))
+        for i in range(n):
+            hand = hands[i]
+            if per_view:
+                hand = hand @ _small_transform(p[n_global + 6 * i : n_global + 6 * i + 6])
+            motion = _fast_inverse(hand) if mode == "eye_in_hand" else hand
+            board_in_camera[i] = X_inv @ motion @ Y
+        R, t = board_in_camera[owner, :3, :3], board_in_camera[owner, :3, 3]
+        points = np.einsum("nij,nj->ni", R, object_points) + t
+        reprojection = (k.project(points) - image_points).ravel()
+        out = []
+        if per_view:  # each view's corner residuals, then its pose prior (the sparsity order)
+            poses = sigma * p[n_global:].reshape(n, 6) / pose_scale
+            for i in range(n):
+                out += [reprojection[(ends[i - 1] if i else 0) : ends[i]], poses[i]]
+        else:
+            out.append(reprojection)
+        return np.concatenate(out)
 
-    size = 21 if refine_intrinsics else 12
-    scale = np.concatenate([np.full(3, 1e-3), np.full(3, 1e-3), np.full(3, 1e-3), np.full(3, 1e-3),
-                            [1.0, 1.0, 1.0, 1.0, 1e-3, 1e-3, 1e-4, 1e-4, 1e-3]])[:size]  # fmt: skip
-    solution = least_squares(
-        fun, np.zeros(size), method="trf", loss="soft_l1", f_scale=1.0, x_scale=scale
+    size = n_global + per_view * n
+    sparsity = None
+    if per_view:
+        rows = [2 * len(v.detection) + 6 for v in views]
+        sparsity = lil_matrix((sum(rows), size))
+        start = 0
+        for i, count in enumerate(rows):
+            sparsity[start : start + count - 6, :n_global] = 1
+            sparsity[start : start + count, n_global + 6 * i : n_global + 6 * i + 6] = 1
+            start += count
+    intrinsics_scale = [1.0, 1.0, 1.0, 1.0, 1e-3, 1e-3, 1e-4, 1e-4, 1e-3][:n_k]
+    scale = np.concatenate(
+        [np.full(12, 1e-3), intrinsics_scale, np.tile(pose_scale, n)[: per_view * n]]
     )
+    if sparsity is None:
+        solution = least_squares(
+            fun, np.zeros(size), method="trf", loss=options.loss, f_scale=1.0, x_scale=scale,
+            max_nfev=options.max_evaluations,
+        )  # fmt: skip
+    else:
+        groups = group_columns(sparsity)
+
+        def jac(p: np.ndarray) -> np.ndarray:
+            # Sparse finite differences: one evaluation per column group, not per column.
+            return approx_derivative(fun, p, sparsity=(sparsity, groups)).toarray()
+
+        # Levenberg-Marquardt (MINPACK, QR): outliers are gone by now, so no robust loss is
+        # needed, and it is much faster here than the trust region's SVD per iteration.
+        solution = least_squares(
+            fun, np.zeros(size), method="lm", jac=jac, x_scale=scale,
+            max_nfev=options.max_evaluations,
+        )  # fmt: skip
     return unpack(solution.x)
 
 
@@ -358,8 +462,10 @@ def holdout_check(
     stride: int = 5,
     thresholds: HoldoutThresholds | None = None,
     camera: str = "camera",
+    **solve_options: Any,
 ) -> HoldoutCheck:
-    """Solve on all views but every ``stride``-th (from the third), predict those."""
+    """Solve on all views but every ``stride``-th (from the third), predict those.
+    ``solve_options`` go to ``solve_hand_eye``."""
     held_out = list(range(2, len(views), stride))
     fit = [v for i, v in enumerate(views) if i not in held_out]
     if not held_out or len(fit) < MIN_HAND_EYE_VIEWS:
@@ -367,7 +473,7 @@ def holdout_check(
             f"camera {camera!r}: {len(views)} views are too few to keep some out for the "
             f"check (need {MIN_HAND_EYE_VIEWS + 1} or more)"
         )
-    result = solve_hand_eye(fit, intrinsics, mode, camera=camera)
+    result = solve_hand_eye(fit, intrinsics, mode, camera=camera, **solve_options)
     rms, translation_mm, rotation_deg = predict_views(
         result, [views[i] for i in held_out], intrinsics
     )

@@ -36,6 +36,7 @@ class IntrinsicsResult:
     view_errors_px: dict[int, float]  # per kept view (index into the input)
     rejected_views: dict[int, str] = field(default_factory=dict)  # index -> why
     coverage: np.ndarray = field(default_factory=lambda: np.zeros(COVERAGE_GRID, dtype=int))
+    std: np.ndarray = field(default_factory=lambda: np.full(9, np.inf))  # fx fy cx cy k1..k3
 
     @property
     def coverage_fraction(self) -> float:
@@ -51,6 +52,7 @@ class IntrinsicsResult:
             "views_used": len(self.view_errors_px),
             "views_rejected": {str(k): v for k, v in self.rejected_views.items()},
             "coverage_fraction": self.coverage_fraction,
+            "std_fx_fy_cx_cy": [float(v) for v in self.std[:4]],
         }  # fmt: skip
 
 
@@ -94,7 +96,7 @@ def calibrate_intrinsics(
                 f"({len(rejected)} rejected), need at least {MIN_INTRINSICS_VIEWS}; capture "
                 "more views, tilted and spread over the whole image"
             )
-        rms, intrinsics, errors = _calibrate(detections, kept, image_size)
+        rms, intrinsics, errors, std = _calibrate(detections, kept, image_size)
         median = float(np.median(list(errors.values())))
         worst = max(errors, key=errors.get)
         if errors[worst] <= max(max_view_error_px, outlier_factor * median):
@@ -110,6 +112,7 @@ def calibrate_intrinsics(
         view_errors_px=errors,
         rejected_views=rejected,
         coverage=coverage_map([detections[i] for i in kept], image_size),
+        std=std,
     )
     if result.coverage_fraction < 0.5:
         logger.warning(
@@ -123,12 +126,12 @@ def calibrate_intrinsics(
 
 def _calibrate(
     detections: Sequence[BoardDetection], kept: list[int], image_size: tuple[int, int]
-) -> tuple[float, CameraIntrinsics, dict[int, float]]:
+) -> tuple[float, CameraIntrinsics, dict[int, float], np.ndarray]:
     height, width = image_size
     object_points = [detections[i].object_points.astype(np.float32) for i in kept]
     image_points = [detections[i].image_points.astype(np.float32) for i in kept]
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
-    rms, K, dist, _, _, _, _, per_view = cv2.calibrateCameraExtended(
+    rms, K, dist, _, _, std, _, per_view = cv2.calibrateCameraExtended(
         object_points, image_points, (width, height), None, None, criteria=criteria
     )
     intrinsics = CameraIntrinsics(
@@ -140,11 +143,8 @@ def _calibrate(
         cy=float(K[1, 2]),
         distortion=tuple(float(v) for v in dist.ravel()[:5]),
     )
-    return (
-        float(rms),
-        intrinsics,
-        {i: float(e) for i, e in zip(kept, per_view.ravel(), strict=True)},
-    )
+    errors = {i: float(e) for i, e in zip(kept, per_view.ravel(), strict=True)}
+    return float(rms), intrinsics, errors, np.maximum(std.ravel()[:9], 1e-9)
 
 
 def verify_intrinsics(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,14 +181,3 @@ def manual_capture(
             if len(kept) >= count:
                 break
     return kept
-
-
-def distinct_views(
-    poses: Sequence[np.ndarray], candidate: np.ndarray, *, min_deg: float = 5.0, min_m: float = 0.03
-) -> bool:
-    """Whether ``candidate`` differs from every pose in ``poses`` by a rotation or a shift."""
-    for pose in poses:
-        t_m, r_rad = transform_error(pose, candidate)
-        if t_m < min_m and np.degrees(r_rad) < min_deg:
-            return False
-    return True

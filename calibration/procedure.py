@@ -20,6 +20,7 @@ from calibration.handeye import (
     HandEyeResult,
     HandEyeView,
     HoldoutCheck,
+    RefineOptions,
     holdout_check,
     solve_hand_eye,
 )
@@ -27,6 +28,9 @@ from calibration.intrinsics import IntrinsicsResult, calibrate_intrinsics
 from robot_learning.charuco_board import CharucoBoardSpec
 
 logger = logging.getLogger(__name__)
+
+# How accurately the arm reports its hand pose (mm, deg per axis); a Franka repeats to 0.1 mm.
+ROBOT_POSE_STD = (0.1, 0.01)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ def calibrate_camera(
     mount: Mount,
     serial: str = "",
     holdout: bool = True,
+    robot_pose_std: tuple[float, float] = ROBOT_POSE_STD,
 ) -> CameraReport:
     """Intrinsics, hand-eye (``fixed``: eye-to-hand, ``hand``: eye-in-hand) and the check.
 
@@ -64,9 +69,19 @@ def calibrate_camera(
     kept = [v for i, v in enumerate(views) if i in intrinsics.view_errors_px]
     hand_eye_views = [HandEyeView(v.T_base_hand, v.detection) for v in kept]
     mode = "eye_to_hand" if mount == "fixed" else "eye_in_hand"
-    result = solve_hand_eye(hand_eye_views, intrinsics.intrinsics, mode, camera=name)
+    pixel_sigma = max(intrinsics.rms_px, 0.05)
+    options = RefineOptions(
+        pixel_sigma=pixel_sigma,
+        robot_pose_std_mm=robot_pose_std[0],
+        robot_pose_std_deg=robot_pose_std[1],
+    )
+    result = solve_hand_eye(
+        hand_eye_views, intrinsics.intrinsics, mode, camera=name, options=options
+    )
     check = (
-        holdout_check(hand_eye_views, intrinsics.intrinsics, mode, camera=name) if holdout else None
+        holdout_check(hand_eye_views, intrinsics.intrinsics, mode, camera=name, options=options)
+        if holdout
+        else None
     )
     if check is not None and not check.passed:
         logger.warning("camera %s failed the held-out-view check: %s", name, check.summary())

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from calibration.calibration_file import WorkcellCalibration
 from calibration.capture_dir import CaptureDir
 from calibration.detection import BoardDetector, BoardNotFoundError
 from calibration.poses import PoseLimits, PoseVisitor, orbit_poses, state_transform
 from calibration.procedure import (
+    ROBOT_POSE_STD,
     CameraReport,
     CapturedView,
     calibrate_camera,
@@ -59,6 +61,7 @@ class SimCalibrationConfig:
     fixed_cameras: tuple[str, ...] = ("front", "side")
     robot_pose_noise_mm: float = 0.0  # added to the reported hand poses (benchmarks)
     robot_pose_noise_deg: float = 0.0
+    robot_pose_std: tuple[float, float] = ROBOT_POSE_STD  # what the solver assumes (mm, deg)
     holdout: bool = True
 
     def __post_init__(self) -> None:
@@ -74,7 +77,7 @@ class SimCalibrationRun:
     """The reports per camera, the workcell calibration, and the errors against truth."""
 
     reports: dict[str, CameraReport]
-    calibration: object  # WorkcellCalibration
+    calibration: WorkcellCalibration
     errors: dict[str, dict[str, float]] = field(default_factory=dict)
     truth: dict[str, tuple] = field(default_factory=dict)  # name -> (intrinsics, pose)
     seconds: float = 0.0
@@ -110,8 +113,9 @@ def run_sim_calibration(
         truth.update(truth_wrist)
         for name in config.wrist_cameras:
             reports[name] = calibrate_camera(
-                name, views[name], mount="hand", serial=f"sim-{name}", holdout=config.holdout
-            )
+                name, views[name], mount="hand", serial=f"sim-{name}", holdout=config.holdout,
+                robot_pose_std=config.robot_pose_std,
+            )  # fmt: skip
     if config.fixed_cameras:
         views, truth_fixed = capture_session(
             config, "gripper", config.fixed_cameras, progress, _folder(save_capture, "gripper")
@@ -119,8 +123,9 @@ def run_sim_calibration(
         truth.update(truth_fixed)
         for name in config.fixed_cameras:
             reports[name] = calibrate_camera(
-                name, views[name], mount="fixed", serial=f"sim-{name}", holdout=config.holdout
-            )
+                name, views[name], mount="fixed", serial=f"sim-{name}", holdout=config.holdout,
+                robot_pose_std=config.robot_pose_std,
+            )  # fmt: skip
     pairs = calibrate_pairs(reports) if len(config.fixed_cameras) > 1 else {}
     boards = {m: scene.BOARD_MOUNTS[m].board for m in ("table", "gripper")}
     calibration = workcell_calibration(WORKCELL_NAME, reports, pairs, boards)
