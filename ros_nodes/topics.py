@@ -29,6 +29,13 @@ JOY = "/spacenav/joy"
 RECORDER_STATUS = "/recorder/status"  # String (JSON), latched
 RECORDER_COMMAND = "/recorder/command"  # String: start | success | fail | discard
 
+# Deployment: policy_node -> arbiter_node -> the robot bridge.
+POLICY_CHUNK = "/policy/chunk"  # MultiDOFJointTrajectory: TCP targets, stamp = observation
+POLICY_CHUNK_GRIPPER = "/policy/chunk_gripper"  # JointTrajectory: finger targets, same stamp
+POLICY_STATUS = "/policy/status"  # String (JSON), latched: checkpoint, execution, ready, error
+ARBITER_STATUS = "/arbiter/status"  # String (JSON) every control tick: source, both actions
+EMERGENCY_STOP = "/arbiter/emergency_stop"  # Bool: true latches a hold, false releases it
+
 
 class JoyButton:
     """Index of each button in our Joy messages (spacenav's two buttons come first)."""
