@@ -286,6 +286,10 @@ class ArbiterNode:
             "reanchors": policy.reanchors if policy else 0,
             "anchor_s": policy.anchor_s if policy and self.active else None,
             "chunks": policy.chunks if policy else 0,
+            # observation stamp -> arrival here, newest 50 chunks: the policy's share of the
+            # camera-to-command latency (the executor skips what passed meanwhile)
+            "chunk_age_ms_p50": float(np.median(policy.ages_s[-50:]) * 1e3)
+            if policy and policy.ages_s else None,
             "safety": self.safety.summary(), "estop": self.safety.emergency_stopped,
             "fault": self.fault, "checkpoint": self.policy_status.get("checkpoint"),
             "checkpoint_sha256": self.policy_status.get("checkpoint_sha256"),

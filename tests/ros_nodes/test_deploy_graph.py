@@ -9,6 +9,8 @@ recorder_node (arbiter:=true). The test process joins as one more participant.
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +107,8 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
     print(f"takeover latency: {takeover_ticks:.1f} control ticks "
           f"(Joy press stamp to the first human command)")
     assert 0 <= takeover_ticks < 10
+    print(f"chunk age at the arbiter (observation stamp to arrival), p50: "
+          f"{statuses[-1]['chunk_age_ms_p50']:.0f} ms")
 
     # The store: one intervention episode whose steps say who was in control when.
     assert validate(store) == []
@@ -152,3 +156,63 @@ def _chunks(obs: Observer) -> list:
                for m in obs.snapshot(topics.POLICY_CHUNK_GRIPPER)}
     return sorted((convert.chunk_from_messages(poses[k], fingers[k]) for k in poses
                    if k in fingers), key=lambda c: c.start_s)
+
+
+def test_emergency_stop_and_a_killed_policy_hold_the_arm_and_interrupt_the_episode(
+        graph, tmp_path, tiny_checkpoint):
+    store = tmp_path / "rollouts.zarr"
+    obs, _ = _observe_deployment()
+    estop = obs.node.create_publisher(msgs.Bool, topics.EMERGENCY_STOP, DEFAULT)
+    graph.start("sim_node", "sim", params={"cameras": ["front", "wrist"], "camera_hz": 15.0,
+                                           "publish_raw": False, "seed": 200010, **SIZE})
+    graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
+    graph.start("arbiter_node", "arbiter", params={"limits": "fr3_sim", "policy_timeout_s": 0.5})
+    graph.start("teleop_node", "teleop", params={  # hands off for longer than the test runs
+        "device": "scripted_intervention", "episodes": 1, "publish_target": False,
+        "policy_s": 60.0})
+    graph.start("recorder_node", "recorder", params={
+        "store": str(store), "cameras": ["front", "wrist"], "task": "lift", "arbiter": True})
+
+    def latest() -> dict:
+        statuses = obs.snapshot(topics.ARBITER_STATUS)
+        return statuses[-1] if statuses else {}
+
+    try:
+        wait_for(lambda: latest().get("source") == "policy", 60, "the policy in control", graph)
+        estop.publish(msgs.Bool(data=True))
+        wait_for(lambda: "emergency_stop" in latest().get("events", []), 5, "the e-stop")
+        stopped_s = latest()["stamp"]
+        estop.publish(msgs.Bool(data=False))
+        wait_for(lambda: latest().get("estop") is None and latest()["stamp"] > stopped_s + 0.3,
+                 5, "the e-stop released")
+        graph.stop("policy", signal.SIGKILL)
+        killed_s = time.time()
+        wait_for(lambda: obs.latest_status.get(topics.RECORDER_STATUS, {}).get("committed"),
+                 15, "the interrupted episode", graph)
+        time.sleep(0.5)  # the arm keeps holding
+        codes = graph.stop_all()
+    finally:
+        obs.close()
+    assert all(code == 0 for name, code in codes.items() if name != "policy"), codes
+
+    statuses = [s for s in obs.snapshot(topics.ARBITER_STATUS) if s["active"]]
+    during = [s for s in statuses if s["estop"] is not None]
+    assert during and all("emergency_stop" in s["events"] for s in during)
+    assert all(s["sent"][:7] == during[0]["sent"][:7] or "emergency_stop" in s["events"]
+               for s in during)
+    fault = next(s for s in statuses if s["fault"])
+    assert "no chunk on /policy/chunk" in fault["fault"]
+    assert killed_s < fault["stamp"] < killed_s + 1.0 + 0.5 + 1.0  # replan + timeout + slack
+    held = [s for s in statuses if s["stamp"] > fault["stamp"]]
+    assert held and all(s["source"] == "hold" for s in held)
+    sent = np.array([s["sent"][:3] for s in held])
+    assert np.ptp(sent, axis=0).max() < 2e-3, "the arm holds where it is"
+
+    assert validate(store) == []
+    reader = StoreReader(store)
+    info = reader.episode(0).info
+    assert not info.success and "no chunk on /policy/chunk" in info.notes["interrupted"]
+    assert info.source == Source.POLICY
+    assert info.notes["safety"]["emergency_stop"] == len(during), "every e-stop tick counted"
+    ep = reader.read_episode(0)
+    assert ep["timestamp"][-1] <= fault["stamp"] + 0.01
