@@ -42,6 +42,8 @@ class PolicyNode:
         p = node.declare_parameter
         checkpoint = p("checkpoint", "", "checkpoint directory (rl train's output)")
         device = p("device", "cpu", "torch device for inference")
+        threads = p("torch_threads", 1, "CPU threads torch may use (0: its default, one per "
+                    "core); the arbiter, camera and robot nodes need cores too")
         self.max_skew_s = p("max_frame_skew_s", 0.15, "a camera's newest frame may be this "
                             "much older than the observation time, s")
         self.max_state_age_s = p("max_state_age_s", 0.2, "no inference from a measured pose "
@@ -54,6 +56,10 @@ class PolicyNode:
         from policies import checkpoint as ckpt
         from policies.policy import ChunkPolicy
 
+        if threads > 0:
+            import torch
+
+            torch.set_num_threads(threads)  # intra-op threads contend with the graph's nodes
         started = time.perf_counter()
         self.path = ckpt.resolve(Path(checkpoint))
         self.policy = ChunkPolicy.load(self.path, device=device)

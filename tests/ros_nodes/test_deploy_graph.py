@@ -56,6 +56,7 @@ def _observe_deployment() -> tuple[Observer, object]:
     obs.collect(msgs.MultiDOFJointTrajectory, topics.POLICY_CHUNK)
     obs.collect(msgs.JointTrajectory, topics.POLICY_CHUNK_GRIPPER)
     obs.status(msgs.String, topics.RECORDER_STATUS)
+    obs.status(msgs.String, topics.POLICY_STATUS)
     obs.collect(msgs.String, topics.ROBOT_STATUS, LATCHED, keep=lambda m: json.loads(m.data))
     obs.collect(msgs.PoseStamped, ACCEPTED_TARGET, keep=convert.stamp_s)
     obs.messages[topics.TARGET_POSE] = []
@@ -108,7 +109,8 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
           f"(Joy press stamp to the first human command)")
     assert 0 <= takeover_ticks < 10
     print(f"chunk age at the arbiter (observation stamp to arrival), p50: "
-          f"{statuses[-1]['chunk_age_ms_p50']:.0f} ms")
+          f"{statuses[-1]['chunk_age_ms_p50']:.0f} ms; policy.act p50 "
+          f"{obs.latest_status[topics.POLICY_STATUS]['latency_ms_p50']:.0f} ms")
 
     # The store: one intervention episode whose steps say who was in control when.
     assert validate(store) == []
