@@ -1,4 +1,5 @@
-"""Topic names, joint names and the Joy button layout of the collection graph: one place.
+"""Topic names, joint names and the Joy button layout of the collection and deployment
+graphs: one place.
 
 Shapes follow realsense-ros, franka_ros2 and spacenav (ROS_INTERFACES.md), so an official
 driver can replace one of our nodes without touching the rest of the graph.

@@ -218,3 +218,24 @@ def test_emergency_stop_and_a_killed_policy_hold_the_arm_and_interrupt_the_episo
     assert info.notes["safety"]["emergency_stop"] == len(during), "every e-stop tick counted"
     ep = reader.read_episode(0)
     assert ep["timestamp"][-1] <= fault["stamp"] + 0.01
+
+
+def test_a_checkpoint_for_other_image_sizes_never_gets_ready_and_says_why(
+        graph, tiny_checkpoint):
+    obs = Observer("deploy_observer")
+    obs.status(msgs.String, topics.POLICY_STATUS)
+    obs.start()
+    graph.start("sim_node", "sim", params={"cameras": ["front", "wrist"], "camera_hz": 15.0,
+                                           "publish_raw": False, "width": 80, "height": 60})
+    graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
+    try:
+        wait_for(lambda: "60x80" in (obs.latest_status.get(topics.POLICY_STATUS, {})
+                                     .get("error") or ""), 40, "the size error", graph)
+        status = obs.latest_status[topics.POLICY_STATUS]
+        codes = graph.stop_all()
+    finally:
+        obs.close()
+    assert codes == {"sim": 0, "policy": 0}
+    assert not status["ready"] and status["chunks"] == 0
+    assert "/camera/front/color/image_raw/compressed delivers 60x80 frames" in status["error"]
+    assert "trained on 48x64" in status["error"]
