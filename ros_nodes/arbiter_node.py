@@ -5,7 +5,9 @@ commands this tick: the policy, whose chunks arrive from policy_node on ``/polic
 ``/policy/chunk_gripper`` and are played by absolute time (``ChunkStreamController``:
 latency compensation), or the operator, whose ``/spacenav/twist_stamped`` and
 ``/spacenav/joy`` (intervene button) take over on the same tick. Every command passes the
-safety filter (limits file, watchdog, lead bound, deadman, emergency stop) and goes out on
+safety filter (limits file, watchdog: a measured pose or command older than the limits allow
+holds the arm, counted as ``stale_observation``/``stale_command``; lead bound, deadman,
+emergency stop) and goes out on
 ``/franka/target_pose`` + ``/franka_gripper/command``: teleop_node must run with
 ``publish_target:=false`` so that the robot bridge's command guard sees one publisher.
 
@@ -58,8 +60,6 @@ class ArbiterNode:
                                       "they were predicted for (false: from arrival)")
         self.policy_timeout_s = p("policy_timeout_s", 1.0, "hold when no chunk arrived this "
                                   "long after a re-plan was due, s")
-        self.max_state_age_s = p("max_state_age_s", 0.2, "a measured pose older than this "
-                                 "is not controlled from, s")
         self.intervene_button = p("intervene_button", JoyButton.INTERVENE, "Joy button that "
                                   "takes over while held")
         self.deadman_button = p("deadman_button", -1, "Joy button the policy needs held to "
@@ -237,11 +237,6 @@ class ArbiterNode:
         if not self.active or self.arbiter is None or state is None:
             if self._tick_count % 10 == 0:
                 self._publish_status(now)
-            return
-        if now - state.timestamp_s > self.max_state_age_s:
-            self._report_fault(f"measured pose on {topics.EE_POSE} is "
-                               f"{now - state.timestamp_s:.2f} s old; not commanding")
-            self._publish_status(now)
             return
         command = self.arbiter.command(state, self.period_s)
         if self.arbiter.stalled_for_s > 0 and not command.holding:
