@@ -7,6 +7,7 @@ import numpy as np
 
 from robot_learning.hardware.camera import CameraIntrinsics
 from robot_learning.hardware.robot import CartesianTarget, RobotState
+from robot_learning.runtime.chunk import ActionChunk
 from ros_nodes import msgs, topics
 
 
@@ -152,3 +153,71 @@ def twist_stamped(twist: np.ndarray, seconds: float,
 def twist_vector(msg: msgs.TwistStamped) -> np.ndarray:
     lin, ang = msg.twist.linear, msg.twist.angular
     return np.array([lin.x, lin.y, lin.z, ang.x, ang.y, ang.z])
+
+
+# -- action chunks ---------------------------------------------------------------------------
+def to_duration(seconds: float) -> msgs.Duration:
+    ns = int(round(seconds * 1e9))
+    return msgs.Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def duration_s(duration: msgs.Duration) -> float:
+    return duration.sec + duration.nanosec * 1e-9
+
+
+def chunk_messages(chunk: ActionChunk, frame_id: str = topics.BASE_FRAME,
+                   ) -> tuple[msgs.MultiDOFJointTrajectory, msgs.JointTrajectory]:
+    """An ActionChunk as the pair published on ``/policy/chunk`` and ``/policy/chunk_gripper``.
+
+    Both headers carry the observation time (the chunk's first time); each point's
+    ``time_from_start`` is its time after that. The TCP poses are one MultiDOF "joint"
+    (``fr3_hand_tcp``) in ``frame_id``; the gripper is the two finger positions, 0 closed ..
+    ``GRIPPER_OPEN_FINGER_M`` open, so the policy's 0..1 (1 = closed) maps linearly.
+    """
+    stamp = chunk.start_s
+    head = header(stamp, frame_id)
+    poses = msgs.MultiDOFJointTrajectory(header=head, joint_names=[topics.TCP_FRAME], points=[
+        msgs.MultiDOFJointTrajectoryPoint(
+            transforms=[msgs.Transform(
+                translation=msgs.Vector3(x=float(p[0]), y=float(p[1]), z=float(p[2])),
+                rotation=msgs.Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]),
+                                         w=float(q[3])))],
+            time_from_start=to_duration(float(t) - stamp))
+        for t, p, q in zip(chunk.times_s, chunk.positions, chunk.quaternions, strict=True)])
+    fingers = msgs.JointTrajectory(header=head, joint_names=list(topics.FINGER_JOINT_NAMES),
+                                   points=[
+        msgs.JointTrajectoryPoint(positions=[_finger_of(g)] * 2,
+                                  time_from_start=to_duration(float(t) - stamp))
+        for t, g in zip(chunk.times_s, chunk.gripper, strict=True)])
+    return poses, fingers
+
+
+def chunk_from_messages(poses: msgs.MultiDOFJointTrajectory,
+                        fingers: msgs.JointTrajectory) -> ActionChunk:
+    """The ActionChunk back from the pair; errors name the topic field that is wrong."""
+    stamp = stamp_s(poses)
+    if poses.header.stamp != fingers.header.stamp:
+        raise ValueError(f"chunk pose and gripper trajectories have different stamps "
+                         f"({stamp:.6f} vs {stamp_s(fingers):.6f})")
+    if len(poses.points) != len(fingers.points) or not poses.points:
+        raise ValueError(f"chunk has {len(poses.points)} pose points and "
+                         f"{len(fingers.points)} gripper points; both must be equal and > 0")
+    if poses.header.frame_id not in ("", topics.BASE_FRAME):
+        raise ValueError(f"chunk poses are in frame {poses.header.frame_id!r}; "
+                         f"expected {topics.BASE_FRAME}")
+    rows, times = [], []
+    for k, (point, finger) in enumerate(zip(poses.points, fingers.points, strict=True)):
+        if len(point.transforms) != 1:
+            raise ValueError(f"chunk point {k}: {len(point.transforms)} transforms, expected 1 "
+                             f"({topics.TCP_FRAME})")
+        if not finger.positions:
+            raise ValueError(f"chunk gripper point {k} has no positions")
+        tr, rot = point.transforms[0].translation, point.transforms[0].rotation
+        closed = 1.0 - float(np.mean(finger.positions)) / topics.GRIPPER_OPEN_FINGER_M
+        rows.append([tr.x, tr.y, tr.z, rot.x, rot.y, rot.z, rot.w, closed])
+        times.append(stamp + duration_s(point.time_from_start))
+    return ActionChunk.from_vectors(np.array(times), np.array(rows))
+
+
+def _finger_of(gripper: float) -> float:
+    return float((1.0 - gripper) * topics.GRIPPER_OPEN_FINGER_M)

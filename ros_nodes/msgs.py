@@ -18,6 +18,7 @@ that convert to and from the library's numpy/seconds conventions live in
 """
 
 
+import typing
 from dataclasses import dataclass, field
 
 from cyclonedds.idl import IdlStruct
@@ -56,6 +57,12 @@ class Header(IdlStruct, typename="std_msgs::msg::dds_::Header_"):
 @final
 class String(IdlStruct, typename="std_msgs::msg::dds_::String_"):
     data: str = ""
+
+
+@dataclass
+@final
+class Bool(IdlStruct, typename="std_msgs::msg::dds_::Bool_"):
+    data: bool = False
 
 
 # -- geometry_msgs --------------------------------------------------------------------------
@@ -98,6 +105,13 @@ class Pose(IdlStruct, typename="geometry_msgs::msg::dds_::Pose_"):
 class PoseStamped(IdlStruct, typename="geometry_msgs::msg::dds_::PoseStamped_"):
     header: Header = field(default_factory=Header)
     pose: Pose = field(default_factory=Pose)
+
+
+@dataclass
+@final
+class Transform(IdlStruct, typename="geometry_msgs::msg::dds_::Transform_"):
+    translation: Vector3 = field(default_factory=Vector3)
+    rotation: Quaternion = field(default_factory=Quaternion)
 
 
 @dataclass
@@ -181,6 +195,47 @@ class Joy(IdlStruct, typename="sensor_msgs::msg::dds_::Joy_"):
     buttons: sequence[int32] = field(default_factory=list)
 
 
+# -- trajectory_msgs ------------------------------------------------------------------------
+
+
+@dataclass
+@final
+class JointTrajectoryPoint(IdlStruct,
+                           typename="trajectory_msgs::msg::dds_::JointTrajectoryPoint_"):
+    positions: sequence[float64] = field(default_factory=list)
+    velocities: sequence[float64] = field(default_factory=list)
+    accelerations: sequence[float64] = field(default_factory=list)
+    effort: sequence[float64] = field(default_factory=list)
+    time_from_start: Duration = field(default_factory=Duration)
+
+
+@dataclass
+@final
+class JointTrajectory(IdlStruct, typename="trajectory_msgs::msg::dds_::JointTrajectory_"):
+    header: Header = field(default_factory=Header)
+    joint_names: sequence[str] = field(default_factory=list)
+    points: sequence[JointTrajectoryPoint] = field(default_factory=list)
+
+
+@dataclass
+@final
+class MultiDOFJointTrajectoryPoint(
+        IdlStruct, typename="trajectory_msgs::msg::dds_::MultiDOFJointTrajectoryPoint_"):
+    transforms: sequence[Transform] = field(default_factory=list)
+    velocities: sequence[Twist] = field(default_factory=list)
+    accelerations: sequence[Twist] = field(default_factory=list)
+    time_from_start: Duration = field(default_factory=Duration)
+
+
+@dataclass
+@final
+class MultiDOFJointTrajectory(IdlStruct,
+                              typename="trajectory_msgs::msg::dds_::MultiDOFJointTrajectory_"):
+    header: Header = field(default_factory=Header)
+    joint_names: sequence[str] = field(default_factory=list)
+    points: sequence[MultiDOFJointTrajectoryPoint] = field(default_factory=list)
+
+
 class _OctetsMachine(BytesMachine):
     """``sequence<uint8>`` on the wire, any buffer (bytes, bytearray, memoryview) in Python."""
 
@@ -206,9 +261,21 @@ for _type in (Image, CompressedImage):
 
 
 ALL_TYPES: tuple[type[IdlStruct], ...] = (
-    Time, Duration, Header, String, Point, Quaternion, Vector3, Pose, PoseStamped, Twist,
-    TwistStamped, RegionOfInterest, Image, CompressedImage, CameraInfo, JointState, Joy,
+    Time, Duration, Header, String, Bool, Point, Quaternion, Vector3, Pose, PoseStamped,
+    Transform, Twist, TwistStamped, RegionOfInterest, Image, CompressedImage, CameraInfo,
+    JointState, Joy, JointTrajectoryPoint, JointTrajectory, MultiDOFJointTrajectoryPoint,
+    MultiDOFJointTrajectory,
 )
+
+
+def message_element(msg_type: type, field_name: str) -> type | None:
+    """The message type of a ``sequence<Msg>`` field (``JointTrajectory.points``), else None."""
+    hint = typing.get_type_hints(msg_type, include_extras=True)[field_name]
+    for meta in getattr(hint, "__metadata__", ()):
+        inner = getattr(meta, "subtype", None)
+        if isinstance(inner, type) and issubclass(inner, IdlStruct):
+            return inner
+    return None
 
 
 def ros_type_name(msg_type: type) -> str:

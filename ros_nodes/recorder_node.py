@@ -18,6 +18,12 @@ stopped mid-episode (SIGINT/SIGTERM) discards the open episode: nothing half-don
 committed, and the store stays valid (a SIGKILL is repaired by the store's recovery).
 Status (latched JSON on ``/recorder/status``): state, episode, steps, skipped steps,
 dropped and late frames per camera, silent cameras, committed episodes.
+
+With ``arbiter:=true`` (the deployment graph) every step also records who was in control and
+the policy's and the operator's action from ``/arbiter/status`` (``ros_nodes.arbiter_stream``),
+episodes are committed as ``policy`` or ``intervention`` with the checkpoint, takeovers and
+safety counts, an arbiter fault ends the episode as interrupted, and START waits for a ready
+arbiter. Without it, collection is unchanged.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
 from robot_learning.hardware.robot import CartesianTarget
 from robot_learning.store import Source, StoreFullError, StoreWriter
 from ros_nodes import convert, msgs, topics
+from ros_nodes.arbiter_stream import ArbiterStream
 from ros_nodes.robot_bridge import ACCEPTED_GRIPPER, ACCEPTED_TARGET
 from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
 from ros_nodes.topics import CameraTopics, JoyButton
@@ -91,6 +98,8 @@ class RecorderNode:
         quality = p("jpeg_quality", 90, "JPEG quality of stored images")
         self.min_free_mb = p("min_free_mb", 100.0, "refuse to start an episode with less free "
                              "space than this on the store's filesystem, MB")
+        with_arbiter = p("arbiter", False, "deployment: record control source and both actions "
+                         "from /arbiter/status, episodes as policy/intervention")
         if self.on_silence not in SILENCE_ACTIONS:
             raise ValueError(f"recorder_node: on_camera_silence must be one of "
                              f"{', '.join(SILENCE_ACTIONS)}, got {self.on_silence!r}")
@@ -140,6 +149,11 @@ class RecorderNode:
         self._joy_buttons: list[int] = []
         node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
+        self.arbiter: ArbiterStream | None = None
+        if with_arbiter:
+            self.arbiter = ArbiterStream(horizon_s=HORIZON_S)
+            node.create_subscription(msgs.String, topics.ARBITER_STATUS, self._on_arbiter,
+                                     DEFAULT)
         self._status = node.create_publisher(msgs.String, topics.RECORDER_STATUS, LATCHED)
         node.create_timer(1.0 / (2 * self.record_hz), self._tick)
         node.create_timer(0.5, self._publish_status)
@@ -173,6 +187,16 @@ class RecorderNode:
             if button in pressed:
                 self._event(word, stamp)
 
+    def _on_arbiter(self, msg: msgs.String) -> None:
+        assert self.arbiter is not None
+        fault = self.arbiter.on_status(msg)
+        ep = self.episode
+        if fault and ep is not None and ep.end_s is None:
+            self._error(f"arbiter fault: {fault}; episode {ep.index} ends, interrupted")
+            ep.end_s = self.node.now_s()
+            ep.success = False
+            ep.end_notes = {"interrupted": fault}
+
     def _on_command(self, msg: msgs.String) -> None:
         word = msg.data.strip().lower()
         if word not in ("start", "success", "fail", "discard"):
@@ -205,22 +229,28 @@ class RecorderNode:
         silent = [s.topic for s in self.cameras.values() if s.silent]
         if silent:
             return self._error(f"cannot start an episode: no frames on {', '.join(silent)}")
+        if self.arbiter is not None and self.arbiter.not_ready:
+            return self._error(f"cannot start an episode: {self.arbiter.not_ready}")
         intrinsics = {n: s.intrinsics for n, s in self.cameras.items()}
         if self.writer is None:
             schema = recording_schema(intrinsics, record_hz=self.record_hz,  # type: ignore[arg-type]
-                                      control_hz=self.control_hz, jpeg_quality=self.jpeg_quality)
+                                      control_hz=self.control_hz, jpeg_quality=self.jpeg_quality,
+                                      intervention=self.arbiter is not None)
             self.writer = StoreWriter(self.store_path, schema,
                                       min_free_bytes=int(self.min_free_mb * 1e6))
             self.recorder = EpisodeRecorder(self.writer, cameras=tuple(self.cameras))
         assert self.recorder is not None
         try:
             index = self.recorder.begin(
-                source=Source.TELEOP, task=self.task, operator=self.operator,
+                source=Source.TELEOP if self.arbiter is None else Source.POLICY, task=self.task,
+                operator=self.operator,
                 calibration=camera_calibration(intrinsics, {}),  # type: ignore[arg-type]
                 notes={"recorded_by": self.node.fqn, "transport": "ros2"})
         except StoreFullError as exc:  # below the free-space margin: refuse, stay up
             return self._error(f"cannot start an episode: {exc}")
         self.episode = OpenEpisode(index, stamp_s, stamp_s, stamp_s)
+        if self.arbiter is not None:
+            self.arbiter.begin(stamp_s)
         for stream in self.cameras.values():
             stream.late = 0
         self.last_error = None
@@ -230,6 +260,8 @@ class RecorderNode:
     def _discard(self, why: str) -> None:
         assert self.recorder is not None and self.episode is not None
         self.recorder.discard()
+        if self.arbiter is not None:
+            self.arbiter.episode = None
         self.node.log.warning("episode %d discarded: %s", self.episode.index, why)
         self.episode = None
         self.discarded += 1
@@ -242,7 +274,11 @@ class RecorderNode:
             return self._discard("no step could be recorded")
         notes = {**ep.end_notes, "skipped_steps": ep.skipped,
                  "dropped_frames": {n: s.gaps.dropped for n, s in self.cameras.items()}}
-        index = self.recorder.commit(success=ep.success, notes=notes)
+        source = None
+        if self.arbiter is not None:
+            source, control_notes = self.arbiter.end()
+            notes |= control_notes
+        index = self.recorder.commit(success=ep.success, notes=notes, source=source)
         self.node.log.info("episode %d committed: %d steps, %s", index, ep.steps,
                            "success" if ep.success else "failed")
         self.episode = None
@@ -343,9 +379,11 @@ class RecorderNode:
             ep.skipped += 1
             return
         twist = self.twists.latest_at(t)
-        self.recorder.record_step(time_s=t, state=state, action=self._action_at(t, state),
+        action = self._action_at(t, state)
+        control = None if self.arbiter is None else self.arbiter.control_at(t, action.as_vector())
+        self.recorder.record_step(time_s=t, state=state, action=action,
                                   twist=np.zeros(6) if twist is None else twist[1],
-                                  frames=frames)
+                                  frames=frames, control=control)
         ep.steps += 1
 
     def _decode(self, name: str, stamp: float, msg: Any) -> CameraFrame:
@@ -359,7 +397,8 @@ class RecorderNode:
     def ready(self) -> bool:
         """Every camera's camera_info and the robot's state have arrived: START will work."""
         return all(s.intrinsics is not None for s in self.cameras.values()) and \
-            self.joints.newest_s is not None
+            self.joints.newest_s is not None and \
+            (self.arbiter is None or self.arbiter.not_ready is None)
 
     def _error(self, message: str) -> None:
         self.node.log.error("%s", message)

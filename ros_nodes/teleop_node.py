@@ -1,5 +1,11 @@
 """teleop_node: SpaceMouse, keyboard or scripted operator -> spacenav topics and arm targets.
 
+``device:=scripted_intervention`` is an operator for deployment graphs with nobody at the
+station: it lets the policy drive, holds the intervene button while moving for a stretch,
+lets go and presses SUCCESS (``robot_learning.runtime.scripted_intervention``). In a
+deployment the arbiter is the one command publisher: run this node with
+``publish_target:=false``.
+
 Publishes what the spacenav driver does (``/spacenav/twist_stamped``, ``/spacenav/joy``; our
 Joy carries the episode buttons, layout in ``ros_nodes.topics.JoyButton``) and, between an
 episode's START and its end, integrates the twist into absolute targets
@@ -26,11 +32,18 @@ EVENT_BUTTONS = {TeleopEvent.START: JoyButton.START, TeleopEvent.SUCCESS: JoyBut
                  TeleopEvent.FAIL: JoyButton.FAIL, TeleopEvent.DISCARD: JoyButton.DISCARD}
 
 
-def make_device(kind: str, *, episodes: int, hidraw: str) -> TeleopDevice:
+def make_device(kind: str, *, episodes: int, hidraw: str,
+                script_s: tuple[float, float, float] = (1.5, 1.0, 1.5)) -> TeleopDevice:
     if kind == "scripted":
         from robot_learning.hardware.scripted_teleop import ScriptedTeleop
 
         return ScriptedTeleop(episodes=episodes)
+    if kind == "scripted_intervention":
+        from robot_learning.runtime.scripted_intervention import ScriptedIntervention
+
+        policy_s, intervene_s, after_s = script_s
+        return ScriptedIntervention(episodes=episodes, policy_s=policy_s,
+                                    intervene_s=intervene_s, after_s=after_s)
     if kind == "spacemouse":
         from robot_learning.hardware.spacemouse import SpaceMouse
 
@@ -39,24 +52,28 @@ def make_device(kind: str, *, episodes: int, hidraw: str) -> TeleopDevice:
         from robot_learning.hardware.keyboard import KeyboardTeleop
 
         return KeyboardTeleop()
-    raise ValueError(f"teleop_node: parameter device must be scripted, spacemouse or keyboard, "
-                     f"got {kind!r}")
+    raise ValueError(f"teleop_node: parameter device must be scripted, scripted_intervention, "
+                     f"spacemouse or keyboard, got {kind!r}")
 
 
 class TeleopNode:
     def __init__(self, node: Node) -> None:
         p = node.declare_parameter
-        kind = p("device", "spacemouse", "scripted, spacemouse or keyboard")
+        kind = p("device", "spacemouse", "scripted, scripted_intervention, spacemouse or "
+                 "keyboard")
         rate_hz = p("rate_hz", 50.0, "how often the device is read and commands sent, Hz")
         episodes = p("episodes", 3, "scripted device: how many episodes to play")
         hidraw = p("hidraw", "", "spacemouse device path (empty: find it)")
+        script_s = (p("policy_s", 1.5, "scripted_intervention: hands off after START, s"),
+                    p("intervene_s", 1.0, "scripted_intervention: intervene button held, s"),
+                    p("after_s", 1.5, "scripted_intervention: hands off before SUCCESS, s"))
         self.publish_target = p("publish_target", True,
                                 "integrate the twist into /franka/target_pose commands")
-        self.wait_for_recorder = p("wait_for_recorder", kind == "scripted",
+        self.wait_for_recorder = p("wait_for_recorder", kind.startswith("scripted"),
                                    "start reading the device only once /recorder/status says "
                                    "ready (a scripted operator must not press START too early)")
         self.node = node
-        self.device = make_device(kind, episodes=episodes, hidraw=hidraw)
+        self.device = make_device(kind, episodes=episodes, hidraw=hidraw, script_s=script_s)
         self._recorder_ready = False
         node.on_shutdown(self.device.disconnect)
         self.integrator = TwistIntegrator()
@@ -65,8 +82,13 @@ class TeleopNode:
         self._pose: msgs.PoseStamped | None = None
         self._twist = node.create_publisher(msgs.TwistStamped, topics.TWIST, SENSOR_DATA)
         self._joy = node.create_publisher(msgs.Joy, topics.JOY, DEFAULT)
-        self._target = node.create_publisher(msgs.PoseStamped, topics.TARGET_POSE, DEFAULT)
-        self._gripper = node.create_publisher(msgs.JointState, topics.GRIPPER_COMMAND, DEFAULT)
+        # Without publish_target no command writer exists at all: the robot bridge's guard
+        # counts matched writers, so an idle one would already be a second publisher.
+        self._target = self._gripper = None
+        if self.publish_target:
+            self._target = node.create_publisher(msgs.PoseStamped, topics.TARGET_POSE, DEFAULT)
+            self._gripper = node.create_publisher(msgs.JointState, topics.GRIPPER_COMMAND,
+                                                  DEFAULT)
         node.create_subscription(msgs.PoseStamped, topics.EE_POSE, self._on_pose, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_STATUS, self._on_recorder, LATCHED)
         self._connected = False
@@ -113,7 +135,8 @@ class TeleopNode:
                 self.engaged = True
         if any(e in command.events for e in END_EVENTS):
             self.engaged = False
-        if self.engaged and self.publish_target and state is not None:
+        if self.engaged and self._target is not None and self._gripper is not None \
+                and state is not None:
             target = self.integrator.step(command, self.period_s, state=state)
             self._target.publish(convert.pose_stamped(target.position, target.quaternion,
                                                       stamp))

@@ -1,4 +1,5 @@
-"""Topic names, joint names and the Joy button layout of the collection graph: one place.
+"""Topic names, joint names and the Joy button layout of the collection and deployment
+graphs: one place.
 
 Shapes follow realsense-ros, franka_ros2 and spacenav (ROS_INTERFACES.md), so an official
 driver can replace one of our nodes without touching the rest of the graph.
@@ -28,6 +29,13 @@ JOY = "/spacenav/joy"
 # Recorder.
 RECORDER_STATUS = "/recorder/status"  # String (JSON), latched
 RECORDER_COMMAND = "/recorder/command"  # String: start | success | fail | discard
+
+# Deployment: policy_node -> arbiter_node -> the robot bridge.
+POLICY_CHUNK = "/policy/chunk"  # MultiDOFJointTrajectory: TCP targets, stamp = observation
+POLICY_CHUNK_GRIPPER = "/policy/chunk_gripper"  # JointTrajectory: finger targets, same stamp
+POLICY_STATUS = "/policy/status"  # String (JSON), latched: checkpoint, execution, ready, error
+ARBITER_STATUS = "/arbiter/status"  # String (JSON) every control tick: source, both actions
+EMERGENCY_STOP = "/arbiter/emergency_stop"  # Bool: true latches a hold, false releases it
 
 
 class JoyButton:

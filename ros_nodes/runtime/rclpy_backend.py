@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from ros_nodes.msgs import ros_type_name
+from ros_nodes.msgs import message_element, ros_type_name
 from ros_nodes.runtime.args import RosArgs
 from ros_nodes.runtime.node import Endpoint, M, Node, Publisher, Subscription, Timer
 from ros_nodes.runtime.qos import DEFAULT, Durability, QoSProfile, Reliability
@@ -31,6 +31,8 @@ def to_ros(msg: Any) -> Any:
         value = getattr(msg, f.name)
         if dataclasses.is_dataclass(value):
             value = to_ros(value)
+        elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            value = [to_ros(v) for v in value]  # sequence<Msg>: trajectory points
         setattr(out, f.name, value)
     return out
 
@@ -41,8 +43,11 @@ def from_ros(ros_msg: Any, msg_type: type) -> Any:
     for name, f in hints.items():
         value = getattr(ros_msg, name)
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        element = message_element(msg_type, name)
         if dataclasses.is_dataclass(default):
             value = from_ros(value, type(default))
+        elif element is not None:
+            value = [from_ros(v, element) for v in value]
         elif isinstance(f.default, bytes):
             value = bytes(value)
         elif isinstance(value, list | tuple) or hasattr(value, "tolist"):

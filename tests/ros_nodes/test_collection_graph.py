@@ -22,25 +22,12 @@ from robot_learning.store.validate import validate
 from ros_nodes import convert, msgs, topics
 from ros_nodes.robot_bridge import ACCEPTED_GRIPPER, ACCEPTED_TARGET
 from ros_nodes.runtime import SENSOR_DATA
-from tests.ros_nodes.graph import Graph, graph_env, wait_for
+from tests.ros_nodes.graph import wait_for
 from tests.ros_nodes.observer import Observer
 
 pytestmark = pytest.mark.slow
 SIZE = {"width": 160, "height": 120}
 FRONT = topics.CameraTopics("front")
-
-
-@pytest.fixture
-def graph(tmp_path, monkeypatch):
-    env = graph_env()
-    for key in ("ROS_DOMAIN_ID", "CYCLONEDDS_URI", "ROS_NODES_BACKEND"):
-        monkeypatch.setenv(key, env[key])
-    g = Graph(tmp_path, env)
-    yield g
-    for proc in g.procs.values():
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _observer_of_the_cell() -> Observer:

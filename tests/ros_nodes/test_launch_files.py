@@ -1,4 +1,4 @@
-"""The collection launch files: strict launch_ros keys, our executables, declared parameters."""
+"""The launch files: strict launch_ros keys, our executables, declared parameters."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def _nodes(doc: dict) -> list[dict]:
     return [entry["node"] for entry in doc["launch"] if "node" in entry]
 
 
-@pytest.mark.parametrize("name", ["collect_sim.yaml", "collect_teleop.yaml"])
+@pytest.mark.parametrize("name", ["collect_sim.yaml", "collect_teleop.yaml", "deploy.yaml",
+                                  "deploy_sim.yaml"])
 def test_launch_file_uses_our_nodes_and_their_parameters(name):
     doc = yaml.safe_load((LAUNCH / name).read_text())
     execs = {ep.name: ep for ep in entry_points(group="robot_learning.ros_nodes")}
@@ -43,3 +44,19 @@ def test_launch_file_uses_our_nodes_and_their_parameters(name):
             assert param["name"] in declared, f"{node['exec']} declares no {param['name']!r}"
             for used in re.findall(r"\$\(var (\w+)\)", str(param["value"])):
                 assert used in args, f"$(var {used}) is not an arg of {name}"
+
+
+@pytest.mark.parametrize("name", ["deploy.yaml", "deploy_sim.yaml"])
+def test_deploy_graph_has_one_command_publisher_and_records_the_arbiter(name):
+    nodes = {node["exec"]: node for node in _nodes(yaml.safe_load((LAUNCH / name).read_text()))}
+    assert {"policy_node", "arbiter_node", "teleop_node", "recorder_node"} <= set(nodes)
+    assert ("franka_node" in nodes) != ("sim_node" in nodes)
+
+    def params(exec_name: str) -> dict:
+        return {p["name"]: p["value"] for p in nodes[exec_name].get("param", [])}
+
+    # teleop_node would publish /franka/target_pose too: the command guard would hold the arm
+    assert params("teleop_node")["publish_target"] is False
+    assert params("recorder_node")["arbiter"] is True
+    assert params("policy_node")["checkpoint"] == "$(var checkpoint)"
+    assert params("arbiter_node")["limits"] == ("fr3_sim" if "sim_node" in nodes else "fr3")

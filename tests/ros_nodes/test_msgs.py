@@ -10,8 +10,9 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.base import Nodetype
 
 from robot_learning.hardware.camera import CameraIntrinsics
+from robot_learning.runtime import ActionChunk
 from ros_nodes import convert, msgs
-from ros_nodes.msgs import ALL_TYPES, ros_type_name
+from ros_nodes.msgs import ALL_TYPES, message_element, ros_type_name
 
 STORES = (Stores.ROS2_HUMBLE, Stores.ROS2_JAZZY)
 IDL_OF_ROS = {"int32": "int32", "uint32": "uint32", "uint8": "uint8", "float64": "float64",
@@ -38,6 +39,10 @@ def test_fields_match_the_ros2_definition(store, msg_type):
             assert _idl_name(ours[name]) == IDL_OF_ROS[detail[0]], name
         elif kind == Nodetype.NAME:
             assert ros_type_name(ours[name]) == detail, name
+        elif detail[0][0] == Nodetype.NAME:  # sequence of messages
+            (_, elem), _size = detail
+            assert kind == Nodetype.SEQUENCE, name
+            assert ros_type_name(message_element(msg_type, name)) == elem, name
         else:  # sequence or array of a base type
             (_, (elem, _)), size = detail
             text = str(ours[name])
@@ -69,7 +74,21 @@ def _samples() -> list[object]:
         convert.twist_stamped(np.array([0.1, 0.2, -0.3, 0.01, 0.02, -0.03]), stamp),
         msgs.Pose(), msgs.Twist(), msgs.Point(x=1.0), msgs.Quaternion(), msgs.Vector3(z=2.0),
         msgs.RegionOfInterest(x_offset=1, height=5, do_rectify=True),
+        msgs.Bool(data=True), msgs.Transform(translation=msgs.Vector3(x=0.5)),
+        *convert.chunk_messages(_chunk(stamp)),
+        msgs.MultiDOFJointTrajectoryPoint(), msgs.JointTrajectoryPoint(
+            positions=[0.1], velocities=[0.2], accelerations=[0.3], effort=[0.4],
+            time_from_start=msgs.Duration(sec=1, nanosec=2)),
     ]
+
+
+def _chunk(stamp: float) -> ActionChunk:
+    rng = np.random.default_rng(2)
+    n = 4
+    quats = rng.normal(size=(n, 4))
+    return ActionChunk(stamp + 0.1 * np.arange(n), rng.uniform(-1, 1, (n, 3)),
+                       quats / np.linalg.norm(quats, axis=1, keepdims=True),
+                       np.array([0.0, 0.25, 1.0, 0.6]))
 
 
 def _as_rosbags(msg, typestore):  # type: ignore[no-untyped-def]
@@ -81,6 +100,8 @@ def _as_rosbags(msg, typestore):  # type: ignore[no-untyped-def]
         value = getattr(msg, name)
         if kind == Nodetype.NAME:
             value = _as_rosbags(value, typestore)
+        elif kind == Nodetype.SEQUENCE and detail[0][0] == Nodetype.NAME:
+            value = [_as_rosbags(v, typestore) for v in value]
         elif kind in (Nodetype.SEQUENCE, Nodetype.ARRAY):
             elem = detail[0][1][0]
             if elem != "string":
@@ -113,3 +134,29 @@ def test_image_data_is_bytes_on_both_ends_and_large_frames_are_exact():
     assert isinstance(back.data, bytes)
     np.testing.assert_array_equal(convert.image_array(back), color)
     assert convert.stamp_s(back) == pytest.approx(12.5)
+
+
+def test_chunk_round_trips_through_the_trajectory_pair_on_the_wire():
+    stamp = 1795700000.25
+    chunk = _chunk(stamp)
+    poses, fingers = convert.chunk_messages(chunk)
+    assert poses.header.frame_id == "fr3_link0" and poses.joint_names == ["fr3_hand_tcp"]
+    assert convert.stamp_s(poses) == pytest.approx(stamp, abs=1e-6)  # float64 at 1.8e9 s
+    assert [convert.duration_s(p.time_from_start) for p in poses.points] == pytest.approx(
+        [0.0, 0.1, 0.2, 0.3], abs=1e-6)
+    assert fingers.points[2].positions == [0.0, 0.0]  # closed
+    assert fingers.points[0].positions == [0.04, 0.04]  # open
+    wire = (msgs.MultiDOFJointTrajectory.deserialize(poses.serialize()),
+            msgs.JointTrajectory.deserialize(fingers.serialize()))
+    back = convert.chunk_from_messages(*wire)
+    np.testing.assert_allclose(back.times_s, chunk.times_s, atol=1e-6)
+    np.testing.assert_allclose(back.as_vectors(), chunk.as_vectors(), atol=1e-12)
+
+
+def test_chunk_pair_with_mismatched_parts_is_refused_with_the_reason():
+    poses, fingers = convert.chunk_messages(_chunk(100.0))
+    with pytest.raises(ValueError, match="different stamps"):
+        convert.chunk_from_messages(poses, convert.chunk_messages(_chunk(100.5))[1])
+    fingers.points.pop()
+    with pytest.raises(ValueError, match="4 pose points and 3 gripper points"):
+        convert.chunk_from_messages(poses, fingers)
