@@ -1,0 +1,54 @@
+"""franka_node robot:=franky: the bridge over franky, talking libfranka to a franky-sim FR3 on
+127.0.0.1, in its own process; commands and state over DDS."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("franky")
+pytest.importorskip("franky_sim")
+
+from robot_learning.hardware.franky_sim_server import FrankySimServer  # noqa: E402
+from ros_nodes import convert, msgs, topics  # noqa: E402
+from ros_nodes.runtime import SENSOR_DATA  # noqa: E402
+from tests.ros_nodes.graph import wait_for  # noqa: E402
+from tests.ros_nodes.observer import Observer  # noqa: E402
+
+
+def test_franka_node_on_franky_sim_tracks_targets_and_publishes_franka_ros2_state(graph):
+    with FrankySimServer(host="127.0.0.1") as server:
+        obs = Observer()
+        obs.collect(msgs.PoseStamped, topics.EE_POSE, SENSOR_DATA,
+                    keep=lambda m: (convert.stamp_s(m), convert.pose_vector(m)))
+        obs.collect(msgs.JointState, topics.JOINT_STATES, SENSOR_DATA,
+                    keep=lambda m: tuple(m.name))
+        obs.collect(msgs.JointState, topics.GRIPPER_JOINT_STATES, SENSOR_DATA,
+                    keep=lambda m: tuple(m.name))
+        target_pub = obs.publisher(msgs.PoseStamped, topics.TARGET_POSE)
+        obs.start()
+        graph.start("franka_node", "franka", params={
+            "robot": "franky", "host": server.host, "enforce_realtime": False,
+            "relative_dynamics_factor": 0.2})
+        try:
+            wait_for(lambda: len(obs.snapshot(topics.EE_POSE)) > 20, 60, "the arm's pose", graph)
+            start = obs.snapshot(topics.EE_POSE)[-1][1]
+            goal = start.copy()
+            goal[:3] += [0.03, -0.02, 0.0]
+            deadline = time.monotonic() + 8.0
+            while time.monotonic() < deadline:  # a teleop-like stream of fresh targets
+                target_pub.publish(convert.pose_stamped(goal[:3], goal[3:], time.time()))
+                time.sleep(0.02)
+                if np.linalg.norm(obs.snapshot(topics.EE_POSE)[-1][1][:3] - goal[:3]) < 2e-3:
+                    break
+            reached = obs.snapshot(topics.EE_POSE)[-1][1]
+            assert graph.stop("franka") == 0, graph.log("franka")[-3000:]
+        finally:
+            obs.close()
+    assert np.linalg.norm(reached[:3] - goal[:3]) < 3e-3, (reached, goal)
+    assert obs.snapshot(topics.JOINT_STATES)[-1] == topics.ARM_JOINT_NAMES
+    assert obs.snapshot(topics.GRIPPER_JOINT_STATES)[-1] == topics.FINGER_JOINT_NAMES
+    stamps = np.array([t for t, _ in obs.snapshot(topics.EE_POSE)])
+    assert abs(stamps[-1] - time.time()) < 30 and np.all(np.diff(stamps) >= 0)
