@@ -1,9 +1,10 @@
 """calibration_node over real DDS on loopback, against the simulator's ground truth.
 
-Graph: sim_node (empty workcell, the ChArUco board on the gripper, the front camera through a
-distorting, noisy lens, JPEG on the wire) and calibration_node in auto mode: it drives the
-arm through its planned poses on /franka/target_pose, captures a view per pose, solves
-eye-to-hand, saves the file and latches the result on /tf_static. A subscriber that joins
+Graph: sim_node (empty workcell, a ChArUco board, one camera through a distorting, noisy
+lens, JPEG on the wire) and calibration_node in auto mode: it drives the arm through its
+planned poses on /franka/target_pose, captures a view per pose, solves (eye-to-hand for the
+front camera and the board on the gripper, eye-in-hand for the wrist camera and the board on
+the table), saves the file and latches the result on /tf_static. A subscriber that joins
 only after the result was published still gets it (transient local), and what it gets is
 the saved file and is close to the simulator's true camera pose.
 """
@@ -25,25 +26,32 @@ from tests.ros_nodes.observer import Observer
 
 pytestmark = pytest.mark.slow
 SEED = 3
-SIZE = {"width": 640, "height": 480}  # the front camera 0.75 m from a 19 cm board
+SIZE = {"width": 640, "height": 480}
 VIEWS = 8
 
 
-def _true_front(seed: int) -> tuple[np.ndarray, object]:
-    """The simulator's true T_base_camera and intrinsics of the front camera for ``seed``."""
-    with Workcell(task="empty", seed=seed, cameras=("front",),
+def _truth(camera: str, seed: int) -> tuple[np.ndarray, object]:
+    """The simulator's true pose (T_base_camera, or T_hand_camera on the hand) and
+    intrinsics of ``camera`` for ``seed``."""
+    with Workcell(task="empty", seed=seed, cameras=(camera,),
                   image_size=(SIZE["height"], SIZE["width"])) as workcell:
         workcell.reset(seed)
-        return workcell.true_T_base_camera("front"), workcell.camera("front").intrinsics
+        pose = workcell.true_T_hand_camera(camera) if camera == "wrist" else \
+            workcell.true_T_base_camera(camera)
+        return pose, workcell.camera(camera).intrinsics
 
 
-def test_auto_calibration_of_a_fixed_camera_lands_on_tf_static(graph, tmp_path):
+@pytest.mark.parametrize(("camera", "board", "parent"), [
+    ("front", "gripper", topics.BASE_FRAME),  # eye-to-hand
+    ("wrist", "table", topics.TCP_FRAME),  # eye-in-hand
+])
+def test_auto_calibration_lands_on_tf_static(graph, tmp_path, camera, board, parent):
     out = tmp_path / "calibration" / "sim.yaml"
     graph.start("sim_node", "sim", params={
-        "task": "empty", "seed": SEED, "cameras": ["front"], **SIZE, "camera_hz": 10.0,
-        "publish_raw": False, "jpeg_quality": 95, "boards": "gripper", "lens": "realistic"})
+        "task": "empty", "seed": SEED, "cameras": [camera], **SIZE, "camera_hz": 10.0,
+        "publish_raw": False, "jpeg_quality": 95, "boards": board, "lens": "realistic"})
     graph.start("calibration_node", "calibration", params={
-        "mode": "auto", "cameras": ["front"], "board": "gripper", "views": VIEWS,
+        "mode": "auto", "cameras": [camera], "board": board, "views": VIEWS,
         "seed": SEED, "workcell": "sim", "out": str(out)})
     status = Observer("status_watcher")
     status.status(msgs.String, topics.CALIBRATION_STATUS)
@@ -64,40 +72,40 @@ def test_auto_calibration_of_a_fixed_camera_lands_on_tf_static(graph, tmp_path):
         status.close()
     assert final["state"] == "done", (final, graph.log("calibration")[-3000:])
     assert final["planned"] == VIEWS and final["captured"] + len(final["skipped"]) == VIEWS
-    assert final["views"]["front"] >= VIEWS - 1, final
+    assert final["views"][camera] >= VIEWS - 1, final
     assert sorted(set(progress))[:2] == [0, 1], "status reports progress view by view"
-    residuals = final["residuals"]["front"]
+    residuals = final["residuals"][camera]
     assert residuals["hand_eye"]["rms_px"] < 0.5 and residuals["holdout"]["passed"]
 
     # A subscriber that joins after the result was latched still receives it.
     late = Observer("late_tf_listener")
     late.collect(msgs.TFMessage, topics.TF_STATIC, LATCHED)
-    late.collect(msgs.CameraInfo, topics.calibrated_camera_info("front"), LATCHED)
+    late.collect(msgs.CameraInfo, topics.calibrated_camera_info(camera), LATCHED)
     late.start()
     try:
         wait_for(lambda: late.snapshot(topics.TF_STATIC) and
-                 late.snapshot(topics.calibrated_camera_info("front")), 10.0,
+                 late.snapshot(topics.calibrated_camera_info(camera)), 10.0,
                  "the latched /tf_static and camera_info", graph)
-        (tf,) = late.snapshot(topics.TF_STATIC)[:1]
-        info = late.snapshot(topics.calibrated_camera_info("front"))[0]
+        tf = late.snapshot(topics.TF_STATIC)[0]
+        info = late.snapshot(topics.calibrated_camera_info(camera))[0]
     finally:
         late.close()
-    (front,) = tf.transforms
-    assert front.header.frame_id == topics.BASE_FRAME
-    assert front.child_frame_id == topics.CameraTopics("front").optical_frame
-    T_published = convert.transform_matrix(front)
+    (published,) = tf.transforms
+    assert published.header.frame_id == parent
+    assert published.child_frame_id == topics.CameraTopics(camera).optical_frame
+    T_published = convert.transform_matrix(published)
 
-    saved = WorkcellCalibration.load(out).cameras["front"]
+    saved = WorkcellCalibration.load(out).cameras[camera]
     np.testing.assert_allclose(T_published, saved.pose, atol=1e-9)
     assert convert.intrinsics(info).fx == pytest.approx(saved.intrinsics.fx, abs=1e-9)
 
-    T_true, K_true = _true_front(SEED)
+    T_true, K_true = _truth(camera, SEED)
     error_m, error_rad = transform_error(T_published, T_true)
-    print(f"calibration graph: {final['captured']} views in {took_s:.1f} s; hand-eye "
+    print(f"calibration graph, {camera}: {final['captured']} views in {took_s:.1f} s; hand-eye "
           f"{1000 * error_m:.2f} mm, {np.degrees(error_rad):.3f} deg; fx "
           f"{info.k[0]:.1f} vs {K_true.fx:.1f}")
-    # 8 JPEG views of a 19 cm board at 0.75 m, 640x480 (the library gets ~0.6 mm, 0.06 deg
-    # from 8 lossless views); bars loose enough for JPEG and timing, tight enough to matter.
+    # 8 JPEG views at 640x480 (the library gets ~0.6 mm, 0.06 deg for the front camera from
+    # 8 lossless views); bars loose enough for JPEG and timing, tight enough to matter.
     assert error_m < 0.004 and np.degrees(error_rad) < 0.4
     assert abs(info.k[0] - K_true.fx) / K_true.fx < 0.01
     assert np.hypot(info.k[2] - K_true.cx, info.k[5] - K_true.cy) < 5.0
