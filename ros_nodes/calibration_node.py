@@ -101,7 +101,8 @@ class CalibrationNode:
         self.node = node
         self._check_parameters()
         self.robot_pose_std = (float(pose_std[0]), float(pose_std[1]))
-        self.serials = dict(item.split("=", 1) for item in serials.split(",") if "=" in item)
+        self.serials = {name.strip(): serial.strip().lstrip("_") for name, _, serial in
+                        (item.partition("=") for item in serials.split(",")) if serial.strip()}
         self.board = scene.BOARD_MOUNTS[self.board_mount].board
         self.detector = BoardDetector(self.board)
         self._tf = node.create_publisher(msgs.TFMessage, topics.TF_STATIC, LATCHED)
