@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from calibration.calibration_file import WorkcellCalibration
-from robot_learning.geometry import transform_error
+from calibration.sim import SimCalibrationConfig, plan_poses
+from robot_learning.geometry import pose_from_transform, transform_error, transform_from_pose
 from robot_learning.sim.workcell import Workcell
 from ros_nodes import convert, msgs, topics
 from ros_nodes.runtime import LATCHED
@@ -110,3 +111,88 @@ def test_auto_calibration_lands_on_tf_static(graph, tmp_path, camera, board, par
     assert abs(info.k[0] - K_true.fx) / K_true.fx < 0.01
     assert np.hypot(info.k[2] - K_true.cx, info.k[5] - K_true.cy) < 5.0
     assert graph.stop("calibration") == 0
+
+
+def _guide_to(obs: Observer, target_pub, T: np.ndarray, graph, timeout_s: float = 10.0) -> None:
+    """Stand-in for a person guiding the arm: command the pose until the hand rests on it."""
+    position, quaternion = pose_from_transform(T)
+    steady_since = None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        target_pub.publish(convert.pose_stamped(position, quaternion, time.time()))
+        time.sleep(0.05)
+        hand = obs.snapshot(topics.EE_POSE)
+        if not hand:
+            continue
+        v = hand[-1]
+        on_target = transform_error(transform_from_pose(v[:3], v[3:]), T)[0] < 0.0015
+        steady_since = (steady_since or time.monotonic()) if on_target else None
+        if steady_since is not None and time.monotonic() - steady_since > 0.4:
+            return
+        graph.assert_alive()
+    raise AssertionError(f"the arm did not reach {position} within {timeout_s} s")
+
+
+def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(graph, tmp_path):
+    """Manual mode: the operator (here the test, guiding the arm) captures each view with the
+    Joy button or ``capture`` on /calibration/command; the node solves after ``views``.
+    Then a calibration_node in publish mode latches the saved file on /tf_static."""
+    out = tmp_path / "sim.yaml"
+    views = 7
+    graph.start("sim_node", "sim", params={
+        "task": "empty", "seed": SEED, "cameras": ["front"], **SIZE, "camera_hz": 10.0,
+        "publish_raw": False, "jpeg_quality": 95, "boards": "gripper", "lens": "realistic"})
+    graph.start("calibration_node", "calibration", params={
+        "mode": "manual", "cameras": ["front"], "board": "gripper", "views": views,
+        "out": str(out), "capture_button": topics.JoyButton.START})
+    config = SimCalibrationConfig(seed=SEED, views=views, wrist_cameras=(),
+                                  fixed_cameras=("front",))
+    poses = plan_poses(config, "gripper", ["front"], np.random.default_rng([SEED, 7]))
+    obs = Observer("operator")
+    obs.collect(msgs.PoseStamped, topics.EE_POSE, keep=convert.pose_vector)
+    obs.status(msgs.String, topics.CALIBRATION_STATUS)
+    target = obs.publisher(msgs.PoseStamped, topics.TARGET_POSE)
+    joy = obs.publisher(msgs.Joy, topics.JOY)
+    command = obs.publisher(msgs.String, topics.CALIBRATION_COMMAND)
+    obs.start()
+
+    def status() -> dict:
+        return obs.latest_status.get(topics.CALIBRATION_STATUS, {})
+
+    try:
+        wait_for(lambda: status().get("state") == "capturing", 30.0, "calibration inputs", graph)
+        for i, T in enumerate(poses):
+            _guide_to(obs, target, T, graph)
+            if i % 2 == 0:
+                buttons = [0] * topics.JoyButton.COUNT
+                for pressed in (1, 0):  # press and release
+                    buttons[topics.JoyButton.START] = pressed
+                    joy.publish(msgs.Joy(header=convert.header(time.time(), ""),
+                                         buttons=list(buttons)))
+                    time.sleep(0.05)
+            else:
+                command.publish(msgs.String(data="capture"))
+            wait_for(lambda i=i: status().get("captured", 0) > i, 10.0, f"view {i}", graph)
+        wait_for(lambda: status().get("state") in ("done", "failed"), 30.0, "the solve", graph)
+    finally:
+        obs.close()
+    final = status()
+    assert final["state"] == "done", (final, graph.log("calibration")[-3000:])
+    assert final["views"]["front"] >= views - 1
+    saved = WorkcellCalibration.load(out).cameras["front"]
+    T_true, _ = _truth("front", SEED)
+    error_m, error_rad = transform_error(saved.pose, T_true)
+    assert error_m < 0.004 and np.degrees(error_rad) < 0.4
+    assert graph.stop("calibration") == 0
+
+    graph.start("calibration_node", "replay", params={
+        "mode": "publish", "cameras": ["front"], "out": str(out)})
+    late = Observer("tf_listener")
+    late.collect(msgs.TFMessage, topics.TF_STATIC, LATCHED)
+    late.start()
+    try:
+        wait_for(lambda: late.snapshot(topics.TF_STATIC), 20.0, "the replayed /tf_static", graph)
+        (published,) = late.snapshot(topics.TF_STATIC)[0].transforms
+    finally:
+        late.close()
+    np.testing.assert_allclose(convert.transform_matrix(published), saved.pose, atol=1e-9)
