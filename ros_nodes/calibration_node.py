@@ -44,7 +44,7 @@ from calibration.procedure import (
 from robot_learning.geometry import pose_from_transform, transform_error, transform_from_pose
 from robot_learning.sim import scene
 from ros_nodes import convert, msgs, topics
-from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
+from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, ParameterError, run_node
 
 MODES = ("auto", "manual", "publish")
 HAND_HISTORY_S = 3.0  # hand poses kept to look up the pose at a frame's stamp
@@ -134,6 +134,8 @@ class CalibrationNode:
         if self.mode == "auto":
             self.plan = self._plan()
             self._target = node.create_publisher(msgs.PoseStamped, topics.TARGET_POSE, DEFAULT)
+            node.create_subscription(msgs.String, topics.ROBOT_STATUS, self._on_robot_status,
+                                     LATCHED)
         else:
             self._joy_buttons: list[int] = []
             node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
@@ -148,22 +150,22 @@ class CalibrationNode:
     # -- set-up ----------------------------------------------------------------------------
     def _check_parameters(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"calibration_node: parameter mode must be one of {MODES}, "
+            raise ParameterError(f"calibration_node: parameter mode must be one of {MODES}, "
                              f"got {self.mode!r}")
         if self.board_mount not in scene.BOARD_MOUNTS:
-            raise ValueError(f"calibration_node: parameter board must be one of "
+            raise ParameterError(f"calibration_node: parameter board must be one of "
                              f"{sorted(scene.BOARD_MOUNTS)}, got {self.board_mount!r}")
         if not self.camera_names:
-            raise ValueError("calibration_node: parameter cameras is empty; name at least one")
+            raise ParameterError("calibration_node: parameter cameras is empty; name at least one")
         wrong = [n for n in self.camera_names
                  if (n in self.hand_cameras) != (self.board_mount == "table")]
         if wrong and self.mode != "publish":
-            raise ValueError(
+            raise ParameterError(
                 f"calibration_node: camera(s) {wrong} cannot see the {self.board_mount} board "
                 f"while the hand moves it: hand cameras calibrate against board:=table, fixed "
                 f"cameras against board:=gripper (run once per board)")
         if self.views < 6 and self.mode != "publish":
-            raise ValueError(f"calibration_node: parameter views must be at least 6 (hand-eye "
+            raise ParameterError(f"calibration_node: parameter views must be at least 6 (hand-eye "
                              f"and the held-out check need them), got {self.views}")
 
     def _mount(self, name: str) -> str:
@@ -187,6 +189,15 @@ class CalibrationNode:
         self._hand.append((stamp, transform_from_pose(v[:3], v[3:])))
         while self._hand and self._hand[0][0] < stamp - HAND_HISTORY_S:
             self._hand.popleft()
+
+    def _on_robot_status(self, msg: msgs.String) -> None:
+        """The bridge holds the arm (another command publisher, a reflex): poses would time
+        out one by one, so stop now with the bridge's reason."""
+        status = json.loads(msg.data)
+        if status.get("state") == "hold" and self.state in ("waiting", "capturing"):
+            self._fail(f"the arm is on hold ({topics.ROBOT_STATUS}): {status.get('error')}; "
+                       "calibration_node must be the only publisher on "
+                       f"{topics.TARGET_POSE}; fix that and start it again")
 
     def _on_joy(self, msg: msgs.Joy) -> None:
         buttons = list(msg.buttons)

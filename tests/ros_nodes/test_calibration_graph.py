@@ -196,3 +196,45 @@ def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(gr
     finally:
         late.close()
     np.testing.assert_allclose(convert.transform_matrix(published), saved.pose, atol=1e-9)
+
+
+def test_bad_input_is_explained(graph, tmp_path):
+    """A board the camera cannot see exits 2 naming the fix; silent topics and a second
+    command publisher end the session with the reason on /calibration/status."""
+    graph.start("calibration_node", "wrong_board", params={
+        "cameras": ["wrist"], "board": "gripper"})
+    assert graph.procs["wrong_board"].wait(30) == 2
+    assert "hand cameras calibrate against board:=table" in graph.log("wrong_board")
+    graph.stopped.add("wrong_board")
+
+    obs = Observer("watcher")
+    obs.status(msgs.String, topics.CALIBRATION_STATUS)
+    obs.start()
+
+    def status() -> dict:
+        return obs.latest_status.get(topics.CALIBRATION_STATUS, {})
+
+    try:
+        graph.start("calibration_node", "calibration", params={
+            "cameras": ["front"], "views": 6, "input_timeout_s": 2.0,
+            "out": str(tmp_path / "never.yaml")})
+        wait_for(lambda: status().get("state") == "failed", 30.0, "the input timeout", graph)
+        assert "/camera/front/color/image_raw/compressed" in status()["error"]
+        assert topics.EE_POSE in status()["error"]
+        graph.stop("calibration")
+
+        graph.start("sim_node", "sim", params={
+            "task": "empty", "seed": SEED, "cameras": ["front"], "width": 160, "height": 120,
+            "publish_raw": False, "boards": "gripper"})
+        graph.start("calibration_node", "calibration2", params={  # a session of ~30 s
+            "cameras": ["front"], "views": 30, "out": str(tmp_path / "never.yaml")})
+        wait_for(lambda: status().get("state") == "capturing", 30.0, "the session", graph)
+        # a second command publisher (a teleop node left running): the bridge holds the arm
+        intruder = obs.publisher(msgs.PoseStamped, topics.TARGET_POSE)  # kept: alive while held
+        wait_for(lambda: status().get("state") == "failed", 15.0, "the hold to end it", graph)
+        assert "only publisher on /franka/target_pose" in status()["error"]
+        assert "2 publishers" in status()["error"] and "/watcher" in status()["error"]
+        del intruder
+    finally:
+        obs.close()
+    assert not (tmp_path / "never.yaml").exists()
