@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 
 from calibration.calibration_file import WorkcellCalibration
+from calibration.poses import PoseVisitor
 from calibration.sim import SimCalibrationConfig, plan_poses
 from robot_learning.geometry import pose_from_transform, transform_error, transform_from_pose
+from robot_learning.sim.camera import REALISTIC_LENS
 from robot_learning.sim.workcell import Workcell
 from ros_nodes import convert, msgs, topics
-from ros_nodes.runtime import LATCHED
+from ros_nodes.runtime import LATCHED, SENSOR_DATA
 from tests.ros_nodes.graph import wait_for
 from tests.ros_nodes.observer import Observer
 
@@ -238,3 +240,55 @@ def test_bad_input_is_explained(graph, tmp_path):
     finally:
         obs.close()
     assert not (tmp_path / "never.yaml").exists()
+
+
+def test_manual_without_a_robot_gives_intrinsics_only(graph, tmp_path):
+    """A hand-held board and no robot bridge: views on ``capture``, intrinsics out as the
+    latched CameraInfo, no transforms and no file. The "person" moving the board is the
+    test: it poses the simulated arm holding the board (lockstep, in this process) and
+    publishes each MuJoCo render on the camera's topic, as a camera_node would."""
+    out = tmp_path / "never.yaml"
+    views = 7
+    graph.start("calibration_node", "calibration", params={
+        "mode": "manual", "cameras": ["front"], "board": "gripper", "views": views,
+        "out": str(out)})
+    obs = Observer("person")
+    obs.status(msgs.String, topics.CALIBRATION_STATUS)
+    info_topic = topics.calibrated_camera_info("front")
+    obs.collect(msgs.CameraInfo, info_topic, LATCHED)
+    camera = obs.node.create_publisher(msgs.CompressedImage, topics.CameraTopics("front")
+                                       .compressed, SENSOR_DATA)
+    command = obs.publisher(msgs.String, topics.CALIBRATION_COMMAND)
+    obs.start()
+
+    def status() -> dict:
+        return obs.latest_status.get(topics.CALIBRATION_STATUS, {})
+
+    config = SimCalibrationConfig(seed=SEED, views=views, wrist_cameras=(),
+                                  fixed_cameras=("front",))
+    with Workcell(task="empty", seed=SEED, cameras=("front",), boards=("gripper",),
+                  image_size=(SIZE["height"], SIZE["width"]),
+                  lenses={"front": REALISTIC_LENS}) as workcell:
+        workcell.reset(SEED)
+        K_true = workcell.camera("front").intrinsics
+        visitor = PoseVisitor(workcell.robot, wait=workcell.robot.advance)
+        poses = plan_poses(config, "gripper", ["front"], np.random.default_rng([SEED, 7]))
+        try:
+            for i, T in enumerate(poses):
+                assert visitor.move_to(T) is not None
+                image = workcell.render(["front"])["front"]
+                command.publish(msgs.String(data="capture"))
+                for _ in range(3):  # a live stream: the node takes a frame after the request
+                    time.sleep(0.1)
+                    camera.publish(convert.compressed_image(image, time.time(), "front", 95))
+                wait_for(lambda i=i: status().get("captured", 0) > i, 10.0, f"view {i}", graph)
+            wait_for(lambda: obs.snapshot(info_topic), 20.0, "the calibrated CameraInfo",
+                     graph)
+        finally:
+            obs.close()
+    final = status()
+    assert final["state"] == "done" and final["views"]["front"] >= views - 1, final
+    info = convert.intrinsics(obs.snapshot(info_topic)[0])
+    assert abs(info.fx - K_true.fx) / K_true.fx < 0.01
+    assert np.hypot(info.cx - K_true.cx, info.cy - K_true.cy) < 5.0
+    assert not out.exists()
