@@ -372,6 +372,9 @@ class CalibrationNode:
             self.result["residuals"][name] = {"intrinsics": result.summary()}
             self._infos[name].publish(convert.camera_info(
                 result.intrinsics, self.node.now_s(), topics.CameraTopics(name).optical_frame))
+        self.node.log.info("no hand poses on %s: intrinsics only, published on %s (no "
+                           "transforms, no file)", topics.EE_POSE,
+                           ", ".join(topics.calibrated_camera_info(n) for n in self._infos))
         self._set_state("done")
 
     def publish(self, calibration: WorkcellCalibration) -> None:
