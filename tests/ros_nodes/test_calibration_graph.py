@@ -162,7 +162,8 @@ def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(gr
         return obs.latest_status.get(topics.CALIBRATION_STATUS, {})
 
     try:
-        wait_for(lambda: status().get("state") == "capturing", 30.0, "calibration inputs", graph)
+        wait_for(lambda: status().get("state") == "capturing" and joy.subscription_count() > 0
+                 and command.subscription_count() > 0, 30.0, "calibration inputs", graph)
         for i, T in enumerate(poses):
             _guide_to(obs, target, T, graph)
             if i % 2 == 0:
@@ -273,7 +274,10 @@ def test_manual_without_a_robot_gives_intrinsics_only(graph, tmp_path):
         K_true = workcell.camera("front").intrinsics
         visitor = PoseVisitor(workcell.robot, wait=workcell.robot.advance)
         poses = plan_poses(config, "gripper", ["front"], np.random.default_rng([SEED, 7]))
-        try:
+        try:  # volatile topics: publish once the node is there to hear them
+            wait_for(lambda: status().get("state") == "waiting" and
+                     camera.subscription_count() > 0 and command.subscription_count() > 0,
+                     30.0, "calibration_node to subscribe", graph)
             for i, T in enumerate(poses):
                 assert visitor.move_to(T) is not None
                 image = workcell.render(["front"])["front"]
