@@ -93,6 +93,9 @@ class CalibrationNode:
                                                        "is skipped")
         self.max_skew_s = p("max_stamp_skew_s", 0.02, "a frame needs a hand pose this close "
                                                       "to its stamp, s")
+        self.frame_timeout_s = p("frame_timeout_s", 2.0, "auto: a camera without a frame "
+                                                         "stamped after the settle this long "
+                                                         "misses that view, s")
         self.input_timeout_s = p("input_timeout_s", 30.0, "fail when the cameras or the hand "
                                                           "pose are silent this long, s")
         self.capture_button = p("capture_button", topics.JoyButton.START,
@@ -276,9 +279,20 @@ class CalibrationNode:
             move.settled_s = self._settled(move)
             return
         frames = {n: self._frames[n] for n in self.camera_names}
-        if all(convert.stamp_s(f) > move.settled_s for f in frames.values()):
-            self._capture(move.index, frames, settled=move.T_base_hand)
-            self._move = None
+        fresh = {n: f for n, f in frames.items() if convert.stamp_s(f) > move.settled_s}
+        if len(fresh) < len(frames) and now - move.settled_s > self.frame_timeout_s:
+            for name in sorted(set(frames) - set(fresh)):
+                self.node.log.warning(
+                    "%s: no frame stamped after the arm settled (%.3f) within %.1f s, newest "
+                    "%.3f; view %d dropped for %s (camera stalled, or its clock behind?)",
+                    topics.CameraTopics(name).compressed, move.settled_s, self.frame_timeout_s,
+                    convert.stamp_s(frames[name]), move.index, name)
+                self.missed[name] += 1
+            frames = fresh
+        elif len(fresh) < len(frames):
+            return
+        self._capture(move.index, frames, settled=move.T_base_hand)
+        self._move = None
 
     def _settled(self, move: _Move) -> float | None:
         """The stamp at which the hand has been on target and still for ``settle_s``."""
