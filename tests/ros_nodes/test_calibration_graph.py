@@ -76,7 +76,8 @@ def test_auto_calibration_lands_on_tf_static(graph, tmp_path, camera, board, par
     assert final["state"] == "done", (final, graph.log("calibration")[-3000:])
     assert final["planned"] == VIEWS and final["captured"] + len(final["skipped"]) == VIEWS
     assert final["views"][camera] >= VIEWS - 1, final
-    assert sorted(set(progress))[:2] == [0, 1], "status reports progress view by view"
+    seen = set(progress) & set(range(1, VIEWS))
+    assert len(seen) >= VIEWS // 2, f"status reports progress view by view, saw {seen}"
     residuals = final["residuals"][camera]
     assert residuals["hand_eye"]["rms_px"] < 0.5 and residuals["holdout"]["passed"]
 
