@@ -5,6 +5,7 @@ from __future__ import annotations
 import imagecodecs
 import numpy as np
 
+from robot_learning.geometry import pose_from_transform, transform_from_pose
 from robot_learning.hardware.camera import CameraIntrinsics
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.runtime.chunk import ActionChunk
@@ -139,6 +140,23 @@ def robot_state(joints: msgs.JointState, pose: msgs.PoseStamped, gripper: msgs.J
 def target_from_msgs(pose: msgs.PoseStamped, closed: bool) -> CartesianTarget:
     v = pose_vector(pose)
     return CartesianTarget(v[:3], v[3:], closed, stamp_s(pose))
+
+
+def transform_stamped(T_parent_child: np.ndarray, seconds: float, parent: str,
+                      child: str) -> msgs.TransformStamped:
+    """A 4x4 transform as tf2's ``geometry_msgs/TransformStamped`` (parent -> child)."""
+    position, q = pose_from_transform(np.asarray(T_parent_child, float))
+    return msgs.TransformStamped(header=header(seconds, parent), child_frame_id=child,
+                                 transform=msgs.Transform(
+        translation=msgs.Vector3(x=float(position[0]), y=float(position[1]),
+                                 z=float(position[2])),
+        rotation=msgs.Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))))
+
+
+def transform_matrix(msg: msgs.TransformStamped) -> np.ndarray:
+    """The 4x4 transform of a ``TransformStamped`` (parent -> child)."""
+    t, q = msg.transform.translation, msg.transform.rotation
+    return transform_from_pose(np.array([t.x, t.y, t.z]), np.array([q.x, q.y, q.z, q.w]))
 
 
 # -- teleop ----------------------------------------------------------------------------------

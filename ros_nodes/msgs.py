@@ -116,6 +116,14 @@ class Transform(IdlStruct, typename="geometry_msgs::msg::dds_::Transform_"):
 
 @dataclass
 @final
+class TransformStamped(IdlStruct, typename="geometry_msgs::msg::dds_::TransformStamped_"):
+    header: Header = field(default_factory=Header)
+    child_frame_id: str = ""
+    transform: Transform = field(default_factory=Transform)
+
+
+@dataclass
+@final
 class Twist(IdlStruct, typename="geometry_msgs::msg::dds_::Twist_"):
     linear: Vector3 = field(default_factory=Vector3)
     angular: Vector3 = field(default_factory=Vector3)
@@ -236,6 +244,15 @@ class MultiDOFJointTrajectory(IdlStruct,
     points: sequence[MultiDOFJointTrajectoryPoint] = field(default_factory=list)
 
 
+# -- tf2_msgs -------------------------------------------------------------------------------
+
+
+@dataclass
+@final
+class TFMessage(IdlStruct, typename="tf2_msgs::msg::dds_::TFMessage_"):
+    transforms: sequence[TransformStamped] = field(default_factory=list)
+
+
 class _OctetsMachine(BytesMachine):
     """``sequence<uint8>`` on the wire, any buffer (bytes, bytearray, memoryview) in Python."""
 
@@ -262,9 +279,9 @@ for _type in (Image, CompressedImage):
 
 ALL_TYPES: tuple[type[IdlStruct], ...] = (
     Time, Duration, Header, String, Bool, Point, Quaternion, Vector3, Pose, PoseStamped,
-    Transform, Twist, TwistStamped, RegionOfInterest, Image, CompressedImage, CameraInfo,
-    JointState, Joy, JointTrajectoryPoint, JointTrajectory, MultiDOFJointTrajectoryPoint,
-    MultiDOFJointTrajectory,
+    Transform, TransformStamped, Twist, TwistStamped, RegionOfInterest, Image, CompressedImage,
+    CameraInfo, JointState, Joy, JointTrajectoryPoint, JointTrajectory,
+    MultiDOFJointTrajectoryPoint, MultiDOFJointTrajectory, TFMessage,
 )
 
 

@@ -4,10 +4,15 @@ Same topics, types and QoS as the real cell (ros_nodes.topics), so the recorder,
 policy nodes cannot tell the difference. The scene resets (next seed) when an episode ends:
 a SUCCESS, FAIL or DISCARD press on ``/spacenav/joy`` or the same word on
 ``/recorder/command``; the arm then holds at home until commands come again.
+
+For calibration (launch/calibrate_sim.yaml) it can mount ChArUco boards (``boards:=gripper``
+for the fixed cameras, ``table`` for the wrist camera) and render through a distorting,
+noisy lens (``lens:=realistic``), so calibration_node is tested against known truth.
 """
 
 from __future__ import annotations
 
+from robot_learning.sim.camera import REALISTIC_LENS, SimLens
 from robot_learning.sim.workcell import Workcell
 from ros_nodes import msgs, topics
 from ros_nodes.camera_publisher import CameraPublisher
@@ -34,10 +39,15 @@ class SimNode:
         depth = p("depth", False, "publish aligned_depth_to_color/image_raw (16UC1, mm)")
         quality = p("jpeg_quality", 90, "JPEG quality of the compressed images")
         max_age = p("max_command_age_s", 0.5, "commands stamped older than this hold the arm")
+        boards = p("boards", "", "ChArUco boards to mount, comma-separated: gripper, table "
+                                 "(empty: none)")
+        lens = p("lens", "ideal", "camera lens: ideal (pinhole) or realistic (distortion and "
+                                  "sensor noise, as calibration is tested with)")
         self.node = node
         self.workcell = Workcell(task=task, seed=seed, cameras=tuple(cameras),
                                  image_size=(height, width), control_hz=control_hz,
-                                 with_depth=depth)
+                                 with_depth=depth, lenses=_lenses(lens, cameras),
+                                 boards=tuple(b.strip() for b in boards.split(",") if b.strip()))
         node.on_shutdown(self.workcell.close)
         self.bridge = RobotBridge(node, max_command_age_s=max_age)
         self.station = SimStation(self.workcell, self.bridge, seed=seed)
@@ -80,6 +90,13 @@ class SimNode:
     def _on_command(self, msg: msgs.String) -> None:
         if msg.data.strip().lower() in END_WORDS:
             self._end_episode(f"recorder command {msg.data!r}")
+
+
+def _lenses(lens: str, cameras: list[str]) -> dict[str, SimLens]:
+    known = {"ideal": SimLens(), "realistic": REALISTIC_LENS}
+    if lens not in known:
+        raise ValueError(f"sim_node: parameter lens must be one of {sorted(known)}, got {lens!r}")
+    return {name: known[lens] for name in cameras}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,16 @@ POLICY_STATUS = "/policy/status"  # String (JSON), latched: checkpoint, executio
 ARBITER_STATUS = "/arbiter/status"  # String (JSON) every control tick: source, both actions
 EMERGENCY_STOP = "/arbiter/emergency_stop"  # Bool: true latches a hold, false releases it
 
+# Calibration (calibration_node): results latched like tf2's static broadcaster.
+TF_STATIC = "/tf_static"  # tf2_msgs/TFMessage, transient local depth 1
+CALIBRATION_STATUS = "/calibration/status"  # String (JSON), latched: progress, residuals
+CALIBRATION_COMMAND = "/calibration/command"  # String: capture | solve (manual mode)
+
+
+def calibrated_camera_info(camera: str) -> str:
+    """CameraInfo with the calibrated intrinsics (latched), next to the driver's own."""
+    return f"/calibration/{camera}/camera_info"
+
 
 class JoyButton:
     """Index of each button in our Joy messages (spacenav's two buttons come first)."""

@@ -22,7 +22,7 @@ def _nodes(doc: dict) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", ["collect_sim.yaml", "collect_teleop.yaml", "deploy.yaml",
-                                  "deploy_sim.yaml"])
+                                  "deploy_sim.yaml", "calibrate.yaml", "calibrate_sim.yaml"])
 def test_launch_file_uses_our_nodes_and_their_parameters(name):
     doc = yaml.safe_load((LAUNCH / name).read_text())
     execs = {ep.name: ep for ep in entry_points(group="robot_learning.ros_nodes")}
@@ -60,3 +60,33 @@ def test_deploy_graph_has_one_command_publisher_and_records_the_arbiter(name):
     assert params("recorder_node")["arbiter"] is True
     assert params("policy_node")["checkpoint"] == "$(var checkpoint)"
     assert params("arbiter_node")["limits"] == ("fr3_sim" if "sim_node" in nodes else "fr3")
+
+
+@pytest.mark.parametrize("name", ["calibrate.yaml", "calibrate_sim.yaml"])
+def test_calibration_graph_has_one_command_publisher_and_boards_its_cameras_can_see(name):
+    nodes = _nodes(yaml.safe_load((LAUNCH / name).read_text()))
+    execs = [node["exec"] for node in nodes]
+    # calibration_node sends the poses: another command publisher would put the arm on hold
+    assert not {"teleop_node", "policy_node", "arbiter_node"} & set(execs)
+    assert ("franka_node" in execs) != ("sim_node" in execs)
+
+    def params(node: dict) -> dict:
+        return {p["name"]: p["value"] for p in node.get("param", [])}
+
+    calibrations = [n for n in nodes if n["exec"] == "calibration_node"]
+    # one session per board, chosen by the same launch argument
+    assert sorted(n.get("if", n.get("unless")) for n in calibrations) == ["$(var wrist)"] * 2
+    assert {("if" in n) for n in calibrations} == {True, False}
+    published = {n["name"] for n in nodes if n["exec"] == "camera_node"}
+    if "sim_node" in execs:
+        (sim,) = (n for n in nodes if n["exec"] == "sim_node")
+        published = set(params(sim)["cameras"])
+        boards = set(params(sim)["boards"].split(","))
+    for node in calibrations:
+        values = params(node)
+        on_hand = "wrist" in values["cameras"]
+        assert values["board"] == ("table" if on_hand else "gripper")
+        assert ("if" in node) == on_hand
+        assert set(values["cameras"]) <= published
+        if "sim_node" in execs:
+            assert values["board"] in boards

@@ -75,11 +75,23 @@ def _samples() -> list[object]:
         msgs.Pose(), msgs.Twist(), msgs.Point(x=1.0), msgs.Quaternion(), msgs.Vector3(z=2.0),
         msgs.RegionOfInterest(x_offset=1, height=5, do_rectify=True),
         msgs.Bool(data=True), msgs.Transform(translation=msgs.Vector3(x=0.5)),
+        _tf_message(stamp), _tf_message(stamp).transforms[0],
         *convert.chunk_messages(_chunk(stamp)),
         msgs.MultiDOFJointTrajectoryPoint(), msgs.JointTrajectoryPoint(
             positions=[0.1], velocities=[0.2], accelerations=[0.3], effort=[0.4],
             time_from_start=msgs.Duration(sec=1, nanosec=2)),
     ]
+
+
+def _tf_message(stamp: float) -> msgs.TFMessage:
+    """What calibration_node latches on /tf_static: a fixed and a hand camera."""
+    T = np.eye(4)
+    T[:3, :3] = [[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]]
+    T[:3, 3] = [1.2, -0.05, 0.6]
+    return msgs.TFMessage(transforms=[
+        convert.transform_stamped(T, stamp, "fr3_link0", "front_color_optical_frame"),
+        convert.transform_stamped(np.eye(4), stamp, "fr3_hand_tcp", "wrist_color_optical_frame"),
+    ])
 
 
 def _chunk(stamp: float) -> ActionChunk:
@@ -134,6 +146,16 @@ def test_image_data_is_bytes_on_both_ends_and_large_frames_are_exact():
     assert isinstance(back.data, bytes)
     np.testing.assert_array_equal(convert.image_array(back), color)
     assert convert.stamp_s(back) == pytest.approx(12.5)
+
+
+def test_static_transform_round_trips_through_the_wire():
+    msg = _tf_message(1795700000.5)
+    back = msgs.TFMessage.deserialize(msg.serialize())
+    assert [t.child_frame_id for t in back.transforms] == ["front_color_optical_frame",
+                                                           "wrist_color_optical_frame"]
+    T = convert.transform_matrix(back.transforms[0])
+    np.testing.assert_allclose(T[:3, 3], [1.2, -0.05, 0.6], atol=1e-12)
+    np.testing.assert_allclose(T[:3, :3], [[0, -1, 0], [0, 0, -1], [1, 0, 0]], atol=1e-12)
 
 
 def test_chunk_round_trips_through_the_trajectory_pair_on_the_wire():
