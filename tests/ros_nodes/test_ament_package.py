@@ -54,3 +54,15 @@ def test_install_tree_has_launch_files_package_marker_and_node_wrappers(tmp_path
     node.send_signal(2)
     assert node.wait(timeout=30) == 0
     assert json.loads(record.read_text())["argv"] == ["--ros-args", "-r", "__node:=wrapped"]
+
+
+def test_every_registered_node_gets_an_ament_wrapper() -> None:
+    """A node added to pyproject's entry points but not to CMakeLists.txt would be missing
+    from `ros2 run` / `ros2 launch` on a ROS 2 machine."""
+    import re
+    from importlib.metadata import entry_points
+
+    text = (ROOT / "CMakeLists.txt").read_text()
+    listed = set(re.search(r"set\(RL_NODE_EXECUTABLES([^)]*?)CACHE", text, re.S).group(1).split())
+    registered = {ep.name for ep in entry_points(group="robot_learning.ros_nodes")}
+    assert registered <= listed, f"missing from CMakeLists.txt: {sorted(registered - listed)}"
