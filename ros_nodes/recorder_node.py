@@ -28,6 +28,7 @@ arbiter. Without it, collection is unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,10 @@ from ros_nodes.topics import CameraTopics, JoyButton
 
 SILENCE_ACTIONS = ("pause", "end", "discard")
 HORIZON_S = 3.0  # history kept per stream
+# Best effort like the cameras' sensor-data writers (so it matches them), but a reader-side
+# history of a second of frames: a pause of the recorder (a commit, a GC) longer than five
+# frame periods must not cost frames. History depth is local; it does not affect matching.
+FRAME_QOS = dataclasses.replace(SENSOR_DATA, depth=30)
 
 
 @dataclass
@@ -122,10 +127,10 @@ class RecorderNode:
             self.cameras[name] = stream
             if transport == "raw":
                 node.create_subscription(msgs.Image, stream.topic,
-                                         lambda m, s=stream: self._on_frame(s, m), SENSOR_DATA)
+                                         lambda m, s=stream: self._on_frame(s, m), FRAME_QOS)
             else:
                 node.create_subscription(msgs.CompressedImage, stream.topic,
-                                         lambda m, s=stream: self._on_frame(s, m), SENSOR_DATA)
+                                         lambda m, s=stream: self._on_frame(s, m), FRAME_QOS)
             node.create_subscription(msgs.CameraInfo, stream.topics.camera_info,
                                      lambda m, s=stream: self._on_info(s, m), SENSOR_DATA)
         self.joints: StampedBuffer[msgs.JointState] = StampedBuffer(horizon_s=HORIZON_S)
