@@ -245,7 +245,8 @@ class ArbiterNode:
                                f"(policy_node killed, hung or without frames: "
                                f"{self.policy_status.get('error') or 'no error reported'}); "
                                "holding")
-            command = dataclasses.replace(command, target=_hold(state, now), holding=True,
+            hold = CartesianTarget.holding(state, timestamp_s=now)
+            command = dataclasses.replace(command, target=hold, holding=True,
                                           source=ControlSource.HOLD)
         elif command.source == ControlSource.POLICY or command.source == ControlSource.HUMAN:
             self.fault = None
@@ -294,10 +295,6 @@ class ArbiterNode:
 
 def _vector(target: CartesianTarget | None) -> list[float] | None:
     return None if target is None else [float(x) for x in target.as_vector()]
-
-
-def _hold(state: RobotState, now: float) -> CartesianTarget:
-    return CartesianTarget(state.ee_position.copy(), state.ee_quaternion.copy(), False, now)
 
 
 def main(argv: list[str] | None = None) -> int:

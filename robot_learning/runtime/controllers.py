@@ -222,9 +222,8 @@ class AsyncPolicyController(Controller):
             self.worker.submit_observe(self._observe(state))
             self._mark_history(now, history_period)
         if not self._has_chunk:
-            return Command(CartesianTarget(np.array(state.ee_position),
-                                           np.array(state.ee_quaternion),
-                                           self._gripper_closed, now), holding=True)
+            return Command(CartesianTarget.holding(state, gripper_closed=self._gripper_closed,
+                                                   timestamp_s=now), holding=True)
         target = self.executor.target(now)
         self._gripper_closed = target.gripper_closed
         return Command(target)

@@ -200,13 +200,13 @@ class ControlLoop:
                     command = self.controller.command(state, period)
                 except PolicyFailedError as error:  # hold this tick, end the episode
                     fault = str(error)
-                    command = Command(_hold(state), holding=True)
+                    command = Command(CartesianTarget.holding(state), holding=True)
                 stalled = self.controller.stalled_for_s
                 if stalled > 0 and not command.holding:  # a hung model: hold, say so once
                     if not any(f.startswith("policy hung") for f in stalls):
                         stalls.append(f"policy hung: no chunk for {stalled:.1f} s beyond the "
                                       "stall limit; holding")
-                    command = Command(_hold(state), holding=True)
+                    command = Command(CartesianTarget.holding(state), holding=True)
                 t2 = clock()
                 if command.holding:
                     sent = self.safety.hold(state, self.arm.now())
@@ -247,8 +247,3 @@ class ControlLoop:
         return LoopResult(step, stopped_by, timings, self.safety.summary(),
                           getattr(self.pacer, "missed_ticks", 0), tuple(faults))
 
-
-def _hold(state: RobotState) -> CartesianTarget:
-    """Stay where the hand is; the safety filter keeps the gripper as it was."""
-    return CartesianTarget(state.ee_position.copy(), state.ee_quaternion.copy(), False,
-                           state.timestamp_s)

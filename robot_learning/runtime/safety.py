@@ -91,7 +91,7 @@ class SafetyFilter:
 
     def reset(self, state: RobotState, *, gripper_closed: bool = False) -> None:
         """Start from the measured pose at rest; keeps an emergency stop latched."""
-        self._previous = _hold_target(state, gripper_closed, state.timestamp_s)
+        self._previous = CartesianTarget.holding(state, gripper_closed=gripper_closed)
         self._velocity = np.zeros(3)
         self._angular_speed = 0.0
         self._gripper_switched_at = -np.inf
@@ -192,7 +192,7 @@ class SafetyFilter:
         """Stay at the measured pose, gripper unchanged: a controller with nothing to say
         (waiting for a first chunk, a hung model). Not a filter event; the caller says why."""
         gripper = self._previous.gripper_closed if self._previous is not None else False
-        target = _hold_target(state, gripper, now_s)
+        target = CartesianTarget.holding(state, gripper_closed=gripper, timestamp_s=now_s)
         self._previous = target
         self._velocity = np.zeros(3)
         self._angular_speed = 0.0
@@ -220,7 +220,7 @@ class SafetyFilter:
 
     def _hold(self, state: RobotState, gripper: bool, now_s: float,
               reason: SafetyEvent) -> FilteredCommand:
-        target = _hold_target(state, gripper, now_s)
+        target = CartesianTarget.holding(state, gripper_closed=gripper, timestamp_s=now_s)
         self._previous = target
         self._velocity = np.zeros(3)
         self._angular_speed = 0.0
@@ -240,12 +240,6 @@ class SafetyFilter:
         """Counts by event name, for reports and episode metadata."""
         return {event.value: n for event, n in sorted(self.counts.items(), key=lambda kv:
                                                        kv[0].value)}
-
-
-def _hold_target(state: RobotState, gripper_closed: bool, stamp_s: float) -> CartesianTarget:
-    return CartesianTarget(np.array(state.ee_position, dtype=np.float64),
-                           np.array(state.ee_quaternion, dtype=np.float64),
-                           gripper_closed, stamp_s)
 
 
 def _clamp_box(position: np.ndarray, lo: tuple[float, ...], hi: tuple[float, ...]

@@ -85,9 +85,8 @@ class ChunkStreamController(Controller):
     def command(self, state: RobotState, period_s: float) -> Command:
         now = self.clock()
         if not self._has_chunk:
-            return Command(CartesianTarget(np.array(state.ee_position),
-                                           np.array(state.ee_quaternion),
-                                           self._gripper_closed, now), holding=True)
+            return Command(CartesianTarget.holding(state, gripper_closed=self._gripper_closed,
+                                                   timestamp_s=now), holding=True)
         target = self.executor.target(now)
         self._gripper_closed = target.gripper_closed
         return Command(target)
