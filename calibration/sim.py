@@ -106,24 +106,18 @@ def run_sim_calibration(
     started = time.perf_counter()
     reports: dict[str, CameraReport] = {}
     truth: dict[str, tuple] = {}
-    if config.wrist_cameras:
-        views, truth_wrist = capture_session(
-            config, "table", config.wrist_cameras, progress, _folder(save_capture, "table")
+    # wrist cameras watch the table board (eye-in-hand), fixed ones the gripper's (eye-to-hand)
+    for board, cameras, mount in (("table", config.wrist_cameras, "hand"),
+                                  ("gripper", config.fixed_cameras, "fixed")):
+        if not cameras:
+            continue
+        views, session_truth = capture_session(
+            config, board, cameras, progress, _folder(save_capture, board)
         )
-        truth.update(truth_wrist)
-        for name in config.wrist_cameras:
+        truth.update(session_truth)
+        for name in cameras:
             reports[name] = calibrate_camera(
-                name, views[name], mount="hand", serial=f"sim-{name}", holdout=config.holdout,
-                robot_pose_std=config.robot_pose_std,
-            )  # fmt: skip
-    if config.fixed_cameras:
-        views, truth_fixed = capture_session(
-            config, "gripper", config.fixed_cameras, progress, _folder(save_capture, "gripper")
-        )
-        truth.update(truth_fixed)
-        for name in config.fixed_cameras:
-            reports[name] = calibrate_camera(
-                name, views[name], mount="fixed", serial=f"sim-{name}", holdout=config.holdout,
+                name, views[name], mount=mount, serial=f"sim-{name}", holdout=config.holdout,
                 robot_pose_std=config.robot_pose_std,
             )  # fmt: skip
     pairs = calibrate_pairs(reports) if len(config.fixed_cameras) > 1 else {}
