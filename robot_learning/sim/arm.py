@@ -39,6 +39,8 @@ class WorkcellArm:
         self._target: CartesianTarget | None = None
         self.max_catch_up = 10
         self.caught_up_steps = 0  # physics steps taken beyond one per tick (late ticks)
+        self._frames: dict[str, CameraFrame] = {}
+        self._frames_at: float | None = None
 
     @property
     def realtime(self) -> bool:
@@ -49,6 +51,7 @@ class WorkcellArm:
         if self.station_clock is not None:
             self.offset_s = self.station_clock() - state.timestamp_s
         self._state, self._target = state, None
+        self._frames, self._frames_at = {}, None  # time restarts: nothing rendered yet
         return self.read_state()
 
     def now(self) -> float:
@@ -79,30 +82,32 @@ class WorkcellArm:
         self.caught_up_steps += steps - 1
 
     def frame(self, camera: str) -> CameraFrame:
-        """The camera's image now, stamped on the station clock."""
-        frame = self.workcell.cameras[camera].read()
-        return dataclasses.replace(frame, timestamp_s=frame.timestamp_s + self.offset_s)
+        """The camera's image now, stamped on the station clock. Rendered once per physics
+        instant: the policy's observation and the recorder's step share it."""
+        now = self.workcell.time_s
+        if self._frames_at != now:
+            self._frames, self._frames_at = {}, now
+        if camera not in self._frames:
+            frame = self.workcell.cameras[camera].read()
+            self._frames[camera] = dataclasses.replace(
+                frame, timestamp_s=frame.timestamp_s + self.offset_s)
+        return self._frames[camera]
 
     def observer(self, cameras: Sequence[str] | None = None
                  ) -> Callable[[RobotState], Observation]:
         """Observations as the recorder stores them, stamped on the station clock."""
-        observe = workcell_observer(self.workcell, cameras)
-
-        def on_station_clock(state: RobotState) -> Observation:
-            sim_state = dataclasses.replace(state, timestamp_s=state.timestamp_s - self.offset_s)
-            obs = observe(sim_state)
-            return Observation(obs.time_s + self.offset_s, obs.values,
-                               {k: t + self.offset_s for k, t in obs.timestamps_s.items()})
-
-        return on_station_clock
+        return workcell_observer(self.workcell, cameras, read_frame=self.frame)
 
 
 def workcell_observer(
-    workcell: Workcell, cameras: Sequence[str] | None = None
+    workcell: Workcell, cameras: Sequence[str] | None = None, *,
+    read_frame: Callable[[str], CameraFrame] | None = None,
 ) -> Callable[[RobotState], Observation]:
     """Observations as the recorder stores them: the named cameras rendered now and the
-    robot state, each with its timestamp (simulated seconds)."""
+    robot state, each with its timestamp (simulated seconds, or the clock ``read_frame``
+    stamps frames on, as the state's)."""
     names = tuple(cameras) if cameras is not None else workcell.camera_names
+    read = read_frame or (lambda name: workcell.cameras[name].read())
 
     def observe(state: RobotState) -> Observation:
         values = {
@@ -113,7 +118,7 @@ def workcell_observer(
         }
         stamps = dict.fromkeys(values, state.timestamp_s)
         for name in names:
-            frame = workcell.cameras[name].read()
+            frame = read(name)
             values[camera_key(name)] = frame.color
             stamps[camera_key(name)] = frame.timestamp_s
         return Observation(time_s=state.timestamp_s, values=values, timestamps_s=stamps)
