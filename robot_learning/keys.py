@@ -44,3 +44,44 @@ def depth_key(name: str) -> str:
 
 def camera_timestamp_key(name: str) -> str:
     return f"{CAMERA_PREFIX}{name}{TIMESTAMP_SUFFIX}"
+
+
+# --- Human hands and motion tracks (MT-pi) ------------------------------------------------
+# Per-step keys, one set per camera view. Pixel coordinates (u right, v down) are in the
+# stored image resolution of that camera.
+#
+# hand_keypoints_<cam>  float32 (2, 21, 2)  both hands' 21 landmarks (MediaPipe order,
+#                                           data_collection.hand_tracking.base), hands in
+#                                           HANDS order; NaN where a hand was never seen
+# hand_state_<cam>      uint8   (2,)        per hand: PointState (missing/detected/filled)
+# track_<cam>           float32 (3, 2)      the motion-track points, TRACK_POINTS order
+# track_state_<cam>     uint8   (3,)        per point: PointState
+# track_points_3d       float32 (3, 3)      the same points in the base frame, metres
+#                                           (robot: forward kinematics; hand: triangulated
+#                                           or, in simulation, ground truth)
+# track_grasp           float32 ()          1 grasping (robot: gripper closing/closed;
+#                                           human: finger-geometry heuristic), else 0
+# track_terminal        uint8   ()          1 on the episode's final steps (task done)
+HANDS = ("right", "left")
+TRACK_POINTS = ("finger_a", "finger_b", "base")  # hand: thumb tip, index tip, index knuckle
+# robot: the two fingertips and the gripper centre between the finger roots, so a pinch of
+# the hand and a closing of the gripper move the same pair of points together.
+TRACK_POINTS_3D = "track_points_3d"
+TRACK_GRASP = "track_grasp"
+TRACK_TERMINAL = "track_terminal"
+
+
+def hand_keypoints_key(camera: str) -> str:
+    return f"hand_keypoints_{camera}"
+
+
+def hand_state_key(camera: str) -> str:
+    return f"hand_state_{camera}"
+
+
+def track_key(camera: str) -> str:
+    return f"track_{camera}"
+
+
+def track_state_key(camera: str) -> str:
+    return f"track_state_{camera}"
