@@ -35,7 +35,7 @@ def camera_name(key: str) -> str:
     """``camera_front`` -> ``front``."""
     if not key.startswith(CAMERA_PREFIX):
         raise ValueError(f"{key!r} is not a camera key (they start with {CAMERA_PREFIX!r})")
-    return key[len(CAMERA_PREFIX):]
+    return key[len(CAMERA_PREFIX) :]
 
 
 def depth_key(name: str) -> str:

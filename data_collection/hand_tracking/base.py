@@ -74,3 +74,29 @@ class HandTrackSequence:
             raise ValueError(f"keypoints shape {self.keypoints.shape}: expected (T, 2, 21, 2)")
         if self.state.shape != (t, len(HANDS)):
             raise ValueError(f"state shape {self.state.shape}: expected ({t}, {len(HANDS)})")
+
+
+def fill_gaps(
+    seq: HandTrackSequence, timestamps: np.ndarray, max_gap_s: float
+) -> HandTrackSequence:
+    """Interpolate each hand linearly in time across gaps no longer than ``max_gap_s``
+    between two detections; longer gaps and the stretches before the first or after the last
+    detection stay MISSING (NaN), for the episode check to flag rather than invent."""
+    timestamps = np.asarray(timestamps, dtype=np.float64)
+    if len(timestamps) != len(seq.keypoints):
+        raise ValueError(f"{len(timestamps)} timestamps for {len(seq.keypoints)} frames")
+    keypoints = seq.keypoints.copy()
+    state = seq.state.copy()
+    for hand in range(len(HANDS)):
+        seen = np.flatnonzero(seq.state[:, hand] == PointState.DETECTED)
+        for before, after in zip(seen[:-1], seen[1:], strict=True):
+            if after - before < 2 or timestamps[after] - timestamps[before] > max_gap_s:
+                continue
+            span = timestamps[after] - timestamps[before]
+            for row in range(before + 1, after):
+                w = (timestamps[row] - timestamps[before]) / span if span > 0 else 0.0
+                keypoints[row, hand] = (1 - w) * seq.keypoints[before, hand] + w * seq.keypoints[
+                    after, hand
+                ]
+                state[row, hand] = PointState.INTERPOLATED
+    return HandTrackSequence(keypoints=keypoints.astype(np.float32), state=state)
