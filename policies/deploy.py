@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -34,6 +34,9 @@ from robot_learning.runtime.controllers import (
 from robot_learning.runtime.loop import StepRecord, WallClockPacer
 from robot_learning.store import Source, StoreWriter
 
+if TYPE_CHECKING:
+    from robot_learning.sim.robot import SimServo
+
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +53,7 @@ class DeployConfig:
     record_hz: float | None = None  # default: the policy's rate
     max_duration_s: float | None = None
     device: str = "cpu"
+    sim_servo: SimServo | None = None  # the simulated arm's tracking and reflex settings
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,8 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
         raise ValueError(f"deployment seeds {overlap[:10]} were used by training episodes of "
                          f"{path}; choose --seed outside them")
     execution = dataclasses.replace(policy.execution(), **config.execution_changes)
-    workcell, cameras = policy_workcell(policy, path, task=config.task, seed=config.seed)
+    workcell, cameras = policy_workcell(policy, path, task=config.task, seed=config.seed,
+                                        servo=config.sim_servo)
     rate_hz = config.record_hz or policy.features.rate_hz
     record_every = max(1, round(1.0 / (rate_hz * workcell.control_period_s)))
     writer = None
@@ -181,11 +186,13 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                         max_duration_s=config.max_duration_s, on_step_record=on_step)
                     success = bool(result.success)
                     loop = result.loop
-                except RobotReflexError as exc:
+                except RobotReflexError as exc:  # the arm stopped itself: recover, go on
                     log.warning("seed %d: %s", seed, exc)
                     workcell.robot.recover()
-                    success, loop = False, None
+                    success, loop, fault = False, None, str(exc)
                     faults.append(f"seed {seed}: {exc}")
+                else:
+                    fault = "; ".join(loop.faults) if loop.stopped_by == "fault" else None
                 finally:
                     if isinstance(policy_controller, AsyncPolicyController):
                         policy_controller.close(timeout_s=1.0)
@@ -203,13 +210,19 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                     timings.append(loop.timings.summary(workcell.control_period_s))
                 successes += success
                 if recorder is not None:
-                    if loop is None or loop.stopped_by == "fault":
-                        recorder.discard()  # interrupted: nothing half-done is committed
-                    else:
-                        recorded.append(recorder.commit(success=success, source=(
-                            Source.INTERVENTION if n_takeovers else Source.POLICY), notes={
+                    if not sources or not recorder.writer.in_episode:
+                        recorder.discard()
+                    else:  # interrupted episodes too: what led up to a fault is data
+                        notes: dict[str, Any] = {
                             "takeovers": [dataclasses.asdict(t) for t in arbiter.takeovers],
-                            "safety": loop.safety_counts, "stopped_by": loop.stopped_by}))
+                            "stopped_by": "fault" if fault else loop.stopped_by,
+                            "safety": loop.safety_counts if loop else {}}
+                        if fault:
+                            notes |= {"interrupted": True, "fault": fault}
+                        recorded.append(recorder.commit(success=success and not fault,
+                                                        source=(Source.INTERVENTION
+                                                                if n_takeovers else
+                                                                Source.POLICY), notes=notes))
                 bar.set_postfix(success=f"{successes}/{i + 1}", takeovers=takeovers)
     finally:
         if writer is not None:

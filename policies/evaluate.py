@@ -28,6 +28,7 @@ from robot_learning.runtime import Observation
 from robot_learning.runtime.controllers import PolicyController
 
 if TYPE_CHECKING:
+    from robot_learning.sim.robot import SimServo
     from robot_learning.sim.workcell import Workcell
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def training_seeds(path: Path) -> set[int]:
 
 
 def policy_workcell(policy: ChunkPolicy, path: Path, *, task: str, seed: int,
-                    control_hz: float = 100.0) -> tuple[Workcell, list[str]]:
+                    control_hz: float = 100.0, servo: SimServo | None = None,
+                    ) -> tuple[Workcell, list[str]]:
     """A workcell rendering exactly the cameras, at the size, the policy was trained on."""
     from robot_learning.sim.workcell import Workcell
 
@@ -81,7 +83,7 @@ def policy_workcell(policy: ChunkPolicy, path: Path, *, task: str, seed: int,
                          "every camera at one size")
     cameras = [camera_name(k) for k in features.cameras]
     workcell = Workcell(task=task, seed=seed, cameras=cameras, image_size=sizes.pop(),
-                        control_hz=control_hz)
+                        control_hz=control_hz, servo=servo)
     station = PolicyFeatures(cameras=features.cameras,
                              image_shapes=tuple((*workcell.image_size, 3) for _ in cameras),
                              rate_hz=features.rate_hz)

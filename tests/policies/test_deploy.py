@@ -104,3 +104,29 @@ def test_interventions_land_in_the_demo_store_and_weight_training(lift_store, tm
     assert len(onsets) >= 1
     np.testing.assert_array_equal(np.flatnonzero(labels["reward"] == -1.0), onsets)
     assert labels["reward"].sum() == -len(onsets) and labels["done"][-1]
+
+
+def test_a_reflex_mid_rollout_is_recorded_as_interrupted_and_deployment_goes_on(
+        lift_store, tmp_path):
+    """Robot reflex fault: the arm stops itself (here a reflex threshold below the cube's
+    weight, so the operator's grasp trips it), the episode is kept as interrupted with the
+    reason, the store stays valid, and the next episode starts after ``recover()``."""
+    from policies.deploy import DeployConfig, deploy_sim
+    from robot_learning.sim.robot import SimServo
+
+    train_tiny(lift_store, tmp_path / "run", "act", steps=2)
+    store = tmp_path / "rollouts.zarr"
+    report = deploy_sim(DeployConfig(checkpoint=tmp_path / "run", task="lift", episodes=2,
+                                     store=store, max_duration_s=8.0,
+                                     sim_servo=SimServo(reflex_force_n=0.3)), progress=False)
+    assert len(report.faults) == 2, report.faults
+    assert all("collision reflex" in f for f in report.faults)
+    assert report.successes == 0 and report.recorded == [0, 1]
+    assert validate(store) == []
+    reader = StoreReader(store)
+    for i in range(2):
+        info = reader.episode(i).info
+        assert not info.success
+        assert info.notes["interrupted"] and info.notes["stopped_by"] == "fault"
+        assert "collision reflex" in info.notes["fault"]
+        assert reader.episode(i).length > 0
