@@ -17,6 +17,7 @@ Typical use::
     reader = StoreReader("demos.zarr")   # or an fsspec URL; sees committed episodes only
 """
 
+from robot_learning.store.annotate import AnnotationReport, annotate_episodes
 from robot_learning.store.episodes import Curation, Episode, EpisodeInfo
 from robot_learning.store.errors import (
     NotAStoreError,
@@ -41,6 +42,7 @@ from robot_learning.store.writer import StoreWriter
 
 __all__ = [
     "MAIN_STREAM",
+    "AnnotationReport",
     "SCHEMA_VERSION",
     "Codec",
     "Curation",
@@ -59,5 +61,6 @@ __all__ = [
     "StoreReader",
     "StoreSchema",
     "StoreWriter",
+    "annotate_episodes",
     "recover",
 ]

@@ -57,6 +57,8 @@ NORMALIZATION_ATTR = "normalization"
 WRITER_LOCK = ".writer.lock"
 META_LOCK = ".meta.lock"
 PARTIAL_SUFFIX = ".partial"  # zarr LocalStore's temporary files
+ADDED_BY_ATTR = "added_by"  # data array attribute: what created it ahead of its declaration
+ADDED_BY_ANNOTATE = "annotate"
 META_CHUNK = 4096  # episodes per chunk of the meta arrays
 # Frames per shard file of an image key, measured by benchmarks/store_shards.py (3 cameras
 # 640x480 at 30 Hz, 10 s episodes): 128 writes 1/62 of the per-frame layout's image files per
@@ -148,11 +150,18 @@ def committed_count(ends: np.ndarray) -> int:
 
 
 def create_key_array(
-    root: zarr.Group, key: str, spec: KeySpec, rows: int, *, shard_frames: int = SHARD_FRAMES
+    root: zarr.Group,
+    key: str,
+    spec: KeySpec,
+    rows: int,
+    *,
+    shard_frames: int = SHARD_FRAMES,
+    added_by: str = "",
 ) -> zarr.Array:
     """The zarr array for one key: images one frame per chunk, ``shard_frames`` chunks to a
     file (zarr's sharding codec; 1 = the per-frame files of older stores); low-dim data in
-    row blocks."""
+    row blocks. ``added_by`` marks an array created before the schema declares it (see
+    ``undeclared_annotation_arrays``)."""
     chunks = (spec.rows_per_chunk, *spec.shape)
     kwargs: dict[str, Any] = {"serializer": "auto", "compressors": None}
     if spec.is_image and shard_frames > 1:
@@ -172,9 +181,27 @@ def create_key_array(
         chunks=chunks,
         dtype=spec.dtype,
         fill_value=fill,
-        attributes={"spec": spec.to_json()},
+        attributes={"spec": spec.to_json(), **({ADDED_BY_ATTR: added_by} if added_by else {})},
         **kwargs,
     )
+
+
+def undeclared_annotation_arrays(root: zarr.Group, schema: StoreSchema) -> list[str]:
+    """Arrays in data/ that an annotation created and a crash left undeclared: not part of
+    the store (no reader looks at them); recovery deletes them."""
+    try:
+        names = set(root[DATA_GROUP].keys()) - set(schema.keys)
+    except KeyError:
+        return []
+    leftovers = []
+    for name in sorted(names):
+        try:
+            node = root[data_path(name)]
+        except (KeyError, json.JSONDecodeError):
+            continue
+        if isinstance(node, zarr.Array) and node.attrs.get(ADDED_BY_ATTR) == ADDED_BY_ANNOTATE:
+            leftovers.append(name)
+    return leftovers
 
 
 def create_ends_array(root: zarr.Group, stream: str) -> zarr.Array:

@@ -29,6 +29,7 @@ class RecoveryReport:
     trimmed_rows: dict[str, int] = field(default_factory=dict)  # key -> rows past the commit
     trimmed_meta: dict[str, int] = field(default_factory=dict)  # meta array -> entries
     removed_partial_files: int = 0
+    removed_arrays: list[str] = field(default_factory=list)  # left undeclared by annotation
     freed_bytes: int = 0  # uncommitted frame files deleted before anything was written
 
     @property
@@ -38,6 +39,7 @@ class RecoveryReport:
             or self.dropped_commit_entries
             or self.trimmed_meta
             or self.removed_partial_files
+            or self.removed_arrays
             or any(self.trimmed_rows.values())
         )
 
@@ -71,6 +73,11 @@ class RecoveryReport:
         if self.removed_partial_files:
             parts.append(
                 f"removed {self.removed_partial_files} temporary files of interrupted writes"
+            )
+        if self.removed_arrays:
+            parts.append(
+                "removed arrays an interrupted annotation left undeclared: "
+                + ", ".join(self.removed_arrays)
             )
         if self.freed_bytes:
             parts.append(f"freed {self.freed_bytes / 1e6:.1f} MB of uncommitted frames")
@@ -210,6 +217,9 @@ def _recover_locked(root_dir: Path, report: RecoveryReport) -> RecoveryReport:
             if array.shape[0] > committed:
                 report.trimmed_rows[key] = array.shape[0] - committed
                 array.resize((committed, *array.shape[1:]))
+        for key in layout.undeclared_annotation_arrays(root, schema):
+            shutil.rmtree(root_dir / layout.data_path(key), ignore_errors=True)
+            report.removed_arrays.append(key)
         pending = zarr.open_group(store, path=layout.META_GROUP, mode="r").attrs.get(
             layout.PENDING_ATTR
         )

@@ -21,7 +21,7 @@ from robot_learning.store.codecs import JpegCodec, JpegXlCodec
 from robot_learning.store.errors import StoreError
 from robot_learning.store.frames import frame_codecs, is_sharded
 from robot_learning.store.reader import StoreReader
-from robot_learning.store.schema import Codec, KeySpec
+from robot_learning.store.schema import Codec, KeySpec, StoreSchema
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def validate(
         return [Problem(str(exc))]
     local = None if layout.is_remote(path) else layout.local_path(path)
     writer_active = local is not None and layout.writer_is_active(local)
-    problems = _check_declarations(root, schema.keys, where)
+    problems = _check_declarations(root, schema, writer_active, where)
     if problems:
         return problems
     try:
@@ -88,8 +88,11 @@ def _codec_names(array: zarr.Array) -> list[str]:
     return [c.to_dict()["name"] for c in frame_codecs(array)]
 
 
-def _check_declarations(root: zarr.Group, keys: dict[str, KeySpec], where: str) -> list[Problem]:
+def _check_declarations(
+    root: zarr.Group, schema: StoreSchema, writer_active: bool, where: str
+) -> list[Problem]:
     problems = []
+    keys = schema.keys
     for key, spec in keys.items():
         path = layout.data_path(key)
         try:
@@ -134,7 +137,15 @@ def _check_declarations(root: zarr.Group, keys: dict[str, KeySpec], where: str) 
         extra = sorted(set(data_group.keys()) - set(keys))
     except (KeyError, ValueError) as exc:
         return [*problems, Problem(f"data group unreadable ({exc})", file=f"{where}/data")]
-    problems += [Problem("array not declared in the schema", key=k) for k in extra]
+    staged = layout.undeclared_annotation_arrays(root, schema)
+    problems += [Problem("array not declared in the schema", key=k) for k in extra
+                 if k not in staged]
+    if not writer_active:  # while annotation runs (it holds the writer lock): work in progress
+        problems += [
+            Problem("array left undeclared by an interrupted annotation (run `rl store "
+                    "recover`)", key=k)
+            for k in staged
+        ]
     return problems
 
 
