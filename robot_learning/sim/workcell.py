@@ -63,19 +63,21 @@ class Workcell:
         limits: RobotLimits | None = None,
         servo: SimServo | None = None,
         human_hand: bool = False,
+        task_options: Mapping[str, str] | None = None,
     ) -> None:
         """``image_size`` (height, width) for every camera but those in ``image_sizes``;
         ``lenses`` adds distortion and noise per camera; ``boards`` mounts ChArUco boards
         (``scene.BOARD_MOUNTS``: "gripper", "table") for calibration. ``human_hand`` adds
         the hand stand-in (``self.hand``, see sim/hand.py) and parks the arm out of the
-        fixed cameras' view at every reset: the scene of a human video."""
+        fixed cameras' view at every reset: the scene of a human video. ``task_options``:
+        the task's own options (push: ``targets``, see tasks/push.py)."""
         self._check_names([*cameras, *(image_sizes or {}), *(lenses or {})])
         unknown_boards = [b for b in boards if b not in scene.BOARD_MOUNTS]
         if unknown_boards:
             raise ValueError(
                 f"unknown board mount(s) {unknown_boards}; known: {', '.join(scene.BOARD_MOUNTS)}"
             )
-        self.task: Task = make_task(task)
+        self.task: Task = make_task(task, **dict(task_options or {}))
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.image_sizes = {
             name: tuple(int(v) for v in (image_sizes or {}).get(name, self.image_size))
