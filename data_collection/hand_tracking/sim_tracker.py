@@ -13,8 +13,9 @@ model makes it behave like a real one, per view and per frame:
   MediaPipe install on rendered hands replaces it.
 - **dropouts**: bursts of frames with the hand not found (a two-state Markov chain: a burst
   starts with ``dropout_start_prob`` per frame and lasts ``dropout_mean_frames`` on
-  average; defaults 0.03 and 3, about 9% of frames lost). No published figure: a guess at
-  fast motion and occlusion losses, to be measured. A hand less than half inside the image
+  average; defaults 0.03 and 2, about 6% of frames lost, a burst of a second or more rare
+  (0.2% of bursts)). No published figure: a guess at fast motion and occlusion losses, to
+  be measured. A hand less than half inside the image
   is never found.
 - **swaps**: the hand reported with the wrong handedness (``swap_prob`` per frame, default
   0.01; MediaPipe's handedness classifier errs mostly on unusual views). A swapped frame
@@ -51,7 +52,7 @@ class TrackerErrorModel:
 
     noise_palm_fraction: float = 0.08
     dropout_start_prob: float = 0.03
-    dropout_mean_frames: float = 3.0
+    dropout_mean_frames: float = 2.0
     swap_prob: float = 0.01
     min_visible_fraction: float = 0.5
 
