@@ -140,6 +140,12 @@ class Labeller:
             if not recorded:
                 raise TrackInputError(f"{where} records no camera images: nothing to track "
                                       "(tracks are per camera view)")
+            lost = sorted(set(ep.info.calibration) - set(recorded))
+            if lost:
+                raise TrackInputError(
+                    f"{where}: view(s) {lost} missing: calibrated for the episode but no "
+                    f"images recorded (it has {recorded}); label the views it has with "
+                    "--cameras, or leave the episode out (--episodes)")
             return recorded
         missing = [c for c in self.config.cameras if c not in recorded]
         if missing:

@@ -191,6 +191,15 @@ def test_human_episode_without_ground_truth_or_images_is_refused(tmp_path, capsy
            "simulator ground truth" in capsys.readouterr().err
     assert main(["tracks", "label", "--store", str(path), "--episodes", "1"]) == 2
     assert "episode 1 (teleop): lacks ['robot_ee_pose'" in capsys.readouterr().err
+    one_view = tmp_path / "one_view.zarr"
+    two_cameras = {**calibration, "side": calibration["front"]}
+    with StoreWriter(one_view, schema) as writer:
+        writer.begin_episode(source="human_video", task="lift", calibration=two_cameras)
+        writer.append_batch({keys.TIMESTAMP: np.arange(5) / 10.0,
+                             keys.camera_key("front"): np.full((5, 48, 64, 3), 90, np.uint8)})
+        writer.commit(success=True)
+    assert main(["tracks", "label", "--store", str(one_view)]) == 2
+    assert "episode 0 (human_video): view(s) ['side'] missing" in capsys.readouterr().err
     no_images = tmp_path / "no_images.zarr"
     with StoreWriter(no_images, StoreSchema(keys={keys.TIMESTAMP: KeySpec((), "float64")})
                      ) as writer:
