@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -41,6 +41,7 @@ class CollectConfig:
     operator: str = "scripted-expert"
     reflex_force_n: float | None = None  # None: the simulated arm's default collision reflex
     min_free_mb: float = 100.0  # no episode starts with less free space on the store's disk
+    task_options: dict[str, str] = field(default_factory=dict)  # push: targets=any|robot|novel
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -71,7 +72,8 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
              else SimServo(reflex_force_n=config.reflex_force_n))
     workcell = Workcell(task=config.task, seed=config.seed, cameras=config.cameras,
                         image_size=config.image_size, control_hz=config.control_hz,
-                        with_depth=config.depth, servo=servo)
+                        with_depth=config.depth, servo=servo,
+                        task_options=config.task_options)
     record_every = round(config.control_hz / config.record_hz)
     successes = steps = reflexes = committed = 0
     with workcell:
@@ -98,7 +100,8 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
                                           for n in cameras if n in HAND_CAMERAS},
                             source={"kind": "simulator ground truth", "seed": seed}),
                         notes={"seed": seed, "noise_m_s": config.noise_m_s, "sim": True,
-                               "device": "scripted expert via TwistIntegrator"},
+                               "device": "scripted expert via TwistIntegrator",
+                               "task_options": dict(config.task_options)},
                     )
 
                     def on_step(step: int, state: RobotState, command: TeleopCommand,
@@ -140,10 +143,19 @@ def register(sim_subparsers: argparse._SubParsersAction) -> None:
         description="Run a task's scripted expert through the teleop path and record every "
                     "episode (all cameras, robot state, commanded action, gripper, success).")
     parser.add_argument("--task", default="lift", help="lift, push or stack")
+    parser.add_argument("--embodiment", choices=("robot", "hand"), default="robot",
+                        help="robot: the scripted expert teleoperates the arm (teleop "
+                             "episodes); hand: the human-hand stand-in does the task with the "
+                             "arm parked, filmed by the fixed cameras (human_video episodes; "
+                             "lift and push)")
+    parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a task option, repeatable; push: targets=any|robot|novel (the "
+                             "region push targets are drawn from, see sim/tasks/push.py)")
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--store", type=Path, default=Path("demos.zarr"),
                         help="store path (created if missing, appended otherwise)")
-    parser.add_argument("--cameras", nargs="+", default=["front", "wrist"])
+    parser.add_argument("--cameras", nargs="+", default=None,
+                        help="default: front wrist (robot), front side (hand)")
     parser.add_argument("--size", default="240x320", help="HEIGHTxWIDTH of every camera")
     parser.add_argument("--record-hz", type=float, default=10.0)
     parser.add_argument("--depth", action="store_true", help="also record aligned depth")
@@ -155,16 +167,30 @@ def register(sim_subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def parse_task_options(items: list[str]) -> dict[str, str]:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--task-option {item!r}: expected KEY=VALUE, e.g. targets=novel")
+        options[key] = value
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
     from robot_learning.sim.cli import parse_image_size
     from robot_learning.sim.tasks import UnknownTaskError
 
+    if args.embodiment == "hand":
+        return run_hand(args)
     try:
         config = CollectConfig(task=args.task, episodes=args.episodes, store=args.store,
-                               cameras=tuple(args.cameras), image_size=parse_image_size(args.size),
+                               cameras=tuple(args.cameras or ("front", "wrist")),
+                               image_size=parse_image_size(args.size),
                                record_hz=args.record_hz, depth=args.depth,
                                noise_m_s=args.noise, seed=args.seed,
-                               min_free_mb=args.min_free_mb)
+                               min_free_mb=args.min_free_mb,
+                               task_options=parse_task_options(args.task_option))
         summary = collect(config)
     except StoreFullError as exc:
         print(f"stopped: {exc}", file=sys.stderr)
@@ -180,4 +206,37 @@ def run(args: argparse.Namespace) -> int:
           f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
           f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps"
           + (f", {summary.reflexes} dropped on a reflex" if summary.reflexes else ""))
+    return 0
+
+
+def run_hand(args: argparse.Namespace) -> int:
+    from data_collection.sim_human import FIXED_CAMERAS, HandCollectConfig, collect_hand
+    from robot_learning.sim.cli import parse_image_size
+    from robot_learning.sim.tasks import UnknownTaskError
+
+    if args.depth:
+        print("error: --depth is not recorded for hand episodes (yet)", file=sys.stderr)
+        return 2
+    try:
+        config = HandCollectConfig(task=args.task, episodes=args.episodes, store=args.store,
+                                   cameras=tuple(args.cameras or FIXED_CAMERAS),
+                                   image_size=parse_image_size(args.size),
+                                   record_hz=args.record_hz, noise_m_s=args.noise,
+                                   seed=args.seed, min_free_mb=args.min_free_mb,
+                                   task_options=parse_task_options(args.task_option))
+        summary = collect_hand(config)
+    except StoreFullError as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 3
+    except (UnknownTaskError, ValueError, argparse.ArgumentTypeError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: committed episodes are kept, the open one was discarded",
+              file=sys.stderr)
+        return 130
+    print(f"{config.store}: recorded human_video episodes {summary.first_episode}.."
+          f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
+          f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps, "
+          f"{summary.wall_s:.1f} s")
     return 0

@@ -62,6 +62,9 @@ def camera_timestamp_key(name: str) -> str:
 # track_grasp           float32 ()          1 grasping (robot: gripper closing/closed;
 #                                           human: finger-geometry heuristic), else 0
 # track_terminal        uint8   ()          1 on the episode's final steps (task done)
+# hand_landmarks_3d     float32 (2, 21, 3)  ground truth of both hands' landmarks in the
+#                                           base frame, metres (simulated human videos
+#                                           only); NaN for a hand not in the scene
 HANDS = ("right", "left")
 TRACK_POINTS = ("finger_a", "finger_b", "base")  # hand: thumb tip, index tip, index knuckle
 # robot: the two fingertips and the gripper centre between the finger roots, so a pinch of
@@ -69,6 +72,7 @@ TRACK_POINTS = ("finger_a", "finger_b", "base")  # hand: thumb tip, index tip, i
 TRACK_POINTS_3D = "track_points_3d"
 TRACK_GRASP = "track_grasp"
 TRACK_TERMINAL = "track_terminal"
+HAND_LANDMARKS_3D = "hand_landmarks_3d"
 
 
 def hand_keypoints_key(camera: str) -> str:

@@ -267,9 +267,11 @@ def build_scene_xml(
     max_image_size: tuple[int, int] = (480, 640),
     light_meshes: bool = True,
     boards: Sequence[str] = (),
+    add_extras: Sequence[Callable[[ET.Element, ET.Element], None]] = (),
 ) -> str:
     """The complete MJCF text. ``add_objects(worldbody, asset)`` adds the task's objects;
-    ``boards`` names ``BOARD_MOUNTS`` to add (their textures: ``board_textures``)."""
+    ``boards`` names ``BOARD_MOUNTS`` to add (their textures: ``board_textures``);
+    ``add_extras(worldbody, root)`` adds more (the human hand stand-in, with actuators)."""
     robot = _load_robot(light_meshes=light_meshes)
     root = ET.Element("mujoco", model="fr3_workcell")
     ET.SubElement(root, "compiler", angle="radian", autolimits="true")
@@ -293,4 +295,6 @@ def build_scene_xml(
         _add_board(hand if mount.parent_body == HAND_BODY else worldbody, root.find("asset"), mount)
     for section in ("actuator", "tendon", "equality", "contact"):
         root.append(copy.deepcopy(robot.find(section)))
+    for add in add_extras:
+        add(worldbody, root)
     return ET.tostring(root, encoding="unicode")

@@ -32,6 +32,7 @@ from robot_learning.limits import RobotLimits
 from robot_learning.sim import scene
 from robot_learning.sim.camera import SceneRenderer, SimCamera, SimLens
 from robot_learning.sim.experts import ScriptedExpert
+from robot_learning.sim.hand import PARKED_JOINTS_RAD, SimHand, add_hand
 from robot_learning.sim.robot import SimRobot, SimServo
 from robot_learning.sim.tasks import Task, make_task
 
@@ -61,17 +62,22 @@ class Workcell:
         light_meshes: bool = True,
         limits: RobotLimits | None = None,
         servo: SimServo | None = None,
+        human_hand: bool = False,
+        task_options: Mapping[str, str] | None = None,
     ) -> None:
         """``image_size`` (height, width) for every camera but those in ``image_sizes``;
         ``lenses`` adds distortion and noise per camera; ``boards`` mounts ChArUco boards
-        (``scene.BOARD_MOUNTS``: "gripper", "table") for calibration."""
+        (``scene.BOARD_MOUNTS``: "gripper", "table") for calibration. ``human_hand`` adds
+        the hand stand-in (``self.hand``, see sim/hand.py) and parks the arm out of the
+        fixed cameras' view at every reset: the scene of a human video. ``task_options``:
+        the task's own options (push: ``targets``, see tasks/push.py)."""
         self._check_names([*cameras, *(image_sizes or {}), *(lenses or {})])
         unknown_boards = [b for b in boards if b not in scene.BOARD_MOUNTS]
         if unknown_boards:
             raise ValueError(
                 f"unknown board mount(s) {unknown_boards}; known: {', '.join(scene.BOARD_MOUNTS)}"
             )
-        self.task: Task = make_task(task)
+        self.task: Task = make_task(task, **dict(task_options or {}))
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.image_sizes = {
             name: tuple(int(v) for v in (image_sizes or {}).get(name, self.image_size))
@@ -87,6 +93,7 @@ class Workcell:
             ),
             light_meshes=light_meshes,
             boards=self.boards,
+            add_extras=(add_hand,) if human_hand else (),
         )
         self.model = mujoco.MjModel.from_xml_string(xml, assets=scene.board_textures(self.boards))
         self.data = mujoco.MjData(self.model)
@@ -96,6 +103,7 @@ class Workcell:
             servo=servo
         )
         self.robot.connect()
+        self.hand = SimHand(self.model, self.data) if human_hand else None
         self.camera_names = tuple(cameras)
         self._with_depth = with_depth
         self._randomize_appearance = randomize_appearance
@@ -121,7 +129,11 @@ class Workcell:
         rng = np.random.default_rng(seed)
         self._expert_rng = np.random.default_rng([seed, 1])
         mujoco.mj_resetData(self.model, self.data)
-        self.robot.reset()
+        if self.hand is not None:
+            self.robot.reset(np.array(PARKED_JOINTS_RAD))
+            self.hand.park()
+        else:
+            self.robot.reset()
         self.task.reset(rng)
         self._apply_appearance(rng if self._randomize_appearance else None)
         mujoco.mj_forward(self.model, self.data)

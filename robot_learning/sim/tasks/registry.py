@@ -29,12 +29,16 @@ def task_names() -> list[str]:
     return sorted(TASKS)
 
 
-def make_task(name: str) -> Task:
-    """A fresh instance of the task registered as ``name``."""
+def make_task(name: str, **options: str) -> Task:
+    """A fresh instance of the task registered as ``name``; ``options`` are the task's own
+    keyword arguments (say ``targets="novel"`` for push), strings as a command line gives."""
     try:
         cls = TASKS[name]
     except KeyError:
         raise UnknownTaskError(
             f"unknown sim task {name!r}; known tasks: {', '.join(task_names())}"
         ) from None
-    return cls()
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ValueError(f"task {name!r} does not take options {sorted(options)} ({exc})") from None
