@@ -18,10 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
                     "track_points_3d, track_grasp, track_terminal (and hand_keypoints_<cam>, "
                     "hand_state_<cam> for the sim and mediapipe trackers).")
     label.add_argument("--store", type=Path, required=True)
-    label.add_argument("--tracker", choices=("sim", "mediapipe", "stored"), default="sim",
+    label.add_argument("--tracker", default="sim",
                        help="human episodes: sim (simulator ground truth + tracker error "
-                            "model), mediapipe (detector over the frames), stored (the "
-                            "episode's hand_keypoints_<cam>)")
+                            "model), stored (the episode's hand_keypoints_<cam>, e.g. from "
+                            "`rl human track`), or a registered detector run over the frames "
+                            "(mediapipe)")
     label.add_argument("--hand", choices=("right", "left"), default="right")
     label.add_argument("--cameras", nargs="+", default=None,
                        help="views to label (default: every camera each episode recorded)")

@@ -45,7 +45,7 @@ from robot_learning.store.curation import set_excluded
 
 log = logging.getLogger(__name__)
 
-TRACKERS = ("sim", "mediapipe", "stored")
+BUILTIN_TRACKERS = ("sim", "stored")  # others: detectors registered by name (hand_tracking)
 NUM_POINTS = len(keys.TRACK_POINTS)
 
 
@@ -66,8 +66,12 @@ class LabelConfig:
     exclude_flagged: bool = True
 
     def __post_init__(self) -> None:
-        if self.tracker not in TRACKERS:
-            raise ValueError(f"tracker {self.tracker!r}: choose one of {', '.join(TRACKERS)}")
+        if self.tracker not in BUILTIN_TRACKERS:
+            from data_collection.hand_tracking.registry import tracker_names
+
+            if self.tracker not in tracker_names():
+                raise ValueError(f"tracker {self.tracker!r}: choose one of "
+                                 f"{', '.join((*BUILTIN_TRACKERS, *tracker_names()))}")
         human.hand_index(self.hand)
 
 
@@ -273,19 +277,16 @@ class Labeller:
                 ep.index, [keys.hand_keypoints_key(cam), keys.hand_state_key(cam)])
             return HandTrackSequence(data[keys.hand_keypoints_key(cam)],
                                      data[keys.hand_state_key(cam)])
-        return self._mediapipe_view(ep, cam, timestamps)
+        return self._detector_view(ep, cam, timestamps)
 
-    def _mediapipe_view(self, ep: Episode, cam: str, timestamps: np.ndarray
-                        ) -> HandTrackSequence:
-        try:  # built by the capture work (issue 10 items 1-2); optional here
-            from data_collection.hand_tracking.mediapipe_tracker import MediaPipeHandTracker
-            from data_collection.hand_tracking.sequence import track_frames
-        except ImportError as exc:
-            raise TrackInputError(f"--tracker mediapipe is not available here ({exc}); "
-                                  "install the hand-tracking extra, or use --tracker sim "
-                                  "(simulated episodes) or stored") from exc
+    def _detector_view(self, ep: Episode, cam: str, timestamps: np.ndarray
+                       ) -> HandTrackSequence:
+        """A registered detector (``mediapipe``, or one a plug-in registers) over the frames."""
+        from data_collection.hand_tracking.registry import make_tracker
+        from data_collection.hand_tracking.sequence import track_frames
+
         if self._tracker is None:
-            self._tracker = MediaPipeHandTracker()
+            self._tracker = make_tracker(self.config.tracker)
         start, stop = ep.rows["step"]
         key = keys.camera_key(cam)
 
@@ -293,7 +294,8 @@ class Labeller:
             for row in range(start, stop):
                 yield self.reader.read_frames(key, [row])[0]
 
-        return track_frames(frames(), timestamps, self._tracker)
+        return track_frames(frames(), timestamps, self._tracker, max_gap_s=self.config.max_gap_s,
+                            progress=False)
 
     def _terminal(self, ep: Episode, timestamps: np.ndarray) -> np.ndarray:
         terminal = np.zeros(len(timestamps), np.uint8)
