@@ -150,7 +150,7 @@ def test_two_views_paired_by_stamp_into_human_video_episodes_and_a_discard_leave
         sent_in_window = sum(start_s <= s <= end_s for s in published["front"])
         recorded, skipped = len(t), info.notes["skipped_steps"]
         assert recorded >= 0.9 * sent_in_window and recorded + skipped <= sent_in_window
-        assert recorded >= 20  # (how many the simulator renders in 2 s depends on its load)
+        assert recorded >= 10  # (how many the simulator renders in 2 s depends on its load)
         figures.append(f"episode {index}: {recorded} steps x 2 views of {sent_in_window} "
                        f"frames sent per camera in {t[-1] - t[0]:.2f} s, {skipped} skipped, "
                        f"dropped {info.notes['dropped_frames']}")
