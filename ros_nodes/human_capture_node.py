@@ -39,7 +39,8 @@ from data_collection.human_capture import (
     human_video_schema,
 )
 from robot_learning.hardware.camera import CameraFrame
-from robot_learning.store import StoreFullError, StoreWriter
+from robot_learning.store import StoreError, StoreFullError, StoreWriter
+from robot_learning.store.schema import SchemaError
 from ros_nodes import convert, msgs, topics
 from ros_nodes.camera_streams import CameraStream, CameraStreams
 from ros_nodes.episode_commands import JoyPresses, command_word
@@ -184,8 +185,8 @@ class HumanCaptureNode:
             return self._error(f"cannot start an episode: {mismatch}")
         try:
             self._writer_episodes().begin()
-        except StoreFullError as exc:  # below the free-space margin: refuse, stay up
-            return self._error(f"cannot start an episode: {exc}")
+        except (StoreError, SchemaError) as exc:  # full disk, locked or another store's
+            return self._error(f"cannot start an episode in {self.store_path}: {exc}")
         self.clock = Clock(stamp_s, stamp_s - 1e-6, stamp_s,
                            dropped_at_start={n: s.gaps.dropped
                                              for n, s in self.streams.streams.items()})
