@@ -9,6 +9,11 @@ recorder's own counts and the committed episode), recorder CPU (user+system seco
 wall second, from /proc) and how far the committed steps cover the episode.
 
     python -m benchmarks.recorder_load [--seconds 300] [--cameras 3]
+
+``--node human_capture`` measures human_capture_node instead (no arm; every frame pair of
+the synchronized cameras is a step): frames recorded per camera against frames sent.
+
+    python -m benchmarks.recorder_load --node human_capture --cameras 2 --seconds 60
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--cameras", type=int, default=3)
     parser.add_argument("--rate", type=float, default=30.0)
+    parser.add_argument("--node", choices=("recorder", "human_capture"), default="recorder",
+                        help="the recording node under load")
     parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "cameras":
@@ -76,7 +83,9 @@ def main() -> int:
         return 0
 
     from robot_learning.store import StoreReader
-    from ros_nodes import msgs, topics
+    from ros_nodes import convert, msgs, topics
+    from ros_nodes.runtime import SENSOR_DATA
+    from ros_nodes.topics import CameraTopics
     from tests.ros_nodes.graph import graph_env, node_command
     from tests.ros_nodes.observer import Observer
 
@@ -86,22 +95,31 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="recorder_load_"))
     store = workdir / "load.zarr"
     names = [f"cam{i}" for i in range(args.cameras)]
-    procs = {
+    human = args.node == "human_capture"
+    procs = {} if human else {
         "franka": subprocess.Popen(node_command("franka_node", name="franka", params={
             "robot": "sim", "state_hz": 100.0}), env=env, cwd=ROOT,
             stdout=open(workdir / "franka.log", "wb"), stderr=subprocess.STDOUT),  # noqa: SIM115
+    }
+    params = ({"store": str(store), "cameras": names, "camera_hz": args.rate, "task": "load",
+               "record_hz": args.rate, "uncalibrated": True} if human else
+              {"store": str(store), "cameras": names, "camera_hz": args.rate, "task": "load",
+               "image_transport": "compressed"})
+    procs |= {
         "cameras": subprocess.Popen(
             [sys.executable, "-m", "benchmarks.recorder_load", "--role", "cameras",
              "--cameras", str(args.cameras), "--rate", str(args.rate),
              "--seconds", str(args.seconds + 60)], env=env, cwd=ROOT,
             stdout=open(workdir / "cameras.log", "wb"), stderr=subprocess.STDOUT),  # noqa: SIM115
-        "recorder": subprocess.Popen(node_command("recorder_node", name="recorder", params={
-            "store": str(store), "cameras": names, "camera_hz": args.rate, "task": "load",
-            "image_transport": "compressed"}), env=env, cwd=ROOT,
+        "recorder": subprocess.Popen(node_command(f"{args.node}_node", name="recorder",
+                                                  params=params), env=env, cwd=ROOT,
             stdout=open(workdir / "recorder.log", "wb"), stderr=subprocess.STDOUT),  # noqa: SIM115
     }
     observer = Observer("bench_operator")
     observer.status(msgs.String, topics.RECORDER_STATUS)
+    first_camera = CameraTopics(names[0]).compressed  # what was on the wire, for comparison
+    observer.collect(msgs.CompressedImage, first_camera, SENSOR_DATA,
+                     keep=lambda m: convert.stamp_s(m))
     command = observer.publisher(msgs.String, topics.RECORDER_COMMAND)
     observer.start()
 
@@ -142,14 +160,20 @@ def main() -> int:
             proc.terminate()
         for proc in procs.values():
             proc.wait(timeout=30)
-    info = StoreReader(store).episode(0).info
+    reader = StoreReader(store)
+    info = reader.episode(0).info
     steps = info.lengths["step"]
-    expected = args.seconds * 10.0
+    step_hz = args.rate if human else 10.0
+    t = reader.read_episode(0, ["timestamp"])["timestamp"]
+    expected = round((t[-1] - t[0]) * step_hz) + 1  # steps the episode's span holds
     print(f"recorder CPU: {(cpu1 - cpu0) / (wall1 - wall0):.2f} cores "
           f"({cpu1 - cpu0:.0f} CPU-s over {wall1 - wall0:.0f} s)")
     print(f"frames dropped on the wire: {final.get('dropped_frames')}, late: "
           f"{final.get('late_frames')}")
-    print(f"steps committed: {steps} (~{expected:.0f} expected at 10 Hz), skipped "
+    sent = sum(t[0] <= s <= t[-1] for s in observer.snapshot(first_camera))
+    print(f"frames of {names[0]} in that span seen by the benchmark's own reader: {sent}")
+    print(f"steps committed: {steps} of {expected} in the episode's {t[-1] - t[0]:.1f} s at "
+          f"{step_hz:.0f} Hz, skipped "
           f"{info.notes.get('skipped_steps')}, control rows {info.lengths.get('state')}")
     size_mb = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 1e6
     print(f"store: {store} ({size_mb:.0f} MB)")

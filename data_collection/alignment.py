@@ -2,8 +2,9 @@
 
 A ``StampedBuffer`` keeps the recent samples of one stream in stamp order; ``latest_at(t)``
 is the newest sample captured at or before ``t`` (never one from the future, so a step never
-sees what happened after it). ``FrameGaps`` counts frames a stream lost, from the spacing of
-the stamps that did arrive.
+sees what happened after it); ``nearest(t)`` is the sample captured closest to ``t`` on
+either side (pairing frames of cameras that capture the same instants). ``FrameGaps``
+counts frames a stream lost, from the spacing of the stamps that did arrive.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ class StampedBuffer(Generic[T]):
     def latest_at(self, t_s: float) -> tuple[float, T] | None:
         i = bisect.bisect_right(self._stamps, t_s)
         return None if i == 0 else (self._stamps[i - 1], self._values[i - 1])
+
+    def nearest(self, t_s: float) -> tuple[float, T] | None:
+        """The sample stamped closest to ``t_s`` (the earlier one on a tie)."""
+        i = bisect.bisect_left(self._stamps, t_s)
+        candidates = [j for j in (i - 1, i) if 0 <= j < len(self._stamps)]
+        if not candidates:
+            return None
+        j = min(candidates, key=lambda k: abs(self._stamps[k] - t_s))
+        return self._stamps[j], self._values[j]
 
     def between(self, start_s: float, end_s: float) -> Iterator[tuple[float, T]]:
         """Samples with ``start_s < stamp <= end_s``, oldest first."""

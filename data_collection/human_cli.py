@@ -90,25 +90,12 @@ def open_camera(spec: str, *, size: tuple[int, int], fps: int, depth: bool) -> C
 
 def episode_calibration(cameras: dict[str, Camera], args: argparse.Namespace) -> dict[str, Any]:
     """What each episode records about the calibration; refuses doubtful calibrations."""
-    from calibration.calibration_file import WorkcellCalibration, calibration_path
-    from data_collection.recorder import camera_calibration
+    from data_collection.human_capture import capture_calibration
 
-    intrinsics = {n: c.intrinsics for n, c in cameras.items()}
-    if args.uncalibrated:
-        return camera_calibration(intrinsics, {}, source={"kind": "uncalibrated"})
-    path = args.calibration or calibration_path(args.workcell)
-    cal = WorkcellCalibration.load(path)
-    serials = {n: str(getattr(c, "serial", "") or "") for n, c in cameras.items()}
-    problems = cal.recording_problems(serials)
-    hand = [n for n in cameras if n in cal.cameras and cal.cameras[n].mount == "hand"]
-    if hand:
-        problems.append(f"camera(s) {hand} are on the robot's hand; human capture needs "
-                        "fixed cameras")
-    if problems:
-        raise ValueError(f"{path}: {'; '.join(problems)} (or record with --uncalibrated)")
-    return camera_calibration(
-        {n: cal.cameras[n].intrinsics for n in cameras},
-        {n: cal.cameras[n].pose for n in cameras}, source=cal.episode_metadata(path))
+    return capture_calibration(
+        {n: c.intrinsics for n, c in cameras.items()},
+        serials={n: str(getattr(c, "serial", "") or "") for n, c in cameras.items()},
+        path=args.calibration, workcell=args.workcell, uncalibrated=args.uncalibrated)
 
 
 def run_collect(args: argparse.Namespace) -> int:

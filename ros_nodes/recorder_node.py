@@ -28,7 +28,6 @@ arbiter. Without it, collection is unchanged.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,35 +35,20 @@ from typing import Any
 
 import numpy as np
 
-from data_collection.alignment import FrameGaps, StampedBuffer
+from data_collection.alignment import StampedBuffer
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
-from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
+from robot_learning.hardware.camera import CameraFrame
 from robot_learning.hardware.robot import CartesianTarget
 from robot_learning.store import Source, StoreFullError, StoreWriter
 from ros_nodes import convert, msgs, topics
 from ros_nodes.arbiter_stream import ArbiterStream
+from ros_nodes.camera_streams import CameraStreams
+from ros_nodes.episode_commands import JoyPresses, command_word
 from ros_nodes.robot_bridge import ACCEPTED_GRIPPER, ACCEPTED_TARGET
 from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
-from ros_nodes.topics import CameraTopics, JoyButton
 
 SILENCE_ACTIONS = ("pause", "end", "discard")
 HORIZON_S = 3.0  # history kept per stream
-# Best effort like the cameras' sensor-data writers (so it matches them), but a reader-side
-# history of a second of frames: a pause of the recorder (a commit, a GC) longer than five
-# frame periods must not cost frames. History depth is local; it does not affect matching.
-FRAME_QOS = dataclasses.replace(SENSOR_DATA, depth=30)
-
-
-@dataclass
-class CameraStream:
-    topics: CameraTopics
-    topic: str  # the color topic subscribed (raw or compressed)
-    frames: StampedBuffer[Any]
-    gaps: FrameGaps
-    intrinsics: CameraIntrinsics | None = None
-    last_rx_s: float | None = None  # wall time of the last frame
-    late: int = 0
-    silent: bool = False
 
 
 @dataclass
@@ -108,9 +92,6 @@ class RecorderNode:
         if self.on_silence not in SILENCE_ACTIONS:
             raise ValueError(f"recorder_node: on_camera_silence must be one of "
                              f"{', '.join(SILENCE_ACTIONS)}, got {self.on_silence!r}")
-        if transport not in ("raw", "compressed"):
-            raise ValueError(f"recorder_node: image_transport must be raw or compressed, "
-                             f"got {transport!r}")
         self.node = node
         self.jpeg_quality = quality
         self.writer: StoreWriter | None = None
@@ -119,20 +100,9 @@ class RecorderNode:
         self.committed = 0
         self.discarded = 0
         self.last_error: str | None = None
-        self.cameras: dict[str, CameraStream] = {}
-        for name in cameras:
-            names = CameraTopics(name)
-            stream = CameraStream(names, names.color if transport == "raw" else names.compressed,
-                                  StampedBuffer(horizon_s=HORIZON_S), FrameGaps(1.0 / camera_hz))
-            self.cameras[name] = stream
-            if transport == "raw":
-                node.create_subscription(msgs.Image, stream.topic,
-                                         lambda m, s=stream: self._on_frame(s, m), FRAME_QOS)
-            else:
-                node.create_subscription(msgs.CompressedImage, stream.topic,
-                                         lambda m, s=stream: self._on_frame(s, m), FRAME_QOS)
-            node.create_subscription(msgs.CameraInfo, stream.topics.camera_info,
-                                     lambda m, s=stream: self._on_info(s, m), SENSOR_DATA)
+        self.camera_streams = CameraStreams(node, cameras, transport=transport,
+                                            camera_hz=camera_hz, horizon_s=HORIZON_S)
+        self.cameras = self.camera_streams.streams
         self.joints: StampedBuffer[msgs.JointState] = StampedBuffer(horizon_s=HORIZON_S)
         self.poses: StampedBuffer[msgs.PoseStamped] = StampedBuffer(horizon_s=HORIZON_S)
         self.fingers: StampedBuffer[msgs.JointState] = StampedBuffer(horizon_s=HORIZON_S)
@@ -151,7 +121,7 @@ class RecorderNode:
             convert.stamp_s(m), convert.gripper_closed(m)), DEFAULT)
         node.create_subscription(msgs.TwistStamped, topics.TWIST, lambda m: self.twists.add(
             convert.stamp_s(m), convert.twist_vector(m)), SENSOR_DATA)
-        self._joy_buttons: list[int] = []
+        self._joy = JoyPresses()
         node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
         self.arbiter: ArbiterStream | None = None
@@ -168,29 +138,10 @@ class RecorderNode:
                       self.store_path)
 
     # -- inputs --------------------------------------------------------------------------
-    def _on_frame(self, stream: CameraStream, msg: msgs.Image | msgs.CompressedImage) -> None:
-        stamp = convert.stamp_s(msg)
-        stream.frames.add(stamp, msg)
-        stream.gaps.add(stamp)
-        stream.last_rx_s = self.node.now_s()
-        if stream.silent:
-            stream.silent = False
-            self.node.log.info("camera %s delivers frames again", stream.topics.name)
-
-    def _on_info(self, stream: CameraStream, msg: msgs.CameraInfo) -> None:
-        stream.intrinsics = convert.intrinsics(msg)
-
     def _on_joy(self, msg: msgs.Joy) -> None:
-        buttons = list(msg.buttons)
-        previous = self._joy_buttons or [0] * len(buttons)
-        self._joy_buttons = buttons
-        pressed = {i for i, b in enumerate(buttons) if b and not (i < len(previous)
-                                                                   and previous[i])}
         stamp = convert.stamp_s(msg)
-        for button, word in ((JoyButton.START, "start"), (JoyButton.SUCCESS, "success"),
-                             (JoyButton.FAIL, "fail"), (JoyButton.DISCARD, "discard")):
-            if button in pressed:
-                self._event(word, stamp)
+        for word in self._joy.words(msg):
+            self._event(word, stamp)
 
     def _on_arbiter(self, msg: msgs.String) -> None:
         assert self.arbiter is not None
@@ -203,8 +154,8 @@ class RecorderNode:
             ep.end_notes = {"interrupted": fault}
 
     def _on_command(self, msg: msgs.String) -> None:
-        word = msg.data.strip().lower()
-        if word not in ("start", "success", "fail", "discard"):
+        word = command_word(msg)
+        if word is None:
             self.node.log.error("%s: unknown command %r (start, success, fail, discard)",
                                 topics.RECORDER_COMMAND, msg.data)
             return
@@ -227,11 +178,11 @@ class RecorderNode:
             self.node.log.warning("start pressed during episode %d: ignored",
                                   self.episode.index)
             return
-        missing = [s.topics.camera_info for s in self.cameras.values() if s.intrinsics is None]
+        missing = self.camera_streams.without_info()
         if missing:
             return self._error(f"cannot start an episode: no camera_info yet on "
                                f"{', '.join(missing)}; is the camera node running?")
-        silent = [s.topic for s in self.cameras.values() if s.silent]
+        silent = self.camera_streams.silent_topics()
         if silent:
             return self._error(f"cannot start an episode: no frames on {', '.join(silent)}")
         if self.arbiter is not None and self.arbiter.not_ready:
@@ -256,8 +207,7 @@ class RecorderNode:
         self.episode = OpenEpisode(index, stamp_s, stamp_s, stamp_s)
         if self.arbiter is not None:
             self.arbiter.begin(stamp_s)
-        for stream in self.cameras.values():
-            stream.late = 0
+        self.camera_streams.reset_counts()
         self.last_error = None
         self.node.log.info("episode %d started", index)
         self._publish_status()
@@ -327,11 +277,8 @@ class RecorderNode:
 
     def _check_silence(self, now: float) -> bool:
         """Report cameras that went silent; returns True when the episode was ended."""
-        for name, stream in self.cameras.items():
-            last = stream.last_rx_s
-            if stream.silent or last is None or now - last <= self.camera_timeout_s:
-                continue
-            stream.silent = True
+        for name, last in self.camera_streams.newly_silent(now, self.camera_timeout_s):
+            stream = self.cameras[name]
             self._error(f"camera {name}: no frame on {stream.topic} "
                         f"for {now - last:.1f} s; episode {self.on_silence}")
             if self.on_silence == "discard":
@@ -379,7 +326,7 @@ class RecorderNode:
             if frame is None or t - frame[0] > self.max_skew_s:
                 stream.late += 1
                 continue
-            frames[name] = self._decode(name, frame[0], frame[1])
+            frames[name] = stream.decode(frame[0], frame[1])
         if state is None or len(frames) < len(self.cameras) or t - state.timestamp_s > 0.1:
             ep.skipped += 1
             return
@@ -390,12 +337,6 @@ class RecorderNode:
                                   twist=np.zeros(6) if twist is None else twist[1],
                                   frames=frames, control=control)
         ep.steps += 1
-
-    def _decode(self, name: str, stamp: float, msg: Any) -> CameraFrame:
-        color = (convert.compressed_array(msg) if isinstance(msg, msgs.CompressedImage)
-                 else convert.image_array(msg))
-        return CameraFrame(color=color, timestamp_s=stamp, received_s=stamp, frame_index=0,
-                           camera_name=name)
 
     # -- status and shutdown -------------------------------------------------------------
     @property
@@ -419,9 +360,7 @@ class RecorderNode:
             "steps": ep.steps if ep else 0,
             "control_rows": ep.control_rows if ep else 0,
             "skipped_steps": ep.skipped if ep else 0,
-            "dropped_frames": {n: s.gaps.dropped for n, s in self.cameras.items()},
-            "late_frames": {n: s.late for n, s in self.cameras.items()},
-            "silent_cameras": [n for n, s in self.cameras.items() if s.silent],
+            **self.camera_streams.counts(),
             "committed": self.committed,
             "discarded": self.discarded,
             "error": self.last_error,

@@ -16,12 +16,10 @@ from robot_learning.sim.camera import REALISTIC_LENS, SimLens
 from robot_learning.sim.workcell import Workcell
 from ros_nodes import msgs, topics
 from ros_nodes.camera_publisher import CameraPublisher
+from ros_nodes.episode_commands import END_WORDS, JoyPresses, command_word
 from ros_nodes.robot_bridge import RobotBridge
 from ros_nodes.runtime import DEFAULT, Node, run_node
 from ros_nodes.sim_station import SimStation
-
-END_WORDS = ("success", "fail", "discard")
-END_BUTTONS = (topics.JoyButton.SUCCESS, topics.JoyButton.FAIL, topics.JoyButton.DISCARD)
 
 
 class SimNode:
@@ -57,7 +55,7 @@ class SimNode:
             for name, cam in self.workcell.cameras.items()}
         self.camera_period_s = 1.0 / camera_hz
         self._next_frame_s = self.station.now_stamp_s
-        self._joy_buttons: list[int] = []
+        self._joy = JoyPresses()
         node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
         node.create_timer(1.0 / control_hz, self._tick)
@@ -79,16 +77,12 @@ class SimNode:
         self._next_frame_s = self.station.now_stamp_s
 
     def _on_joy(self, msg: msgs.Joy) -> None:
-        buttons = list(msg.buttons)
-        previous = self._joy_buttons or [0] * len(buttons)
-        self._joy_buttons = buttons
-        for index in END_BUTTONS:
-            if index < len(buttons) and buttons[index] and not previous[index]:
-                self._end_episode(f"joy button {index}")
-                return
+        ended = [w for w in self._joy.words(msg) if w in END_WORDS]
+        if ended:
+            self._end_episode(f"joy button {ended[0]}")
 
     def _on_command(self, msg: msgs.String) -> None:
-        if msg.data.strip().lower() in END_WORDS:
+        if command_word(msg) in END_WORDS:
             self._end_episode(f"recorder command {msg.data!r}")
 
 

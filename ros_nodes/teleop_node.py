@@ -69,6 +69,9 @@ class TeleopNode:
                     p("after_s", 1.5, "scripted_intervention: hands off before SUCCESS, s"))
         self.publish_target = p("publish_target", True,
                                 "integrate the twist into /franka/target_pose commands")
+        self.wait_for_robot = p("wait_for_robot", True,
+                                "start reading the device only once /franka/ee_pose has arrived "
+                                "(false for graphs without a robot: human capture)")
         self.wait_for_recorder = p("wait_for_recorder", kind.startswith("scripted"),
                                    "start reading the device only once /recorder/status says "
                                    "ready (a scripted operator must not press START too early)")
@@ -110,11 +113,14 @@ class TeleopNode:
 
     def _tick(self) -> None:
         if not self._connected:
-            if self._pose is None or (self.wait_for_recorder and not self._recorder_ready):
+            if (self.wait_for_robot and self._pose is None) or \
+                    (self.wait_for_recorder and not self._recorder_ready):
                 return
             self.device.connect()
             self._connected = True
-            self.node.log.info("robot and recorder are up: teleop starts")
+            self.node.log.info("teleop starts (robot %s, recorder %s)",
+                               "up" if self._pose is not None else "not awaited",
+                               "ready" if self._recorder_ready else "not awaited")
         command = self.device.read()
         stamp = self.node.now_s()
         self._twist.publish(convert.twist_stamped(command.twist, stamp))

@@ -22,6 +22,17 @@ def test_latest_at_never_looks_into_the_future():
     assert buf.latest_at(1.6) is None and len(buf) == 1
 
 
+def test_nearest_pairs_a_stamp_with_the_closest_sample_on_either_side():
+    buf: StampedBuffer[str] = StampedBuffer(horizon_s=1.0)
+    assert buf.nearest(1.0) is None
+    for stamp, value in ((1.0, "a"), (1.1, "b"), (1.3, "c")):
+        buf.add(stamp, value)
+    assert buf.nearest(0.5) == (1.0, "a")
+    assert buf.nearest(1.04) == (1.0, "a") and buf.nearest(1.06) == (1.1, "b")
+    assert buf.nearest(1.2) == (1.1, "b")  # a tie takes the earlier sample
+    assert buf.nearest(1.29) == (1.3, "c") and buf.nearest(9.0) == (1.3, "c")
+
+
 def test_frame_gaps_count_missing_frames():
     gaps = FrameGaps(nominal_period_s=0.1)
     for stamp in (0.0, 0.1, 0.2, 0.5, 0.6):

@@ -22,7 +22,8 @@ def _nodes(doc: dict) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", ["collect_sim.yaml", "collect_teleop.yaml", "deploy.yaml",
-                                  "deploy_sim.yaml", "calibrate.yaml", "calibrate_sim.yaml"])
+                                  "deploy_sim.yaml", "calibrate.yaml", "calibrate_sim.yaml",
+                                  "human_capture.yaml", "human_capture_sim.yaml"])
 def test_launch_file_uses_our_nodes_and_their_parameters(name):
     doc = yaml.safe_load((LAUNCH / name).read_text())
     execs = {ep.name: ep for ep in entry_points(group="robot_learning.ros_nodes")}
@@ -90,3 +91,22 @@ def test_calibration_graph_has_one_command_publisher_and_boards_its_cameras_can_
         assert set(values["cameras"]) <= published
         if "sim_node" in execs:
             assert values["board"] in boards
+
+
+@pytest.mark.parametrize("name", ["human_capture.yaml", "human_capture_sim.yaml"])
+def test_human_capture_graph_records_the_cameras_it_starts_and_needs_no_robot(name):
+    nodes = _nodes(yaml.safe_load((LAUNCH / name).read_text()))
+
+    def params(node: dict) -> dict:
+        return {p["name"]: p["value"] for p in node.get("param", [])}
+
+    by_exec = {node["exec"]: node for node in nodes}
+    assert "franka_node" not in by_exec and "recorder_node" not in by_exec
+    published = {n["name"] for n in nodes if n["exec"] == "camera_node"}
+    if "sim_node" in by_exec:
+        published = set(params(by_exec["sim_node"])["cameras"])
+    capture = params(by_exec["human_capture_node"])
+    assert len(capture["cameras"]) == 2 and set(capture["cameras"]) <= published
+    if "sim_node" not in by_exec:  # the real station: buttons only, nothing moves an arm
+        teleop = params(by_exec["teleop_node"])
+        assert teleop["publish_target"] is False and teleop["wait_for_robot"] is False

@@ -1,0 +1,137 @@
+"""The cameras a recording node listens to: frames by capture stamp, intrinsics, gaps and
+silence. Shared by recorder_node (robot episodes) and human_capture_node (human video).
+
+Per camera: the color topic (raw ``image_raw`` or JPEG ``image_raw/compressed``), its
+``camera_info`` (intrinsics), and with ``depth`` the ``aligned_depth_to_color`` image (same
+stamp as its color frame, as realsense-ros publishes it with alignment on). Frames are kept
+undecoded in a ``StampedBuffer``; only the frames a step takes are decoded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from data_collection.alignment import FrameGaps, StampedBuffer
+from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
+from ros_nodes import convert, msgs
+from ros_nodes.runtime import SENSOR_DATA, Node
+from ros_nodes.topics import CameraTopics
+
+TRANSPORTS = ("raw", "compressed")
+# Best effort like the cameras' sensor-data writers (so it matches them), but a reader-side
+# history of a second of frames: a pause of the recorder (a commit, a GC) longer than five
+# frame periods must not cost frames. History depth is local; it does not affect matching.
+FRAME_QOS = dataclasses.replace(SENSOR_DATA, depth=30)
+DEPTH_MATCH_S = 1e-3  # a depth image belongs to the color frame stamped within this
+
+
+@dataclass
+class CameraStream:
+    topics: CameraTopics
+    topic: str  # the color topic subscribed (raw or compressed)
+    frames: StampedBuffer[Any]
+    gaps: FrameGaps
+    depth: StampedBuffer[msgs.Image] | None = None
+    intrinsics: CameraIntrinsics | None = None
+    last_rx_s: float | None = None  # wall time of the last frame
+    late: int = 0  # steps that found no fresh enough frame of this camera
+    silent: bool = False
+
+    def decode(self, stamp_s: float, msg: Any) -> CameraFrame:
+        """The color frame (and, with depth, its aligned depth image) as a CameraFrame;
+        KeyError when the depth image of that instant has not arrived."""
+        color = (convert.compressed_array(msg) if isinstance(msg, msgs.CompressedImage)
+                 else convert.image_array(msg))
+        depth = None
+        if self.depth is not None:
+            found = self.depth.nearest(stamp_s)
+            if found is None or abs(found[0] - stamp_s) > DEPTH_MATCH_S:
+                raise KeyError(f"no depth image stamped {stamp_s:.3f} on "
+                               f"{self.topics.aligned_depth}")
+            depth = convert.image_array(found[1])
+        return CameraFrame(color=color, timestamp_s=stamp_s, received_s=stamp_s, frame_index=0,
+                           depth=depth, camera_name=self.topics.name)
+
+
+class CameraStreams:
+    """Subscribes to ``names``' cameras on ``node``; ``streams`` by camera name."""
+
+    def __init__(self, node: Node, names: Iterable[str], *, transport: str, camera_hz: float,
+                 horizon_s: float, depth: bool = False) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"{node.name}: image_transport must be raw or compressed, "
+                             f"got {transport!r}")
+        self.node = node
+        self.transport = transport
+        self.streams: dict[str, CameraStream] = {}
+        for name in names:
+            names_ = CameraTopics(name)
+            stream = CameraStream(
+                names_, names_.color if transport == "raw" else names_.compressed,
+                StampedBuffer(horizon_s=horizon_s), FrameGaps(1.0 / camera_hz),
+                depth=StampedBuffer(horizon_s=horizon_s) if depth else None)
+            self.streams[name] = stream
+            color_type = msgs.Image if transport == "raw" else msgs.CompressedImage
+            node.create_subscription(color_type, stream.topic,
+                                     lambda m, s=stream: self._on_frame(s, m), FRAME_QOS)
+            node.create_subscription(msgs.CameraInfo, names_.camera_info,
+                                     lambda m, s=stream: self._on_info(s, m), SENSOR_DATA)
+            if stream.depth is not None:
+                node.create_subscription(
+                    msgs.Image, names_.aligned_depth,
+                    lambda m, b=stream.depth: b.add(convert.stamp_s(m), m), FRAME_QOS)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.streams.values())
+
+    def _on_frame(self, stream: CameraStream, msg: msgs.Image | msgs.CompressedImage) -> None:
+        stamp = convert.stamp_s(msg)
+        stream.frames.add(stamp, msg)
+        stream.gaps.add(stamp)
+        stream.last_rx_s = self.node.now_s()
+        if stream.silent:
+            stream.silent = False
+            self.node.log.info("camera %s delivers frames again", stream.topics.name)
+
+    @staticmethod
+    def _on_info(stream: CameraStream, msg: msgs.CameraInfo) -> None:
+        stream.intrinsics = convert.intrinsics(msg)
+
+    # -- what a node checks and reports ---------------------------------------------------
+    @property
+    def intrinsics(self) -> dict[str, CameraIntrinsics | None]:
+        return {n: s.intrinsics for n, s in self.streams.items()}
+
+    def without_info(self) -> list[str]:
+        """camera_info topics nothing has arrived on yet."""
+        return [s.topics.camera_info for s in self if s.intrinsics is None]
+
+    def silent_topics(self) -> list[str]:
+        return [s.topic for s in self if s.silent]
+
+    def newly_silent(self, now_s: float, timeout_s: float) -> list[tuple[str, float]]:
+        """Cameras that have just gone silent (no frame for ``timeout_s``), marked silent,
+        with the wall time of their last frame."""
+        found = []
+        for name, stream in self.streams.items():
+            last = stream.last_rx_s
+            if stream.silent or last is None or now_s - last <= timeout_s:
+                continue
+            stream.silent = True
+            found.append((name, last))
+        return found
+
+    def reset_counts(self) -> None:
+        for stream in self:
+            stream.late = 0
+
+    def counts(self) -> dict[str, Any]:
+        """What the status reports about the cameras."""
+        return {
+            "dropped_frames": {n: s.gaps.dropped for n, s in self.streams.items()},
+            "late_frames": {n: s.late for n, s in self.streams.items()},
+            "silent_cameras": [n for n, s in self.streams.items() if s.silent],
+        }
