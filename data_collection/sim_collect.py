@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
+from robot_learning.errors import Interrupted
 from robot_learning.hardware.robot import CartesianTarget, RobotReflexError, RobotState
 from robot_learning.hardware.teleop import TeleopCommand
-from robot_learning.store import Source, StoreError, StoreFullError, StoreWriter
+from robot_learning.store import Source, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -157,25 +157,16 @@ def register(sim_subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robot_learning.sim.cli import parse_image_size
-    from robot_learning.sim.tasks import UnknownTaskError
 
+    config = CollectConfig(task=args.task, episodes=args.episodes, store=args.store,
+                           cameras=tuple(args.cameras), image_size=parse_image_size(args.size),
+                           record_hz=args.record_hz, depth=args.depth,
+                           noise_m_s=args.noise, seed=args.seed,
+                           min_free_mb=args.min_free_mb)
     try:
-        config = CollectConfig(task=args.task, episodes=args.episodes, store=args.store,
-                               cameras=tuple(args.cameras), image_size=parse_image_size(args.size),
-                               record_hz=args.record_hz, depth=args.depth,
-                               noise_m_s=args.noise, seed=args.seed,
-                               min_free_mb=args.min_free_mb)
         summary = collect(config)
-    except StoreFullError as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        return 3
-    except (UnknownTaskError, ValueError, argparse.ArgumentTypeError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted: committed episodes are kept, the open one was discarded",
-              file=sys.stderr)
-        return 130
+        raise Interrupted("committed episodes are kept, the open one was discarded") from None
     print(f"{config.store}: recorded episodes {summary.first_episode}.."
           f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
           f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps"

@@ -33,6 +33,7 @@ from typing import Protocol
 import numpy as np
 import pyrealsense2 as rs
 
+from robot_learning.errors import RobotLearningError
 from robot_learning.hardware.camera import (
     Camera,
     CameraFrame,
@@ -54,7 +55,7 @@ _OPENCV_COMPATIBLE_MODELS = {
 }
 
 
-class RealSenseNotFoundError(LookupError):
+class RealSenseNotFoundError(RobotLearningError, LookupError):
     """The requested RealSense is not connected (the message lists the ones that are)."""
 
 
