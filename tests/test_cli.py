@@ -109,3 +109,11 @@ def test_usage_errors_exit_2_without_a_traceback(capsys):
     assert exit_info.value.code == ExitCode.BAD_INPUT
     assert cli.main(["store"]) == ExitCode.BAD_INPUT  # a group without its subcommand
     assert "validate" in capsys.readouterr().err
+
+
+def test_building_the_command_line_loads_neither_torch_nor_mujoco():
+    probe = ("import sys; from robot_learning.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('torch', 'mujoco') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"  # `rl --help` and bad arguments answer fast
