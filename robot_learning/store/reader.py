@@ -14,7 +14,7 @@ import zarr
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, Episode, EpisodeInfo
 from robot_learning.store.errors import StoreCorruptError, StoreError, StoreInputError
-from robot_learning.store.frames import Frames, frame_files, is_sharded
+from robot_learning.store.frame_files import Frames, frame_files, is_sharded
 from robot_learning.store.schema import MAIN_STREAM, KeySpec, Source
 
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from robot_learning.store import layout
 from robot_learning.store.codecs import JpegCodec, JpegXlCodec
 from robot_learning.store.errors import StoreError
-from robot_learning.store.frames import ShardFiles, frame_codecs, is_sharded
+from robot_learning.store.frame_files import ShardFiles, frame_codecs, is_sharded
 from robot_learning.store.reader import StoreReader
 from robot_learning.store.schema import Codec, KeySpec, StoreSchema
 
