@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from robot_learning.errors import CheckFailedError, InputError
+from robot_learning.errors import CheckFailedError, ExitCode, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,8 @@ def run_check(args: argparse.Namespace) -> int:
         calibration, reports = _calibrate_capture(args, pairs=True)
         out = {n: r.calibration.residuals for n, r in reports.items()}
         _print(out, args.json)
-        return 0 if all(r.calibration.holdout_passed for r in reports.values()) else 1
+        passed = all(r.calibration.holdout_passed for r in reports.values())
+        return ExitCode.OK if passed else ExitCode.FAILURE
     run = _sim_run(args)
     if args.save:
         _save(run.calibration, args)

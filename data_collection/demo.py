@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from data_collection.sim_collect import CollectConfig, collect
+from robot_learning.errors import ExitCode
 from robot_learning.keys import ACTION, EE_POSE, camera_key
 
 TASKS = ("lift", "push", "stack")
@@ -72,4 +73,4 @@ def run(args: argparse.Namespace) -> int:
     print("   " + json.dumps({k: list(v.shape) for k, v in batch.items()}))
     print(f"done in {time.perf_counter() - started:.0f} s; store at {store}; "
           f"inspect with: rl store info {store}")
-    return 0 if not problems else 1
+    return ExitCode.FAILURE if problems else ExitCode.OK

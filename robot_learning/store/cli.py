@@ -8,6 +8,7 @@ import datetime
 import json
 import sys
 
+from robot_learning.errors import ExitCode
 from robot_learning.store import layout
 from robot_learning.store.curation import set_excluded
 from robot_learning.store.errors import StoreCorruptError
@@ -154,7 +155,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"problem: {problem}")
     if problems:
         print(f"{args.path}: {len(problems)} problem(s)")
-        return 1
+        return ExitCode.FAILURE
     print(f"{args.path}: ok")
     return 0
 
@@ -231,7 +232,7 @@ def _upload(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"problem: {problem}")
     print(f"{args.url}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
-    return 1 if problems else 0
+    return ExitCode.FAILURE if problems else ExitCode.OK
 
 
 def _stats(args: argparse.Namespace) -> int:
