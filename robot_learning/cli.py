@@ -81,7 +81,7 @@ def _finish(parser: argparse.ArgumentParser, name: str) -> None:
     """What every command gets alike: its name for error messages, ``-v`` after the command
     name too, and (for a group) its help with exit status 2 when no subcommand is given."""
     parser.set_defaults(**{_PROG_DEST: f"{PROG} {name}"})
-    if not any("-v" in a.option_strings for a in parser._actions):
+    if not any({"-v", "--verbose"} & set(a.option_strings) for a in parser._actions):
         parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                             help="debug logging, and the traceback of an error")
     for sub in _subcommands(parser):
