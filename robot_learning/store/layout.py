@@ -100,9 +100,7 @@ def open_root(store: zarr.abc.store.Store, where: str, *, mode: str = "r") -> za
     """Open the root group, raising NotAStoreError/StoreCorruptError that name the file."""
     try:
         root = zarr.open_group(store, mode=mode)
-    except METADATA_ERRORS as exc:
-        raise StoreCorruptError(f"{where}/zarr.json: unreadable metadata ({_brief(exc)})") from exc
-    except (
+    except (  # before METADATA_ERRORS: zarr's not-found errors are ValueErrors too
         FileNotFoundError,
         zarr.errors.GroupNotFoundError,
         zarr.errors.NodeTypeValidationError,
@@ -113,6 +111,8 @@ def open_root(store: zarr.abc.store.Store, where: str, *, mode: str = "r") -> za
                 "(a damaged store: restore zarr.json from a copy of the store)"
             ) from exc
         raise NotAStoreError(f"{where}: not a robot_learning store (no zarr group)") from exc
+    except METADATA_ERRORS as exc:
+        raise StoreCorruptError(f"{where}/zarr.json: unreadable metadata ({_brief(exc)})") from exc
     if ROOT_ATTR not in root.attrs:
         if _looks_like_a_store(where):
             raise StoreCorruptError(
@@ -134,13 +134,13 @@ def open_group(root: zarr.Group, path: str, where: str) -> zarr.Group:
     """A group below the root, read-only; StoreCorruptError names its zarr.json."""
     try:
         node = zarr.open_group(root.store, path=path, mode="r")
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError,
+            zarr.errors.NodeTypeValidationError) as exc:
+        raise StoreCorruptError(f"{where}/{path}/zarr.json: missing group metadata") from exc
     except METADATA_ERRORS as exc:
         raise StoreCorruptError(
             f"{where}/{path}/zarr.json: unreadable metadata ({_brief(exc)})"
         ) from exc
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError,
-            zarr.errors.NodeTypeValidationError) as exc:
-        raise StoreCorruptError(f"{where}/{path}/zarr.json: missing group metadata") from exc
     return node
 
 
