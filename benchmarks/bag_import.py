@@ -21,7 +21,7 @@ import yaml
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from benchmarks.frames import color_frames
+from benchmarks.synthetic_frames import color_frames
 from data_collection.bag_import import import_bag
 from data_collection.bag_mapping import load_mapping
 

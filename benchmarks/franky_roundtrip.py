@@ -26,8 +26,8 @@ import time
 import numpy as np
 
 from robot_learning.hardware.franka import FrankaRobot
-from robot_learning.hardware.franky_sim_server import FrankySimServer
 from robot_learning.hardware.robot import CartesianTarget
+from robot_learning.sim.franky_server import FrankySimServer
 
 
 def _stats(name: str, values_s: list[float], unit: str = "ms", scale: float = 1e3) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.frames import color_frames
+from benchmarks.synthetic_frames import color_frames
 from robot_learning.store import Codec, KeySpec, StoreSchema, StoreWriter
 from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.sampler import SequenceDataset, make_loader

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.frames import color_frames
+from benchmarks.synthetic_frames import color_frames
 from robot_learning.store import Codec, KeySpec, StoreReader, StoreSchema, StoreWriter
 from robot_learning.store.validate import validate
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.frames import color_frames
+from benchmarks.synthetic_frames import color_frames
 from robot_learning.store import Codec, KeySpec, StoreReader, StoreSchema, StoreWriter
 
 CAMERAS = ("front", "wrist", "side")

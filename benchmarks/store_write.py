@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.frames import color_frames, depth_frames
+from benchmarks.synthetic_frames import color_frames, depth_frames
 from robot_learning.store import Codec, KeySpec, StoreSchema, StoreWriter
 from robot_learning.store.layout import SHARD_FRAMES
 

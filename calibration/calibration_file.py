@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
+from robot_learning.errors import InputError
 from robot_learning.geometry import invert_transform, pose_from_transform
 from robot_learning.hardware.camera import CameraIntrinsics, checked_T_base_camera
 
@@ -37,7 +38,7 @@ MAX_AGE_DAYS = 30.0  # older than this and the recorder warns that it is stale
 Mount = Literal["fixed", "hand"]
 
 
-class CalibrationFileError(ValueError):
+class CalibrationFileError(InputError):
     """A calibration file that is malformed, for other cameras, or failed its checks."""
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from robot_learning.errors import CheckFailedError, ExitCode, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
                 help="a camera the file must describe (repeatable)",
             )
             p.add_argument("--save", action="store_true", help="also save the result (--sim)")
-        p.set_defaults(func=_explained(name, func))
-    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+        p.set_defaults(func=func)
     return children
 
 
@@ -69,25 +68,6 @@ def _robot_pose_std(args: argparse.Namespace) -> tuple[float, float]:
     from calibration.procedure import ROBOT_POSE_STD
 
     return args.robot_pose_std or ROBOT_POSE_STD
-
-
-def _explained(name: str, func: Callable[[argparse.Namespace], int]):
-    """Bad input (no board, too few views, degenerate motion, wrong file) exits 1 with the
-    explanation instead of a traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        from calibration.calibration_file import CalibrationFileError
-        from calibration.detection import BoardNotFoundError
-        from calibration.intrinsics import CalibrationInputError
-
-        try:
-            return func(args)
-        except (CalibrationInputError, BoardNotFoundError, CalibrationFileError,
-                FileNotFoundError) as exc:  # fmt: skip
-            print(f"rl calibrate {name}: {exc}", file=sys.stderr)
-            return 1
-
-    return run
 
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
@@ -129,8 +109,6 @@ def run_intrinsics(args: argparse.Namespace) -> int:
 
 
 def run_handeye(args: argparse.Namespace) -> int:
-    from calibration.calibration_file import CalibrationFileError
-
     if args.sim:
         run = _sim_run(args)
         reports, calibration = run.reports, run.calibration
@@ -139,11 +117,7 @@ def run_handeye(args: argparse.Namespace) -> int:
     else:
         calibration, reports = _calibrate_capture(args, pairs=False)
         out = {n: r.calibration.residuals["hand_eye"] for n, r in reports.items()}
-    try:
-        path = calibration.save(args.out, force=args.force)
-    except CalibrationFileError as exc:
-        print(f"rl calibrate handeye: {exc}", file=sys.stderr)
-        return 1
+    path = _save(calibration, args)
     out["saved"] = str(path)
     _print(out, args.json)
     return 0
@@ -157,9 +131,7 @@ def run_extrinsics(args: argparse.Namespace) -> int:
         calibration, _ = _calibrate_capture(args, pairs=True)
         pairs = calibration.camera_pairs
     if not pairs:
-        print("rl calibrate extrinsics: needs two or more fixed cameras that saw the board "
-              "together", file=sys.stderr)  # fmt: skip
-        return 1
+        raise InputError("needs two or more fixed cameras that saw the board together")
     _print(pairs, args.json)
     return 0
 
@@ -173,8 +145,7 @@ def run_check(args: argparse.Namespace) -> int:
         try:
             calibration.check_cameras(serials, where=str(args.file))
         except CalibrationFileError as exc:
-            print(f"rl calibrate check: {exc}", file=sys.stderr)
-            return 1
+            raise CheckFailedError(str(exc)) from exc
         out = {"file": str(args.file), "age_days": calibration.age_days(),
                "fingerprint": calibration.fingerprint(),
                "cameras": {n: c.residuals for n, c in calibration.cameras.items()}}  # fmt: skip
@@ -184,19 +155,26 @@ def run_check(args: argparse.Namespace) -> int:
         calibration, reports = _calibrate_capture(args, pairs=True)
         out = {n: r.calibration.residuals for n, r in reports.items()}
         _print(out, args.json)
-        return 0 if all(r.calibration.holdout_passed for r in reports.values()) else 1
+        passed = all(r.calibration.holdout_passed for r in reports.values())
+        return ExitCode.OK if passed else ExitCode.FAILURE
     run = _sim_run(args)
     if args.save:
-        try:
-            run.calibration.save(args.out, force=args.force)
-        except CalibrationFileError as exc:
-            print(f"rl calibrate check: {exc}", file=sys.stderr)
-            return 1
+        _save(run.calibration, args)
     _print(run.summary(), args.json)
     return 0
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _save(calibration: Any, args: argparse.Namespace) -> Path:
+    """Save unless the held-out-view check failed (then exit 1 unless --force)."""
+    from calibration.calibration_file import CalibrationFileError
+
+    try:
+        return calibration.save(args.out, force=args.force)
+    except CalibrationFileError as exc:
+        raise CheckFailedError(str(exc)) from exc
+
+
 def _sim_run(args: argparse.Namespace) -> Any:
     from calibration.sim import SimCalibrationConfig, run_sim_calibration
     from robot_learning.sim.cli import parse_image_size
@@ -225,7 +203,7 @@ def _open_capture(args: argparse.Namespace) -> Any:
     from calibration.capture_dir import CaptureDir
 
     if args.capture is None:
-        raise SystemExit("rl calibrate: give --sim or --capture DIR")
+        raise InputError("give --sim or --capture DIR")
     return CaptureDir.open(args.capture)
 
 

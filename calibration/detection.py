@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from robot_learning.charuco_board import CharucoBoardSpec
+from robot_learning.errors import InputError
 from robot_learning.geometry import transform_from_rotvec
 from robot_learning.hardware.camera import CameraIntrinsics
 
@@ -23,7 +24,7 @@ COMMON_DICTIONARIES = ("DICT_4X4_50", "DICT_5X5_100", "DICT_6X6_250", "DICT_7X7_
                        "DICT_APRILTAG_36h11", "DICT_ARUCO_ORIGINAL")  # fmt: skip
 
 
-class BoardNotFoundError(ValueError):
+class BoardNotFoundError(InputError):
     """No usable board in an image (not visible, too far, or another board definition)."""
 
 

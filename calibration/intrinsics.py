@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from calibration.detection import BoardDetection
+from robot_learning.errors import InputError
 from robot_learning.hardware.camera import CameraIntrinsics
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ MIN_INTRINSICS_VIEWS = 6
 COVERAGE_GRID = (6, 8)  # rows, columns of the coverage map
 
 
-class CalibrationInputError(ValueError):
+class CalibrationInputError(InputError):
     """The views cannot give a trustworthy result (too few, degenerate, mismatched)."""
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from data_collection.bag_mapping import (
     load_mapping,
 )
 from robot_learning.keys import TIMESTAMP, TIMESTAMP_SUFFIX
-from robot_learning.store import KeySpec, StoreError, StoreSchema, StoreWriter
+from robot_learning.store import KeySpec, StoreSchema, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -321,12 +320,8 @@ def register(store_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        mapping = load_mapping(args.mapping)
-        summary = import_bag(args.bag, args.store, mapping, progress=True)
-    except (MappingError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    mapping = load_mapping(args.mapping)
+    summary = import_bag(args.bag, args.store, mapping, progress=True)
     last = summary.first_episode + summary.episodes - 1
     print(f"{args.store}: imported episodes {summary.first_episode}..{last} "
           f"({summary.steps} steps) of task {mapping.task!r} from {args.bag}")

@@ -40,6 +40,7 @@ import imagecodecs
 import numpy as np
 import yaml
 
+from robot_learning.errors import InputError
 from robot_learning.store import Codec, KeySpec, Source
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -54,7 +55,7 @@ SPLITS = ("topic", "gap", "bag")
 JOINT_FIELDS = ("position", "velocity", "effort")
 
 
-class MappingError(ValueError):
+class MappingError(InputError):
     """A mapping file, or a bag that does not fit it; the message names topic and field."""
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from data_collection.sim_collect import CollectConfig, collect
+from robot_learning.errors import ExitCode
 from robot_learning.keys import ACTION, EE_POSE, camera_key
 
 TASKS = ("lift", "push", "stack")
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
-    from robot_learning.sim.cli import ALL_CAMERAS, run_view
+    from robot_learning.sim.cli import ALL_CAMERAS, render_views
     from robot_learning.store import StoreReader
     from robot_learning.store.curation import set_excluded
     from robot_learning.store.sampler import SequenceDataset
@@ -43,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if store.exists():
         shutil.rmtree(store)
     print(f"== 1/4 render the workcell -> {args.out / 'views'}")
-    run_view(argparse.Namespace(task="stack", seed=0, out=args.out / "views", frames=3,
-                                cameras=list(ALL_CAMERAS), size=(240, 320)))
+    written, _ = render_views(task="stack", seed=0, out=args.out / "views", frames=3,
+                              cameras=ALL_CAMERAS)
+    print(f"   {len(written)} frames")
     print(f"== 2/4 collect {args.episodes} scripted-expert episodes per task -> {store}")
     for i, task in enumerate(TASKS):
         summary = collect(CollectConfig(task=task, episodes=args.episodes, store=store,
@@ -71,4 +73,4 @@ def run(args: argparse.Namespace) -> int:
     print("   " + json.dumps({k: list(v.shape) for k, v in batch.items()}))
     print(f"done in {time.perf_counter() - started:.0f} s; store at {store}; "
           f"inspect with: rl store info {store}")
-    return 0 if not problems else 1
+    return ExitCode.FAILURE if problems else ExitCode.OK

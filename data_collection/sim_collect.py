@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
+from robot_learning.errors import InputError, Interrupted
 from robot_learning.hardware.robot import CartesianTarget, RobotReflexError, RobotState
 from robot_learning.hardware.teleop import TeleopCommand
-from robot_learning.store import Source, StoreError, StoreFullError, StoreWriter
+from robot_learning.store import Source, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -172,36 +172,27 @@ def parse_task_options(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--task-option {item!r}: expected KEY=VALUE, e.g. targets=novel")
+            raise InputError(f"--task-option {item!r}: expected KEY=VALUE, e.g. targets=novel")
         options[key] = value
     return options
 
 
 def run(args: argparse.Namespace) -> int:
     from robot_learning.sim.cli import parse_image_size
-    from robot_learning.sim.tasks import UnknownTaskError
 
     if args.embodiment == "hand":
         return run_hand(args)
+    config = CollectConfig(task=args.task, episodes=args.episodes, store=args.store,
+                           cameras=tuple(args.cameras or ("front", "wrist")),
+                           image_size=parse_image_size(args.size),
+                           record_hz=args.record_hz, depth=args.depth,
+                           noise_m_s=args.noise, seed=args.seed,
+                           min_free_mb=args.min_free_mb,
+                           task_options=parse_task_options(args.task_option))
     try:
-        config = CollectConfig(task=args.task, episodes=args.episodes, store=args.store,
-                               cameras=tuple(args.cameras or ("front", "wrist")),
-                               image_size=parse_image_size(args.size),
-                               record_hz=args.record_hz, depth=args.depth,
-                               noise_m_s=args.noise, seed=args.seed,
-                               min_free_mb=args.min_free_mb,
-                               task_options=parse_task_options(args.task_option))
         summary = collect(config)
-    except StoreFullError as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        return 3
-    except (UnknownTaskError, ValueError, argparse.ArgumentTypeError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted: committed episodes are kept, the open one was discarded",
-              file=sys.stderr)
-        return 130
+        raise Interrupted("committed episodes are kept, the open one was discarded") from None
     print(f"{config.store}: recorded episodes {summary.first_episode}.."
           f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
           f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps"
@@ -212,29 +203,19 @@ def run(args: argparse.Namespace) -> int:
 def run_hand(args: argparse.Namespace) -> int:
     from data_collection.sim_human import FIXED_CAMERAS, HandCollectConfig, collect_hand
     from robot_learning.sim.cli import parse_image_size
-    from robot_learning.sim.tasks import UnknownTaskError
 
     if args.depth:
-        print("error: --depth is not recorded for hand episodes (yet)", file=sys.stderr)
-        return 2
+        raise InputError("--depth is not recorded for hand episodes (yet)")
+    config = HandCollectConfig(task=args.task, episodes=args.episodes, store=args.store,
+                               cameras=tuple(args.cameras or FIXED_CAMERAS),
+                               image_size=parse_image_size(args.size),
+                               record_hz=args.record_hz, noise_m_s=args.noise,
+                               seed=args.seed, min_free_mb=args.min_free_mb,
+                               task_options=parse_task_options(args.task_option))
     try:
-        config = HandCollectConfig(task=args.task, episodes=args.episodes, store=args.store,
-                                   cameras=tuple(args.cameras or FIXED_CAMERAS),
-                                   image_size=parse_image_size(args.size),
-                                   record_hz=args.record_hz, noise_m_s=args.noise,
-                                   seed=args.seed, min_free_mb=args.min_free_mb,
-                                   task_options=parse_task_options(args.task_option))
         summary = collect_hand(config)
-    except StoreFullError as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        return 3
-    except (UnknownTaskError, ValueError, argparse.ArgumentTypeError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted: committed episodes are kept, the open one was discarded",
-              file=sys.stderr)
-        return 130
+        raise Interrupted("committed episodes are kept, the open one was discarded") from None
     print(f"{config.store}: recorded human_video episodes {summary.first_episode}.."
           f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
           f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps, "

@@ -26,12 +26,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from robot_learning.errors import InputError
+
 MANIFEST = "manifest.json"
 WEIGHTS = "model.safetensors"
 CHECKPOINT_DIR = "checkpoint"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint directory that cannot be used, with the file and the reason."""
 
 

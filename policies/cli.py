@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from policies.registry import policy_names
+from robot_learning.errors import InputError
 
 
 def register_train(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE")
+            raise InputError(f"--set {item!r}: expected FIELD=VALUE")
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
@@ -67,38 +67,34 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def run_train(args: argparse.Namespace) -> int:
     from policies.data import DataSelection
     from policies.registry import get_policy, preset
-    from policies.train import TrainConfig, TrainingError, train
-    from robot_learning.store import StoreError
+    from policies.train import TrainConfig, train
+    from robot_learning.errors import Interrupted
 
+    config = preset(args.policy, args.preset)
+    overrides = parse_overrides(args.set)
+    known = {f.name for f in dataclasses.fields(get_policy(args.policy).config_class)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InputError(f"--set: {args.policy} has no field(s) {unknown}")
+    config = dataclasses.replace(config, **overrides)
+    cfg = TrainConfig(
+        store=args.store, out=args.out, steps=args.steps or config.train_steps,
+        batch_size=args.batch_size or config.batch_size, seed=args.seed,
+        num_workers=args.workers, cache_images=args.cache_images,
+        val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+        device=args.device, amp=not args.no_amp, resume=args.resume,
+        stop_after=args.stop_after,
+        selection=DataSelection(
+            task=tuple(args.task) if args.task else None,
+            source=tuple(args.source) if args.source else None,
+            success=None if args.include_failed else True,
+            val_fraction=args.val_fraction, human_weight=args.human_weight,
+            policy_weight=args.policy_weight))
     try:
-        config = preset(args.policy, args.preset)
-        overrides = parse_overrides(args.set)
-        known = {f.name for f in dataclasses.fields(get_policy(args.policy).config_class)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"--set: {args.policy} has no field(s) {unknown}")
-        config = dataclasses.replace(config, **overrides)
-        cfg = TrainConfig(
-            store=args.store, out=args.out, steps=args.steps or config.train_steps,
-            batch_size=args.batch_size or config.batch_size, seed=args.seed,
-            num_workers=args.workers, cache_images=args.cache_images,
-            val_every=args.val_every, checkpoint_every=args.checkpoint_every,
-            device=args.device, amp=not args.no_amp, resume=args.resume,
-            stop_after=args.stop_after,
-            selection=DataSelection(
-                task=tuple(args.task) if args.task else None,
-                source=tuple(args.source) if args.source else None,
-                success=None if args.include_failed else True,
-                val_fraction=args.val_fraction, human_weight=args.human_weight,
-                policy_weight=args.policy_weight))
         result = train(cfg, config)
-    except (ValueError, TrainingError, StoreError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted: the last periodic checkpoint is intact (--resume continues it)",
-              file=sys.stderr)
-        return 130
+        raise Interrupted("the last periodic checkpoint is intact (--resume continues it)") \
+            from None
     if result.losses:
         last = sum(result.losses[-20:]) / len(result.losses[-20:])
         val = (f", validation loss {result.val_losses[max(result.val_losses)]:.4f}"
@@ -133,27 +129,21 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from policies.checkpoint import CheckpointError
     from policies.evaluate import DEFAULT_EVAL_SEED, dumps, evaluate, format_report
-    from robot_learning.sim.tasks import UnknownTaskError
 
-    try:
-        if args.episodes < 1:
-            raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
-        changes: dict[str, Any] = {"interpolate": not args.hold}
-        if args.execute_steps:
-            changes["execute_steps"] = args.execute_steps
-        if args.temporal_ensemble is not None:
-            changes["temporal_ensemble_k"] = args.temporal_ensemble
-        if args.no_ensemble:
-            changes["temporal_ensemble_k"] = None
-        report = evaluate(args.checkpoint, task=args.task, episodes=args.episodes,
-                          seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
-                          execution_changes=changes, video_dir=args.video, progress=True,
-                          max_duration_s=args.max_duration)
-    except (CheckpointError, UnknownTaskError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.episodes < 1:
+        raise InputError(f"--episodes must be >= 1, got {args.episodes}")
+    changes: dict[str, Any] = {"interpolate": not args.hold}
+    if args.execute_steps:
+        changes["execute_steps"] = args.execute_steps
+    if args.temporal_ensemble is not None:
+        changes["temporal_ensemble_k"] = args.temporal_ensemble
+    if args.no_ensemble:
+        changes["temporal_ensemble_k"] = None
+    report = evaluate(args.checkpoint, task=args.task, episodes=args.episodes,
+                      seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
+                      execution_changes=changes, video_dir=args.video, progress=True,
+                      max_duration_s=args.max_duration)
     print(dumps(report) if args.json else format_report(report))
     for path in report.videos if not args.json else []:
         print(f"  {path}")
@@ -187,22 +177,16 @@ def register_deploy(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_deploy(args: argparse.Namespace) -> int:
-    from policies.checkpoint import CheckpointError
     from policies.deploy import DeployConfig, deploy_sim
-    from robot_learning.sim.tasks import UnknownTaskError
 
+    if args.episodes < 1:
+        raise InputError(f"--episodes must be >= 1, got {args.episodes}")
     changes = {"latency_compensation": False} if args.no_latency_compensation else {}
     config = DeployConfig(checkpoint=args.checkpoint, task=args.task, episodes=args.episodes,
                           seed=args.seed, store=args.store, realtime=args.realtime,
                           operator=not args.no_operator, execution_changes=changes,
                           max_duration_s=args.max_duration)
-    try:
-        if args.episodes < 1:
-            raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
-        report = deploy_sim(config)
-    except (CheckpointError, UnknownTaskError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = deploy_sim(config)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0

@@ -25,8 +25,8 @@ from robot_learning.keys import ACTION, CONTROL_SOURCE, EE_POSE, GRIPPER_WIDTH
 from robot_learning.runtime.controllers import ControlSource
 from robot_learning.store import MAIN_STREAM, Source, StoreReader
 from robot_learning.store.normalization import stats_for
+from robot_learning.store.sample_windows import split_episodes
 from robot_learning.store.sampler import SequenceDataset
-from robot_learning.store.windows import split_episodes
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from robot_learning.errors import InputError
 from robot_learning.keys import ACTION, CAMERA_PREFIX, EE_POSE, GRIPPER_WIDTH
 from robot_learning.store import MAIN_STREAM, StoreSchema
 
@@ -17,7 +18,7 @@ STATE_KEYS = (EE_POSE, GRIPPER_WIDTH)
 _EXPECTED = {ACTION: (8,), EE_POSE: (7,), GRIPPER_WIDTH: ()}
 
 
-class FeatureMismatchError(ValueError):
+class FeatureMismatchError(InputError):
     """A checkpoint and a store/station disagree on cameras, image sizes or action space."""
 
 

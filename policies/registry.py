@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from policies.config import PolicyConfig
-from policies.model import ChunkModel, ModelShapes
+
+if TYPE_CHECKING:  # torch: loaded when a policy is, not when `rl` starts
+    from policies.model import ChunkModel, ModelShapes
 
 # name -> module that registers it on import (kept lazy: torch models load only when used)
 _MODULES = {"act": "policies.act", "diffusion": "policies.diffusion"}

@@ -33,12 +33,13 @@ from policies.network import PolicyNetwork
 from policies.normalization import NormalizationStats
 from policies.policy import build_network
 from policies.registry import get_policy
+from robot_learning.errors import RobotLearningError
 from robot_learning.store.sampler import BatchedView
 
 log = logging.getLogger(__name__)
 
 
-class TrainingError(RuntimeError):
+class TrainingError(RobotLearningError, RuntimeError):
     """Training cannot go on (non-finite loss, a resume that does not match)."""
 
 

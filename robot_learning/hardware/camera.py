@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robot_learning.errors import RobotLearningError
 from robot_learning.hardware.device import Device
 
 
@@ -66,7 +67,7 @@ class CameraFrame:
         return time.time() - self.timestamp_s
 
 
-class CameraTimeoutError(TimeoutError):
+class CameraTimeoutError(RobotLearningError, TimeoutError):
     """A camera stopped delivering frames."""
 
 

@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 
+from robot_learning.errors import RobotLearningError
 from robot_learning.geometry import normalized_quat, quat_angle_rad, slerp_xyzw
 from robot_learning.hardware.robot import CartesianTarget, Robot, RobotReflexError, RobotState
 from robot_learning.limits import RobotLimits, load_limits
@@ -47,7 +48,7 @@ FR3_JOINT_UPPER_RAD = np.array([2.7437, 1.7837, 2.9007, -0.1518, 2.8065, 4.5169,
 FR3_READY_JOINTS_RAD = np.array([0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785])
 
 
-class FrankaError(RuntimeError):
+class FrankaError(RobotLearningError, RuntimeError):
     """A command or connection to the arm failed; the message names the host."""
 
 

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import yaml
 
+from robot_learning.errors import RobotLearningError
 from robot_learning.hardware.camera import (
     Camera,
     CameraFrame,
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 _CONSECUTIVE_FAILURES_LIVE = 30  # failed grabs before a live source counts as gone
 
 
-class CameraOpenError(RuntimeError):
+class CameraOpenError(RobotLearningError, RuntimeError):
     """OpenCV could not open the device, file or URL (the message names it)."""
 
 

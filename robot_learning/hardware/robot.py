@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robot_learning.errors import RobotLearningError
 from robot_learning.hardware.device import Device
 
 
-class RobotReflexError(RuntimeError):
+class RobotReflexError(RobotLearningError, RuntimeError):
     """The arm stopped itself (collision, limit, reflex); commands fail until ``recover()``.
 
     Real (franky) and simulated arms raise subclasses of this, so a collection loop or the

@@ -17,13 +17,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+from robot_learning.errors import RobotLearningError
 from robot_learning.runtime.chunk import ActionChunk
 from robot_learning.runtime.observation import Observation, PolicyLike
 
 log = logging.getLogger(__name__)
 
 
-class PolicyFailedError(RuntimeError):
+class PolicyFailedError(RobotLearningError, RuntimeError):
     """The policy raised during inference; the message names the error."""
 
 

@@ -8,7 +8,9 @@ Main entry points (imported lazily, so ``rl --help`` does not load MuJoCo):
   "empty" (a bare table, for calibration with ``Workcell(boards=("table",))`` etc.);
 - ``run_episode`` (``rollout.py``): an expert or teleop device (through ``TwistIntegrator``,
   the path a SpaceMouse takes) or a policy (through the ``ChunkExecutor``, the path
-  deployment takes) driving the workcell, lockstep.
+  deployment takes) driving the workcell, lockstep;
+- ``FrankySimServer`` (``franky_server.py``): the franky-sim simulator (libfranka protocol)
+  as a loopback subprocess, for tests and benchmarks of the real-arm path (franky).
 
 Offscreen rendering defaults to EGL (``MUJOCO_GL=egl``), which works without a display and,
 on a machine without a GPU, renders on the CPU through Mesa.
@@ -37,6 +39,7 @@ _EXPORTS = {
     "task_names": "robot_learning.sim.tasks",
     "run_episode": "robot_learning.sim.rollout",
     "EpisodeResult": "robot_learning.sim.rollout",
+    "FrankySimServer": "robot_learning.sim.franky_server",
 }
 
 __all__ = sorted(_EXPORTS)

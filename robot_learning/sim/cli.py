@@ -1,19 +1,21 @@
 """``rl sim ...``: commands on the simulated workcell.
 
-``register`` adds the ``sim`` group to ``rl``; its subcommands are the functions listed in
-``SIM_COMMANDS``, each taking the sim subparsers and adding one parser with ``func`` set
-(args -> exit status). A new subcommand (``collect``) is one more function in that list.
-MuJoCo is imported only when a command runs, so ``rl --help`` stays fast.
+``register`` adds the ``sim`` group to ``rl``; ``register_view`` adds ``rl sim view``. Both are
+entry points like every other command (``sim``, ``sim.view``, ``sim.collect`` in
+pyproject.toml; see robot_learning/cli.py). MuJoCo is imported only when a command runs, so
+``rl --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-logger = logging.getLogger(__name__)
+from robot_learning.errors import InputError
+
+if TYPE_CHECKING:
+    from robot_learning.sim.rollout import EpisodeResult
 
 DEFAULT_VIEW_DIR = Path("out/sim_view")
 ALL_CAMERAS = ("front", "wrist", "side")
@@ -32,7 +34,7 @@ def parse_image_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def add_view_command(sim_subparsers: argparse._SubParsersAction) -> None:
+def register_view(sim_subparsers: argparse._SubParsersAction) -> None:
     parser = sim_subparsers.add_parser(
         "view",
         help="run a task's scripted expert and save a few frames per camera as PNG",
@@ -49,64 +51,14 @@ def add_view_command(sim_subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_view)
 
 
-# Subcommands of `rl sim` defined here; other packages add theirs (`collect`) through the
-# `robot_learning.commands` entry points (see robot_learning/cli.py).
-SIM_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_view_command]
-
-
-def add_sim_commands(sim_subparsers: argparse._SubParsersAction) -> None:
-    for add_command in SIM_COMMANDS:
-        add_command(sim_subparsers)
-
-
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     parser = subparsers.add_parser("sim", help="simulated Franka workcell")
-    sim_subparsers = parser.add_subparsers(dest="sim_command", metavar="SIM_COMMAND")
-    add_sim_commands(sim_subparsers)
-
-    def print_help(args: argparse.Namespace) -> int:
-        parser.print_help()
-        return 2
-
-    parser.set_defaults(func=print_help)
-    return sim_subparsers
+    return parser.add_subparsers(dest="sim_command", metavar="SIM_COMMAND")
 
 
 def run_view(args: argparse.Namespace) -> int:
-    import imagecodecs
-    import numpy as np
-
-    from robot_learning.sim.rollout import run_episode
-    from robot_learning.sim.tasks import UnknownTaskError
-    from robot_learning.sim.workcell import Workcell
-
-    if args.frames < 1:
-        logger.error("--frames must be at least 1, got %d", args.frames)
-        return 2
-    try:
-        workcell = Workcell(
-            task=args.task, seed=args.seed, cameras=args.cameras, image_size=args.size
-        )
-    except (UnknownTaskError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 2
-    with workcell:
-        # A dry run finds the episode length; the seeded replay renders evenly spaced frames.
-        result = run_episode(workcell, seed=args.seed)
-        last = max(result.steps - 1, 0)
-        wanted = sorted({round(i * last / max(args.frames - 1, 1)) for i in range(args.frames)})
-        args.out.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
-
-        def save_frames(step: int, *_: object) -> None:
-            if step not in wanted:
-                return
-            for camera, image in workcell.render(args.cameras).items():
-                path = args.out / f"{args.task}_seed{args.seed}_{camera}_{step:05d}.png"
-                path.write_bytes(imagecodecs.png_encode(np.ascontiguousarray(image)))
-                written.append(path)
-
-        replay = run_episode(workcell, seed=args.seed, on_step=save_frames)
+    written, replay = render_views(task=args.task, seed=args.seed, out=args.out,
+                                   frames=args.frames, cameras=args.cameras, size=args.size)
     for path in written:
         print(path)
     print(
@@ -114,3 +66,39 @@ def run_view(args: argparse.Namespace) -> int:
         f"{replay.duration_s:.2f} s simulated, {len(written)} frames in {args.out}"
     )
     return 0
+
+
+def render_views(*, task: str, seed: int, out: Path, frames: int = 4,
+                 cameras: list[str] | tuple[str, ...] = ALL_CAMERAS,
+                 size: tuple[int, int] = (240, 320)) -> tuple[list[Path], EpisodeResult]:
+    """Run one seeded expert episode; save ``frames`` evenly spaced PNGs per camera in ``out``.
+
+    Returns the files written and the replay's ``EpisodeResult``.
+    """
+    import imagecodecs
+    import numpy as np
+
+    from robot_learning.sim.rollout import run_episode
+    from robot_learning.sim.workcell import Workcell
+
+    if frames < 1:
+        raise InputError(f"--frames must be at least 1, got {frames}")
+    workcell = Workcell(task=task, seed=seed, cameras=list(cameras), image_size=size)
+    with workcell:
+        # A dry run finds the episode length; the seeded replay renders evenly spaced frames.
+        result = run_episode(workcell, seed=seed)
+        last = max(result.steps - 1, 0)
+        wanted = sorted({round(i * last / max(frames - 1, 1)) for i in range(frames)})
+        out.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+
+        def save_frames(step: int, *_: object) -> None:
+            if step not in wanted:
+                return
+            for camera, image in workcell.render(list(cameras)).items():
+                path = out / f"{task}_seed{seed}_{camera}_{step:05d}.png"
+                path.write_bytes(imagecodecs.png_encode(np.ascontiguousarray(image)))
+                written.append(path)
+
+        replay = run_episode(workcell, seed=seed, on_step=save_frames)
+    return written, replay

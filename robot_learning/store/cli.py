@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import sys
 
+from robot_learning.errors import ExitCode
+from robot_learning.store import layout
 from robot_learning.store.curation import set_excluded
-from robot_learning.store.errors import StoreError
+from robot_learning.store.errors import StoreCorruptError
 from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.normalization import stats_for
 from robot_learning.store.reader import StoreReader
@@ -27,7 +30,7 @@ from robot_learning.store.validate import validate
 
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     store = subparsers.add_parser("store", help="inspect, validate, recover and curate a store")
-    commands = store.add_subparsers(dest="store_command", metavar="STORE_COMMAND", required=True)
+    commands = store.add_subparsers(dest="store_command", metavar="STORE_COMMAND")
 
     info = commands.add_parser("info", help="episodes, steps, keys, size, sources")
     info.add_argument("path")
@@ -117,18 +120,6 @@ def _selection(args: argparse.Namespace, reader: StoreReader) -> list[int]:
     )
 
 
-def _guard(func):  # noqa: ANN001, ANN202
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except StoreError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-
-    return run
-
-
-@_guard
 def _info(args: argparse.Namespace) -> int:
     summary = StoreReader(args.path).summary()
     if args.json:
@@ -156,23 +147,24 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    # A path that is no store at all is bad input (NotAStoreError, exit 2); damage is an answer.
+    with contextlib.suppress(StoreCorruptError):  # reported below with all validate finds
+        layout.open_root(layout.open_zarr_store(args.path, read_only=True), str(args.path))
     problems = validate(args.path, check_data=not args.quick, progress=sys.stderr.isatty())
     for problem in problems:
         print(f"problem: {problem}")
     if problems:
         print(f"{args.path}: {len(problems)} problem(s)")
-        return 1
+        return ExitCode.FAILURE
     print(f"{args.path}: ok")
     return 0
 
 
-@_guard
 def _recover(args: argparse.Namespace) -> int:
     print(recover(args.path).message())
     return 0
 
 
-@_guard
 def _list(args: argparse.Namespace) -> int:
     reader = StoreReader(args.path)
     for index in _selection(args, reader):
@@ -205,14 +197,12 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _curate(args: argparse.Namespace) -> int:
     set_excluded(args.path, args.episodes, excluded=args.excluded, reason=args.reason)
     print(f"{args.path}: episodes {args.episodes} {'excluded' if args.excluded else 'included'}")
     return 0
 
 
-@_guard
 def _migrate(args: argparse.Namespace) -> int:
     report = migrate(args.path, args.to, shard_frames=args.shard_frames,
                      progress=sys.stderr.isatty())
@@ -220,13 +210,11 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _merge(args: argparse.Namespace) -> int:
     print(merge(args.sources, args.to, progress=sys.stderr.isatty()).message())
     return 0
 
 
-@_guard
 def _compact(args: argparse.Namespace) -> int:
     report = compact(args.path, args.to, keys=args.keys, codec=Codec(args.codec),
                      quality=args.quality, effort=args.effort, progress=sys.stderr.isatty())
@@ -234,7 +222,6 @@ def _compact(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _upload(args: argparse.Namespace) -> int:
     from robot_learning.store.remote import upload, verify_upload  # fsspec: an optional extra
 
@@ -245,10 +232,9 @@ def _upload(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"problem: {problem}")
     print(f"{args.url}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
-    return 1 if problems else 0
+    return ExitCode.FAILURE if problems else ExitCode.OK
 
 
-@_guard
 def _stats(args: argparse.Namespace) -> int:
     reader = StoreReader(args.path)
     stats = stats_for(reader, args.keys, _selection(args, reader))

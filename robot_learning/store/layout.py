@@ -24,7 +24,6 @@ so a killed process leaves either the old or the new version of each file.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,23 +93,61 @@ def data_path(key: str) -> str:
     return f"{DATA_GROUP}/{key}"
 
 
+# What zarr raises on a damaged metadata document: bad JSON, invalid UTF-8 (both ValueError),
+# or a well-formed document it rejects (ValueError/TypeError/AttributeError from its parsing).
+METADATA_ERRORS = (ValueError, TypeError, AttributeError)
+
+
 def open_root(store: zarr.abc.store.Store, where: str, *, mode: str = "r") -> zarr.Group:
     """Open the root group, raising NotAStoreError/StoreCorruptError that name the file."""
     try:
         root = zarr.open_group(store, mode=mode)
-    except json.JSONDecodeError as exc:
-        raise StoreCorruptError(f"{where}/zarr.json: unreadable metadata ({exc})") from exc
-    except (
+    except (  # before METADATA_ERRORS: zarr's not-found errors are ValueErrors too
         FileNotFoundError,
         zarr.errors.GroupNotFoundError,
         zarr.errors.NodeTypeValidationError,
     ) as exc:
+        if _looks_like_a_store(where):
+            raise StoreCorruptError(
+                f"{where}/zarr.json: missing, but the folder holds a store's data/ and meta/ "
+                "(a damaged store: restore zarr.json from a copy of the store)"
+            ) from exc
         raise NotAStoreError(f"{where}: not a robot_learning store (no zarr group)") from exc
+    except METADATA_ERRORS as exc:
+        raise StoreCorruptError(f"{where}/zarr.json: unreadable metadata ({_brief(exc)})") from exc
     if ROOT_ATTR not in root.attrs:
+        if _looks_like_a_store(where):
+            raise StoreCorruptError(
+                f"{where}/zarr.json: no {ROOT_ATTR!r} attribute, but the folder holds a store's "
+                "data/ and meta/ (a damaged store: restore zarr.json from a copy of the store)"
+            )
         raise NotAStoreError(
             f"{where}: a zarr group, but not a robot_learning store (no {ROOT_ATTR!r} attribute)"
         )
     return root
+
+
+def _looks_like_a_store(where: str) -> bool:
+    local = None if is_remote(where) else Path(where)
+    return local is not None and (local / META_GROUP).is_dir() and (local / DATA_GROUP).is_dir()
+
+
+def open_group(root: zarr.Group, path: str, where: str) -> zarr.Group:
+    """A group below the root, read-only; StoreCorruptError names its zarr.json."""
+    try:
+        node = zarr.open_group(root.store, path=path, mode="r")
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError,
+            zarr.errors.NodeTypeValidationError) as exc:
+        raise StoreCorruptError(f"{where}/{path}/zarr.json: missing group metadata") from exc
+    except METADATA_ERRORS as exc:
+        raise StoreCorruptError(
+            f"{where}/{path}/zarr.json: unreadable metadata ({_brief(exc)})"
+        ) from exc
+    return node
+
+
+def _brief(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def read_schema(root: zarr.Group, where: str) -> tuple[int, StoreSchema]:
@@ -130,9 +167,14 @@ def read_schema(root: zarr.Group, where: str) -> tuple[int, StoreSchema]:
 def open_array(root: zarr.Group, path: str, where: str) -> zarr.Array:
     try:
         node = root[path]
-    except json.JSONDecodeError as exc:
-        raise StoreCorruptError(f"{where}/{path}/zarr.json: unreadable metadata ({exc})") from exc
+    except METADATA_ERRORS as exc:
+        raise StoreCorruptError(
+            f"{where}/{path}/zarr.json: unreadable metadata ({_brief(exc)})"
+        ) from exc
     except KeyError as exc:
+        document = None if is_remote(where) else Path(where) / path / "zarr.json"
+        if document is not None and document.is_file():  # there, but zarr cannot use it
+            raise StoreCorruptError(f"{document}: unreadable metadata ({_brief(exc)})") from exc
         raise StoreCorruptError(f"{where}/{path}: missing array") from exc
     if not isinstance(node, zarr.Array):
         raise StoreCorruptError(f"{where}/{path}: expected an array, found a group")
@@ -197,7 +239,7 @@ def undeclared_annotation_arrays(root: zarr.Group, schema: StoreSchema) -> list[
     for name in sorted(names):
         try:
             node = root[data_path(name)]
-        except (KeyError, json.JSONDecodeError):
+        except (KeyError, *METADATA_ERRORS):  # damaged metadata: validate reports it
             continue
         if isinstance(node, zarr.Array) and node.attrs.get(ADDED_BY_ATTR) == ADDED_BY_ANNOTATE:
             leftovers.append(name)

@@ -14,7 +14,7 @@ import zarr
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, Episode, EpisodeInfo
 from robot_learning.store.errors import StoreCorruptError, StoreError, StoreInputError
-from robot_learning.store.frames import Frames, frame_files, is_sharded
+from robot_learning.store.frame_files import Frames, frame_files, is_sharded
 from robot_learning.store.schema import MAIN_STREAM, KeySpec, Source
 
 
@@ -153,7 +153,16 @@ class StoreReader:
                 f"{self.path}: rows [{start}, {stop}) of {key!r} beyond the "
                 f"{committed} committed rows"
             )
-        return np.asarray(self.array(key)[start:stop])
+        try:
+            return np.asarray(self.array(key)[start:stop])
+        except StoreError:
+            raise
+        except Exception as exc:  # a damaged chunk: zarr/numcodecs name no file
+            raise StoreCorruptError(
+                f"{self.path}/{layout.data_path(key)}: rows [{start}, {stop}) of {key!r} "
+                f"(episode {self.episode_of_row(start, spec.stream)}) unreadable "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
 
     def read_episode(self, index: int, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Every (or the given) key of one episode, decoded, time first."""
@@ -233,7 +242,7 @@ class StoreReader:
 
     def meta_attrs(self) -> dict[str, Any]:
         """The meta group's attributes, read fresh (pending episode, normalization stats)."""
-        return dict(zarr.open_group(self._store, path=layout.META_GROUP, mode="r").attrs)
+        return dict(layout.open_group(self._root, layout.META_GROUP, self.path).attrs)
 
     def size_on_disk(self) -> int | None:
         if self._local_root is None:

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from robot_learning.store import layout
 from robot_learning.store.errors import StoreError, StoreInputError
-from robot_learning.store.frames import frame_codecs, frame_files, is_sharded
+from robot_learning.store.frame_files import frame_codecs, frame_files, is_sharded
 from robot_learning.store.reader import StoreReader
 from robot_learning.store.schema import SCHEMA_VERSION, Codec, KeySpec, StoreSchema
 

@@ -15,7 +15,7 @@ import zarr
 
 from robot_learning.store import layout
 from robot_learning.store.errors import StoreCorruptError, StoreFullError
-from robot_learning.store.frames import frame_files, is_sharded
+from robot_learning.store.frame_files import frame_files, is_sharded
 
 
 @dataclass

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from robot_learning.store import layout
 from robot_learning.store.errors import StoreCorruptError, StoreError
-from robot_learning.store.frames import (
+from robot_learning.store.frame_files import (
     EMPTY_ENTRY,
     FrameCodec,
     ShardFiles,

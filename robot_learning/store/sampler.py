@@ -35,8 +35,8 @@ from torch.utils.data import (
 
 from robot_learning.store.normalization import KeyStats, pool_stats, stats_for
 from robot_learning.store.reader import StoreReader
+from robot_learning.store.sample_windows import action_rows, anchors, observation_rows
 from robot_learning.store.schema import MAIN_STREAM
-from robot_learning.store.windows import action_rows, anchors, observation_rows
 
 NormalizationMode = Literal["mean_std", "min_max"]
 ACTION_IS_PAD = "action_is_pad"

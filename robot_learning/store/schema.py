@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_learning.errors import InputError
+
 SCHEMA_VERSION = 2  # 2: image arrays may be sharded (version 1 software would misread them)
 READABLE_SCHEMA_VERSIONS = (1, 2)  # 1: every image frame its own file
 MAIN_STREAM = "step"
@@ -44,7 +46,7 @@ class Codec(enum.StrEnum):
 IMAGE_CODECS = frozenset({Codec.JPEG, Codec.JPEGXL, Codec.DEPTH, Codec.RAW_IMAGE})
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError):
     """A schema that cannot describe a store (bad key name, shape, dtype or codec)."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from robot_learning.store import layout
 from robot_learning.store.codecs import JpegCodec, JpegXlCodec
 from robot_learning.store.errors import StoreError
-from robot_learning.store.frames import frame_codecs, is_sharded
+from robot_learning.store.frame_files import ShardFiles, frame_codecs, is_sharded
 from robot_learning.store.reader import StoreReader
 from robot_learning.store.schema import Codec, KeySpec, StoreSchema
 
@@ -54,14 +55,15 @@ def validate(
         return [Problem(str(exc))]
     local = None if layout.is_remote(path) else layout.local_path(path)
     writer_active = local is not None and layout.writer_is_active(local)
-    problems = _check_declarations(root, schema, writer_active, where)
+    problems = _check_groups(root, schema, where) + _check_declarations(
+        root, schema, writer_active, where)
     if problems:
         return problems
     try:
         reader = StoreReader(path)
+        problems += _check_commit_tail(root, reader, writer_active, where)
     except StoreError as exc:
-        return [Problem(str(exc))]
-    problems += _check_commit_tail(root, reader, writer_active, where)
+        return [*problems, Problem(str(exc))]
     problems += _check_episode_records(reader)
     if local is not None and not writer_active:
         problems += [
@@ -69,7 +71,50 @@ def validate(
             for p in layout.leftover_partial_files(local)
         ]
     if check_data:
-        problems += _check_data(reader, progress)
+        problems += _check_shard_files(reader) + _check_data(reader, progress)
+    return problems
+
+
+def _check_groups(root: zarr.Group, schema: StoreSchema, where: str) -> list[Problem]:
+    """Every group on the way to an array has readable metadata (zarr reads arrays without
+    their parents' documents, so damage there would otherwise go unnoticed)."""
+    arrays = [layout.data_path(k) for k in schema.keys]
+    arrays += [layout.EPISODE_INFO, layout.CURATION]
+    arrays += [layout.ends_path(s) for s in schema.streams]
+    groups = sorted({a.rsplit("/", i)[0] for a in arrays for i in range(1, a.count("/") + 1)})
+    problems = []
+    for group in groups:
+        try:
+            layout.open_group(root, group, where)
+        except StoreError as exc:
+            problems.append(Problem(str(exc), file=f"{where}/{group}/zarr.json"))
+    return problems
+
+
+def _check_shard_files(reader: StoreReader) -> list[Problem]:
+    """A shard file holding committed frames must exist: zarr reads a missing one as fill
+    (all-black frames), so a lost file would otherwise pass as data. The writer leaves no
+    file only for a shard whose every frame is all zero."""
+    problems: list[Problem] = []
+    if layout.is_remote(reader.path) or reader.num_episodes == 0:
+        return problems
+    for key, spec in reader.schema.keys.items():
+        try:
+            files = reader.frame_files(key) if spec.is_image else None
+        except StoreError:
+            continue  # _check_data names what is wrong with the array
+        if not isinstance(files, ShardFiles):
+            continue
+        committed = int(reader.stream_ends(spec.stream)[-1])
+        for shard in range(-(-committed // files.frames_per_shard)):
+            path = files.shard_path(shard)
+            if not path.exists():
+                first = shard * files.frames_per_shard
+                last = min(first + files.frames_per_shard, committed) - 1
+                problems.append(Problem(
+                    f"no shard file for committed rows {first}..{last}: they read as all-black "
+                    "frames; unless the camera recorded only black there, the file was lost",
+                    episode=reader.episode_of_row(first), key=key, file=str(path)))
     return problems
 
 
@@ -134,7 +179,9 @@ def _check_declarations(
             )
     try:
         data_group = root[layout.DATA_GROUP]
-        extra = sorted(set(data_group.keys()) - set(keys))
+        with warnings.catch_warnings():  # a member with damaged metadata: reported above
+            warnings.simplefilter("ignore", zarr.errors.ZarrUserWarning)
+            extra = sorted(set(data_group.keys()) - set(keys))
     except (KeyError, ValueError) as exc:
         return [*problems, Problem(f"data group unreadable ({exc})", file=f"{where}/data")]
     staged = layout.undeclared_annotation_arrays(root, schema)
@@ -165,9 +212,7 @@ def _check_commit_tail(
                 file=f"{where}/{layout.EPISODE_ENDS}",
             )
         )
-    pending = zarr.open_group(root.store, path=layout.META_GROUP, mode="r").attrs.get(
-        layout.PENDING_ATTR
-    )
+    pending = layout.open_group(root, layout.META_GROUP, where).attrs.get(layout.PENDING_ATTR)
     if isinstance(pending, dict) and pending.get("index", -1) >= n:
         problems.append(
             Problem(

@@ -33,7 +33,7 @@ import zarr
 from robot_learning.store import layout
 from robot_learning.store.episodes import Curation, EpisodeInfo
 from robot_learning.store.errors import StoreError, StoreFullError, StoreInputError
-from robot_learning.store.frames import frame_files
+from robot_learning.store.frame_files import frame_files
 from robot_learning.store.recovery import RecoveryReport, free_uncommitted, recover_locked
 from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, KeySpec, Source, StoreSchema
 

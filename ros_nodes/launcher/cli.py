@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 from ros_nodes.launcher.description import load
@@ -59,17 +58,13 @@ def split_target(target: list[str]) -> tuple[Path, dict[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        file, arguments = split_target(args.target)
-        plan = load(file, arguments)
-        if not plan.nodes:
-            raise LaunchError(f"{file}: no nodes to start with these arguments")
-        launcher = Launcher(plan.nodes, log_dir=args.log_dir,
-                            sigterm_timeout_s=args.sigterm_timeout,
-                            sigkill_timeout_s=args.sigkill_timeout)
-    except LaunchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    file, arguments = split_target(args.target)
+    plan = load(file, arguments)
+    if not plan.nodes:
+        raise LaunchError(f"{file}: no nodes to start with these arguments")
+    launcher = Launcher(plan.nodes, log_dir=args.log_dir,
+                        sigterm_timeout_s=args.sigterm_timeout,
+                        sigkill_timeout_s=args.sigkill_timeout)
     if args.print_only:
         for label, command in launcher.commands():
             print(f"{label}: {shlex.join(command)}")

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robot_learning.errors import InputError
 
-class LaunchError(Exception):
+
+class LaunchError(InputError):
     """A launch file or command line that cannot be run; the message names file and entry."""
 
 

@@ -27,5 +27,6 @@ def test_capture_without_robot_poses_is_explained(tmp_path, capsys):
     from robot_learning.charuco_board import TABLE_BOARD
 
     CaptureDir.create(tmp_path, TABLE_BOARD, {"front": ("fixed", "1")})
-    assert main(["calibrate", "handeye", "--capture", str(tmp_path)]) == 1
-    assert "no hand poses were logged" in capsys.readouterr().err
+    assert main(["calibrate", "handeye", "--capture", str(tmp_path)]) == 2  # bad input
+    err = capsys.readouterr().err
+    assert err.startswith("rl calibrate handeye: error: ") and "no hand poses were logged" in err

@@ -27,12 +27,12 @@ from robot_learning.hardware.franka import (  # noqa: E402
     FrankaReflexError,
     FrankaRobot,
 )
-from robot_learning.hardware.franky_sim_server import (  # noqa: E402
+from robot_learning.hardware.robot import CartesianTarget  # noqa: E402
+from robot_learning.sim.franky_server import (  # noqa: E402
     ROBOT_PORT,
     FrankySimServer,
     SimServerError,
 )
-from robot_learning.hardware.robot import CartesianTarget  # noqa: E402
 
 HOST = "127.0.0.1"
 WALL_Z_MIN_M = 0.45  # the ready pose's TCP is at z ~ 0.52

@@ -14,12 +14,12 @@ from robot_learning.hardware.realsense import (
     DeviceClockMapper,
     RealSenseCamera,
     RealSenseNotFoundError,
-    SoftwareRealSense,
     checked_T_base_camera,
     depth_to_mm,
     intrinsics_from_rs,
     resolve_serial,
 )
+from tests.hardware.software_realsense import SoftwareRealSense
 
 W, H = 64, 48
 FRAME_MS = 1000.0 / 30.0

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("franky")
 pytest.importorskip("franky_sim")
 
-from robot_learning.hardware.franky_sim_server import FrankySimServer  # noqa: E402
+from robot_learning.sim.franky_server import FrankySimServer  # noqa: E402
 from ros_nodes import convert, msgs, topics  # noqa: E402
 from ros_nodes.runtime import SENSOR_DATA  # noqa: E402
 from tests.ros_nodes.graph import wait_for  # noqa: E402

@@ -10,7 +10,6 @@ pytest.importorskip("franky")
 pytest.importorskip("franky_sim")
 
 from robot_learning.hardware.franka import FR3_READY_JOINTS_RAD, FrankaRobot  # noqa: E402
-from robot_learning.hardware.franky_sim_server import FrankySimServer  # noqa: E402
 from robot_learning.hardware.robot import RobotState  # noqa: E402
 from robot_learning.keys import EE_POSE  # noqa: E402
 from robot_learning.limits import load_limits  # noqa: E402
@@ -18,6 +17,7 @@ from robot_learning.runtime import ActionChunk, ExecutionConfig, Observation  # 
 from robot_learning.runtime.controllers import AsyncPolicyController  # noqa: E402
 from robot_learning.runtime.loop import ControlLoop, RobotArm, WallClockPacer  # noqa: E402
 from robot_learning.runtime.safety import SafetyFilter  # noqa: E402
+from robot_learning.sim.franky_server import FrankySimServer  # noqa: E402
 
 RADIUS_M = 0.04
 PERIOD_S = 6.0  # one circle

@@ -9,7 +9,7 @@ import numpy as np
 import zarr
 
 from robot_learning.store import Codec, KeySpec, StoreSchema
-from robot_learning.store.frames import ShardFiles, encode_shard, frame_files
+from robot_learning.store.frame_files import ShardFiles, encode_shard, frame_files
 
 IMAGE_SHAPE = (48, 64, 3)
 

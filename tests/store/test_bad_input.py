@@ -118,7 +118,9 @@ def test_truncated_root_metadata(store):
     (store / "zarr.json").write_text('{"zarr_format": 3, "node_t')
     with pytest.raises(StoreCorruptError, match="zarr.json"):
         StoreReader(store)
-    assert rl("store", "info", str(store)).returncode == 1
+    result = rl("store", "info", str(store))
+    assert result.returncode == 2 and "zarr.json" in result.stderr  # a damaged store: bad input
+    assert "Traceback" not in result.stderr
 
 
 def test_path_that_is_not_a_store(tmp_path):
@@ -128,8 +130,9 @@ def test_path_that_is_not_a_store(tmp_path):
     with pytest.raises(Exception, match="not empty and is not a store"):
         StoreWriter(tmp_path, helpers.schema())
     result = rl("store", "info", str(tmp_path))
-    assert result.returncode == 1 and "not a robot_learning store" in result.stderr
-    assert rl("store", "validate", str(tmp_path / "missing.zarr")).returncode == 1
+    assert result.returncode == 2 and "not a robot_learning store" in result.stderr
+    missing = rl("store", "validate", str(tmp_path / "missing.zarr"))  # nothing to validate
+    assert missing.returncode == 2 and "missing.zarr" in missing.stderr
     assert (tmp_path / "notes.txt").read_text() == "hello"
 
 

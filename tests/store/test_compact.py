@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 
 from robot_learning.store import Codec, StoreReader, StoreWriter
-from robot_learning.store.frames import frame_codecs
+from robot_learning.store.frame_files import frame_codecs
 from robot_learning.store.validate import validate
 from tests.store import helpers
 

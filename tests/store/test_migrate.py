@@ -16,7 +16,7 @@ import pytest
 import zarr
 
 from robot_learning.store import SCHEMA_VERSION, StoreError, StoreReader, StoreWriter, layout
-from robot_learning.store.frames import is_sharded
+from robot_learning.store.frame_files import is_sharded
 from robot_learning.store.rebuild import BUILDING_SUFFIX, is_current_layout, migrate
 from robot_learning.store.validate import validate
 from tests.store import helpers

@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader
 
 from robot_learning.store import Codec, KeySpec, StoreReader, StoreSchema, StoreWriter
 from robot_learning.store.normalization import compute_stats
+from robot_learning.store.sample_windows import split_episodes
 from robot_learning.store.sampler import ACTION_IS_PAD, SequenceDataset, make_loader
-from robot_learning.store.windows import split_episodes
 
 ROOT = Path(__file__).resolve().parents[2]
 LENGTHS = (5, 9, 4)

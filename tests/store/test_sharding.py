@@ -7,7 +7,7 @@ import numpy as np
 import zarr
 
 from robot_learning.store import StoreReader, StoreWriter
-from robot_learning.store.frames import ShardFiles, is_sharded
+from robot_learning.store.frame_files import ShardFiles, is_sharded
 from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.validate import validate
 from tests.store import helpers

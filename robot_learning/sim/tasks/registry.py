@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from robot_learning.errors import InputError
 from robot_learning.sim.tasks.base import Task
 
 TASKS: dict[str, type[Task]] = {}
 
 
-class UnknownTaskError(KeyError):
-    """A task name that no module registered."""
-
-    def __str__(self) -> str:  # KeyError would print the message inside quotes
-        return str(self.args[0])
+class UnknownTaskError(InputError, KeyError):
+    """A task name that no module registered (a KeyError too, for lookups that expect one)."""
 
 
 def register_task(cls: type[Task]) -> type[Task]:
