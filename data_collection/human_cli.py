@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from robot_learning.errors import InputError, Interrupted
 from robot_learning.hardware.camera import Camera
 from robot_learning.keys import (
     HANDS,
@@ -19,7 +19,7 @@ from robot_learning.keys import (
     hand_keypoints_key,
     hand_state_key,
 )
-from robot_learning.store import KeySpec, Source, StoreError, StoreFullError
+from robot_learning.store import KeySpec, Source
 
 CAMERA_KINDS = ("realsense", "opencv")
 
@@ -124,17 +124,10 @@ def run_collect(args: argparse.Namespace) -> int:
             device = stack.enter_context(_device(args.device))
             summaries = HumanCapture(cameras=cameras, writer=writer, device=device,
                                      calibration=calibration, config=config).run()
-    except StoreFullError as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        return 3
     except KeyboardInterrupt:
-        print("interrupted: committed episodes are kept, the open one was discarded",
-              file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, RuntimeError, StoreError,
-            argparse.ArgumentTypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise Interrupted("committed episodes are kept, the open one was discarded") from None
+    except argparse.ArgumentTypeError as exc:
+        raise InputError(str(exc)) from exc
     print(f"{args.store}: {len(summaries)} human_video episodes, frames per camera: "
           f"{[s.frames for s in summaries]}")
     return 0
@@ -196,7 +189,7 @@ def track_rows(reader: Any, episodes: list[int], cameras: list[str], tracker: An
 
 
 def run_track(args: argparse.Namespace) -> int:
-    from data_collection.hand_tracking.registry import UnknownTrackerError, make_tracker
+    from data_collection.hand_tracking.registry import make_tracker
     from robot_learning.store import StoreReader
     from robot_learning.store.annotate import annotate_episodes
 
@@ -225,8 +218,7 @@ def run_track(args: argparse.Namespace) -> int:
                                        overwrite=args.overwrite, allow_nonfinite=True)
         finally:
             tracker.close()
-    except (ValueError, UnknownTrackerError, StoreError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ImportError as exc:  # the tracker's own dependencies are not installed
+        raise InputError(f"tracker {args.tracker!r} cannot load: {exc}") from exc
     print(report.message())
     return 0

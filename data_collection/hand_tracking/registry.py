@@ -19,11 +19,12 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from data_collection.hand_tracking.base import HandTracker
+from robot_learning.errors import InputError
 
 ENTRY_POINT_GROUP = "robot_learning.hand_trackers"
 
 
-class UnknownTrackerError(LookupError):
+class UnknownTrackerError(InputError, LookupError):
     """No hand tracker is registered under that name (the message lists those that are)."""
 
 

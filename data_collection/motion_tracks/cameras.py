@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from robot_learning.errors import InputError
 from robot_learning.geometry import invert_transform
 from robot_learning.hardware.camera import CameraIntrinsics
 from robot_learning.store import EpisodeInfo
 
 
-class TrackInputError(ValueError):
+class TrackInputError(InputError):
     """An episode that cannot be labelled as asked; the message names episode and camera."""
 
 

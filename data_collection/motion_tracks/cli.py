@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -53,25 +52,23 @@ def run_label(args: argparse.Namespace) -> int:
     import dataclasses
 
     from data_collection.hand_tracking.sim_tracker import TrackerErrorModel
-    from data_collection.motion_tracks.cameras import TrackInputError
     from data_collection.motion_tracks.label import LabelConfig, label_store
-    from robot_learning.store import StoreError
+    from robot_learning.errors import InputError
 
     errors = TrackerErrorModel.perfect() if args.perfect else TrackerErrorModel()
     changes = {name: value for name, value in (("noise_palm_fraction", args.noise_palm),
                                                ("dropout_start_prob", args.dropout),
                                                ("swap_prob", args.swap)) if value is not None}
+    config = LabelConfig(
+        store=args.store, tracker=args.tracker, hand=args.hand,
+        cameras=tuple(args.cameras) if args.cameras else None,
+        episodes=tuple(args.episodes) if args.episodes else None,
+        errors=dataclasses.replace(errors, **changes), seed=args.seed,
+        overwrite=args.overwrite, exclude_flagged=not args.keep_flagged)
     try:
-        config = LabelConfig(
-            store=args.store, tracker=args.tracker, hand=args.hand,
-            cameras=tuple(args.cameras) if args.cameras else None,
-            episodes=tuple(args.episodes) if args.episodes else None,
-            errors=dataclasses.replace(errors, **changes), seed=args.seed,
-            overwrite=args.overwrite, exclude_flagged=not args.keep_flagged)
         report = label_store(config)
-    except (TrackInputError, StoreError, ValueError, IndexError, KeyError) as exc:
-        print(f"error: {str(exc).replace('overwrite=True', '--overwrite')}", file=sys.stderr)
-        return 2
+    except (IndexError, KeyError) as exc:  # an --episodes or --cameras entry the store lacks
+        raise InputError(str(exc)) from exc
     for line in report.lines():
         print(line)
     if report.flagged:

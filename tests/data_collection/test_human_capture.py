@@ -15,9 +15,10 @@ from data_collection.human_capture import CaptureConfig, HumanCapture, human_vid
 from data_collection.recorder import camera_calibration
 from robot_learning.hardware.camera import CameraIntrinsics
 from robot_learning.hardware.keyboard import KeyboardTeleop
-from robot_learning.hardware.realsense import RealSenseCamera, SoftwareRealSense
+from robot_learning.hardware.realsense import RealSenseCamera
 from robot_learning.keys import camera_key, camera_timestamp_key, depth_key
 from robot_learning.store import Source, StoreReader, StoreWriter
+from tests.hardware.software_realsense import SoftwareRealSense
 
 W, H = 64, 48
 INTR = CameraIntrinsics(width=W, height=H, fx=60.0, fy=60.0, cx=31.5, cy=23.5)
@@ -111,4 +112,5 @@ def test_keys_start_stop_discard_and_the_store_holds_synchronized_episodes(rig, 
                                    atol=2)
         np.testing.assert_array_equal(ep[depth_key("front")], ep[depth_key("side")])
         stamps = ep[camera_timestamp_key("front")]
-        assert np.all(np.diff(stamps) > 0.05) and np.all(np.diff(stamps) < 0.2)
+        # 10 Hz steps (a loaded CPU may stretch a few, never repeat or reorder one)
+        assert np.all(np.diff(stamps) > 0.05) and 0.08 < np.median(np.diff(stamps)) < 0.15
