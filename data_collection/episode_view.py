@@ -1,8 +1,8 @@
 """``rl store view``: look at one episode: every camera with its motion tracks drawn on it,
 the action and state, who was in control.
 
-Three outputs. A rerun viewer (``rerun-sdk``) listening on 127.0.0.1:9876 gets the episode
-streamed to it; with no viewer open, or ``--out FILE.rrd``, a rerun recording file is
+Three outputs. A rerun viewer (``rerun-sdk``) listening on 127.0.0.1:9876 (``--port``) gets
+the episode streamed to it; with no viewer open, or ``--out FILE.rrd``, a rerun recording is
 written (``rerun FILE.rrd`` opens it). ``--out FILE.mp4`` (H.264, PyAV) or ``FILE.gif``
 (Pillow) writes a strip instead: the cameras side by side, tracks drawn, a caption with step,
 time, control source and gripper, at the store's step rate.
@@ -40,8 +40,7 @@ from robot_learning.runtime.controllers import ControlSource
 from robot_learning.store import StoreError, StoreReader
 from robot_learning.store.schema import MAIN_STREAM
 
-VIEWER_ADDRESS = ("127.0.0.1", 9876)  # rerun's default gRPC port
-VIEWER_URL = "rerun+http://127.0.0.1:9876/proxy"
+VIEWER_HOST, VIEWER_PORT = "127.0.0.1", 9876  # where a rerun viewer listens by default
 TRACK_COLORS = ((255, 64, 64), (64, 160, 255), (255, 220, 0))  # TRACK_POINTS order
 _BATCH = 32  # frames read from the store at a time
 
@@ -110,16 +109,18 @@ def control_name(value: int) -> str:
 
 
 # ------------------------------------------------------------------------------ rerun
-def viewer_is_open(address: tuple[str, int] = VIEWER_ADDRESS) -> bool:
+def viewer_is_open(port: int = VIEWER_PORT) -> bool:
     try:
-        with socket.create_connection(address, timeout=0.2):
+        with socket.create_connection((VIEWER_HOST, port), timeout=0.2):
             return True
     except OSError:
         return False
 
 
-def to_rerun(view: EpisodeView, out: Path | None, *, progress: bool = False) -> str:
-    """Stream to the viewer (``out`` None) or write ``out`` (.rrd); returns where it went."""
+def to_rerun(view: EpisodeView, out: Path | None, *, port: int = VIEWER_PORT,
+             progress: bool = False) -> str:
+    """Stream to the viewer on ``port`` (``out`` None) or write ``out`` (.rrd); returns
+    where it went."""
     try:
         import rerun as rr
     except ImportError as exc:
@@ -129,8 +130,9 @@ def to_rerun(view: EpisodeView, out: Path | None, *, progress: bool = False) -> 
     rec = rr.RecordingStream("robot_learning",
                              recording_id=f"{view.reader.fingerprint()}-{view.index}")
     if out is None:
-        rec.connect_grpc(VIEWER_URL)
-        where = f"the rerun viewer at {VIEWER_URL}"
+        url = f"rerun+http://{VIEWER_HOST}:{port}/proxy"
+        rec.connect_grpc(url)
+        where = f"the rerun viewer at {url}"
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         rec.save(str(out))
@@ -237,15 +239,15 @@ OUTPUTS = (".rrd", ".mp4", ".gif")
 
 
 def view_episode(store: str | Path, index: int, out: Path | None, *,
-                 progress: bool = False) -> str:
+                 port: int = VIEWER_PORT, progress: bool = False) -> str:
     if out is not None and out.suffix.lower() not in OUTPUTS:
         raise StoreError(f"--out {out}: unknown kind; use one of {', '.join(OUTPUTS)}")
     view = load_view(store, index)
     if out is not None and out.suffix.lower() != ".rrd":
         return to_video(view, out, progress=progress)
-    if out is None and not viewer_is_open():
+    if out is None and not viewer_is_open(port):
         out = Path(f"{Path(str(store).rstrip('/')).stem}-episode{index}.rrd")
-    return to_rerun(view, out, progress=progress)
+    return to_rerun(view, out, port=port, progress=progress)
 
 
 def register(store_subparsers: argparse._SubParsersAction) -> None:
@@ -256,12 +258,15 @@ def register(store_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("episode", type=int)
     parser.add_argument("--out", type=Path, help="FILE.rrd, FILE.mp4 or FILE.gif (default: "
                         "the open rerun viewer, else STORE-episodeN.rrd here)")
+    parser.add_argument("--port", type=int, default=VIEWER_PORT,
+                        help=f"the rerun viewer's port on {VIEWER_HOST} (default {VIEWER_PORT})")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        where = view_episode(args.path, args.episode, args.out, progress=sys.stderr.isatty())
+        where = view_episode(args.path, args.episode, args.out, port=args.port,
+                             progress=sys.stderr.isatty())
     except (StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

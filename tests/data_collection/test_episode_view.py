@@ -3,6 +3,13 @@ an MP4 (decoded with PyAV) and a GIF, tracks drawn where they are; clear errors.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +18,12 @@ import pytest
 av = pytest.importorskip("av")
 rr = pytest.importorskip("rerun")
 
-from data_collection.episode_view import TRACK_COLORS, load_view, strip_frame  # noqa: E402
+from data_collection.episode_view import (  # noqa: E402
+    TRACK_COLORS,
+    load_view,
+    strip_frame,
+    viewer_is_open,
+)
 from robot_learning import keys  # noqa: E402
 from robot_learning.cli import main as rl  # noqa: E402
 from tests.store.recorded import LENGTHS, SHAPE, recording_store  # noqa: E402
@@ -20,6 +32,12 @@ from tests.store.recorded import LENGTHS, SHAPE, recording_store  # noqa: E402
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
     return recording_store(tmp_path_factory.mktemp("view") / "demos.zarr")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def rrd_rows(path: Path) -> dict[str, int]:
@@ -51,9 +69,33 @@ def test_rrd_holds_every_camera_track_series_and_control_step(store, tmp_path, c
 
 def test_without_a_viewer_the_recording_is_saved_here(store, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("data_collection.episode_view.VIEWER_ADDRESS", ("127.0.0.1", 1))
-    assert rl(["store", "view", str(store), "0"]) == 0
+    assert rl(["store", "view", str(store), "0", "--port", str(free_port())]) == 0
     assert rrd_rows(tmp_path / "demos-episode0.rrd")["/cameras/front"] == LENGTHS[0]
+
+
+@pytest.mark.filterwarnings("ignore:RRD file has no footer")  # a viewer's --save stream
+def test_an_open_viewer_gets_the_episode_streamed(store, tmp_path, capsys):
+    """A headless rerun viewer process (rerun's own CLI, saving what it receives)."""
+    port, saved = free_port(), tmp_path / "received.rrd"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_DATA_HOME": str(tmp_path / "data")}  # its analytics: off, in a config of its own
+    rerun = shutil.which("rerun", path=str(Path(sys.executable).parent))
+    subprocess.run([rerun, "analytics", "disable"], env=env, capture_output=True, check=True)
+    viewer = subprocess.Popen([rerun, "--bind", "127.0.0.1", "--port", str(port), "--save",
+                               str(saved)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not viewer_is_open(port):
+            assert time.monotonic() < deadline and viewer.poll() is None, "viewer did not start"
+            time.sleep(0.1)
+        assert rl(["store", "view", str(store), "1", "--port", str(port)]) == 0
+        assert f"127.0.0.1:{port}" in capsys.readouterr().out
+    finally:
+        viewer.send_signal(signal.SIGINT)
+        viewer.wait(timeout=30)
+    rows = rrd_rows(saved)
+    assert rows["/cameras/front"] == rows["/cameras/front/track"] == LENGTHS[1]
 
 
 def test_mp4_and_gif_strips_have_a_frame_per_step(store, tmp_path):
