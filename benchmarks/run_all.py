@@ -18,6 +18,7 @@ BENCHMARKS = (
     "franky_roundtrip",
     "ros_transport",
     "bag_import",
+    "lerobot_export",
     "policy_speed",  # policy_success (collect, train, eval) takes hours: run it on its own
 )
 

@@ -6,8 +6,8 @@ the episode streamed to it; with no viewer open, or ``--out FILE.rrd``, a rerun 
 written (``rerun FILE.rrd`` opens it). ``--out FILE.mp4`` (H.264, PyAV) or ``FILE.gif``
 (Pillow) writes a strip instead: the cameras side by side, tracks drawn, a caption with step,
 time, control source and gripper, at the store's step rate.
-In rerun: ``cameras/<name>`` images with ``cameras/<name>/track`` points (one colour per
-track point, hollow where filled in rather than detected), ``series/<key>`` one plot per
+In rerun: ``cameras/<name>`` images with ``cameras/<name>/track`` points (one colour and
+label per track point, missing ones left out), ``series/<key>`` one plot per
 low-dim key (action, state, ...), ``control_source`` and ``events`` (each takeover), on a
 ``step`` timeline and, when the episode has timestamps, a ``time`` timeline.
 """
