@@ -73,6 +73,12 @@ def side_python() -> tuple[Path, float]:
         return target / "bin" / "python", time.perf_counter() - started
 
 
+# What pip prints when it cannot reach the index (or the index lacks what we ask for).
+UNREACHABLE = ("No matching distribution found", "Could not find a version",
+               "NewConnectionError", "Temporary failure in name resolution",
+               "Network is unreachable", "ConnectTimeoutError", "Max retries exceeded")
+
+
 def _check_registry() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = subprocess.run(
@@ -86,8 +92,12 @@ def _check_registry() -> None:
 def _pip(python: Path, *args: str) -> None:
     result = subprocess.run([str(python), "-m", "pip", "install", "-q", *args],
                             capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise RuntimeError(f"pip install {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    if result.returncode == 0:
+        return
+    what = f"pip install {' '.join(args)} failed"
+    if any(sign in result.stderr for sign in UNREACHABLE):
+        raise RegistryUnreachable(f"{what}: {result.stderr.strip().splitlines()[-1]}")
+    raise RuntimeError(f"{what}:\n{result.stderr[-3000:]}")
 
 
 def _build(root: Path) -> None:
