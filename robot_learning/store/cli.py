@@ -100,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     upload_cmd.add_argument("--verify", action="store_true",
                             help="then validate the remote copy against the local store")
     upload_cmd.set_defaults(func=_upload)
-    return commands  # children registered elsewhere: store.import-bag, store.export-rlif
+    return commands  # more children register as store.<name> entry points (pyproject.toml)
 
 
 def add_filters(parser: argparse.ArgumentParser) -> None:

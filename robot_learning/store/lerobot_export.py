@@ -78,7 +78,7 @@ def export_lerobot(
     progress: bool = True,
 ) -> ExportSummary:
     """Write ``episodes`` (default: every committed episode not excluded) to ``out_dir``."""
-    fmt_deps()
+    require_interop_packages()
     started = time.perf_counter()
     reader = StoreReader(store)
     chosen = list(reader.select() if episodes is None else episodes)
@@ -107,7 +107,7 @@ def export_lerobot(
                          size, time.perf_counter() - started)
 
 
-def fmt_deps() -> None:
+def require_interop_packages() -> None:
     try:
         import av  # noqa: F401
         import pyarrow  # noqa: F401
@@ -128,9 +128,8 @@ def _plan(reader: StoreReader, chosen: list[int], fps: int | None) -> _Plan:
                                   "number of frames per second (pass --fps to override)")
         fps = int(round(rate))
     recorded = set.intersection(*(set(reader.episode(i).info.keys) for i in chosen))
-    main = [k for k in schema.keys_of(MAIN_STREAM)]
     cameras, lowdim, skipped = [], [], []
-    for key in main:
+    for key in schema.keys_of(MAIN_STREAM):
         spec = schema.keys[key]
         if key not in recorded:
             skipped.append(f"{key} (not recorded in every episode)")
@@ -236,8 +235,8 @@ class _Writer:
         stats = {name: fmt.feature_stats(values) for name, values in columns.items()}
         for key in self.plan.cameras:
             row.update(self._video(key, index, n))
-            stats[fmt.video_feature(key)] = fmt.feature_stats(
-                np.concatenate(self.stats_parts[key][-1:]), image=True)
+            stats[fmt.video_feature(key)] = fmt.feature_stats(self.stats_parts[key][-1],
+                                                              image=True)
         for name, values in columns.items():
             self.stats_parts.setdefault(name, []).append(values)
         for feature, values in stats.items():

@@ -28,7 +28,7 @@ from robot_learning.keys import TIMESTAMP, camera_key
 from robot_learning.store import lerobot_format as fmt
 from robot_learning.store.episodes import EpisodeInfo
 from robot_learning.store.errors import StoreError
-from robot_learning.store.lerobot_export import fmt_deps
+from robot_learning.store.lerobot_export import require_interop_packages
 from robot_learning.store.schema import MAIN_STREAM, Codec, KeySpec, Source, StoreSchema
 from robot_learning.store.video import decode_frames
 from robot_learning.store.writer import StoreWriter
@@ -63,7 +63,7 @@ class _Column:
 
 def import_lerobot(dataset: str | Path, store: str | Path, *, source: str = Source.TELEOP,
                    progress: bool = True) -> ImportSummary:
-    fmt_deps()
+    require_interop_packages()
     started = time.perf_counter()
     root = Path(dataset)
     info = fmt.read_info(root)
