@@ -19,6 +19,7 @@ BENCHMARKS = (
     "ros_transport",
     "bag_import",
     "human_sim",
+    "lerobot_export",
     "policy_speed",  # policy_success (collect, train, eval) takes hours: run it on its own
 )
 

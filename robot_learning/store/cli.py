@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
 
     listing = commands.add_parser("list", help="list episodes, optionally filtered")
     listing.add_argument("path")
-    _add_filters(listing)
+    add_filters(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=_list)
 
@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     stats = commands.add_parser("stats", help="normalization statistics (computed and saved)")
     stats.add_argument("path")
     stats.add_argument("keys", nargs="+")
-    _add_filters(stats)
+    add_filters(stats)
     stats.set_defaults(func=_stats)
 
     migrate_cmd = commands.add_parser(
@@ -103,17 +103,17 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     upload_cmd.add_argument("--verify", action="store_true",
                             help="then validate the remote copy against the local store")
     upload_cmd.set_defaults(func=_upload)
-    return commands  # children registered elsewhere: store.import-bag, store.export-rlif
+    return commands  # more children register as store.<name> entry points (pyproject.toml)
 
 
-def _add_filters(parser: argparse.ArgumentParser) -> None:
+def add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", action="append", help="teleop, human_video, policy, ...")
     parser.add_argument("--task", action="append")
     parser.add_argument("--success", choices=["yes", "no"])
     parser.add_argument("--include-excluded", action="store_true")
 
 
-def _selection(args: argparse.Namespace, reader: StoreReader) -> list[int]:
+def selection(args: argparse.Namespace, reader: StoreReader) -> list[int]:
     success = None if args.success is None else args.success == "yes"
     return reader.select(
         source=args.source, task=args.task, success=success, include_excluded=args.include_excluded
@@ -167,7 +167,7 @@ def _recover(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     reader = StoreReader(args.path)
-    for index in _selection(args, reader):
+    for index in selection(args, reader):
         ep = reader.episode(index)
         if args.json:
             print(
@@ -237,6 +237,6 @@ def _upload(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     reader = StoreReader(args.path)
-    stats = stats_for(reader, args.keys, _selection(args, reader))
+    stats = stats_for(reader, args.keys, selection(args, reader))
     print(json.dumps({k: v.__dict__ for k, v in stats.items()}, indent=2))
     return 0
