@@ -264,12 +264,8 @@ def register(store_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        where = view_episode(args.path, args.episode, args.out, port=args.port,
-                             progress=sys.stderr.isatty())
-    except (StoreError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    where = view_episode(args.path, args.episode, args.out, port=args.port,
+                         progress=sys.stderr.isatty())
     print(f"episode {args.episode} of {args.path} -> {where}")
     if where.endswith(".rrd"):
         print(f"open it with: rerun {where}")

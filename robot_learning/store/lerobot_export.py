@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from robot_learning.errors import InputError
 from robot_learning.store import lerobot_format as fmt
 from robot_learning.store.errors import StoreError, StoreInputError
 from robot_learning.store.reader import StoreReader
@@ -402,15 +403,14 @@ def register(store_subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from robot_learning.store.cli import selection
 
+    episodes = args.episodes
+    if episodes is None:
+        episodes = selection(args, StoreReader(args.path))
     try:
-        episodes = args.episodes
-        if episodes is None:
-            episodes = selection(args, StoreReader(args.path))
         summary = export_lerobot(args.path, args.out_dir, episodes, fps=args.fps,
                                  codec=args.vcodec, crf=args.crf, robot_type=args.robot_type,
                                  progress=sys.stderr.isatty())
-    except (StoreError, IndexError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except IndexError as exc:  # an --episodes entry the store does not have
+        raise InputError(str(exc)) from exc
     print(summary.message())
     return 0

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_learning.errors import InputError
 from robot_learning.keys import ACTION, CAMERA_PREFIX, EE_POSE, GRIPPER_WIDTH, JOINT_POSITIONS
 
 CODEBASE_VERSION = "v3.0"
@@ -75,7 +76,7 @@ DIMENSION_NAMES = {
 }
 
 
-class LeRobotFormatError(ValueError):
+class LeRobotFormatError(InputError):
     """A directory that is not a LeRobotDataset v3 this code can read, or a store that cannot
     become one; the message names the file or key and what to do."""
 

@@ -27,7 +27,6 @@ from tqdm import tqdm
 from robot_learning.keys import TIMESTAMP, camera_key
 from robot_learning.store import lerobot_format as fmt
 from robot_learning.store.episodes import EpisodeInfo
-from robot_learning.store.errors import StoreError
 from robot_learning.store.lerobot_export import require_interop_packages
 from robot_learning.store.schema import MAIN_STREAM, Codec, KeySpec, Source, StoreSchema
 from robot_learning.store.video import decode_frames
@@ -315,11 +314,7 @@ def register(store_subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        summary = import_lerobot(args.dataset, args.store, source=args.source,
-                                 progress=sys.stderr.isatty())
-    except (StoreError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    summary = import_lerobot(args.dataset, args.store, source=args.source,
+                             progress=sys.stderr.isatty())
     print(summary.message())
     return 0

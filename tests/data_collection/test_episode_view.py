@@ -126,24 +126,24 @@ def test_tracks_are_drawn_where_the_points_are(store):
 
 
 def test_bad_input_gets_a_clear_error(store, tmp_path, capsys):
-    assert rl(["store", "view", str(store), "7", "--out", str(tmp_path / "x.mp4")]) == 1
+    assert rl(["store", "view", str(store), "7", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "no episode 7 (3 committed)" in capsys.readouterr().err
-    assert rl(["store", "view", str(store), "0", "--out", str(tmp_path / "x.avi")]) == 1
+    assert rl(["store", "view", str(store), "0", "--out", str(tmp_path / "x.avi")]) == 2
     assert "use one of .rrd, .mp4, .gif" in capsys.readouterr().err
-    assert rl(["store", "view", str(tmp_path / "nowhere.zarr"), "0"]) == 1
+    assert rl(["store", "view", str(tmp_path / "nowhere.zarr"), "0"]) == 2
     assert "not a robot_learning store" in capsys.readouterr().err
 
     damaged = tmp_path / "damaged.zarr"
     recording_store(damaged)
     truncated = '{"zarr_format": 3, "node_type": "arr'
     (damaged / "meta" / "episode_ends" / "zarr.json").write_text(truncated)
-    assert rl(["store", "view", str(damaged), "0", "--out", str(tmp_path / "d.mp4")]) == 1
+    assert rl(["store", "view", str(damaged), "0", "--out", str(tmp_path / "d.mp4")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "episode_ends" in err
+    assert err.startswith("rl store view: error: ") and "episode_ends" in err
     recording_store(damaged2 := tmp_path / "damaged2.zarr")
     shards = sorted(p for p in (damaged2 / "data" / keys.camera_key("front")).rglob("*")
                     if p.is_file() and p.name != "zarr.json")
     shards[0].write_bytes(b"\0" * 64)
-    assert rl(["store", "view", str(damaged2), "0", "--out", str(tmp_path / "d2.mp4")]) == 1
+    assert rl(["store", "view", str(damaged2), "0", "--out", str(tmp_path / "d2.mp4")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and keys.camera_key("front") in err
+    assert err.startswith("rl store view: error: ") and keys.camera_key("front") in err

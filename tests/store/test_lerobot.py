@@ -113,10 +113,10 @@ def test_bad_input_gets_a_clear_error(store, exported, tmp_path, capsys):
     with pytest.raises(StoreInputError, match="not empty"):
         export_lerobot(store, tmp_path / "full", progress=False)
     assert rl(["store", "export-lerobot", str(store), str(tmp_path / "none"),
-               "--task", "stack"]) == 1
+               "--task", "stack"]) == 2
     assert "no episodes to export" in capsys.readouterr().err
     assert not (tmp_path / "none").exists() and not (tmp_path / "none.partial").exists()
-    assert rl(["store", "import-lerobot", str(tmp_path / "full"), str(tmp_path / "s.zarr")]) == 1
+    assert rl(["store", "import-lerobot", str(tmp_path / "full"), str(tmp_path / "s.zarr")]) == 2
     assert "no meta/info.json" in capsys.readouterr().err
 
     damaged = tmp_path / "damaged"
@@ -127,7 +127,7 @@ def test_bad_input_gets_a_clear_error(store, exported, tmp_path, capsys):
         import_lerobot(damaged, tmp_path / "d.zarr", progress=False)
     info = json.loads((damaged / "meta/info.json").read_text())
     (damaged / "meta/info.json").write_text(json.dumps({**info, "codebase_version": "v2.1"}))
-    assert rl(["store", "import-lerobot", str(damaged), str(tmp_path / "d2.zarr")]) == 1
+    assert rl(["store", "import-lerobot", str(damaged), str(tmp_path / "d2.zarr")]) == 2
     assert "only LeRobotDataset v3" in capsys.readouterr().err
 
 
