@@ -221,6 +221,20 @@ class Workcell:
             raise ValueError(f"camera {name!r} is fixed in the world, not on the hand")
         return invert_transform(self.T_base_hand()) @ self.true_T_base_camera(name)
 
+    def true_gripper_keypoints(self) -> np.ndarray:
+        """(3, 3) the gripper's track points (``keys.TRACK_POINTS``: the two fingertips and
+        the centre between the finger roots) in the base frame, from the finger bodies
+        themselves (the hand body's frame is the flange): the ground truth that ``track_geometry.gripper_keypoints`` models."""
+        from robot_learning.track_geometry import FINGER_ROOT_FROM_FLANGE_M, FINGERTIP_FROM_ROOT_M
+
+        points = []
+        for body in scene.FINGER_BODIES:
+            finger = self.data.body(body)
+            points.append(finger.xpos + finger.xmat.reshape(3, 3) @ [0, 0, FINGERTIP_FROM_ROOT_M])
+        hand = self.data.body(scene.HAND_BODY)
+        root = hand.xpos + hand.xmat.reshape(3, 3) @ [0, 0, FINGER_ROOT_FROM_FLANGE_M]
+        return np.stack([*points, root])
+
     def true_board_pose(self, mount: str) -> np.ndarray:
         """T_hand_board for the "gripper" mount, T_base_board for the "table" mount."""
         if mount not in self.boards:
