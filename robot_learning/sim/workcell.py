@@ -224,7 +224,8 @@ class Workcell:
     def true_gripper_keypoints(self) -> np.ndarray:
         """(3, 3) the gripper's track points (``keys.TRACK_POINTS``: the two fingertips and
         the centre between the finger roots) in the base frame, from the finger bodies
-        themselves (the hand body's frame is the flange): the ground truth that ``track_geometry.gripper_keypoints`` models."""
+        themselves (the hand body's frame is the flange): the ground truth that
+        ``track_geometry.gripper_keypoints`` models."""
         from robot_learning.track_geometry import FINGER_ROOT_FROM_FLANGE_M, FINGERTIP_FROM_ROOT_M
 
         points = []
