@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from typing import Any
 
 from policies.config import PolicyConfig
 from policies.model import ChunkModel, ModelShapes
 
 # name -> module that registers it on import (kept lazy: torch models load only when used)
-_MODULES = {"act": "policies.act", "diffusion": "policies.diffusion"}
+_MODULES = {"act": "policies.act", "diffusion": "policies.diffusion",
+            "mtpi": "policies.motion_tracks"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,12 @@ class PolicySpec:
     config_class: type[PolicyConfig]
     build_model: Callable[[PolicyConfig, ModelShapes], ChunkModel]
     presets: dict[str, PolicyConfig]  # "default" = published sizes; "sim" etc. = CPU-sized
+    # A policy that does not predict store actions from (images, robot state) (MT-pi: tracks)
+    # brings its own training data, network and loader; None: the chunk-policy ones
+    # (policies.data.TrainingData.from_store, PolicyNetwork, ChunkPolicy.load).
+    training_data: Callable[..., Any] | None = None
+    build_network: Callable[..., Any] | None = None
+    load: Callable[..., Any] | None = None
 
 
 _REGISTRY: dict[str, PolicySpec] = {}

@@ -34,6 +34,7 @@ from robot_learning.sim.camera import SceneRenderer, SimCamera, SimLens
 from robot_learning.sim.experts import ScriptedExpert
 from robot_learning.sim.robot import SimRobot, SimServo
 from robot_learning.sim.tasks import Task, make_task
+from robot_learning.track_geometry import CameraView
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,12 @@ class Workcell:
         if scene.CAMERA_SPECS[name].parent_body != scene.HAND_BODY:
             raise ValueError(f"camera {name!r} is fixed in the world, not on the hand")
         return invert_transform(self.T_base_hand()) @ self.true_T_base_camera(name)
+
+    def camera_views(self, names: Sequence[str] | None = None) -> dict[str, CameraView]:
+        """The fixed cameras as calibrated views (true intrinsics and pose of this episode):
+        what a station's calibration file gives a policy that acts in 3D (MT-pi)."""
+        return {name: CameraView(name, self.camera(name).intrinsics, self.true_T_base_camera(name))
+                for name in self._names(names)}
 
     def true_gripper_keypoints(self) -> np.ndarray:
         """(3, 3) the gripper's track points (``keys.TRACK_POINTS``: the two fingertips and
