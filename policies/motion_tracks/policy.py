@@ -87,6 +87,8 @@ class MotionTrackPolicy(Policy):
         self._cameras: CameraSource | None = None
         self._warned = False
         self.last_terminal: float = 0.0  # the views' mean terminal flag of the last chunk
+        self.rejected_chunks = 0  # predictions that gave no trustworthy motion (held still)
+        self._last_gripper: float | None = None
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | torch.device = "cpu") -> MotionTrackPolicy:
@@ -120,6 +122,7 @@ class MotionTrackPolicy(Policy):
 
     def reset(self) -> None:
         self.last_terminal = 0.0
+        self._last_gripper = None
 
     def act(self, observation: Observation) -> ActionChunk:
         views = self._views()
@@ -145,12 +148,30 @@ class MotionTrackPolicy(Policy):
         tracks, grasp, terminal = self.network.predict_tracks(torch.stack(frames),
                                                               torch.stack(current_px))
         self.last_terminal = float(terminal[:, 0].mean())
-        chunk, _ = chunk_from_tracks(
-            {key: tracks[i].numpy() for i, key in enumerate(self.features.cameras)},
-            grasp.mean(0).numpy(), views, ee_pose=pose, gripper_width_m=width,
-            time_s=observation.time_s, period_s=self.features.period_s,
-            max_reprojection_px=self.config.max_reprojection_px)
+        try:
+            chunk, _ = chunk_from_tracks(
+                {key: tracks[i].numpy() for i, key in enumerate(self.features.cameras)},
+                grasp.mean(0).numpy(), views, ee_pose=pose, gripper_width_m=width,
+                time_s=observation.time_s, period_s=self.features.period_s,
+                max_reprojection_px=self.config.max_reprojection_px)
+        except TrackGeometryError as exc:
+            # Predicted tracks that give no trustworthy motion: hold still (what the runtime's
+            # watchdog does when a policy stalls), say why, and count it.
+            self.rejected_chunks += 1
+            log.warning("MT-pi at t=%.2f s: holding position: %s", observation.time_s, exc)
+            return self._hold(observation.time_s, pose, observation)
+        self._last_gripper = float(chunk.gripper[0])
         return chunk
+
+    def _hold(self, time_s: float, pose: np.ndarray, observation: Observation) -> ActionChunk:
+        """The current pose for the whole horizon, the gripper as commanded last."""
+        steps = self.config.horizon_steps(self.features.rate_hz)
+        width = float(observation[GRIPPER_WIDTH])
+        closed = self._last_gripper if self._last_gripper is not None else float(width < 0.07)
+        return ActionChunk(times_s=time_s + np.arange(steps) * self.features.period_s,
+                           positions=np.repeat(pose[None, :3], steps, axis=0),
+                           quaternions=np.repeat(pose[None, 3:7], steps, axis=0),
+                           gripper=np.full(steps, closed))
 
     # -- helpers -----------------------------------------------------------------------------
     def _views(self) -> dict[str, CameraView]:
