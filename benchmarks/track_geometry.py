@@ -70,8 +70,8 @@ def record_episodes(episodes: int, *, task: str = "lift", seed: int = 0,
 
 
 def chunk_errors(recordings: list[Recording], noise_px: float, *, horizon: int = 16,
-                 rng: np.random.Generator | None = None, stride: int = 1
-                 ) -> dict[str, np.ndarray | int]:
+                 rng: np.random.Generator | None = None, stride: int = 1,
+                 rotation_smoothing_degree: int | None = None) -> dict[str, np.ndarray | int]:
     """Translation (mm) and rotation (deg) error of every chunk target against the truth."""
     rng = rng or np.random.default_rng(0)
     trans, rot, failed, chunks = [], [], 0, 0
@@ -87,7 +87,8 @@ def chunk_errors(recordings: list[Recording], noise_px: float, *, horizon: int =
                 chunk, _ = tracks_to_chunk(
                     tracks, rec.grasp[t + 1:t + 1 + horizon], rec.views, ee_pose=rec.ee_poses[t],
                     gripper_width_m=float(rec.widths[t]), time_s=0.0, period_s=0.1,
-                    max_reprojection_px=max(4.0, 4.0 * noise_px))
+                    max_reprojection_px=max(4.0, 4.0 * noise_px),
+                    rotation_smoothing_degree=rotation_smoothing_degree)
             except TrackGeometryError:
                 failed += 1
                 continue
@@ -120,6 +121,9 @@ def main() -> None:
     parser.add_argument("--task", default="lift")
     parser.add_argument("--horizon", type=int, default=16, help="chunk steps (10 Hz)")
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0])
+    parser.add_argument("--smoothing", type=int, nargs="+", default=[0, 3],
+                        help="polynomial degrees of the chunk's rotation smoothing to compare "
+                             "(0: off)")
     args = parser.parse_args()
     start = time.perf_counter()
     recordings = record_episodes(args.episodes, task=args.task)
@@ -127,10 +131,13 @@ def main() -> None:
     print(f"{args.episodes} {args.task} episodes, {steps} steps at 10 Hz, cameras "
           f"{'+'.join(CAMERAS)} at 240x320, horizon {args.horizon} steps "
           f"({time.perf_counter() - start:.0f} s to record)")
-    print(HEADER)
-    for noise in args.noise:
-        print(format_row(noise, chunk_errors(recordings, noise, horizon=args.horizon)),
-              flush=True)
+    for degree in args.smoothing:
+        print(f"\nrotation smoothing: {f'polynomial of degree {degree}' if degree else 'off'}")
+        print(HEADER)
+        for noise in args.noise:
+            errors = chunk_errors(recordings, noise, horizon=args.horizon,
+                                  rotation_smoothing_degree=degree or None)
+            print(format_row(noise, errors), flush=True)
 
 
 if __name__ == "__main__":

@@ -323,6 +323,7 @@ def tracks_to_chunk(
     max_reprojection_px: float = DEFAULT_MAX_REPROJECTION_PX,
     min_ray_angle_deg: float = DEFAULT_MIN_RAY_ANGLE_DEG,
     max_fit_rms_m: float = 0.02,
+    rotation_smoothing_degree: int | None = None,
 ):
     """A timed end-effector chunk from predicted future tracks.
 
@@ -333,7 +334,12 @@ def tracks_to_chunk(
     time ``time_s + i * period_s`` (the first at the observation time: a target leads the
     state by one step, as recorded actions do). Steps after the first one that cannot be
     fitted (too few agreeing views, residual above ``max_fit_rms_m``) are cut off; if the
-    first cannot, ``TrackGeometryError`` says why. Returns (ActionChunk, ChunkGeometry).
+    first cannot, ``TrackGeometryError`` says why. ``rotation_smoothing_degree`` d fits each
+    step's rotation from the current pose (a rotation vector) with a polynomial of degree d
+    in time through zero at the observation (``smooth_rotations``): the rotation, which three
+    keypoints a few centimetres apart fix poorly, averages its pixel noise over the chunk;
+    translations (the keypoints' centroid, well fixed) are left as fitted.
+    Returns (ActionChunk, ChunkGeometry).
     """
     from robot_learning.runtime import ActionChunk
 
@@ -386,9 +392,24 @@ def tracks_to_chunk(
     if steps == 0:
         raise TrackGeometryError("no end-effector target from the predicted tracks: "
                                  + "; ".join(problems))
+    if rotation_smoothing_degree and steps > rotation_smoothing_degree + 1:
+        quats = list(smooth_rotations(T_now, np.asarray(quats), rotation_smoothing_degree))
     if problems:
         log.warning("motion-track chunk cut to %d of %d steps: %s", steps, horizon, problems[0])
     chunk = ActionChunk(times_s=time_s + np.arange(steps) * period_s,
                         positions=np.asarray(positions), quaternions=np.asarray(quats),
                         gripper=np.clip(grasp[:steps], 0.0, 1.0))
     return chunk, ChunkGeometry(points, errors, rms, steps, problems)
+
+
+def smooth_rotations(T_now: np.ndarray, quaternions: np.ndarray, degree: int) -> np.ndarray:
+    """Least-squares polynomial (degree ``degree``, zero at step 0 = now) through each step's
+    rotation vector relative to the current orientation (base frame); (H, 4) xyzw out."""
+    from scipy.spatial.transform import Rotation
+
+    steps = np.arange(1, len(quaternions) + 1, dtype=np.float64)
+    basis = np.stack([steps ** k for k in range(1, degree + 1)], axis=1)  # (H, d)
+    now = Rotation.from_matrix(T_now[:3, :3])
+    turned = (Rotation.from_quat(quaternions) * now.inv()).as_rotvec()
+    fitted = basis @ np.linalg.lstsq(basis, turned, rcond=None)[0]
+    return (Rotation.from_rotvec(fitted) * now).as_quat()

@@ -59,6 +59,9 @@ class MotionTrackConfig(PolicyConfig):
     align_weight: float = 0.0
     # Inference: tracks -> end-effector targets (robot_learning.track_geometry).
     max_reprojection_px: float = 6.0
+    # Fit the chunk's rotations with a cubic in time (benchmarks.track_geometry: at 1 px of
+    # track noise the median rotation error halves, 6.2 -> 2.9 deg; noise-free bias < 2 deg).
+    rotation_smoothing_degree: int | None = 3
     max_camera_shift_m: float = 0.05  # station camera vs the training calibration
     max_camera_turn_deg: float = 5.0
 

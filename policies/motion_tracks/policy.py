@@ -153,7 +153,8 @@ class MotionTrackPolicy(Policy):
                 {key: tracks[i].numpy() for i, key in enumerate(self.features.cameras)},
                 grasp.mean(0).numpy(), views, ee_pose=pose, gripper_width_m=width,
                 time_s=observation.time_s, period_s=self.features.period_s,
-                max_reprojection_px=self.config.max_reprojection_px)
+                max_reprojection_px=self.config.max_reprojection_px,
+                rotation_smoothing_degree=self.config.rotation_smoothing_degree)
         except TrackGeometryError as exc:
             # Predicted tracks that give no trustworthy motion: hold still (what the runtime's
             # watchdog does when a policy stalls), say why, and count it.

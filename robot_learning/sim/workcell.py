@@ -34,7 +34,11 @@ from robot_learning.sim.camera import SceneRenderer, SimCamera, SimLens
 from robot_learning.sim.experts import ScriptedExpert
 from robot_learning.sim.robot import SimRobot, SimServo
 from robot_learning.sim.tasks import Task, make_task
-from robot_learning.track_geometry import CameraView
+from robot_learning.track_geometry import (
+    FINGER_ROOT_FROM_FLANGE_M,
+    FINGERTIP_FROM_ROOT_M,
+    CameraView,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -233,8 +237,6 @@ class Workcell:
         the centre between the finger roots) in the base frame, from the finger bodies
         themselves (the hand body's frame is the flange): the ground truth that
         ``track_geometry.gripper_keypoints`` models."""
-        from robot_learning.track_geometry import FINGER_ROOT_FROM_FLANGE_M, FINGERTIP_FROM_ROOT_M
-
         points = []
         for body in scene.FINGER_BODIES:
             finger = self.data.body(body)
