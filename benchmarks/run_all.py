@@ -18,6 +18,8 @@ BENCHMARKS = (
     "franky_roundtrip",
     "ros_transport",
     "bag_import",
+    "track_geometry",
+    "mtpi_speed",
     "policy_speed",  # policy_success (collect, train, eval) takes hours: run it on its own
 )
 
