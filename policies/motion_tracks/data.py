@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from data_collection.hand_tracking.base import PointState
-from policies.data import ROBOT_SOURCES, DataSelection
+from policies.data import ROBOT_SOURCES, DataSelection, build_cache
 from policies.features import PolicyFeatures
 from policies.motion_tracks.config import MotionTrackConfig
 from policies.motion_tracks.retarget import retarget_hand_points
@@ -240,13 +241,6 @@ class TrackDataset:
         return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
-def _build_cache(reader: StoreReader, episodes: Sequence[int], cameras: Sequence[str],
-                 size: tuple[int, int], progress: bool) -> tuple[dict, np.ndarray]:
-    from policies.data import build_cache
-
-    return build_cache(reader, episodes, cameras, size, progress=progress)
-
-
 @dataclass
 class TrackTrainingData:
     """What ``policies.train`` needs, for MT-pi (the duck type of ``data.TrainingData``)."""
@@ -287,7 +281,8 @@ class TrackTrainingData:
         horizon = config.horizon_steps(features.rate_hz)
         cache = index = None
         if cache_images:
-            cache, index = _build_cache(reader, chosen, cameras, config.image_size, progress)
+            cache, index = build_cache(reader, chosen, cameras, config.image_size,
+                                       progress=progress)
         train = TrackDataset(str(path), [loaded[e] for e in train_eps], cameras, image_shapes,
                              horizon, cache, index)
         val = (TrackDataset(str(path), [loaded[e] for e in val_eps], cameras, image_shapes,
@@ -387,8 +382,6 @@ def _training_calibration(reader: StoreReader, episodes: Sequence[int], cameras:
             except TrackGeometryError as exc:
                 raise TrackDataError(str(exc)) from None
         poses = np.stack([v.T_base_camera for v in views])
-        from scipy.spatial.transform import Rotation
-
         rotation = Rotation.from_matrix(poses[:, :3, :3]).mean().as_matrix()
         median = CameraView(views[0].name, views[0].intrinsics,
                             make_transform(rotation, np.median(poses[:, :3, 3], axis=0)))
