@@ -88,13 +88,16 @@ class MotionTrackModel(nn.Module):
         return loss, parts
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, current: torch.Tensor, view: torch.Tensor
-                ) -> torch.Tensor:
-        """(B, H, 2P + 2) normalized targets, DDIM-denoised from Gaussian noise."""
+    def predict(self, images: torch.Tensor, current: torch.Tensor, view: torch.Tensor, *,
+                shared_noise: bool = False) -> torch.Tensor:
+        """(B, H, 2P + 2) normalized targets, DDIM-denoised from Gaussian noise.
+        ``shared_noise``: one draw for the whole batch (the views of one observation), so
+        that the deterministic DDIM steps lead every view to the same mode of a
+        multimodal future instead of each to its own."""
         cond = self.condition(self.embed(images), current, view)
         b = cond.shape[0]
-        sample = torch.randn(b, self.horizon, self.action_dim, device=cond.device,
-                             dtype=cond.dtype)
+        sample = torch.randn(1 if shared_noise else b, self.horizon, self.action_dim,
+                             device=cond.device, dtype=cond.dtype).expand(b, -1, -1)
         scheduler = self.sample_scheduler
         scheduler.set_timesteps(self.config.num_inference_steps, device=cond.device)
         for t in scheduler.timesteps:
