@@ -20,6 +20,8 @@ BENCHMARKS = (
     "bag_import",
     "human_sim",
     "lerobot_export",
+    "track_geometry",
+    "mtpi_speed",
     "policy_speed",  # policy_success (collect, train, eval) takes hours: run it on its own
 )
 

@@ -13,7 +13,7 @@ Key names live in robot_learning.keys (shared with the runtime and the policies)
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +39,15 @@ from robot_learning.keys import (
     STATE_TIMESTAMP,
     TELEOP_TWIST,
     TIMESTAMP,
+    TRACK_GRASP,
+    TRACK_POINTS,
+    TRACK_POINTS_3D,
+    TRACK_TERMINAL,
     camera_key,
     camera_timestamp_key,
     depth_key,
+    track_key,
+    track_state_key,
 )
 from robot_learning.store import Codec, KeySpec, Source, StoreSchema, StoreWriter
 
@@ -98,6 +104,24 @@ def recording_schema(
             keys[depth_key(name)] = KeySpec(shape, "uint16", Codec.DEPTH, units="mm",
                                             frame=f"{name}_color_optical_frame")
     return StoreSchema(keys=keys, stream_rates_hz={"step": record_hz, STATE_STREAM: control_hz})
+
+
+def track_key_specs(cameras: Sequence[str]) -> dict[str, KeySpec]:
+    """The motion-track keys (robot_learning.keys, MT-pi) for views ``cameras``; a store
+    gains them when a writer opens it with a schema that adds them."""
+    keys: dict[str, KeySpec] = {
+        TRACK_POINTS_3D: KeySpec((len(TRACK_POINTS), 3), "float32", units="m", frame=BASE_FRAME,
+                                 description=f"track points {TRACK_POINTS} in the base frame"),
+        TRACK_GRASP: KeySpec((), "float32", description="1 grasping, 0 not"),
+        TRACK_TERMINAL: KeySpec((), "uint8", description="1 on the episode's final steps"),
+    }
+    for name in cameras:
+        keys[track_key(name)] = KeySpec((len(TRACK_POINTS), 2), "float32", units="px",
+                                        frame=f"{name}_color_optical_frame",
+                                        description=f"track points {TRACK_POINTS} in {name}")
+        keys[track_state_key(name)] = KeySpec((len(TRACK_POINTS),), "uint8",
+                                              description="hand_tracking.base.PointState")
+    return keys
 
 
 def camera_calibration(

@@ -1,4 +1,4 @@
-"""Policies trained offline from the store: ACT and Diffusion Policy (MT-pi next).
+"""Policies trained offline from the store: ACT, Diffusion Policy and MT-pi.
 
 Layers, each one place:
   config.py        PolicyConfig: what every policy's typed config shares (durations in s)
@@ -9,7 +9,8 @@ Layers, each one place:
   encoders.py      the project's ResNet-18 (GroupNorm), spatial softmax / pooling heads
   model.py         ChunkModel: the network contract (shapes glossary there)
   network.py       PolicyNetwork: preprocessing + model, identical in training and inference
-  policy.py        Policy (reset/act) and ChunkPolicy, loaded from a checkpoint
+  policy.py        Policy (reset/act), ChunkPolicy, load_policy (any checkpoint)
   act/, diffusion/ the models, their configs and presets, registered in registry.py
+  motion_tracks/   MT-pi: its own data, network and policy (tracks -> 3D -> chunks)
   data.py, train.py, evaluate.py, cli.py: rl train / rl eval
 """

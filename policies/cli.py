@@ -14,8 +14,9 @@ from robot_learning.errors import InputError
 
 def register_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="train a policy (ACT, diffusion) on a store",
-        description="Train a policy on a store's robot episodes; writes OUT/checkpoint "
+        "train", help="train a policy (ACT, diffusion, MT-pi) on a store",
+        description="Train a policy on a store's robot episodes (MT-pi: and human_video "
+                    "episodes, on their motion tracks); writes OUT/checkpoint "
                     "(safetensors + JSON) and OUT/tensorboard. Runs under torchrun for DDP.")
     p.add_argument("--policy", required=True, choices=policy_names())
     p.add_argument("--store", required=True, help="store path or fsspec URL")
@@ -32,7 +33,8 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-after", type=int, metavar="STEP",
                    help="end this run at STEP (checkpointed); --resume continues to --steps")
     p.add_argument("--task", nargs="+", help="only these tasks")
-    p.add_argument("--source", nargs="+", help="only these sources (default: robot sources)")
+    p.add_argument("--source", nargs="+",
+                   help="only these sources (default: robot sources; mtpi: also human_video)")
     p.add_argument("--human-weight", type=float, default=1.0,
                    help="HG-DAgger: draw weight of human-controlled steps of policy/"
                         "intervention episodes, relative to a teleop step (default 1)")

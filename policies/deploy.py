@@ -21,7 +21,7 @@ from tqdm import tqdm
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
 from policies import checkpoint as ckpt
 from policies.evaluate import policy_workcell, training_seeds, wilson_interval
-from policies.policy import ChunkPolicy
+from policies.policy import load_policy
 from robot_learning.hardware.robot import RobotReflexError
 from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice
 from robot_learning.keys import CONTROL_SOURCE, HUMAN_ACTION, POLICY_ACTION
@@ -102,7 +102,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
     from robot_learning.sim.rollout import run_episode
 
     path = ckpt.resolve(config.checkpoint)
-    policy = ChunkPolicy.load(path, device=config.device)
+    policy = load_policy(path, device=config.device)
     seeds = list(range(config.seed, config.seed + config.episodes))
     overlap = sorted(training_seeds(path) & set(seeds))
     if overlap:

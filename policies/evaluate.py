@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from policies import checkpoint as ckpt
 from policies.features import PolicyFeatures
-from policies.policy import ChunkPolicy
+from policies.policy import ChunkPolicy, Policy, load_policy
 from robot_learning.hardware.robot import RobotReflexError
 from robot_learning.keys import camera_name
 from robot_learning.runtime import Observation
@@ -70,7 +70,7 @@ def training_seeds(path: Path) -> set[int]:
     return set(ckpt.read_json(path, "data.json").get("seeds", []))
 
 
-def policy_workcell(policy: ChunkPolicy, path: Path, *, task: str, seed: int,
+def policy_workcell(policy: ChunkPolicy | Policy, path: Path, *, task: str, seed: int,
                     control_hz: float = 100.0, servo: SimServo | None = None,
                     ) -> tuple[Workcell, list[str]]:
     """A workcell rendering exactly the cameras, at the size, the policy was trained on."""
@@ -92,6 +92,7 @@ def policy_workcell(policy: ChunkPolicy, path: Path, *, task: str, seed: int,
     except BaseException:
         workcell.close()
         raise
+    policy.use_cameras(lambda: workcell.camera_views(cameras))  # each episode's cameras
     return workcell, cameras
 
 
@@ -102,7 +103,7 @@ def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DE
     from robot_learning.sim.rollout import run_episode, workcell_observer
 
     path = ckpt.resolve(checkpoint)
-    policy = ChunkPolicy.load(path, device=device)
+    policy = load_policy(path, device=device)
     seeds = list(range(seed, seed + episodes))
     overlap = sorted(training_seeds(path) & set(seeds))
     if overlap:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +52,21 @@ class Policy(ABC):
         """How often ``observe`` wants to be called; None: never."""
         return None
 
+    def use_cameras(self, source: Any) -> None:  # noqa: B027 (optional hook)
+        """Where the station's calibrated cameras are (name -> track_geometry.CameraView, or
+        a callable giving them now); policies that act in 3D from images (MT-pi) need it."""
+
+
+def load_policy(path: str | Path, *, device: str | torch.device = "cpu") -> Policy:
+    """Any checkpoint, by the policy its config.json names."""
+    path = ckpt.resolve(path)
+    name = ckpt.read_json(path, "config.json").get("policy")
+    try:
+        spec = get_policy(name)
+    except ValueError as exc:
+        raise ckpt.CheckpointError(f"{path / 'config.json'}: {exc}") from None
+    return (spec.load or ChunkPolicy.load)(path, device=device)
+
 
 def model_shapes(config: PolicyConfig, features: PolicyFeatures) -> ModelShapes:
     from policies.action_space import ACTION_DIM, STATE_DIM
@@ -64,6 +80,8 @@ def model_shapes(config: PolicyConfig, features: PolicyFeatures) -> ModelShapes:
 def build_network(config: PolicyConfig, features: PolicyFeatures,
                   stats: NormalizationStats) -> PolicyNetwork:
     spec = get_policy(config.name)
+    if spec.build_network is not None:  # a policy with its own network (MT-pi)
+        return spec.build_network(config, features, stats)
     model = spec.build_model(config, model_shapes(config, features))
     return PolicyNetwork(config, features, model, stats)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from policies.config import PolicyConfig
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # torch: loaded when a policy is, not when `rl` starts
     from policies.model import ChunkModel, ModelShapes
 
 # name -> module that registers it on import (kept lazy: torch models load only when used)
-_MODULES = {"act": "policies.act", "diffusion": "policies.diffusion"}
+_MODULES = {"act": "policies.act", "diffusion": "policies.diffusion",
+            "mtpi": "policies.motion_tracks"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,12 @@ class PolicySpec:
     config_class: type[PolicyConfig]
     build_model: Callable[[PolicyConfig, ModelShapes], ChunkModel]
     presets: dict[str, PolicyConfig]  # "default" = published sizes; "sim" etc. = CPU-sized
+    # A policy that does not predict store actions from (images, robot state) (MT-pi: tracks)
+    # brings its own training data, network and loader; None: the chunk-policy ones
+    # (policies.data.TrainingData.from_store, PolicyNetwork, ChunkPolicy.load).
+    training_data: Callable[..., Any] | None = None
+    build_network: Callable[..., Any] | None = None
+    load: Callable[..., Any] | None = None
 
 
 _REGISTRY: dict[str, PolicySpec] = {}

@@ -161,15 +161,16 @@ def _resolve_device(name: str, local_rank: int) -> str:
 # ---------------------------------------------------------------------------------------------
 def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = True) -> TrainResult:
     """Train ``policy_config`` on ``cfg.store``; the checkpoint lands in ``cfg.out/checkpoint``."""
-    get_policy(policy_config.name)  # unknown names fail before any data is read
+    spec = get_policy(policy_config.name)  # unknown names fail before any data is read
     device = _resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", 0)))
     ddp = _setup_distributed(device)
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device).index or 0)
     started = time.perf_counter()
     out = Path(cfg.out)
-    data = TrainingData.from_store(cfg.store, policy_config, cfg.selection,
-                                   cache_images=cfg.cache_images, progress=progress and ddp.main)
+    data = (spec.training_data or TrainingData.from_store)(
+        cfg.store, policy_config, cfg.selection, cache_images=cfg.cache_images,
+        progress=progress and ddp.main)
     start_step, losses, val_losses = 0, [], {}
     resume_state: dict[str, Any] | None = None
     if cfg.resume:

@@ -31,6 +31,7 @@ TABLE_GEOM = "table"
 HAND_ACTUATOR = "hand"
 ARM_JOINTS = tuple(f"fr3_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("finger_joint1", "finger_joint2")
+FINGER_BODIES = ("left_finger", "right_finger")  # +y and -y of the hand: finger_a, finger_b
 KEY_LIGHT = "key_light"
 FILL_LIGHT = "fill_light"
 

@@ -35,6 +35,11 @@ from robot_learning.sim.experts import ScriptedExpert
 from robot_learning.sim.hand import PARKED_JOINTS_RAD, SimHand, add_hand
 from robot_learning.sim.robot import SimRobot, SimServo
 from robot_learning.sim.tasks import Task, make_task
+from robot_learning.track_geometry import (
+    FINGER_ROOT_FROM_FLANGE_M,
+    FINGERTIP_FROM_ROOT_M,
+    CameraView,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +237,25 @@ class Workcell:
         if scene.CAMERA_SPECS[name].parent_body != scene.HAND_BODY:
             raise ValueError(f"camera {name!r} is fixed in the world, not on the hand")
         return invert_transform(self.T_base_hand()) @ self.true_T_base_camera(name)
+
+    def camera_views(self, names: Sequence[str] | None = None) -> dict[str, CameraView]:
+        """The fixed cameras as calibrated views (true intrinsics and pose of this episode):
+        what a station's calibration file gives a policy that acts in 3D (MT-pi)."""
+        return {name: CameraView(name, self.camera(name).intrinsics, self.true_T_base_camera(name))
+                for name in self._names(names)}
+
+    def true_gripper_keypoints(self) -> np.ndarray:
+        """(3, 3) the gripper's track points (``keys.TRACK_POINTS``: the two fingertips and
+        the centre between the finger roots) in the base frame, from the finger bodies
+        themselves (the hand body's frame is the flange): the ground truth that
+        ``track_geometry.gripper_keypoints`` models."""
+        points = []
+        for body in scene.FINGER_BODIES:
+            finger = self.data.body(body)
+            points.append(finger.xpos + finger.xmat.reshape(3, 3) @ [0, 0, FINGERTIP_FROM_ROOT_M])
+        hand = self.data.body(scene.HAND_BODY)
+        root = hand.xpos + hand.xmat.reshape(3, 3) @ [0, 0, FINGER_ROOT_FROM_FLANGE_M]
+        return np.stack([*points, root])
 
     def true_board_pose(self, mount: str) -> np.ndarray:
         """T_hand_board for the "gripper" mount, T_base_board for the "table" mount."""
