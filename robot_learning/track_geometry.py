@@ -38,11 +38,11 @@ log = logging.getLogger(__name__)
 
 # -- the Franka Hand's keypoints --------------------------------------------------------------
 # In the TCP frame (z along the fingers, y from finger_b to finger_a): the finger bodies are
-# mounted 0.0584 m below the flange, their tip pads 0.0445 m further; the TCP is 0.1034 m
+# mounted 0.0584 m below the flange, their tip pads 0.045 m further; the TCP is 0.1034 m
 # below the flange (robot_learning.sim.scene.TCP_OFFSET_M, the real arm's default). Each finger
 # sits half the gripper width off the centre line.
 FINGER_ROOT_FROM_FLANGE_M = 0.0584
-FINGERTIP_FROM_ROOT_M = 0.0445
+FINGERTIP_FROM_ROOT_M = 0.045  # the pads sit on the TCP plane: the TCP is their centre
 TCP_FROM_FLANGE_M = 0.1034
 FINGERTIP_Z_M = FINGER_ROOT_FROM_FLANGE_M + FINGERTIP_FROM_ROOT_M - TCP_FROM_FLANGE_M
 BASE_Z_M = FINGER_ROOT_FROM_FLANGE_M - TCP_FROM_FLANGE_M

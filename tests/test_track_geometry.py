@@ -73,7 +73,7 @@ def test_rigid_fit_recovers_a_motion_and_keeps_the_twist_of_collinear_points():
     motion = make_transform(mat_from_rotvec([0.1, -0.2, 0.3]), [0.02, -0.01, 0.05])
     fit = rigid_fit(source, transform_points(motion, source))
     assert fit.rms_m < 1e-9 and not fit.degenerate
-    assert max(transform_error(fit.transform, motion)) < 1e-9
+    assert max(transform_error(fit.transform, motion)) < 1e-6  # arccos: ~sqrt(eps) rad
     # a closed gripper: the three points lie on one line; no twist about it is invented
     line = gripper_keypoints(np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0]), 0.0)
     shifted = line + rng.normal(0, 1e-5, line.shape) + [0.01, 0.0, 0.0]

@@ -54,6 +54,7 @@ def run_label(args: argparse.Namespace) -> int:
     from data_collection.hand_tracking.sim_tracker import TrackerErrorModel
     from data_collection.motion_tracks.label import LabelConfig, label_store
     from robot_learning.errors import InputError
+    from robot_learning.store import StoreError
 
     errors = TrackerErrorModel.perfect() if args.perfect else TrackerErrorModel()
     changes = {name: value for name, value in (("noise_palm_fraction", args.noise_palm),
@@ -69,6 +70,10 @@ def run_label(args: argparse.Namespace) -> int:
         report = label_store(config)
     except (IndexError, KeyError) as exc:  # an --episodes or --cameras entry the store lacks
         raise InputError(str(exc)) from exc
+    except StoreError as exc:  # the store API's advice, in the command's words
+        if "overwrite=True" not in str(exc):
+            raise
+        raise InputError(str(exc).replace("pass overwrite=True", "pass --overwrite")) from exc
     for line in report.lines():
         print(line)
     if report.flagged:

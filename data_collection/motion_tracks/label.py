@@ -39,6 +39,7 @@ from data_collection.hand_tracking.sim_tracker import (
 )
 from data_collection.motion_tracks import human, robot
 from data_collection.motion_tracks.cameras import EpisodeCamera, TrackInputError
+from data_collection.recorder import track_key_specs
 from robot_learning import keys
 from robot_learning.store import Episode, KeySpec, Source, StoreReader, annotate_episodes
 from robot_learning.store.curation import set_excluded
@@ -94,21 +95,14 @@ class LabelReport:
 
 
 def track_specs(cameras: list[str], *, hand_keys: bool) -> dict[str, KeySpec]:
-    specs = {
-        keys.TRACK_POINTS_3D: KeySpec((NUM_POINTS, 3), "float32", units="m",
-                                      frame=keys.BASE_FRAME, description="track points, "
-                                      "TRACK_POINTS order"),
-        keys.TRACK_GRASP: KeySpec((), "float32", description="1 grasping, else 0"),
-        keys.TRACK_TERMINAL: KeySpec((), "uint8", description="1 on the final steps"),
-    }
-    for cam in cameras:
-        specs[keys.track_key(cam)] = KeySpec((NUM_POINTS, 2), "float32", units="px",
-                                             frame=f"{cam}_optical")
-        specs[keys.track_state_key(cam)] = KeySpec((NUM_POINTS,), "uint8",
-                                                   description="PointState per point")
-        if hand_keys:
+    """The track keys (one definition: ``recorder.track_key_specs``), and the hand keys the
+    trackers write when ``hand_keys``."""
+    specs = track_key_specs(cameras)
+    if hand_keys:
+        for cam in cameras:
             specs[keys.hand_keypoints_key(cam)] = KeySpec(
-                (len(keys.HANDS), 21, 2), "float32", units="px", frame=f"{cam}_optical")
+                (len(keys.HANDS), 21, 2), "float32", units="px",
+                frame=f"{cam}_color_optical_frame")
             specs[keys.hand_state_key(cam)] = KeySpec((len(keys.HANDS),), "uint8")
     return specs
 

@@ -43,7 +43,7 @@ from robot_learning.keys import (
 )
 from robot_learning.store import MAIN_STREAM, Source, StoreReader
 from robot_learning.store.normalization import stats_for
-from robot_learning.store.windows import split_episodes
+from robot_learning.store.sample_windows import split_episodes
 from robot_learning.track_geometry import CameraView, TrackGeometryError
 
 log = logging.getLogger(__name__)

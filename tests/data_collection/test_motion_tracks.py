@@ -13,13 +13,14 @@ from data_collection.hand_tracking.base import PointState
 from data_collection.hand_tracking.sim_tracker import simulate_tracking
 from data_collection.motion_tracks import human
 from data_collection.motion_tracks.cameras import EpisodeCamera
-from data_collection.motion_tracks.robot import FINGER_LENGTH_M, gripper_points
+from data_collection.motion_tracks.robot import gripper_points
 from data_collection.recorder import camera_calibration
 from robot_learning import keys
 from robot_learning.cli import main
 from robot_learning.store import EpisodeInfo, Source, StoreReader
 from robot_learning.store.sampler import SequenceDataset
 from robot_learning.store.validate import validate
+from robot_learning.track_geometry import FINGERTIP_FROM_ROOT_M
 
 SIZE = "96x128"
 
@@ -52,7 +53,7 @@ def test_robot_track_points_match_mujoco_fingers_to_a_subpixel(tmp_path):
             truth = []
             for finger in ("left_finger", "right_finger"):
                 body = w.data.body(finger)
-                truth.append(body.xpos + body.xmat.reshape(3, 3) @ [0, 0, FINGER_LENGTH_M])
+                truth.append(body.xpos + body.xmat.reshape(3, 3) @ [0, 0, FINGERTIP_FROM_ROOT_M])
             hand = w.data.body("hand")
             truth.append(hand.xpos + hand.xmat.reshape(3, 3) @ [0, 0, 0.0584])
             samples.append((current.ee_pose_vector(), current.gripper_width_m, truth))
