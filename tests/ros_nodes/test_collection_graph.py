@@ -9,7 +9,9 @@ operator), recorder_node (into a store).
 from __future__ import annotations
 
 import json
+import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -253,3 +255,52 @@ def test_full_disk_stops_the_recorder_with_a_message_and_a_valid_store(graph, tm
     assert "full" in log and "rl store recover" in log
     graph.stop_all()
     assert validate(store) == []
+
+
+def _push_away_report() -> bytes:
+    """One 6-axis HID report (id 1): the cap pushed away from the operator at full scale."""
+    return struct.pack("<B6h", 1, 0, -350, 0, 0, 0, 0)
+
+
+def test_a_spacemouse_without_a_start_button_runs_episodes_from_the_command_topic(graph,
+                                                                                  tmp_path):
+    """The real SpaceMouse code reads a FIFO in place of /dev/hidraw (a pipe is a byte stream,
+    not a report stream: reports are written far apart so each read returns whole ones).
+    Its default (deployment) button map has no START; the episode starts and ends on
+    /recorder/command, which teleop_node follows like the recorder."""
+    store, hidraw = tmp_path / "demos.zarr", tmp_path / "hidraw0"
+    os.mkfifo(hidraw)
+    device = os.open(hidraw, os.O_RDWR | os.O_NONBLOCK)  # a writer stays: no end of stream
+    obs = _observer_of_the_cell()
+    command = obs.publisher(msgs.String, topics.RECORDER_COMMAND)
+    graph.start("sim_node", "sim", params={"cameras": ["front"], "camera_hz": 10.0, **SIZE})
+    graph.start("teleop_node", "teleop", params={"device": "spacemouse", "hidraw": str(hidraw)})
+    graph.start("recorder_node", "recorder", params={"store": str(store), "cameras": ["front"],
+                                                      "camera_hz": 10.0})
+    try:
+        wait_for(lambda: _recorder_status(obs).get("ready"), 60, "the recorder ready", graph)
+        wait_for(lambda: command.subscription_count() >= 3, 20,
+                 "teleop, recorder and sim on /recorder/command", graph)
+        time.sleep(1.0)
+        assert obs.snapshot(ACCEPTED_TARGET) == [], "no target before the episode starts"
+        started = time.time()
+        command.publish(msgs.String(data="start"))
+        while time.time() - started < 2.5:  # the operator pushes the cap away
+            os.write(device, _push_away_report())
+            time.sleep(0.2)
+        command.publish(msgs.String(data="success"))
+        ended = time.time()
+        wait_for(lambda: _recorder_status(obs).get("committed", 0) >= 1, 30,
+                 "the episode committed", graph)
+        time.sleep(0.5)
+        assert all(code == 0 for code in graph.stop_all().values())
+    finally:
+        obs.close()
+        os.close(device)
+    targets = obs.snapshot(ACCEPTED_TARGET)
+    assert targets and all(started <= stamp <= ended + 0.1 for stamp, _ in targets), \
+        "targets only between the start and the success on the topic"
+    assert targets[-1][1][0] - targets[0][1][0] > 0.05, "pushing the cap moved the arm forward"
+    ep = StoreReader(store).read_episode(0)
+    assert StoreReader(store).episode(0).info.success
+    assert ep["action"][-1][0] - ep["action"][0][0] > 0.05, "the recorded actions too"
