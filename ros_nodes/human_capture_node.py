@@ -38,6 +38,7 @@ from data_collection.human_capture import (
     capture_calibration,
     human_video_schema,
 )
+from data_collection.recorder import calibration_size_mismatch
 from robot_learning.hardware.camera import CameraFrame
 from robot_learning.store import StoreError, StoreFullError, StoreWriter
 from robot_learning.store.schema import SchemaError
@@ -196,12 +197,7 @@ class HumanCaptureNode:
 
     def _size_mismatch(self) -> str | None:
         """The calibration was made at another image size than the cameras deliver."""
-        for name, cal in (self.calibration or {}).items():
-            live = self.streams.streams[name].intrinsics
-            if live is not None and (live.width, live.height) != (cal["width"], cal["height"]):
-                return (f"camera {name} delivers {live.width}x{live.height} but was calibrated "
-                        f"at {cal['width']}x{cal['height']} (calibrate at this size)")
-        return None
+        return calibration_size_mismatch(self.calibration or {}, self.streams.intrinsics)
 
     def _discard(self, why: str) -> None:
         assert self.episodes is not None
