@@ -8,16 +8,21 @@ A fixed camera is described by ``T_base_camera``, a camera on the hand by ``T_ha
 for other cameras is refused with the difference spelled out.
 
 Files live in ``$RL_CALIBRATION_DIR`` (default ``~/.robot_learning/calibration``) as
-``<workcell>.yaml``, where every command looks for them.
+``<workcell>.yaml``, where every command looks for them. Saving updates the file: the cameras
+of this calibration replace theirs, the other cameras already in the file are kept with their
+own ``calibrated`` date (so calibrating the wrist after the front keeps the front), and
+camera-to-camera results of a recalibrated camera are dropped. ``created`` is the date of the
+last update; a camera without ``calibrated`` (older files) dates from ``created``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +38,7 @@ VERSION = 1
 BASE_FRAME = "base"
 HAND_FRAME = "hand_tcp"
 DEFAULT_DIR = "~/.robot_learning/calibration"
+log = logging.getLogger(__name__)
 MAX_AGE_DAYS = 30.0  # older than this and the recorder warns that it is stale
 
 Mount = Literal["fixed", "hand"]
@@ -58,6 +64,7 @@ class CameraCalibration:
     pose: np.ndarray  # T_base_camera (fixed) or T_hand_camera (hand)
     residuals: dict[str, Any] = field(default_factory=dict)
     holdout_passed: bool = True
+    calibrated: str | None = None  # ISO date of its calibration; None: the file's ``created``
 
     def __post_init__(self) -> None:
         if self.mount not in ("fixed", "hand"):
@@ -112,6 +119,7 @@ class CameraCalibration:
                 pose=np.asarray(data[key], dtype=np.float64),
                 residuals=dict(data.get("residuals", {})),
                 holdout_passed=bool(data.get("holdout_passed", True)),
+                calibrated=None if data.get("calibrated") is None else str(data["calibrated"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationFileError(f"{where}: camera {name!r}: malformed ({exc})") from exc
@@ -153,8 +161,15 @@ class WorkcellCalibration:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def age_days(self, now: dt.datetime | None = None) -> float:
-        created = dt.datetime.fromisoformat(self.created)
-        return ((now or dt.datetime.now(dt.UTC)) - created).total_seconds() / 86400.0
+        """Days since the file was last updated (see ``camera_age_days`` per camera)."""
+        return _days_since(self.created, now)
+
+    def calibrated(self, name: str) -> str:
+        """ISO date when camera ``name`` was calibrated."""
+        return self.cameras[name].calibrated or self.created
+
+    def camera_age_days(self, name: str, now: dt.datetime | None = None) -> float:
+        return _days_since(self.calibrated(name), now)
 
     def check_cameras(self, serials: Mapping[str, str], *, where: str = "calibration") -> None:
         """Raise unless every camera in ``serials`` (name -> serial) is in the file with that
@@ -186,15 +201,17 @@ class WorkcellCalibration:
             cam = self.cameras.get(name)
             if cam is None:
                 problems.append(f"camera {name!r} is not calibrated in {self.workcell!r}")
-            elif serial and cam.serial != serial:
+                continue
+            if serial and cam.serial != serial:
                 problems.append(
                     f"camera {name!r} was calibrated as serial {cam.serial}, is {serial}"
                 )
             elif not cam.holdout_passed:
                 problems.append(f"camera {name!r} failed its held-out-view check")
-        age = self.age_days()
-        if age > max_age_days:
-            problems.append(f"calibration of {self.workcell!r} is {age:.0f} days old; recalibrate")
+            age = self.camera_age_days(name)
+            if age > max_age_days:
+                problems.append(f"calibration of camera {name!r} in {self.workcell!r} is "
+                                f"{age:.0f} days old; recalibrate")
         return problems
 
     def recorder_inputs(self) -> dict[str, Any]:
@@ -241,13 +258,15 @@ class WorkcellCalibration:
             "workcell": self.workcell,
             "created": self.created,
             "board": _plain(self.board),
-            "cameras": {name: cam.to_dict() for name, cam in self.cameras.items()},
+            "cameras": {name: {**cam.to_dict(), "calibrated": self.calibrated(name)}
+                        for name, cam in self.cameras.items()},
             "camera_pairs": _plain(self.camera_pairs),
         }
 
     def save(self, path: str | Path | None = None, *, force: bool = False) -> Path:
-        """Write the YAML; refused when a camera failed its held-out-view check, unless
-        ``force``."""
+        """Write the YAML, updating an existing file: its other cameras are kept (see the
+        module docstring). Refused when a camera failed its held-out-view check, unless
+        ``force``, and when the existing file cannot be read (nothing is overwritten)."""
         failed = [n for n, c in self.cameras.items() if not c.holdout_passed]
         if failed and not force:
             raise CalibrationFileError(
@@ -255,11 +274,39 @@ class WorkcellCalibration:
                 "residuals); recapture with more varied poses, or save anyway with --force"
             )
         path = Path(path) if path is not None else calibration_path(self.workcell)
+        updated = self
+        if path.exists():
+            try:
+                updated = self.over(WorkcellCalibration.load(path))
+            except (CalibrationFileError, yaml.YAMLError) as exc:
+                raise CalibrationFileError(
+                    f"not saved: {path} exists but cannot be updated ({exc}); move it away "
+                    "(its cameras are then lost) or save to another file"
+                ) from exc
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        tmp.write_text(yaml.safe_dump(updated.to_dict(), sort_keys=False))
         tmp.replace(path)
+        kept = sorted(set(updated.cameras) - set(self.cameras))
+        log.info("calibration of %s saved to %s%s", sorted(self.cameras), path,
+                 f"; kept from the file: {kept}" if kept else "")
         return path
+
+    def over(self, older: WorkcellCalibration) -> WorkcellCalibration:
+        """This calibration laid over ``older``: its cameras replace theirs, the others are
+        kept with their dates, pairs that involve a recalibrated camera are dropped."""
+        kept = {n: replace(c, calibrated=older.calibrated(n))
+                for n, c in older.cameras.items() if n not in self.cameras}
+        pairs = {k: v for k, v in older.camera_pairs.items()
+                 if not set(k.split("-")) & set(self.cameras)}
+        return WorkcellCalibration(
+            workcell=self.workcell,
+            cameras={**kept, **{n: replace(c, calibrated=self.calibrated(n))
+                                for n, c in self.cameras.items()}},
+            board={**older.board, **self.board},
+            camera_pairs={**pairs, **self.camera_pairs},
+            created=self.created,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> WorkcellCalibration:
@@ -282,6 +329,11 @@ class WorkcellCalibration:
             created=str(data["created"]),
             version=VERSION,
         )
+
+
+def _days_since(iso: str, now: dt.datetime | None = None) -> float:
+    elapsed = (now or dt.datetime.now(dt.UTC)) - dt.datetime.fromisoformat(iso)
+    return elapsed.total_seconds() / 86400.0
 
 
 def relative_pose(a: CameraCalibration, b: CameraCalibration) -> np.ndarray:

@@ -61,25 +61,21 @@ def capture_calibration(intrinsics: Mapping[str, CameraIntrinsics], *,
     """What each human-video episode records about the calibration (file ``path``, default
     ``$RL_CALIBRATION_DIR/<workcell>.yaml``); refuses doubtful calibrations (a camera missing
     or with another serial, a failed check, a stale file, a camera on the robot's hand)."""
-    from calibration.calibration_file import WorkcellCalibration, calibration_path
-    from data_collection.recorder import camera_calibration
+    from data_collection.recorder import (
+        camera_calibration,
+        load_recording_calibration,
+        recorded_calibration,
+    )
 
     if uncalibrated:
         return camera_calibration(intrinsics, {}, source={"kind": "uncalibrated"})
-    path = path or calibration_path(workcell)
-    cal = WorkcellCalibration.load(path)
-    problems = cal.recording_problems(serials or {n: "" for n in intrinsics})
-    hand = [n for n in intrinsics if n in cal.cameras and cal.cameras[n].mount == "hand"]
-    if hand:
-        problems.append(f"camera(s) {hand} are on the robot's hand; human capture needs "
-                        "fixed cameras")
-    if problems:
-        raise ValueError(f"{path}: {'; '.join(problems)} (or record uncalibrated: "
-                         "`rl human collect --uncalibrated`, human_capture_node "
-                         "uncalibrated:=true)")
-    return camera_calibration(
-        {n: cal.cameras[n].intrinsics for n in intrinsics},
-        {n: cal.cameras[n].pose for n in intrinsics}, source=cal.episode_metadata(path))
+    try:
+        cal, path = load_recording_calibration(intrinsics, serials=serials, path=path,
+                                               workcell=workcell, fixed_only=True)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (or record uncalibrated: `rl human collect --uncalibrated`, "
+                         "human_capture_node uncalibrated:=true)") from None
+    return recorded_calibration(cal, path, intrinsics)
 
 
 @dataclass(frozen=True)

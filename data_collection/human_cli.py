@@ -139,9 +139,9 @@ def _device(name: str) -> Any:
 
         return KeyboardTeleop()
     if name == "spacemouse":
-        from robot_learning.hardware.spacemouse import SpaceMouse
+        from robot_learning.hardware.spacemouse import SpaceMouse, button_map
 
-        return SpaceMouse()
+        return SpaceMouse(config=button_map("episode"))  # right tap START, held FAIL
     raise ValueError(f"--device {name!r}: expected keyboard or spacemouse")
 
 

@@ -13,13 +13,17 @@ Key names live in robot_learning.keys (shared with the runtime and the policies)
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
+
+if TYPE_CHECKING:
+    from calibration.calibration_file import WorkcellCalibration
 from robot_learning.hardware.robot import CartesianTarget, RobotState
 from robot_learning.keys import (
     ACTION,
@@ -154,6 +158,57 @@ def camera_calibration(
             "source": None if source is None else dict(source),
         }
     return out
+
+
+def load_recording_calibration(cameras: Iterable[str], *,
+                               serials: Mapping[str, str] | None = None,
+                               path: str | Path | None = None, workcell: str = "lab",
+                               fixed_only: bool = False) -> tuple[WorkcellCalibration, Path]:
+    """The workcell's calibration file (``path``, default ``$RL_CALIBRATION_DIR/<workcell>
+    .yaml``) checked for recording ``cameras``: ValueError naming every problem (a camera
+    missing or with another serial, a failed check, a stale calibration; with
+    ``fixed_only`` a camera on the hand). One check for robot and human-video recording."""
+    from calibration.calibration_file import WorkcellCalibration, calibration_path
+
+    cameras = list(cameras)
+    path = Path(path) if path else calibration_path(workcell)
+    cal = WorkcellCalibration.load(path)
+    problems = cal.recording_problems(serials or dict.fromkeys(cameras, ""))
+    hand = [n for n in cameras if n in cal.cameras and cal.cameras[n].mount == "hand"]
+    if fixed_only and hand:
+        problems.append(f"camera(s) {hand} are on the robot's hand; human capture needs "
+                        "fixed cameras")
+    if problems:
+        raise ValueError(f"{path}: {'; '.join(problems)}")
+    return cal, path
+
+
+def recorded_calibration(cal: WorkcellCalibration, path: str | Path, cameras: Iterable[str], *,
+                         T_base_hand: np.ndarray | None = None) -> dict[str, Any]:
+    """``camera_calibration`` from a checked file for ``cameras``: the file's intrinsics, a
+    fixed camera's T_base_camera, a hand camera's T_hand_camera (and its base pose at
+    ``T_base_hand``, the hand at the episode's start)."""
+    fixed = {n: cal.cameras[n].pose for n in cameras if cal.cameras[n].mount == "fixed"}
+    hand = {n: cal.cameras[n].pose for n in cameras if cal.cameras[n].mount == "hand"}
+    if hand and T_base_hand is None:
+        raise ValueError(f"camera(s) {sorted(hand)} are on the hand: their pose needs the "
+                         "hand pose at the episode's start")
+    at_start = {n: np.asarray(T_base_hand) @ T for n, T in hand.items()}
+    return camera_calibration({n: cal.cameras[n].intrinsics for n in cameras},
+                              {**fixed, **at_start}, hand_cameras=hand,
+                              source=cal.episode_metadata(path))
+
+
+def calibration_size_mismatch(recorded: Mapping[str, Mapping[str, Any]],
+                              live: Mapping[str, CameraIntrinsics | None]) -> str | None:
+    """Why a calibration (``camera_calibration`` entries) does not fit the live cameras:
+    one made at another image size than a camera delivers."""
+    for name, cal in recorded.items():
+        intr = live.get(name)
+        if intr is not None and (intr.width, intr.height) != (cal["width"], cal["height"]):
+            return (f"camera {name} delivers {intr.width}x{intr.height} but was calibrated "
+                    f"at {cal['width']}x{cal['height']} (calibrate at this size)")
+    return None
 
 
 @dataclass

@@ -66,9 +66,7 @@ class ArbiterNode:
                                 "move the arm (-1: no deadman)")
         self.estop_button = p("estop_button", -1, "Joy button that latches the emergency stop "
                               "(-1: none; the topic works always)")
-        if self.deadman_button >= 0 and self.deadman_button == self.intervene_button:
-            raise ValueError(f"arbiter_node: deadman_button and intervene_button are both "
-                             f"{self.deadman_button}; one button cannot mean both")
+        self._check_buttons()
         self.node = node
         self.period_s = 1.0 / control_hz
         self.safety = SafetyFilter(load_limits(limits), self.period_s,
@@ -106,6 +104,22 @@ class ArbiterNode:
         node.on_shutdown(self._stop)
         node.log.info("arbiter at %.0f Hz, limits %s, deadman %s", control_hz,
                       self.safety.limits.source, "on" if self.deadman_button >= 0 else "off")
+
+    def _check_buttons(self) -> None:
+        """One Joy button, one meaning; and some way for the operator to take over."""
+        roles = {"intervene_button": self.intervene_button,
+                 "deadman_button": self.deadman_button, "estop_button": self.estop_button}
+        used = [(name, b) for name, b in roles.items() if b >= 0]
+        for i, (name, button) in enumerate(used):
+            for other, other_button in used[i + 1:]:
+                if button == other_button:
+                    raise ValueError(
+                        f"arbiter_node: {name} and {other} are both {button}; one button cannot "
+                        f"mean both (a two-button SpaceMouse: deadman_button:=1 "
+                        f"intervene_button:=-1, moving the cap takes over)")
+        if self.intervene_button < 0 and not self.arbiter_config.takeover_on_motion:
+            raise ValueError("arbiter_node: intervene_button is -1 and takeover_on_motion is "
+                             "false: the operator could never take over")
 
     # -- inputs --------------------------------------------------------------------------
     def _on_pose(self, msg: msgs.PoseStamped) -> None:

@@ -16,11 +16,12 @@ pose on ``/franka/ee_pose`` (franka_node or sim_node, the same topics). Modes:
 ``publish`` loads the saved calibration file and publishes it (a static broadcaster).
 
 The solve is the library's (calibration.procedure: intrinsics, hand-eye with refinement,
-held-out-view check, camera-to-camera); the file is saved where every command finds it. The
-result is latched (transient local, depth 1) so late joiners get it: ``/tf_static``
-(fixed cameras from ``fr3_link0``, hand cameras from ``fr3_hand_tcp``, to
-``<name>_color_optical_frame``) and ``/calibration/<name>/camera_info``. Progress and
-residuals: ``/calibration/status`` (latched JSON).
+held-out-view check, camera-to-camera); the file is saved where every command finds it,
+updating it: cameras calibrated in an earlier run (the front before the wrist) are kept, and
+every camera in the file is published. The result is latched (transient local, depth 1) so
+late joiners get it: ``/tf_static`` (fixed cameras from ``fr3_link0``, hand cameras from
+``fr3_hand_tcp``, to ``<name>_color_optical_frame``) and ``/calibration/<name>/camera_info``.
+Progress and residuals: ``/calibration/status`` (latched JSON).
 """
 
 from __future__ import annotations
@@ -370,7 +371,10 @@ class CalibrationNode:
         except (CalibrationInputError, CalibrationFileError, ValueError) as exc:
             self._fail(f"solve failed: {exc}")
             return
-        self.node.log.info("calibration saved to %s", path)
+        solved = sorted(calibration.cameras)
+        calibration = WorkcellCalibration.load(path)  # the file's other cameras were kept
+        self.node.log.info("calibration of %s saved to %s (cameras in the file: %s)", solved,
+                           path, sorted(calibration.cameras))
         self.result = {"file": str(path), "fingerprint": calibration.fingerprint(),
                        "residuals": {n: c.residuals for n, c in calibration.cameras.items()},
                        "camera_pairs": calibration.camera_pairs}

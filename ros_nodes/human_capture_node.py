@@ -11,8 +11,12 @@ Steps follow the first camera's frames (at most ``record_hz``): each is paired w
 other camera's frame stamped nearest to it; a step whose frames lie more than
 ``max_frame_skew_s`` apart, or that lacks a camera's frame (or its depth image), is skipped
 and counted, never stored misaligned. Cameras triggered together (hardware sync, the
-simulator) pair at identical stamps. Steps are assembled ``align_delay_s`` behind the wall
-clock so the other cameras' frames of that instant have arrived.
+simulator) pair at identical stamps. A step is assembled once every camera (and, with depth,
+every depth stream) has delivered a frame stamped at or after it, so its partners are in
+however late they arrive (a loaded machine delays delivery and the node's own dispatch
+alike); only a camera still behind ``max_frame_wait_s`` after the step's stamp costs it.
+The episode is committed once the first camera has a frame after the end press, or
+``max_frame_wait_s`` after it.
 
 Episodes start, end (success/fail) and are discarded on the operator's Joy buttons
 (``/spacenav/joy``, ``ros_nodes.topics.JoyButton``) or words on ``/recorder/command``, as
@@ -38,6 +42,7 @@ from data_collection.human_capture import (
     capture_calibration,
     human_video_schema,
 )
+from data_collection.recorder import calibration_size_mismatch
 from robot_learning.hardware.camera import CameraFrame
 from robot_learning.store import StoreError, StoreFullError, StoreWriter
 from robot_learning.store.schema import SchemaError
@@ -69,8 +74,8 @@ class HumanCaptureNode:
                     "the first one paces the steps")
         camera_hz = p("camera_hz", 30.0, "nominal camera rate, Hz (for dropped-frame counts)")
         transport = p("image_transport", "compressed", "raw or compressed color images")
-        self.align_delay_s = p("align_delay_s", 0.2, "how far behind the wall clock steps "
-                               "are assembled, s (frames in flight arrive first)")
+        self.max_frame_wait_s = p("max_frame_wait_s", 1.0, "how long a step waits for the "
+                                  "other cameras' frames of its instant, s (then skipped)")
         self.camera_timeout_s = p("camera_timeout_s", 1.0, "a camera silent this long is "
                                   "reported and its steps skipped until it returns, s")
         self.min_free_mb = p("min_free_mb", 100.0, "refuse to start an episode with less free "
@@ -196,12 +201,7 @@ class HumanCaptureNode:
 
     def _size_mismatch(self) -> str | None:
         """The calibration was made at another image size than the cameras deliver."""
-        for name, cal in (self.calibration or {}).items():
-            live = self.streams.streams[name].intrinsics
-            if live is not None and (live.width, live.height) != (cal["width"], cal["height"]):
-                return (f"camera {name} delivers {live.width}x{live.height} but was calibrated "
-                        f"at {cal['width']}x{cal['height']} (calibrate at this size)")
-        return None
+        return calibration_size_mismatch(self.calibration or {}, self.streams.intrinsics)
 
     def _discard(self, why: str) -> None:
         assert self.episodes is not None
@@ -242,18 +242,28 @@ class HumanCaptureNode:
         for name, last in self.streams.newly_silent(now, self.camera_timeout_s):
             self._error(f"camera {name}: no frame on {self.streams.streams[name].topic} for "
                         f"{now - last:.1f} s; steps are skipped until it returns")
-        horizon = now - self.align_delay_s
-        if clock.end_s is not None:
-            horizon = min(horizon, clock.end_s)
+        given_up_s = now - self.max_frame_wait_s  # instants no longer waited for
+        end = clock.end_s if clock.end_s is not None else float("inf")
         period = 1.0 / self.config.record_hz
-        for stamp, msg in list(self.reference.frames.between(clock.cursor_s, horizon)):
+        for stamp, msg in list(self.reference.frames.between(clock.cursor_s, end)):
+            if stamp > given_up_s and not self._all_in(stamp):
+                return  # the other frames of this instant are still on their way
             clock.cursor_s = stamp
             if stamp < clock.next_step_s - 0.25 * period:
                 continue  # cameras faster than record_hz: between steps
             clock.next_step_s = max(clock.next_step_s + period, stamp + 0.5 * period)
             self._step(stamp, msg)
-        if clock.end_s is not None and now - self.align_delay_s >= clock.end_s:
+        newest = self.reference.frames.newest_s
+        if clock.end_s is not None and ((newest is not None and newest > clock.end_s)
+                                        or clock.end_s <= given_up_s):
             self._commit()
+
+    def _all_in(self, stamp: float) -> bool:
+        """Every stream has delivered a frame stamped at or after ``stamp`` (streams arrive
+        in stamp order), so the frames nearest to it are known."""
+        buffers = [s.frames for s in self.streams if s is not self.reference]
+        buffers += [s.depth for s in self.streams if s.depth is not None]
+        return all(b.newest_s is not None and b.newest_s >= stamp for b in buffers)
 
     def _step(self, stamp: float, msg: Any) -> None:
         assert self.episodes is not None

@@ -24,6 +24,15 @@ the policy's and the operator's action from ``/arbiter/status`` (``ros_nodes.arb
 episodes are committed as ``policy`` or ``intervention`` with the checkpoint, takeovers and
 safety counts, an arbiter fault ends the episode as interrupted, and START waits for a ready
 arbiter. Without it, collection is unchanged.
+
+Camera poses: with ``workcell:=NAME`` (``$RL_CALIBRATION_DIR/<NAME>.yaml``) or
+``calibration:=FILE`` every episode records the calibration it was taken with, as human
+video does (``data_collection.recorder.load_recording_calibration``): the file's intrinsics,
+T_base_camera of fixed cameras, T_hand_camera of hand cameras (plus their base pose at the
+episode's start), and the file's fingerprint. The file is checked at startup (a camera
+missing, another serial, a failed check, older than 30 days: the node stops with why) and
+its image sizes at START. Neither given: intrinsics only (no poses; ``rl tracks label``
+refuses such episodes).
 """
 
 from __future__ import annotations
@@ -36,7 +45,15 @@ from typing import Any
 import numpy as np
 
 from data_collection.alignment import StampedBuffer
-from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
+from data_collection.recorder import (
+    EpisodeRecorder,
+    calibration_size_mismatch,
+    camera_calibration,
+    load_recording_calibration,
+    recorded_calibration,
+    recording_schema,
+)
+from robot_learning.geometry import transform_from_pose
 from robot_learning.hardware.camera import CameraFrame
 from robot_learning.hardware.robot import CartesianTarget
 from robot_learning.store import Source, StoreFullError, StoreWriter
@@ -45,7 +62,7 @@ from ros_nodes.arbiter_stream import ArbiterStream
 from ros_nodes.camera_streams import CameraStreams
 from ros_nodes.episode_commands import JoyPresses, command_word
 from ros_nodes.robot_bridge import ACCEPTED_GRIPPER, ACCEPTED_TARGET
-from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
+from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, ParameterError, run_node
 
 SILENCE_ACTIONS = ("pause", "end", "discard")
 HORIZON_S = 3.0  # history kept per stream
@@ -89,6 +106,17 @@ class RecorderNode:
                              "space than this on the store's filesystem, MB")
         with_arbiter = p("arbiter", False, "deployment: record control source and both actions "
                          "from /arbiter/status, episodes as policy/intervention")
+        workcell = p("workcell", "", "workcell whose calibration every episode records "
+                     "($RL_CALIBRATION_DIR/<workcell>.yaml; empty: no camera poses)")
+        calibration = p("calibration", "", "calibration file instead of the workcell's")
+        self.calibration: tuple[Any, Path] | None = None
+        if workcell or calibration:  # a doubtful file stops the node now, not at START
+            try:
+                self.calibration = load_recording_calibration(
+                    cameras, path=calibration or None, workcell=workcell)
+            except (ValueError, OSError) as exc:
+                raise ParameterError(f"recorder_node: parameter calibration/workcell: {exc} "
+                                     "(or record without camera poses: workcell:='')") from exc
         if self.on_silence not in SILENCE_ACTIONS:
             raise ValueError(f"recorder_node: on_camera_silence must be one of "
                              f"{', '.join(SILENCE_ACTIONS)}, got {self.on_silence!r}")
@@ -134,8 +162,9 @@ class RecorderNode:
         node.create_timer(0.5, self._publish_status)
         node.on_shutdown(self._shutdown)
         self._publish_status()
-        node.log.info("recording cameras %s (%s) into %s", list(self.cameras), transport,
-                      self.store_path)
+        node.log.info("recording cameras %s (%s) into %s, %s", list(self.cameras), transport,
+                      self.store_path, f"calibration {self.calibration[1]}" if self.calibration
+                      else "without camera poses (no workcell/calibration given)")
 
     # -- inputs --------------------------------------------------------------------------
     def _on_joy(self, msg: msgs.Joy) -> None:
@@ -188,6 +217,10 @@ class RecorderNode:
         if self.arbiter is not None and self.arbiter.not_ready:
             return self._error(f"cannot start an episode: {self.arbiter.not_ready}")
         intrinsics = {n: s.intrinsics for n, s in self.cameras.items()}
+        try:
+            calibration = self._episode_calibration(intrinsics)
+        except ValueError as exc:
+            return self._error(f"cannot start an episode: {exc}")
         if self.writer is None:
             schema = recording_schema(intrinsics, record_hz=self.record_hz,  # type: ignore[arg-type]
                                       control_hz=self.control_hz, jpeg_quality=self.jpeg_quality,
@@ -200,7 +233,7 @@ class RecorderNode:
             index = self.recorder.begin(
                 source=Source.TELEOP if self.arbiter is None else Source.POLICY, task=self.task,
                 operator=self.operator,
-                calibration=camera_calibration(intrinsics, {}),  # type: ignore[arg-type]
+                calibration=calibration,
                 notes={"recorded_by": self.node.fqn, "transport": "ros2"})
         except StoreFullError as exc:  # below the free-space margin: refuse, stay up
             return self._error(f"cannot start an episode: {exc}")
@@ -211,6 +244,24 @@ class RecorderNode:
         self.last_error = None
         self.node.log.info("episode %d started", index)
         self._publish_status()
+
+    def _episode_calibration(self, intrinsics: dict[str, Any]) -> dict[str, Any]:
+        """What the episode records about the cameras; hand cameras at the hand's pose now."""
+        if self.calibration is None:
+            return camera_calibration(intrinsics, {})
+        cal, path = self.calibration
+        recorded = recorded_calibration(cal, path, self.cameras, T_base_hand=self._hand_now())
+        mismatch = calibration_size_mismatch(recorded, intrinsics)
+        if mismatch:
+            raise ValueError(mismatch)
+        return recorded
+
+    def _hand_now(self) -> np.ndarray | None:
+        newest = self.poses.newest_s
+        if newest is None:
+            return None
+        pose = convert.pose_vector(self.poses.latest_at(newest)[1])  # type: ignore[index]
+        return transform_from_pose(pose[:3], pose[3:])
 
     def _discard(self, why: str) -> None:
         assert self.recorder is not None and self.episode is not None

@@ -12,6 +12,13 @@ episode's START and its end, integrates the twist into absolute targets
 (``TwistIntegrator``, seeded from the measured ``/franka/ee_pose`` so nothing jumps) on
 ``/franka/target_pose`` and ``/franka_gripper/command``: the one command publisher the
 robot bridge accepts.
+
+An episode starts and ends on the device's own buttons or on ``/recorder/command`` (start |
+success | fail | discard), which the recorder follows too: a device without a START button
+(a two-button SpaceMouse in the ``intervene`` map) or a GUI runs episodes through the topic.
+``spacemouse_buttons:=episode`` (collection, human video: nobody to take over from) gives a
+two-button SpaceMouse the episode buttons itself: right tap START, right held FAIL, left tap
+gripper, left held SUCCESS (``robot_learning.hardware.spacemouse.BUTTON_MAPS``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from robot_learning.hardware.robot import RobotState
 from robot_learning.hardware.teleop import TeleopDevice, TeleopEvent
 from robot_learning.hardware.twist_integrator import TwistIntegrator
 from ros_nodes import convert, msgs, topics
+from ros_nodes.episode_commands import END_WORDS, command_word
 from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
 from ros_nodes.topics import JoyButton
 
@@ -33,7 +41,8 @@ EVENT_BUTTONS = {TeleopEvent.START: JoyButton.START, TeleopEvent.SUCCESS: JoyBut
 
 
 def make_device(kind: str, *, episodes: int, hidraw: str,
-                script_s: tuple[float, float, float] = (1.5, 1.0, 1.5)) -> TeleopDevice:
+                script_s: tuple[float, float, float] = (1.5, 1.0, 1.5),
+                spacemouse_buttons: str = "intervene") -> TeleopDevice:
     if kind == "scripted":
         from robot_learning.hardware.scripted_teleop import ScriptedTeleop
 
@@ -45,9 +54,9 @@ def make_device(kind: str, *, episodes: int, hidraw: str,
         return ScriptedIntervention(episodes=episodes, policy_s=policy_s,
                                     intervene_s=intervene_s, after_s=after_s)
     if kind == "spacemouse":
-        from robot_learning.hardware.spacemouse import SpaceMouse
+        from robot_learning.hardware.spacemouse import SpaceMouse, button_map
 
-        return SpaceMouse(device=hidraw or None)
+        return SpaceMouse(device=hidraw or None, config=button_map(spacemouse_buttons))
     if kind == "keyboard":
         from robot_learning.hardware.keyboard import KeyboardTeleop
 
@@ -64,6 +73,9 @@ class TeleopNode:
         rate_hz = p("rate_hz", 50.0, "how often the device is read and commands sent, Hz")
         episodes = p("episodes", 3, "scripted device: how many episodes to play")
         hidraw = p("hidraw", "", "spacemouse device path (empty: find it)")
+        buttons = p("spacemouse_buttons", "intervene", "spacemouse button map: intervene "
+                    "(deployment: right held = take over) or episode (collection: right tap "
+                    "START, right held FAIL); left: tap gripper, held SUCCESS")
         script_s = (p("policy_s", 1.5, "scripted_intervention: hands off after START, s"),
                     p("intervene_s", 1.0, "scripted_intervention: intervene button held, s"),
                     p("after_s", 1.5, "scripted_intervention: hands off before SUCCESS, s"))
@@ -76,7 +88,8 @@ class TeleopNode:
                                    "start reading the device only once /recorder/status says "
                                    "ready (a scripted operator must not press START too early)")
         self.node = node
-        self.device = make_device(kind, episodes=episodes, hidraw=hidraw, script_s=script_s)
+        self.device = make_device(kind, episodes=episodes, hidraw=hidraw, script_s=script_s,
+                                  spacemouse_buttons=buttons)
         self._recorder_ready = False
         node.on_shutdown(self.device.disconnect)
         self.integrator = TwistIntegrator()
@@ -94,6 +107,7 @@ class TeleopNode:
                                                   DEFAULT)
         node.create_subscription(msgs.PoseStamped, topics.EE_POSE, self._on_pose, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_STATUS, self._on_recorder, LATCHED)
+        node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
         self._connected = False
         node.create_timer(self.period_s, self._tick)
         node.log.info("teleop from %s at %.0f Hz", kind, rate_hz)
@@ -103,6 +117,27 @@ class TeleopNode:
 
     def _on_recorder(self, msg: msgs.String) -> None:
         self._recorder_ready = bool(json.loads(msg.data).get("ready"))
+
+    def _on_command(self, msg: msgs.String) -> None:
+        """Episodes started or ended on the topic, as the recorder follows them."""
+        word = command_word(msg)
+        if word == "start" and not self.engaged:
+            self._engage(f"{topics.RECORDER_COMMAND} start")
+        elif word in END_WORDS and self.engaged:
+            self.engaged = False
+            self.node.log.info("episode ended (%s %s): targets stop", topics.RECORDER_COMMAND,
+                               word)
+
+    def _engage(self, why: str) -> None:
+        """Targets from now on, integrated from the measured pose (nothing jumps)."""
+        state = self._measured()
+        if state is None:
+            self.node.log.warning("%s but no %s yet: is the robot node up?", why,
+                                  topics.EE_POSE)
+            return
+        self.integrator.reset(state)
+        self.engaged = True
+        self.node.log.info("episode started (%s): sending targets", why)
 
     def _measured(self) -> RobotState | None:
         if self._pose is None:
@@ -131,16 +166,11 @@ class TeleopNode:
             buttons[EVENT_BUTTONS[event]] = 1
         self._joy.publish(msgs.Joy(header=convert.header(stamp, ""),
                                    axes=[float(x) for x in command.twist], buttons=buttons))
-        state = self._measured()
         if TeleopEvent.START in command.events:
-            if state is None:
-                self.node.log.warning("START pressed but no %s yet: is the robot node up?",
-                                      topics.EE_POSE)
-            else:
-                self.integrator.reset(state)
-                self.engaged = True
+            self._engage("START pressed")
         if any(e in command.events for e in END_EVENTS):
             self.engaged = False
+        state = self._measured()
         if self.engaged and self._target is not None and self._gripper is not None \
                 and state is not None:
             target = self.integrator.step(command, self.period_s, state=state)

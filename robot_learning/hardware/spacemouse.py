@@ -103,10 +103,11 @@ def _frozen(mapping: Mapping[int, ButtonAction]) -> Mapping[int, ButtonAction]:
 class SpaceMouseConfig:
     """Speeds, feel and button map. Buttons are bit indices of report 3 (0 = left).
 
-    Defaults suit two-button models (Compact, Wireless, SpaceNavigator): left tap = gripper
-    toggle, left held ``long_press_s`` = SUCCESS, right held = intervene. START, FAIL and
-    DISCARD are unbound there (the right button is the deadman, so it cannot carry a long
-    press); bind them on models with more buttons, or use the keyboard alongside.
+    Defaults suit two-button models (Compact, Wireless, SpaceNavigator) in a deployment:
+    left tap = gripper toggle, left held ``long_press_s`` = SUCCESS, right held = intervene
+    (the right button is then the deadman, so it cannot carry a tap or a long press). For
+    collection, where nobody intervenes, ``BUTTON_MAPS["episode"]`` gives the right button
+    START (tap) and FAIL (held); see :func:`button_map`.
     """
 
     max_linear_speed_mps: float = 0.15
@@ -144,6 +145,30 @@ class SpaceMouseConfig:
             )
         object.__setattr__(self, "tap_actions", _frozen(self.tap_actions))
         object.__setattr__(self, "long_press_actions", _frozen(self.long_press_actions))
+
+
+BUTTON_MAPS = {
+    # deployment: the right button is held to take over from the policy
+    "intervene": {},
+    # collection and human video: nobody to take over from, so the right button runs episodes
+    "episode": {
+        "intervene_button": None,
+        "tap_actions": {0: ButtonAction.GRIPPER_TOGGLE, 1: ButtonAction.START},
+        "long_press_actions": {0: ButtonAction.SUCCESS, 1: ButtonAction.FAIL},
+    },
+}
+
+
+def button_map(name: str, **overrides: object) -> SpaceMouseConfig:
+    """The SpaceMouseConfig of a named two-button map (``BUTTON_MAPS``).
+
+    ``intervene``: left tap gripper, left held SUCCESS, right held intervene.
+    ``episode``: left tap gripper, left held SUCCESS, right tap START, right held FAIL.
+    """
+    if name not in BUTTON_MAPS:
+        raise ValueError(f"SpaceMouse button map must be one of {sorted(BUTTON_MAPS)}, "
+                         f"got {name!r}")
+    return SpaceMouseConfig(**{**BUTTON_MAPS[name], **overrides})  # type: ignore[arg-type]
 
 
 class ButtonTracker:

@@ -7,12 +7,17 @@
     node.spin()                                    # until SIGINT/SIGTERM
     node.close()
 
-``ROS_NODES_BACKEND=dds|rclpy`` forces a backend; by default rclpy is used when a ROS 2
-distribution is sourced (pip cyclonedds and rmw_cyclonedds in one process can conflict).
+``ROS_NODES_BACKEND=dds|rclpy`` forces a backend. By default rclpy is used when it really
+imports in this interpreter (pip cyclonedds and rmw_cyclonedds in one process can conflict),
+else dds. Being on the path is not enough: a sourced Humble (rclpy for Python 3.10) or Jazzy
+(3.12) puts an rclpy on ``PYTHONPATH`` whose compiled core the project's 3.11 cannot load;
+the runtime then says why and runs on dds. A forced ``rclpy`` that cannot import is an error.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
 import logging
 import os
@@ -38,12 +43,54 @@ __all__ = [
 
 
 def backend_name() -> str:
+    """``dds`` or ``rclpy``: ``ROS_NODES_BACKEND`` if set, else rclpy when it imports."""
     forced = os.environ.get("ROS_NODES_BACKEND", "").strip().lower()
-    if forced in ("dds", "rclpy"):
-        return forced
-    if forced:
+    if forced and forced not in ("dds", "rclpy"):
         raise ValueError(f"ROS_NODES_BACKEND must be 'dds' or 'rclpy', got {forced!r}")
-    return "rclpy" if importlib.util.find_spec("rclpy") is not None else "dds"
+    if forced == "dds":
+        return "dds"
+    if importlib.util.find_spec("rclpy") is None:
+        if forced:
+            raise ValueError(f"ROS_NODES_BACKEND=rclpy, but no rclpy is importable by "
+                             f"{sys.executable} (Python {_python()}): source a ROS 2 "
+                             "distribution built for this Python, or set ROS_NODES_BACKEND=dds")
+        return "dds"
+    why = rclpy_import_error()
+    if why is None:
+        return "rclpy"
+    if forced:
+        raise ValueError(f"ROS_NODES_BACKEND=rclpy, but rclpy does not import in Python "
+                         f"{_python()} ({sys.executable}): {why}. A sourced ROS 2 is built for "
+                         "its own Python (Humble 3.10, Jazzy 3.12); set ROS_NODES_BACKEND=dds "
+                         "to speak ROS 2 over the pip cyclonedds binding instead")
+    _warn_once(f"rclpy is on the path ({_rclpy_location()}) but does not import in Python "
+               f"{_python()}: {why}; using the dds backend (ROS_NODES_BACKEND=dds silences "
+               "this)")
+    return "dds"
+
+
+@functools.cache
+def rclpy_import_error() -> str | None:
+    """Why ``import rclpy`` fails in this interpreter (None when it imports); tried once."""
+    try:
+        importlib.import_module("rclpy")
+    except Exception as exc:  # ImportError, or whatever a foreign build's import raises
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _python() -> str:
+    return ".".join(map(str, sys.version_info[:2]))
+
+
+def _rclpy_location() -> str:
+    spec = importlib.util.find_spec("rclpy")
+    return str(spec.origin) if spec is not None else "?"
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    logging.getLogger("ros_nodes.runtime").warning("%s", message)
 
 
 def create_node(default_name: str, argv: list[str] | None = None) -> Node:

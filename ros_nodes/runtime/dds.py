@@ -8,7 +8,8 @@ rmw_cyclonedds. The participant carries the node's name in its EntityName and us
 
 Network: when ``CYCLONEDDS_URI`` is not set, the runtime sets it to ``LOOPBACK_CONFIG``
 (loopback interface only, multicast off, 127.0.0.1 as the unicast peer), so nothing leaves
-the machine unless a user configures a real network (README, "ROS 2 on a real network").
+the machine unless a user configures a real network (README: the "**Network.**" paragraph
+of "ROS 2 nodes (`ros_nodes`) and launch files", and "DDS discovery" under troubleshooting).
 
 One thread dispatches everything: a WaitSet wakes on new samples, on a guard condition
 (shutdown) or at the next timer deadline; callbacks run one at a time, as in rclpy's

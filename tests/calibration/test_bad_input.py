@@ -128,6 +128,20 @@ def test_recording_problems_name_stale_and_mismatched_calibrations():
     assert any("90 days old" in p for p in problems)
 
 
+def test_an_update_drops_the_camera_pairs_of_a_recalibrated_camera(tmp_path):
+    older = make_file()
+    side = dataclasses.replace(older.cameras["wrist"], name="side", serial="7", mount="fixed")
+    front = dataclasses.replace(side, name="front", serial="8")
+    older.cameras |= {"side": side, "front": front}
+    older.camera_pairs = {"front-side": {"rms_px": 0.3}, "side-top": {"rms_px": 0.4}}
+    path = older.save(tmp_path / "cell_a.yaml")
+    newer = WorkcellCalibration(workcell="cell_a", cameras={"front": front})
+    newer.save(path)
+    updated = WorkcellCalibration.load(path)
+    assert sorted(updated.cameras) == ["front", "side", "wrist"]
+    assert updated.camera_pairs == {"side-top": {"rms_px": 0.4}}
+
+
 def test_wrong_version_and_missing_file(tmp_path):
     path = make_file().save(tmp_path / "c.yaml")
     path.write_text(path.read_text().replace("version: 1", "version: 7"))

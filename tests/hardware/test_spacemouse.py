@@ -18,6 +18,7 @@ from robot_learning.hardware.spacemouse import (
     SpaceMouseConfig,
     SpaceMouseMapper,
     SpaceMouseState,
+    button_map,
     find_spacemice,
     parse_report,
 )
@@ -152,6 +153,33 @@ def test_long_press_fires_while_held_without_new_reports():
         assert mouse.read().events == frozenset({TeleopEvent.SUCCESS})
         assert not mouse.read().gripper_closed
     device.close()
+
+
+def test_episode_map_gives_a_two_button_mouse_start_fail_success_and_the_gripper():
+    """Collection with a two-button SpaceMouse alone: right tap START, right held FAIL, left
+    tap gripper, left held SUCCESS; no intervene button (nobody to take over from)."""
+    mouse, device = seqpacket_mouse(button_map("episode", long_press_s=0.3))
+    right, left, up = "03 02 00", "03 01 00", "03 00 00"
+
+    def press(button: str, held_s: float) -> set[TeleopEvent]:
+        device.send(bytes.fromhex(button))
+        events = set(mouse.read().events)
+        time.sleep(held_s)
+        events |= mouse.read().events
+        device.send(bytes.fromhex(up))
+        command = mouse.read()
+        assert not command.intervene
+        return events | command.events
+
+    with mouse:
+        assert press(right, 0.0) == {TeleopEvent.START}
+        assert press(left, 0.0) == set() and mouse.read().gripper_closed
+        assert press(right, 0.4) == {TeleopEvent.FAIL}
+        assert press(left, 0.4) == {TeleopEvent.SUCCESS} and mouse.read().gripper_closed
+    device.close()
+    assert button_map("intervene") == SpaceMouseConfig()
+    with pytest.raises(ValueError, match="button map must be one of"):
+        button_map("collect")
 
 
 def test_stale_device_zeroes_twist():

@@ -8,6 +8,11 @@ tick is checked without timing races.
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +24,7 @@ from ros_nodes.runtime import create_node
 from ros_nodes.topics import JoyButton
 
 DEADMAN, ESTOP = 6, 7
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Sent:
@@ -106,3 +112,58 @@ def test_the_estop_button_latches_until_the_topic_releases_it(arbiter):
     status = _tick(arbiter)
     assert status["estop"] is None and "emergency_stop" not in status["events"]
     assert status["safety"]["emergency_stop"] == 3
+
+
+def _deploy_arbiter_argv(keep: Path, *launch_args: str) -> list[str]:
+    """The arbiter's ``--ros-args ...`` as ``rl launch --print launch/deploy.yaml`` gives it
+    (its parameter files moved into ``keep``, --print's temporary folder removed)."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", "launch", "--print", "launch/deploy.yaml",
+         "checkpoint:=runs/act/checkpoint", *launch_args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    (line,) = [ln for ln in printed.stdout.splitlines() if ln.startswith("arbiter: ")]
+    command = shlex.split(line.removeprefix("arbiter: "))
+    argv = command[command.index("--ros-args"):]
+    printed_dir = Path(argv[argv.index("--params-file") + 1]).parent
+    keep.mkdir(exist_ok=True)
+    for i, arg in enumerate(argv):
+        if arg == "--params-file":
+            argv[i + 1] = shutil.copy(argv[i + 1], keep)
+    shutil.rmtree(printed_dir)
+    return argv
+
+
+def test_deploy_launch_buttons_default_and_documented_deadman_start_the_arbiter(tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.setenv("ROS_DOMAIN_ID", "231")
+    argv = _deploy_arbiter_argv(tmp_path / "default")
+    node = create_node("arbiter", argv)
+    try:
+        arb = ArbiterNode(node)
+        assert (arb.intervene_button, arb.deadman_button, arb.estop_button) == (1, -1, -1)
+    finally:
+        node.close()
+    with pytest.raises(ValueError, match="deadman_button:=1 intervene_button:=-1"):
+        node = create_node("arbiter", _deploy_arbiter_argv(tmp_path / "clash", "deadman_button:=1"))
+        try:
+            ArbiterNode(node)
+        finally:
+            node.close()
+    # the documented deadman on a two-button SpaceMouse: right button held (Joy 1)
+    node = create_node("arbiter", _deploy_arbiter_argv(tmp_path / "deadman", "deadman_button:=1",
+                                                       "intervene_button:=-1"))
+    try:
+        arb = ArbiterNode(node)
+        arb._target, arb._gripper, arb._status = Sent(), Sent(), Sent()
+        now = node.now_s()
+        _ready(arb, now)
+        arb._on_joy(_joy(now, JoyButton.START))
+        _publish_chunk(arb, node.now_s())
+        assert "deadman_released" in _tick(arb)["events"], "right button up: the arm holds"
+        arb._on_joy(_joy(now, JoyButton.INTERVENE))  # the right button held
+        status = _tick(arb)
+        assert status["source"] == "policy", "holding the deadman is not a takeover"
+        assert "deadman_released" not in status["events"] and status["sent"][0] > 0.5
+    finally:
+        node.close()

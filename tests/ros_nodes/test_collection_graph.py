@@ -9,7 +9,9 @@ operator), recorder_node (into a store).
 from __future__ import annotations
 
 import json
+import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -17,6 +19,9 @@ import time
 import numpy as np
 import pytest
 
+from calibration.calibration_file import CameraCalibration, WorkcellCalibration
+from robot_learning.geometry import transform_from_pose
+from robot_learning.sim.workcell import Workcell
 from robot_learning.store import StoreReader
 from robot_learning.store.validate import validate
 from ros_nodes import convert, msgs, topics
@@ -253,3 +258,83 @@ def test_full_disk_stops_the_recorder_with_a_message_and_a_valid_store(graph, tm
     assert "full" in log and "rl store recover" in log
     graph.stop_all()
     assert validate(store) == []
+
+
+def _push_away_report() -> bytes:
+    """One 6-axis HID report (id 1): the cap pushed away from the operator at full scale."""
+    return struct.pack("<B6h", 1, 0, -350, 0, 0, 0, 0)
+
+
+def _true_calibration(path) -> WorkcellCalibration:
+    """The sim cell's true cameras (sim_node's defaults: lift, seed 0) as a calibration file:
+    front fixed (T_base_camera), wrist on the hand (T_hand_camera)."""
+    size = (SIZE["height"], SIZE["width"])
+    with Workcell(task="lift", seed=0, cameras=("front", "wrist"), image_size=size) as cell:
+        cameras = {name: CameraCalibration(
+            name=name, serial="", mount=mount, intrinsics=cell.cameras[name].intrinsics,
+            pose=pose) for name, mount, pose in (
+                ("front", "fixed", cell.true_T_base_camera("front")),
+                ("wrist", "hand", cell.true_T_hand_camera("wrist")))}
+    calibration = WorkcellCalibration(workcell="sim", cameras=cameras)
+    calibration.save(path)
+    return calibration
+
+
+def test_a_spacemouse_without_a_start_button_runs_episodes_from_the_command_topic(graph,
+                                                                                  tmp_path):
+    """The real SpaceMouse code reads a FIFO in place of /dev/hidraw (a pipe is a byte stream,
+    not a report stream: reports are written far apart so each read returns whole ones).
+    Its default (deployment) button map has no START; the episode starts and ends on
+    /recorder/command, which teleop_node follows like the recorder. The recorder records
+    the workcell's calibration: a fixed front and a wrist camera on the hand."""
+    store, hidraw = tmp_path / "demos.zarr", tmp_path / "hidraw0"
+    calibration = _true_calibration(tmp_path / "sim.yaml")
+    os.mkfifo(hidraw)
+    device = os.open(hidraw, os.O_RDWR | os.O_NONBLOCK)  # a writer stays: no end of stream
+    obs = _observer_of_the_cell()
+    command = obs.publisher(msgs.String, topics.RECORDER_COMMAND)
+    cameras = ["front", "wrist"]
+    graph.start("sim_node", "sim", params={"cameras": cameras, "camera_hz": 10.0, **SIZE})
+    graph.start("teleop_node", "teleop", params={"device": "spacemouse", "hidraw": str(hidraw)})
+    graph.start("recorder_node", "recorder", params={
+        "store": str(store), "cameras": cameras, "camera_hz": 10.0,
+        "calibration": str(tmp_path / "sim.yaml")})
+    try:
+        wait_for(lambda: _recorder_status(obs).get("ready"), 60, "the recorder ready", graph)
+        wait_for(lambda: command.subscription_count() >= 3, 20,
+                 "teleop, recorder and sim on /recorder/command", graph)
+        time.sleep(1.0)
+        assert obs.snapshot(ACCEPTED_TARGET) == [], "no target before the episode starts"
+        started = time.time()
+        command.publish(msgs.String(data="start"))
+        while time.time() - started < 2.5:  # the operator pushes the cap away
+            os.write(device, _push_away_report())
+            time.sleep(0.2)
+        command.publish(msgs.String(data="success"))
+        ended = time.time()
+        wait_for(lambda: _recorder_status(obs).get("committed", 0) >= 1, 30,
+                 "the episode committed", graph)
+        time.sleep(0.5)
+        assert all(code == 0 for code in graph.stop_all().values())
+    finally:
+        obs.close()
+        os.close(device)
+    targets = obs.snapshot(ACCEPTED_TARGET)
+    assert targets and all(started <= stamp <= ended + 0.1 for stamp, _ in targets), \
+        "targets only between the start and the success on the topic"
+    assert targets[-1][1][0] - targets[0][1][0] > 0.05, "pushing the cap moved the arm forward"
+    ep, info = StoreReader(store).read_episode(0), StoreReader(store).episode(0).info
+    assert info.success
+    assert ep["action"][-1][0] - ep["action"][0][0] > 0.05, "the recorded actions too"
+    # the camera poses, as rl tracks label needs them
+    front, wrist = info.calibration["front"], info.calibration["wrist"]
+    assert front["mount"] == "fixed" and wrist["mount"] == "hand"
+    assert front["source"]["fingerprint"] == calibration.fingerprint()
+    np.testing.assert_allclose(front["T_base_camera"], calibration.cameras["front"].pose)
+    np.testing.assert_allclose(wrist["T_hand_camera"], calibration.cameras["wrist"].pose)
+    assert front["fx"] == calibration.cameras["front"].intrinsics.fx
+    hand_at_start = transform_from_pose(ep["robot_ee_pose"][0][:3], ep["robot_ee_pose"][0][3:])
+    np.testing.assert_allclose(wrist["T_base_camera"],
+                               hand_at_start @ calibration.cameras["wrist"].pose, atol=0.01)
+    poses = info.camera_poses("wrist", ep["robot_ee_pose"])
+    assert poses[-1][0, 3] - poses[0][0, 3] > 0.05, "the wrist camera follows the hand"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from importlib.metadata import entry_points
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -75,9 +80,6 @@ def test_calibration_graph_has_one_command_publisher_and_boards_its_cameras_can_
         return {p["name"]: p["value"] for p in node.get("param", [])}
 
     calibrations = [n for n in nodes if n["exec"] == "calibration_node"]
-    # one session per board, chosen by the same launch argument
-    assert sorted(n.get("if", n.get("unless")) for n in calibrations) == ["$(var wrist)"] * 2
-    assert {("if" in n) for n in calibrations} == {True, False}
     published = {n["name"] for n in nodes if n["exec"] == "camera_node"}
     if "sim_node" in execs:
         (sim,) = (n for n in nodes if n["exec"] == "sim_node")
@@ -87,10 +89,34 @@ def test_calibration_graph_has_one_command_publisher_and_boards_its_cameras_can_
         values = params(node)
         on_hand = "wrist" in values["cameras"]
         assert values["board"] == ("table" if on_hand else "gripper")
-        assert ("if" in node) == on_hand
         assert set(values["cameras"]) <= published
         if "sim_node" in execs:
             assert values["board"] in boards
+
+
+@pytest.mark.parametrize(("args", "cameras"), [
+    ([], ["front"]), (["side:=true"], ["front", "side"]), (["wrist:=true"], ["wrist"]),
+    (["wrist:=true", "side:=true"], ["wrist"])])
+def test_calibrate_launch_starts_one_session_for_the_cameras_it_starts(args, cameras):
+    """``rl launch --print`` (the launcher's own conditions and substitutions): one
+    calibration_node per run, for exactly the cameras whose camera_node runs."""
+    serials = {"front": "_11", "side": "_22", "wrist": "_33"}
+    printed = subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", "launch", "--print",
+         str(LAUNCH / "calibrate.yaml"), *(f"{c}_serial:={s}" for c, s in serials.items()),
+         *args], capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    commands = dict(line.split(": ", 1) for line in printed.stdout.splitlines())
+    files = {name: [Path(a) for prev, a in pairwise(shlex.split(c)) if prev == "--params-file"]
+             for name, c in commands.items()}
+    params: dict = {}
+    for path in files["calibration"]:
+        params |= yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
+    shutil.rmtree(files["calibration"][0].parent)  # --print leaves them for the user
+    assert sorted(set(commands) & set(serials)) == cameras
+    assert params["cameras"] == cameras
+    assert params["serials"] == ",".join(f"{c}={serials[c]}" for c in cameras)
+    assert params["board"] == ("table" if cameras == ["wrist"] else "gripper")
 
 
 @pytest.mark.parametrize("name", ["human_capture.yaml", "human_capture_sim.yaml"])
