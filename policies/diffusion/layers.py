@@ -1,9 +1,7 @@
-"""The U-Net's layers, computed the way a CPU with few cores runs them fastest.
+"""The U-Net's 1D convolutions computed as one matrix product over unfolded windows.
 
-Same modules, parameters and state dicts as ``nn.Conv1d``, ``nn.ConvTranspose1d`` and
-``nn.GroupNorm`` (a checkpoint does not know the difference), the same sums in another order.
-
-Convolutions as one matrix product over unfolded windows.
+Same modules, parameters and state dicts as ``nn.Conv1d`` and ``nn.ConvTranspose1d`` (a
+checkpoint does not know the difference), the same sums in another order.
 Same modules, parameters and state dicts as ``nn.Conv1d`` / ``nn.ConvTranspose1d`` (a
 checkpoint does not know the difference), the same sums in another order. Why: the U-Net's
 sequences are 4 to 16 steps long while its weights are up to 2048 x 2048 x 5 (84 MB). On CPU
@@ -58,30 +56,3 @@ class GemmConvTranspose1d(nn.ConvTranspose1d):
         y = y.reshape(b, self.out_channels, out_len)
         return y if self.bias is None else y + self.bias[:, None]
 
-
-# PyTorch's own threshold (at::internal::GRAIN_SIZE) below which element-wise ops and
-# reductions run on one thread.
-GRAIN_SIZE = 32768
-
-
-class GroupNorm1d(nn.GroupNorm):
-    """``nn.GroupNorm`` that computes small inputs with plain tensor ops.
-
-    The native CPU kernel opens a parallel region for every call (one task per sample and
-    group) however small the input; the U-Net at batch 1 normalizes 8,192-32,768 values 27
-    times per denoising step, and on a shared 2-core machine each region waits for the
-    second thread to be scheduled (median 20 us, mean 0.7-5 ms per call measured here).
-    Below PyTorch's grain size the same formula in tensor ops runs on one thread.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.numel() > GRAIN_SIZE:
-            return super().forward(x)
-        b = x.shape[0]
-        grouped = x.reshape(b, self.num_groups, -1)
-        var, mean = torch.var_mean(grouped, dim=-1, unbiased=False, keepdim=True)
-        normed = ((grouped - mean) * torch.rsqrt(var + self.eps)).reshape(x.shape)
-        if not self.affine:
-            return normed
-        shape = (-1,) + (1,) * (x.dim() - 2)
-        return torch.addcmul(self.bias.reshape(shape), normed, self.weight.reshape(shape))

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from policies.diffusion.layers import GemmConv1d, GemmConvTranspose1d, GroupNorm1d
+from policies.diffusion.layers import GemmConv1d, GemmConvTranspose1d
+from policies.layers import GroupNorm
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -31,7 +32,7 @@ class ConvBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, n_groups: int) -> None:
         super().__init__()
         self.conv = GemmConv1d(in_ch, out_ch, kernel_size, padding=kernel_size // 2)
-        self.norm = GroupNorm1d(n_groups, out_ch)
+        self.norm = GroupNorm(n_groups, out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.mish(self.norm(self.conv(x)))

@@ -1,5 +1,6 @@
-"""The U-Net's CPU layers compute what torch's own modules compute, from the same state dict,
-values and gradients alike, so checkpoints and training runs do not depend on which is used."""
+"""The CPU layers (the U-Net's convolutions, GroupNorm of small inputs) compute what
+torch's own modules compute, from the same state dict, values and gradients alike, so
+checkpoints and training runs do not depend on which is used."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from policies.diffusion.layers import GRAIN_SIZE, GemmConv1d, GemmConvTranspose1d, GroupNorm1d
+from policies.diffusion.layers import GemmConv1d, GemmConvTranspose1d
+from policies.layers import GRAIN_SIZE, GroupNorm
 
 
 def _same_function(ours: nn.Module, reference: nn.Module, x: torch.Tensor) -> None:
@@ -48,8 +50,8 @@ def test_gemm_conv_transpose1d_matches(channels, length, batch) -> None:
                    torch.randn(batch, channels, length))
 
 
-@pytest.mark.parametrize("shape", [(1, 2048, 4), (2, 64, 16), (8, 512, 16)])
-def test_group_norm1d_matches_below_and_above_the_grain_size(shape) -> None:
+@pytest.mark.parametrize("shape", [(1, 2048, 4), (2, 64, 16), (8, 512, 16), (2, 64, 6, 6)])
+def test_group_norm_matches_below_and_above_the_grain_size(shape) -> None:
     torch.manual_seed(0)
     reference = nn.GroupNorm(8, shape[1])
     with torch.no_grad():  # non-trivial affine parameters
@@ -57,4 +59,5 @@ def test_group_norm1d_matches_below_and_above_the_grain_size(shape) -> None:
         reference.bias.normal_()
     x = torch.randn(*shape) * 3 + 1
     assert (x.numel() > GRAIN_SIZE) == (shape == (8, 512, 16))  # both paths are exercised
-    _same_function(GroupNorm1d(8, shape[1]), reference, x)
+    _same_function(GroupNorm(8, shape[1]), reference, x)
+
