@@ -7,7 +7,8 @@ state 8, action 8, batch 8, 2 CPU threads, random weights.
   Diffusion: horizon 16, 8 executed, down dims 512/1024/2048, GroupNorm, one shared
   ResNet-18, 96 -> 84 crop, 10 DDIM steps (preset ``bench``).
   (a) training step: normalization (+ random crop for Diffusion), forward, backward, gradient
-      clipping, AdamW step; median after one warm-up step.
+      clipping and AdamW step as ``rl train`` does them (``train.clip_gradients``,
+      ``train.make_optimizer``: fused); median after one warm-up step.
   (b1) one model call (batch 1): ACT's chunk, Diffusion's chunk with 10 DDIM steps.
   (b3) the same call through the deployment path: ``ChunkPolicy.act`` on a raw uint8
        observation (resize, normalization, 6D rotations and back, ActionChunk).
