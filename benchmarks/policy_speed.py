@@ -7,22 +7,33 @@ state 8, action 8, batch 8, 2 CPU threads, random weights.
   Diffusion: horizon 16, 8 executed, down dims 512/1024/2048, GroupNorm, one shared
   ResNet-18, 96 -> 84 crop, 10 DDIM steps (preset ``bench``).
   (a) training step: normalization (+ random crop for Diffusion), forward, backward, gradient
-      clipping, AdamW step; median after one warm-up step.
+      clipping and AdamW step as ``rl train`` does them (``train.clip_gradients``,
+      ``train.make_optimizer``: fused); median after one warm-up step.
   (b1) one model call (batch 1): ACT's chunk, Diffusion's chunk with 10 DDIM steps.
   (b3) the same call through the deployment path: ``ChunkPolicy.act`` on a raw uint8
        observation (resize, normalization, 6D rotations and back, ActionChunk).
 Part 2, deployment sizes (2 cameras 240x320, the ``sim`` presets and ``default`` ACT):
   p50/p99 of ``ChunkPolicy.act``.
 
-Run: ``python -m benchmarks.policy_speed [--train-steps N] [--calls N]``.
+With ``--peer /tmp/lerobot-peer`` (the side environment of ``../shared/peers/lerobot``) the
+peer's timing script runs in that environment right after each of ours, policy by policy,
+``--rounds`` times (ours, theirs, ours, theirs...), and the table gives ours / theirs per
+round and the median ratio: the machine's speed swings between runs, so only ratios of
+neighbouring runs mean anything.
+
+Run: ``python -m benchmarks.policy_speed [--train-steps N] [--calls N] [--peer DIR --rounds R]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import statistics
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +44,7 @@ from policies.model import ModelShapes
 from policies.normalization import FeatureStats, NormalizationStats
 from policies.policy import ChunkPolicy, build_network
 from policies.registry import get_policy, preset
+from policies.train import clip_gradients, make_optimizer
 from robot_learning.keys import EE_POSE, GRIPPER_WIDTH
 from robot_learning.runtime import Observation
 
@@ -44,7 +56,7 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1e3:.1f} ms (min {min(values) * 1e3:.1f})"
 
 
-def peer_setting(name: str, train_steps: int, calls: int) -> dict[str, float]:
+def time_ours(name: str, train_steps: int, calls: int) -> dict[str, float]:
     """Part 1 for one policy: the model alone on LeRobot's inputs."""
     config = preset(name, "bench")
     rate = 50.0 if name == "act" else 10.0  # ACT's chunk of 100 at 50 Hz; Diffusion's 16 at 10
@@ -54,8 +66,7 @@ def peer_setting(name: str, train_steps: int, calls: int) -> dict[str, float]:
     torch.manual_seed(0)
     model = get_policy(name).build_model(config, shapes)
     params = sum(p.numel() for p in model.parameters())
-    optimizer = torch.optim.AdamW(model.parameter_groups(config.lr, config.lr_backbone,
-                                                         config.weight_decay))
+    optimizer = make_optimizer(model, config)  # the trainer's optimizer and clipping
     t = config.obs_horizon
     raw_images = torch.rand(BATCH, t, 2, 3, 96, 96)
     state, action = torch.randn(BATCH, t, STATE), torch.randn(BATCH, horizon, ACTION)
@@ -70,7 +81,7 @@ def peer_setting(name: str, train_steps: int, calls: int) -> dict[str, float]:
             images = random_crop(images, config.crop_size)
         loss, _ = model.compute_loss((images - mean) / std, state, action, pad)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        clip_gradients(model.parameters(), 10.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if i:
@@ -120,17 +131,72 @@ def deployment_latency(config, image_hw: tuple[int, int], rate_hz: float, calls:
     return out
 
 
+# ../shared/peers/lerobot/ beside the checkout (the main repo's or a worktree's parents)
+PEER_SCRIPT = next((parent / "shared/peers/lerobot/bench_lerobot.py"
+                    for parent in Path(__file__).resolve().parents
+                    if (parent / "shared/peers/lerobot/bench_lerobot.py").exists()),
+                   Path("../shared/peers/lerobot/bench_lerobot.py"))
+PEER_NAMES = {"act": "act", "diffusion": "diff044_ddim10"}
+FIGURES = (("train_ms", "(a)"), ("call_ms", "(b1)"), ("pipeline_ms", "(b3)"))
+
+
+def time_peer(name: str, peer: Path, train_steps: int, calls: int) -> dict[str, float]:
+    """LeRobot 0.4.4's figures for the same policy, from its timing script in its venv."""
+    python = peer / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"--peer {peer}: no {python}; build it with "
+                         f"bash {PEER_SCRIPT.parent / 'setup.sh'} {peer}")
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [str(python), str(PEER_SCRIPT), PEER_NAMES[name], "--train-steps", str(train_steps),
+             "--infer-calls", str(calls), "--out", str(Path(tmp) / "peer.txt")],
+            capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"peer {PEER_SCRIPT} {PEER_NAMES[name]} failed:\n{done.stderr[-2000:]}")
+    print("\n".join(line for line in done.stdout.splitlines() if not line.startswith("#")))
+    out = {}
+    for key, tag in FIGURES:
+        found = re.search(re.escape(tag) + r"[^\n]*?: ([\d.]+) ms", done.stdout)
+        if found is None:
+            raise SystemExit(f"peer output has no {tag} figure:\n{done.stdout}")
+        out[key] = float(found.group(1))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-steps", type=int, default=5)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-deployment", action="store_true")
+    parser.add_argument("--peer", type=Path, default=None,
+                        help="LeRobot 0.4.4 venv (../shared/peers/lerobot/setup.sh): time it "
+                             "after each of ours and print the ratios")
+    parser.add_argument("--rounds", type=int, default=1, help="ours/peer pairs per policy")
+    parser.add_argument("--policies", nargs="+", default=["act", "diffusion"],
+                        choices=["act", "diffusion"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for name in ("act", "diffusion"):
-        peer_setting(name, args.train_steps, args.calls)
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
+    ratios: dict[str, list[dict[str, float]]] = {name: [] for name in args.policies}
+    for round_ in range(args.rounds if args.peer else 1):
+        for name in args.policies:
+            ours = time_ours(name, args.train_steps, args.calls)
+            if args.peer is None:
+                continue
+            theirs = time_peer(name, args.peer, args.train_steps, args.calls)
+            ratios[name].append({k: ours[k] / theirs[k] for k, _ in FIGURES})
+            print(f"   round {round_ + 1} {name}, ours / LeRobot: " + ", ".join(
+                f"{tag} {ours[k]:.1f} / {theirs[k]:.1f} ms = {ours[k] / theirs[k]:.2f}x"
+                for k, tag in FIGURES), flush=True)
+    if args.peer:
+        print(f"== ours / LeRobot 0.4.4, median over {args.rounds} back-to-back rounds")
+        for name, rounds in ratios.items():
+            print(f"   {name}: " + ", ".join(
+                f"{tag} {statistics.median(r[k] for r in rounds):.2f}x "
+                f"({min(r[k] for r in rounds):.2f}-{max(r[k] for r in rounds):.2f})"
+                for k, tag in FIGURES))
     if args.skip_deployment:
         return
     print("== deployment sizes: 2 cameras 240x320, ChunkPolicy.act")

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tqdm import tqdm
 from policies import checkpoint as ckpt
 from policies.config import PolicyConfig
 from policies.data import DataSelection, StepBatches, TrainingData
+from policies.model import ChunkModel
 from policies.network import PolicyNetwork
 from policies.normalization import NormalizationStats
 from policies.policy import build_network
@@ -93,6 +95,27 @@ class EMA:
             ema_p.mul_(decay).add_(p.detach(), alpha=1.0 - decay)
         for ema_b, b in zip(self.network.buffers(), network.buffers(), strict=True):
             ema_b.copy_(b)
+
+
+def make_optimizer(model: ChunkModel, config: PolicyConfig) -> torch.optim.AdamW:
+    """AdamW over the model's parameter groups, fused: one pass over each parameter, its
+    gradient and moments per step where the reference loop makes about ten (on CPU the
+    step of the 267 M-parameter Diffusion U-Net is memory-bound: seconds, not FLOPs)."""
+    return torch.optim.AdamW(
+        model.parameter_groups(config.lr, config.lr_backbone, config.weight_decay),
+        betas=config.betas, fused=True)
+
+
+def clip_gradients(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> None:
+    """``clip_grad_norm_`` that skips the multiply by exactly 1 when the norm is under
+    ``max_norm`` (torch always multiplies, to avoid a device sync; on CPU that is a full pass
+    over every gradient for nothing). Identical gradients either way."""
+    params = [p for p in parameters if p.grad is not None]
+    if not params:
+        return
+    total = torch.nn.utils.get_total_norm([p.grad for p in params])
+    if bool(max_norm / (total + 1e-6) < 1.0):  # torch's clip coefficient, before clamping
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
 
 
 def lr_lambda(config: PolicyConfig, total_steps: int):
@@ -186,9 +209,7 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     network = build_network(policy_config, data.features, stats).to(device)
     ema = EMA(network, policy_config.ema_decay) if policy_config.ema_decay else None
-    optimizer = torch.optim.AdamW(
-        network.model.parameter_groups(policy_config.lr, policy_config.lr_backbone,
-                                       policy_config.weight_decay), betas=policy_config.betas)
+    optimizer = make_optimizer(network.model, policy_config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(policy_config, cfg.steps))
     if resume_state is not None:
         _restore(out / ckpt.CHECKPOINT_DIR, network, ema, optimizer, scheduler, start_step)
@@ -231,7 +252,7 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if policy_config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(network.parameters(), policy_config.grad_clip)
+            clip_gradients(network.parameters(), policy_config.grad_clip)
         optimizer.step()
         scheduler.step()
         if ema is not None:

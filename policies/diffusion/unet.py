@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from policies.diffusion.layers import GemmConv1d, GemmConvTranspose1d
+from policies.layers import GroupNorm
+
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """(B,) diffusion steps -> (B, dim) sin/cos features at geometric frequencies."""
@@ -28,8 +31,8 @@ class ConvBlock(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, n_groups: int) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(in_ch, out_ch, kernel_size, padding=kernel_size // 2)
-        self.norm = nn.GroupNorm(n_groups, out_ch)
+        self.conv = GemmConv1d(in_ch, out_ch, kernel_size, padding=kernel_size // 2)
+        self.norm = GroupNorm(n_groups, out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.mish(self.norm(self.conv(x)))
@@ -45,7 +48,7 @@ class FiLMResBlock(nn.Module):
         self.block1 = ConvBlock(in_ch, out_ch, kernel_size, n_groups)
         self.block2 = ConvBlock(out_ch, out_ch, kernel_size, n_groups)
         self.film = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, 2 * out_ch))
-        self.residual = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        self.residual = GemmConv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, bias = self.film(cond).unsqueeze(-1).chunk(2, dim=1)
@@ -90,18 +93,18 @@ class ConditionalUnet1D(nn.Module):
         last = len(down_dims) - 1
         self.down = nn.ModuleList()
         for level, (i, o) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-            shrink = nn.Conv1d(o, o, 3, stride=2, padding=1) if level < last else nn.Identity()
+            shrink = GemmConv1d(o, o, 3, stride=2, padding=1) if level < last else nn.Identity()
             self.down.append(nn.ModuleList([res(i, o), res(o, o), shrink]))
         self.mid = nn.ModuleList([res(down_dims[-1], down_dims[-1]) for _ in range(2)])
         self.up = nn.ModuleList()
         for i, o in reversed(list(zip(down_dims[:-1], down_dims[1:], strict=True))):
             # Input: level-o output (o channels) concatenated with that level's skip (o); as
             # published, the first level's skip goes unused.
-            grow = nn.ConvTranspose1d(i, i, 4, stride=2, padding=1)
+            grow = GemmConvTranspose1d(i, i, 4, stride=2, padding=1)
             self.up.append(nn.ModuleList([res(2 * o, i), res(i, i), grow]))
         self.final = nn.Sequential(
             ConvBlock(down_dims[0], down_dims[0], kernel_size, n_groups),
-            nn.Conv1d(down_dims[0], action_dim, 1),
+            GemmConv1d(down_dims[0], action_dim, 1),
         )
 
     def forward(
