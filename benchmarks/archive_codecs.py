@@ -52,10 +52,12 @@ def sweep(frames: list[np.ndarray], encode, decode) -> list[Point]:  # noqa: ANN
         start = time.process_time()
         decoded = [decode(e) for e in encoded]
         decode_ms = 1000 * (time.process_time() - start) / len(frames)
-        db = float(np.mean([psnr(d.reshape(f.shape), f)
-                            for d, f in zip(decoded, frames, strict=True)]))
-        points.append((quality, float(np.mean([len(e) for e in encoded])), db, encode_ms,
-                       decode_ms))
+        db = float(
+            np.mean([psnr(d.reshape(f.shape), f) for d, f in zip(decoded, frames, strict=True)])
+        )
+        points.append(
+            (quality, float(np.mean([len(e) for e in encoded])), db, encode_ms, decode_ms)
+        )
     return points
 
 
@@ -80,10 +82,13 @@ def main() -> None:
     for name, (encode, decode) in families().items():
         points = sweep(frames, encode, decode)
         table[name] = points
-        print(f"  {name:<18} " + "  ".join(f"q{q} {b / 1e3:.1f} kB {db:.1f} dB" for q, b, db, *_
-                                          in points)
-              + f"; encode {np.mean([p[3] for p in points]):.1f} ms, decode "
-              f"{np.mean([p[4] for p in points]):.1f} ms a frame", flush=True)
+        print(
+            f"  {name:<18} "
+            + "  ".join(f"q{q} {b / 1e3:.1f} kB {db:.1f} dB" for q, b, db, *_ in points)
+            + f"; encode {np.mean([p[3] for p in points]):.1f} ms, decode "
+            f"{np.mean([p[4] for p in points]):.1f} ms a frame",
+            flush=True,
+        )
     print("\nbytes per frame at equal PSNR (kB; x = smaller than JPEG 4:4:4)")
     print(f"  {'codec':<18} " + " ".join(f"{t:>16.0f} dB" for t in TARGETS_DB))
     reference = {t: bytes_at(table["JPEG 4:4:4"], t) for t in TARGETS_DB}
@@ -91,11 +96,14 @@ def main() -> None:
         cells = []
         for t in TARGETS_DB:
             b = bytes_at(points, t)
-            cells.append(f"{'-':>19}" if b is None else
-                         f"{b / 1e3:>9.1f} ({reference[t] / b:4.2f}x)")
+            cells.append(
+                f"{'-':>19}" if b is None else f"{b / 1e3:>9.1f} ({reference[t] / b:4.2f}x)"
+            )
         print(f"  {name:<18} " + " ".join(cells))
-    best = min((n for n in table if bytes_at(table[n], TARGETS_DB[-1])),
-               key=lambda n: bytes_at(table[n], TARGETS_DB[-1]))
+    best = min(
+        (n for n in table if bytes_at(table[n], TARGETS_DB[-1])),
+        key=lambda n: bytes_at(table[n], TARGETS_DB[-1]),
+    )
     print(f"\ndensest at {TARGETS_DB[-1]:.0f} dB: {best}")
 
 

@@ -28,14 +28,18 @@ from data_collection.bag_mapping import load_mapping
 TS = get_typestore(Stores.ROS2_JAZZY)
 H, W = 480, 640
 JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
-RAW, COMPRESSED, STATES = ("/camera/front/color/image_raw",
-                           "/camera/wrist/color/image_raw/compressed", "/franka/joint_states")
+RAW, COMPRESSED, STATES = (
+    "/camera/front/color/image_raw",
+    "/camera/wrist/color/image_raw/compressed",
+    "/franka/joint_states",
+)
 
 
 def header(t: float):
     return TS.types["std_msgs/msg/Header"](
         stamp=TS.types["builtin_interfaces/msg/Time"](sec=int(t), nanosec=int(t % 1 * 1e9)),
-        frame_id="")
+        frame_id="",
+    )
 
 
 def write_bag(path: Path, seconds: float, storage: StoragePlugin) -> int:
@@ -51,17 +55,47 @@ def write_bag(path: Path, seconds: float, storage: StoragePlugin) -> int:
             t = t0 + ms / 1000
             if ms % 33 == 0:
                 i = (ms // 33) % len(frames)
-                writer.write(raw, int(t * 1e9), TS.serialize_cdr(T["sensor_msgs/msg/Image"](
-                    header=header(t), height=H, width=W, encoding="rgb8", is_bigendian=0,
-                    step=W * 3, data=frames[i].reshape(-1)), "sensor_msgs/msg/Image"))
-                writer.write(comp, int(t * 1e9), TS.serialize_cdr(
-                    T["sensor_msgs/msg/CompressedImage"](header=header(t), format="jpeg",
-                                                         data=jpegs[i]),
-                    "sensor_msgs/msg/CompressedImage"))
+                writer.write(
+                    raw,
+                    int(t * 1e9),
+                    TS.serialize_cdr(
+                        T["sensor_msgs/msg/Image"](
+                            header=header(t),
+                            height=H,
+                            width=W,
+                            encoding="rgb8",
+                            is_bigendian=0,
+                            step=W * 3,
+                            data=frames[i].reshape(-1),
+                        ),
+                        "sensor_msgs/msg/Image",
+                    ),
+                )
+                writer.write(
+                    comp,
+                    int(t * 1e9),
+                    TS.serialize_cdr(
+                        T["sensor_msgs/msg/CompressedImage"](
+                            header=header(t), format="jpeg", data=jpegs[i]
+                        ),
+                        "sensor_msgs/msg/CompressedImage",
+                    ),
+                )
                 count += 2
-            writer.write(states, int(t * 1e9), TS.serialize_cdr(T["sensor_msgs/msg/JointState"](
-                header=header(t), name=JOINTS, position=np.full(7, ms * 1e-3),
-                velocity=np.zeros(7), effort=np.zeros(7)), "sensor_msgs/msg/JointState"))
+            writer.write(
+                states,
+                int(t * 1e9),
+                TS.serialize_cdr(
+                    T["sensor_msgs/msg/JointState"](
+                        header=header(t),
+                        name=JOINTS,
+                        position=np.full(7, ms * 1e-3),
+                        velocity=np.zeros(7),
+                        effort=np.zeros(7),
+                    ),
+                    "sensor_msgs/msg/JointState",
+                ),
+            )
             count += 1
     return count
 
@@ -73,11 +107,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bag_bench_"))
     try:
         mapping_path = work / "mapping.yaml"
-        mapping_path.write_text(yaml.safe_dump({
-            "task": "bench", "control_hz": 30, "episodes": {"split": "bag"},
-            "streams": [{"topic": RAW, "key": "camera_front"},
+        mapping_path.write_text(
+            yaml.safe_dump(
+                {
+                    "task": "bench",
+                    "control_hz": 30,
+                    "episodes": {"split": "bag"},
+                    "streams": [
+                        {"topic": RAW, "key": "camera_front"},
                         {"topic": COMPRESSED, "key": "camera_wrist"},
-                        {"topic": STATES, "key": "robot_joint_positions"}]}))
+                        {"topic": STATES, "key": "robot_joint_positions"},
+                    ],
+                }
+            )
+        )
         mapping = load_mapping(mapping_path)
         for storage in (StoragePlugin.SQLITE3, StoragePlugin.MCAP):
             bag = work / f"bag_{storage.name.lower()}"
@@ -86,10 +129,12 @@ def main() -> None:
             cpu0, wall0 = time.process_time(), time.perf_counter()
             summary = import_bag(bag, work / f"{storage.name}.zarr", mapping, progress=False)
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-            print(f"{storage.name.lower():7s} {args.seconds:.0f} s recording, {messages} msgs, "
-                  f"{size / 1e6:.0f} MB: imported {summary.steps} steps in {wall:.1f} s "
-                  f"(CPU {cpu:.1f} s), {messages / wall:.0f} msg/s, "
-                  f"{args.seconds / wall:.1f}x real time")
+            print(
+                f"{storage.name.lower():7s} {args.seconds:.0f} s recording, {messages} msgs, "
+                f"{size / 1e6:.0f} MB: imported {summary.steps} steps in {wall:.1f} s "
+                f"(CPU {cpu:.1f} s), {messages / wall:.0f} msg/s, "
+                f"{args.seconds / wall:.1f}x real time"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -43,8 +43,12 @@ def takeover_latency_ticks() -> int:
 
         def read(self) -> TeleopCommand:
             pressed = self.workcell.time_s >= 0.5 - 1e-9
-            return TeleopCommand(self.workcell.time_s, np.array([0, 0.05 * pressed, 0, 0, 0, 0]),
-                                 False, intervene=pressed)
+            return TeleopCommand(
+                self.workcell.time_s,
+                np.array([0, 0.05 * pressed, 0, 0, 0, 0]),
+                False,
+                intervene=pressed,
+            )
 
     class Stay:
         def reset(self) -> None: ...
@@ -53,15 +57,21 @@ def takeover_latency_ticks() -> int:
 
         def act(self, observation) -> ActionChunk:
             row = np.concatenate([observation[EE_POSE], [0.0]])
-            return ActionChunk.from_vectors(observation.time_s + 0.1 * np.arange(5),
-                                            np.tile(row, (5, 1)))
+            return ActionChunk.from_vectors(
+                observation.time_s + 0.1 * np.arange(5), np.tile(row, (5, 1))
+            )
 
     with Workcell(task="lift", cameras=("front",), image_size=(48, 64)) as workcell:
         policy = PolicyController(Stay(), workcell_observer(workcell, ()), ExecutionConfig())
         arbiter = InterventionArbiter(policy, Button(workcell))
         sources: list[int] = []
-        run_episode(workcell, seed=0, controller=arbiter, max_duration_s=1.0,
-                    on_step_record=lambda r: sources.append(r.command.source))
+        run_episode(
+            workcell,
+            seed=0,
+            controller=arbiter,
+            max_duration_s=1.0,
+            on_step_record=lambda r: sources.append(r.command.source),
+        )
         pressed_at = round(0.5 / workcell.control_period_s)
     first_human = next(i for i, s in enumerate(sources) if s == ControlSource.HUMAN)
     return first_human - pressed_at
@@ -69,8 +79,12 @@ def takeover_latency_ticks() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, required=True,
-                        help="a trained run, e.g. from benchmarks/policy_success")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a trained run, e.g. from benchmarks/policy_success",
+    )
     parser.add_argument("--task", default="lift")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=300_000)
@@ -80,22 +94,35 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, python {sys.version.split()[0]}")
     print(f"takeover latency: {takeover_latency_ticks()} control ticks after the button")
     rows = {}
-    for name, realtime, changes in (("lockstep", False, {}), ("realtime", True, {}),
-                                    ("uncompensated", True, {"latency_compensation": False})):
-        report = deploy_sim(DeployConfig(
-            checkpoint=args.checkpoint, task=args.task, episodes=args.episodes, seed=args.seed,
-            realtime=realtime, operator=False, execution_changes=changes))
+    for name, realtime, changes in (
+        ("lockstep", False, {}),
+        ("realtime", True, {}),
+        ("uncompensated", True, {"latency_compensation": False}),
+    ):
+        report = deploy_sim(
+            DeployConfig(
+                checkpoint=args.checkpoint,
+                task=args.task,
+                episodes=args.episodes,
+                seed=args.seed,
+                realtime=realtime,
+                operator=False,
+                execution_changes=changes,
+            )
+        )
         rows[name] = report
         t = report.timing_ms
-        print(f"{name:>13}: success {report.successes}/{report.episodes} "
-              f"(CI {report.ci95[0]:.0%}-{report.ci95[1]:.0%}), inference p50/p99 "
-              f"{report.latency_ms_p50:.0f}/{report.latency_ms_p99:.0f} ms, period jitter "
-              f"p50/p99 {t.get('jitter_p50_ms', float('nan')):.2f}/"
-              f"{t.get('jitter_p99_ms', float('nan')):.2f} ms, decide p99 "
-              f"{t.get('decide_p99_ms', float('nan')):.1f} ms, observation age at first use "
-              f"p50/p99 {report.chunk_age_ms_p50:.0f}/{report.chunk_age_ms_p99:.0f} ms, "
-              f"faults {len(report.faults)}",
-              flush=True)
+        print(
+            f"{name:>13}: success {report.successes}/{report.episodes} "
+            f"(CI {report.ci95[0]:.0%}-{report.ci95[1]:.0%}), inference p50/p99 "
+            f"{report.latency_ms_p50:.0f}/{report.latency_ms_p99:.0f} ms, period jitter "
+            f"p50/p99 {t.get('jitter_p50_ms', float('nan')):.2f}/"
+            f"{t.get('jitter_p99_ms', float('nan')):.2f} ms, decide p99 "
+            f"{t.get('decide_p99_ms', float('nan')):.1f} ms, observation age at first use "
+            f"p50/p99 {report.chunk_age_ms_p50:.0f}/{report.chunk_age_ms_p99:.0f} ms, "
+            f"faults {len(report.faults)}",
+            flush=True,
+        )
     print(json.dumps({k: v.to_json() for k, v in rows.items()}, indent=1, default=str)[:4000])
     return 0
 

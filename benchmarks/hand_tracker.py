@@ -22,8 +22,13 @@ from tests.data_collection.rendered_hand import HandPose, render_hands  # noqa: 
 
 
 def random_pose(rng: np.random.Generator, side: str, x: float) -> HandPose:
-    return HandPose(side, (x + rng.uniform(-0.02, 0.02), rng.uniform(-0.03, 0.03)),
-                    rng.uniform(-0.6, 0.6), rng.uniform(0.0, 0.8), rng.uniform(-0.1, 0.1))
+    return HandPose(
+        side,
+        (x + rng.uniform(-0.02, 0.02), rng.uniform(-0.03, 0.03)),
+        rng.uniform(-0.6, 0.6),
+        rng.uniform(0.0, 0.8),
+        rng.uniform(-0.1, 0.1),
+    )
 
 
 def main() -> int:
@@ -37,8 +42,11 @@ def main() -> int:
     swaps = hands = 0
     times = []
     for i in range(args.images):
-        poses = ([random_pose(rng, "right", -0.08), random_pose(rng, "left", 0.08)] if i % 2
-                 else [random_pose(rng, str(rng.choice(["right", "left"])), 0.0)])
+        poses = (
+            [random_pose(rng, "right", -0.08), random_pose(rng, "left", 0.08)]
+            if i % 2
+            else [random_pose(rng, str(rng.choice(["right", "left"])), 0.0)]
+        )
         image, truth = render_hands(poses)
         start = time.perf_counter()
         observed = tracker.detect(image, float(i))
@@ -46,8 +54,11 @@ def main() -> int:
         for side, kp in truth.items():
             hands += 1
             same = [o for o in observed if o.handedness == side]
-            other = [o for o in observed if o.handedness != side
-                     and np.linalg.norm(o.keypoints - kp, axis=1).mean() < 30]
+            other = [
+                o
+                for o in observed
+                if o.handedness != side and np.linalg.norm(o.keypoints - kp, axis=1).mean() < 30
+            ]
             swaps += bool(other) and not same
             found.append(bool(same))
             if same:
@@ -56,23 +67,32 @@ def main() -> int:
                 per_landmark.append(e)
     tracker.close()
     e = np.concatenate(per_landmark)
-    print(f"images {args.images}, hands {hands} (640x480, poses: roll +-0.6 rad, curl 0-0.8 "
-          f"rad/joint, depth +-0.1 m)")
-    print(f"image mode: {1e3 * np.median(times):.0f} ms/frame median "
-          f"({1e3 * np.mean(times):.0f} mean)")
+    print(
+        f"images {args.images}, hands {hands} (640x480, poses: roll +-0.6 rad, curl 0-0.8 "
+        f"rad/joint, depth +-0.1 m)"
+    )
+    print(
+        f"image mode: {1e3 * np.median(times):.0f} ms/frame median "
+        f"({1e3 * np.mean(times):.0f} mean)"
+    )
     print(f"dropout {1 - np.mean(found):.1%}, side swaps {swaps / hands:.1%}")
-    print(f"pixel error per landmark: mean {e.mean():.1f}, median {np.median(e):.1f}, "
-          f"p95 {np.percentile(e, 95):.1f} px; per hand mean {np.mean(errors):.1f} px")
+    print(
+        f"pixel error per landmark: mean {e.mean():.1f}, median {np.median(e):.1f}, "
+        f"p95 {np.percentile(e, 95):.1f} px; per hand mean {np.mean(errors):.1f} px"
+    )
     print("per landmark mean px:", np.round(np.mean(per_landmark, axis=0), 1).tolist())
     # video mode on a moving hand: tracking between frames skips the palm detector
     video = make_tracker("mediapipe", video=True)
-    frames = [render_hands([HandPose("right", (-0.06 + 0.004 * k, 0.0), 0.1, 0.2)])[0]
-              for k in range(30)]
+    frames = [
+        render_hands([HandPose("right", (-0.06 + 0.004 * k, 0.0), 0.1, 0.2)])[0] for k in range(30)
+    ]
     start = time.perf_counter()
     for k, frame in enumerate(frames):
         video.detect(frame, k / 30)
-    print(f"video mode: {1e3 * (time.perf_counter() - start) / len(frames):.0f} ms/frame "
-          "(30 frames, one hand)")
+    print(
+        f"video mode: {1e3 * (time.perf_counter() - start) / len(frames):.0f} ms/frame "
+        "(30 frames, one hand)"
+    )
     video.close()
     return 0
 

@@ -25,12 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "human.zarr"
         for task in ("lift", "push"):
-            summary = collect_hand(HandCollectConfig(task=task, episodes=args.episodes,
-                                                     store=store, seed=100), progress=False)
-            print(f"collect hand {task}: {summary.successes}/{summary.episodes} successful, "
-                  f"{summary.steps} steps in {summary.wall_s:.1f} s = "
-                  f"{summary.episodes / summary.wall_s:.2f} episodes/s, "
-                  f"{summary.steps / summary.wall_s:.1f} recorded steps/s")
+            summary = collect_hand(
+                HandCollectConfig(task=task, episodes=args.episodes, store=store, seed=100),
+                progress=False,
+            )
+            print(
+                f"collect hand {task}: {summary.successes}/{summary.episodes} successful, "
+                f"{summary.steps} steps in {summary.wall_s:.1f} s = "
+                f"{summary.episodes / summary.wall_s:.2f} episodes/s, "
+                f"{summary.steps / summary.wall_s:.1f} recorded steps/s"
+            )
         start = time.perf_counter()
         report = label_store(LabelConfig(store=store, exclude_flagged=False), progress=False)
         wall = time.perf_counter() - start

@@ -47,8 +47,11 @@ def main() -> int:
     store = args.workdir / "store.zarr"
     h, w = (int(x) for x in args.size.split("x"))
     if not store.exists():
-        collect(CollectConfig(task=args.task, episodes=args.demos, store=store,
-                              image_size=(h, w), seed=0))
+        collect(
+            CollectConfig(
+                task=args.task, episodes=args.demos, store=store, image_size=(h, w), seed=0
+            )
+        )
     config = preset(args.policy, "sim")
     selection = DataSelection(success=None, val_fraction=0.1, human_weight=args.human_weight)
     rows = []
@@ -56,31 +59,67 @@ def main() -> int:
         started = time.time()
         run = args.workdir / f"round{round_}"
         if not (run / "checkpoint").exists():
-            train(TrainConfig(store=str(store), out=run, steps=args.steps,
-                              batch_size=args.batch_size, num_workers=0, cache_images=True,
-                              val_every=max(500, args.steps // 4),
-                              checkpoint_every=args.steps, selection=selection), config)
+            train(
+                TrainConfig(
+                    store=str(store),
+                    out=run,
+                    steps=args.steps,
+                    batch_size=args.batch_size,
+                    num_workers=0,
+                    cache_images=True,
+                    val_every=max(500, args.steps // 4),
+                    checkpoint_every=args.steps,
+                    selection=selection,
+                ),
+                config,
+            )
         seed = 100_000 + 1000 * round_
         alone = evaluate(run, task=args.task, episodes=args.episodes, seed=seed)
-        row = {"round": round_, "success": alone.success_rate,
-               "success_ci95": alone.ci95, "train_s": None}
+        row = {
+            "round": round_,
+            "success": alone.success_rate,
+            "success_ci95": alone.ci95,
+            "train_s": None,
+        }
         if round_ < args.rounds:
-            helped = deploy_sim(DeployConfig(checkpoint=run, task=args.task,
-                                             episodes=args.episodes, store=store,
-                                             seed=200_000 + 1000 * round_))
-            row |= {"intervention_rate": helped.intervention_rate,
-                    "human_fraction": helped.human_fraction,
-                    "success_with_operator": helped.success_rate}
+            helped = deploy_sim(
+                DeployConfig(
+                    checkpoint=run,
+                    task=args.task,
+                    episodes=args.episodes,
+                    store=store,
+                    seed=200_000 + 1000 * round_,
+                )
+            )
+            row |= {
+                "intervention_rate": helped.intervention_rate,
+                "human_fraction": helped.human_fraction,
+                "success_with_operator": helped.success_rate,
+            }
         row["minutes"] = (time.time() - started) / 60
         rows.append(row)
-        print(f"round {round_}: success alone {row['success']:.0%} "
-              f"(CI {alone.ci95[0]:.0%}-{alone.ci95[1]:.0%})"
-              + (f", interventions in {row['intervention_rate']:.0%} of episodes, human in "
-                 f"control {row['human_fraction']:.0%} of ticks" if round_ < args.rounds
-                 else ""), flush=True)
-    (args.workdir / "rounds.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items()},
-         "config": dataclasses.asdict(config), "rounds": rows}, indent=2, default=str))
+        print(
+            f"round {round_}: success alone {row['success']:.0%} "
+            f"(CI {alone.ci95[0]:.0%}-{alone.ci95[1]:.0%})"
+            + (
+                f", interventions in {row['intervention_rate']:.0%} of episodes, human in "
+                f"control {row['human_fraction']:.0%} of ticks"
+                if round_ < args.rounds
+                else ""
+            ),
+            flush=True,
+        )
+    (args.workdir / "rounds.json").write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "config": dataclasses.asdict(config),
+                "rounds": rows,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return 0
 
 

@@ -42,12 +42,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         store = root / "demos.zarr"
-        collect(CollectConfig(episodes=args.episodes, store=store, image_size=(h, w)),
-                progress=False)
+        collect(
+            CollectConfig(episodes=args.episodes, store=store, image_size=(h, w)), progress=False
+        )
         reader = StoreReader(store)
         frames = reader.num_steps
-        cameras = [k for k in reader.schema.keys if k.startswith("camera_")
-                   and reader.spec(k).is_image]
+        cameras = [
+            k for k in reader.schema.keys if k.startswith("camera_") and reader.spec(k).is_image
+        ]
         started, cpu = time.perf_counter(), time.process_time()
         export_lerobot(store, root / "dataset", progress=False)
         export_s, export_cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -60,21 +62,30 @@ def main() -> None:
             decoded = [f for _, f in decode_frames(video)]
             stored = reader.read_frames(key, list(range(frames)))
             scores += [psnr(a, b) for a, b in zip(stored, decoded, strict=True)]
-        print(f"{args.episodes} lift episodes, {frames} steps, {len(cameras)} cameras {h}x{w} "
-              f"at {reader.schema.stream_rates_hz.get('step')} Hz")
-        print(f"export: {export_s:.1f} s wall, {export_cpu:.1f} CPU-s (this process), "
-              f"{frames * len(cameras) / export_s:.0f} camera frames/s")
-        print(f"import: {import_s:.1f} s wall, {frames * len(cameras) / import_s:.0f} camera "
-              "frames/s")
+        print(
+            f"{args.episodes} lift episodes, {frames} steps, {len(cameras)} cameras {h}x{w} "
+            f"at {reader.schema.stream_rates_hz.get('step')} Hz"
+        )
+        print(
+            f"export: {export_s:.1f} s wall, {export_cpu:.1f} CPU-s (this process), "
+            f"{frames * len(cameras) / export_s:.0f} camera frames/s"
+        )
+        print(
+            f"import: {import_s:.1f} s wall, {frames * len(cameras) / import_s:.0f} camera frames/s"
+        )
         store_mb, data_mb = _bytes(store) / 1e6, _bytes(root / "dataset") / 1e6
-        print(f"bytes: store {store_mb:.2f} MB (JPEG q90 frames, 100 Hz state stream "
-              f"included); dataset {data_mb:.2f} MB = videos "
-              f"{_bytes(root / 'dataset', '*.mp4') / 1e6:.2f} MB + parquet "
-              f"{_bytes(root / 'dataset', '*.parquet') / 1e6:.2f} MB + json "
-              f"{_bytes(root / 'dataset', '*.json') / 1e6:.2f} MB; "
-              f"re-imported store {_bytes(root / 'back.zarr') / 1e6:.2f} MB")
-        print(f"video frames vs stored frames: PSNR mean {np.mean(scores):.1f} dB, "
-              f"min {np.min(scores):.1f} dB ({len(scores)} frames)")
+        print(
+            f"bytes: store {store_mb:.2f} MB (JPEG q90 frames, 100 Hz state stream "
+            f"included); dataset {data_mb:.2f} MB = videos "
+            f"{_bytes(root / 'dataset', '*.mp4') / 1e6:.2f} MB + parquet "
+            f"{_bytes(root / 'dataset', '*.parquet') / 1e6:.2f} MB + json "
+            f"{_bytes(root / 'dataset', '*.json') / 1e6:.2f} MB; "
+            f"re-imported store {_bytes(root / 'back.zarr') / 1e6:.2f} MB"
+        )
+        print(
+            f"video frames vs stored frames: PSNR mean {np.mean(scores):.1f} dB, "
+            f"min {np.min(scores):.1f} dB ({len(scores)} frames)"
+        )
 
 
 if __name__ == "__main__":

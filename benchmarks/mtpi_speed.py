@@ -37,14 +37,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     config = preset("mtpi", args.preset)
     with tempfile.TemporaryDirectory() as tmp:
-        store = record_track_store(Path(tmp) / "tracks.zarr", episodes=4, human_episodes=2,
-                                   image_size=(96, 128))
-        data = TrackTrainingData.from_store(str(store), config, DataSelection(val_fraction=0.0),
-                                            cache_images=True, progress=False)
+        store = record_track_store(
+            Path(tmp) / "tracks.zarr", episodes=4, human_episodes=2, image_size=(96, 128)
+        )
+        data = TrackTrainingData.from_store(
+            str(store), config, DataSelection(val_fraction=0.0), cache_images=True, progress=False
+        )
         network = build_network(config, data.features, data.statistics(config)).train()
         optimizer = torch.optim.AdamW(network.model.parameter_groups(config.lr, config.lr, 0.0))
-        sampler = StepBatches(len(data.train), config.batch_size, seed=0, steps=args.steps,
-                              weights=data.weights)
+        sampler = StepBatches(
+            len(data.train), config.batch_size, seed=0, steps=args.steps, weights=data.weights
+        )
         cpu = []
         for step in range(args.steps):
             start = time.process_time()
@@ -64,12 +67,18 @@ def main() -> None:
             calls.append(time.process_time() - start)
     params = sum(p.numel() for p in network.parameters()) / 1e6
     step_s = float(np.median(cpu[3:]))
-    print(f"mtpi {args.preset}: {params:.2f} M parameters, batch {config.batch_size}, "
-          f"{args.threads} thread(s)")
-    print(f"  training step: {step_s:.3f} s CPU (median of {args.steps - 3}), "
-          f"{config.train_steps} steps = {config.train_steps * step_s / 60:.0f} min CPU")
-    print(f"  policy call ({k} views, {config.num_inference_steps} DDIM steps): "
-          f"{np.median(calls[2:]):.3f} s CPU")
+    print(
+        f"mtpi {args.preset}: {params:.2f} M parameters, batch {config.batch_size}, "
+        f"{args.threads} thread(s)"
+    )
+    print(
+        f"  training step: {step_s:.3f} s CPU (median of {args.steps - 3}), "
+        f"{config.train_steps} steps = {config.train_steps * step_s / 60:.0f} min CPU"
+    )
+    print(
+        f"  policy call ({k} views, {config.num_inference_steps} DDIM steps): "
+        f"{np.median(calls[2:]):.3f} s CPU"
+    )
 
 
 if __name__ == "__main__":

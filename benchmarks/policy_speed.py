@@ -61,8 +61,14 @@ def time_ours(name: str, train_steps: int, calls: int) -> dict[str, float]:
     config = preset(name, "bench")
     rate = 50.0 if name == "act" else 10.0  # ACT's chunk of 100 at 50 Hz; Diffusion's 16 at 10
     horizon = config.horizon_steps(rate)
-    shapes = ModelShapes(num_cameras=2, image_size=config.model_image_size, state_dim=STATE,
-                         action_dim=ACTION, obs_horizon=config.obs_horizon, horizon=horizon)
+    shapes = ModelShapes(
+        num_cameras=2,
+        image_size=config.model_image_size,
+        state_dim=STATE,
+        action_dim=ACTION,
+        obs_horizon=config.obs_horizon,
+        horizon=horizon,
+    )
     torch.manual_seed(0)
     model = get_policy(name).build_model(config, shapes)
     params = sum(p.numel() for p in model.parameters())
@@ -102,13 +108,16 @@ def time_ours(name: str, train_steps: int, calls: int) -> dict[str, float]:
     print(f"   (a) train step batch {BATCH}: {_ms(times)}")
     print(f"   (b1) model call: {_ms(calls_s)}")
     print(f"   (b3) ChunkPolicy.act on a raw observation: {_ms(pipeline)}")
-    return {"train_ms": statistics.median(times) * 1e3,
-            "call_ms": statistics.median(calls_s) * 1e3,
-            "pipeline_ms": statistics.median(pipeline) * 1e3}
+    return {
+        "train_ms": statistics.median(times) * 1e3,
+        "call_ms": statistics.median(calls_s) * 1e3,
+        "pipeline_ms": statistics.median(pipeline) * 1e3,
+    }
 
 
-def deployment_latency(config, image_hw: tuple[int, int], rate_hz: float, calls: int
-                       ) -> list[float]:
+def deployment_latency(
+    config, image_hw: tuple[int, int], rate_hz: float, calls: int
+) -> list[float]:
     """Wall time of ``ChunkPolicy.act`` (random weights) on a raw uint8 observation."""
     features = PolicyFeatures(cameras=CAMERAS, image_shapes=((*image_hw, 3),) * 2, rate_hz=rate_hz)
     ones = FeatureStats([0.0] * 10, [1.0] * 10, [-1.0] * 10, [1.0] * 10)
@@ -132,10 +141,14 @@ def deployment_latency(config, image_hw: tuple[int, int], rate_hz: float, calls:
 
 
 # ../shared/peers/lerobot/ beside the checkout (the main repo's or a worktree's parents)
-PEER_SCRIPT = next((parent / "shared/peers/lerobot/bench_lerobot.py"
-                    for parent in Path(__file__).resolve().parents
-                    if (parent / "shared/peers/lerobot/bench_lerobot.py").exists()),
-                   Path("../shared/peers/lerobot/bench_lerobot.py"))
+PEER_SCRIPT = next(
+    (
+        parent / "shared/peers/lerobot/bench_lerobot.py"
+        for parent in Path(__file__).resolve().parents
+        if (parent / "shared/peers/lerobot/bench_lerobot.py").exists()
+    ),
+    Path("../shared/peers/lerobot/bench_lerobot.py"),
+)
 PEER_NAMES = {"act": "act", "diffusion": "diff044_ddim10"}
 FIGURES = (("train_ms", "(a)"), ("call_ms", "(b1)"), ("pipeline_ms", "(b3)"))
 
@@ -144,13 +157,27 @@ def time_peer(name: str, peer: Path, train_steps: int, calls: int) -> dict[str, 
     """LeRobot 0.4.4's figures for the same policy, from its timing script in its venv."""
     python = peer / "bin" / "python"
     if not python.exists():
-        raise SystemExit(f"--peer {peer}: no {python}; build it with "
-                         f"bash {PEER_SCRIPT.parent / 'setup.sh'} {peer}")
+        raise SystemExit(
+            f"--peer {peer}: no {python}; build it with "
+            f"bash {PEER_SCRIPT.parent / 'setup.sh'} {peer}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(
-            [str(python), str(PEER_SCRIPT), PEER_NAMES[name], "--train-steps", str(train_steps),
-             "--infer-calls", str(calls), "--out", str(Path(tmp) / "peer.txt")],
-            capture_output=True, text=True, check=False)
+            [
+                str(python),
+                str(PEER_SCRIPT),
+                PEER_NAMES[name],
+                "--train-steps",
+                str(train_steps),
+                "--infer-calls",
+                str(calls),
+                "--out",
+                str(Path(tmp) / "peer.txt"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if done.returncode:
         raise SystemExit(f"peer {PEER_SCRIPT} {PEER_NAMES[name]} failed:\n{done.stderr[-2000:]}")
     print("\n".join(line for line in done.stdout.splitlines() if not line.startswith("#")))
@@ -169,16 +196,23 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-deployment", action="store_true")
-    parser.add_argument("--peer", type=Path, default=None,
-                        help="LeRobot 0.4.4 venv (../shared/peers/lerobot/setup.sh): time it "
-                             "after each of ours and print the ratios")
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        default=None,
+        help="LeRobot 0.4.4 venv (../shared/peers/lerobot/setup.sh): time it "
+        "after each of ours and print the ratios",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="ours/peer pairs per policy")
-    parser.add_argument("--policies", nargs="+", default=["act", "diffusion"],
-                        choices=["act", "diffusion"])
+    parser.add_argument(
+        "--policies", nargs="+", default=["act", "diffusion"], choices=["act", "diffusion"]
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
     ratios: dict[str, list[dict[str, float]]] = {name: [] for name in args.policies}
     for round_ in range(args.rounds if args.peer else 1):
         for name in args.policies:
@@ -187,26 +221,44 @@ def main() -> None:
                 continue
             theirs = time_peer(name, args.peer, args.train_steps, args.calls)
             ratios[name].append({k: ours[k] / theirs[k] for k, _ in FIGURES})
-            print(f"   round {round_ + 1} {name}, ours / LeRobot: " + ", ".join(
-                f"{tag} {ours[k]:.1f} / {theirs[k]:.1f} ms = {ours[k] / theirs[k]:.2f}x"
-                for k, tag in FIGURES), flush=True)
+            print(
+                f"   round {round_ + 1} {name}, ours / LeRobot: "
+                + ", ".join(
+                    f"{tag} {ours[k]:.1f} / {theirs[k]:.1f} ms = {ours[k] / theirs[k]:.2f}x"
+                    for k, tag in FIGURES
+                ),
+                flush=True,
+            )
     if args.peer:
         print(f"== ours / LeRobot 0.4.4, median over {args.rounds} back-to-back rounds")
         for name, rounds in ratios.items():
-            print(f"   {name}: " + ", ".join(
-                f"{tag} {statistics.median(r[k] for r in rounds):.2f}x "
-                f"({min(r[k] for r in rounds):.2f}-{max(r[k] for r in rounds):.2f})"
-                for k, tag in FIGURES))
+            print(
+                f"   {name}: "
+                + ", ".join(
+                    f"{tag} {statistics.median(r[k] for r in rounds):.2f}x "
+                    f"({min(r[k] for r in rounds):.2f}-{max(r[k] for r in rounds):.2f})"
+                    for k, tag in FIGURES
+                )
+            )
     if args.skip_deployment:
         return
     print("== deployment sizes: 2 cameras 240x320, ChunkPolicy.act")
-    for name, preset_name in (("act", "sim"), ("diffusion", "sim"), ("act", "default"),
-                              ("diffusion", "default")):
-        config = dataclasses.replace(preset(name, preset_name), image_size=(240, 320)) \
-            if preset_name == "default" else preset(name, preset_name)
+    for name, preset_name in (
+        ("act", "sim"),
+        ("diffusion", "sim"),
+        ("act", "default"),
+        ("diffusion", "default"),
+    ):
+        config = (
+            dataclasses.replace(preset(name, preset_name), image_size=(240, 320))
+            if preset_name == "default"
+            else preset(name, preset_name)
+        )
         lat = np.asarray(deployment_latency(config, (240, 320), 10.0, args.calls)) * 1e3
-        print(f"   {name} {preset_name}: p50 {np.percentile(lat, 50):.1f} ms, "
-              f"p99 {np.percentile(lat, 99):.1f} ms")
+        print(
+            f"   {name} {preset_name}: p50 {np.percentile(lat, 50):.1f} ms, "
+            f"p99 {np.percentile(lat, 99):.1f} ms"
+        )
 
 
 if __name__ == "__main__":

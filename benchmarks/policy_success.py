@@ -33,8 +33,22 @@ def run(args: list[str], log: Path | None = None, env: dict | None = None) -> No
 def collect(work: Path, task: str, demos: int) -> Path:
     store = work / f"{task}_96.zarr"
     if not store.exists():
-        run(["sim", "collect", "--task", task, "--episodes", str(demos), "--size", "96x128",
-             "--store", str(store), "--seed", "0"])
+        run(
+            [
+                "sim",
+                "collect",
+                "--task",
+                task,
+                "--episodes",
+                str(demos),
+                "--size",
+                "96x128",
+                "--store",
+                str(store),
+                "--seed",
+                "0",
+            ]
+        )
     return store
 
 
@@ -46,8 +60,20 @@ def train_pair(work: Path, task: str, store: Path) -> dict[str, Path]:
         out = outs[name] = work / f"{name}_{task}"
         if (out / "checkpoint" / "manifest.json").exists():
             continue
-        cmd = RL + ["train", "--policy", name, "--preset", "sim", "--store", str(store),
-                    "--out", str(out), "--cache-images", "--val-every", "500"]
+        cmd = RL + [
+            "train",
+            "--policy",
+            name,
+            "--preset",
+            "sim",
+            "--store",
+            str(store),
+            "--out",
+            str(out),
+            "--cache-images",
+            "--val-every",
+            "500",
+        ]
         print("$ " + " ".join(cmd[2:]), flush=True)
         log = (work / f"{name}_{task}.log").open("w")  # noqa: SIM115 (closed after wait)
         procs.append((subprocess.Popen(cmd, env=env, stderr=log), log))
@@ -61,22 +87,42 @@ def train_pair(work: Path, task: str, store: Path) -> dict[str, Path]:
 
 def evaluate(checkpoint: Path, task: str, episodes: int, extra: list[str], out: Path) -> dict:
     if not out.exists():
-        result = subprocess.run(RL + ["eval", "--checkpoint", str(checkpoint), "--task", task,
-                                      "--episodes", str(episodes), "--json", *extra],
-                                check=True, capture_output=True, text=True)
+        result = subprocess.run(
+            RL
+            + [
+                "eval",
+                "--checkpoint",
+                str(checkpoint),
+                "--task",
+                task,
+                "--episodes",
+                str(episodes),
+                "--json",
+                *extra,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         out.write_text(result.stdout)
     return json.loads(out.read_text())
 
 
 SWEEP = {
-    "act": [("ensemble k=0.01 (default)", []), ("no ensemble, execute 1", ["--no-ensemble",
-             "--execute-steps", "1"]), ("no ensemble, execute 5", ["--no-ensemble",
-             "--execute-steps", "5"]), ("no ensemble, execute 10", ["--no-ensemble",
-             "--execute-steps", "10"]), ("no ensemble, execute 20", ["--no-ensemble",
-             "--execute-steps", "20"])],
-    "diffusion": [("execute 1", ["--execute-steps", "1"]), ("execute 4", ["--execute-steps", "4"]),
-                  ("execute 8 (default)", []), ("execute 16", ["--execute-steps", "16"]),
-                  ("execute 8, held targets", ["--hold"])],
+    "act": [
+        ("ensemble k=0.01 (default)", []),
+        ("no ensemble, execute 1", ["--no-ensemble", "--execute-steps", "1"]),
+        ("no ensemble, execute 5", ["--no-ensemble", "--execute-steps", "5"]),
+        ("no ensemble, execute 10", ["--no-ensemble", "--execute-steps", "10"]),
+        ("no ensemble, execute 20", ["--no-ensemble", "--execute-steps", "20"]),
+    ],
+    "diffusion": [
+        ("execute 1", ["--execute-steps", "1"]),
+        ("execute 4", ["--execute-steps", "4"]),
+        ("execute 8 (default)", []),
+        ("execute 16", ["--execute-steps", "16"]),
+        ("execute 8, held targets", ["--hold"]),
+    ],
 }
 
 
@@ -95,23 +141,33 @@ def main() -> int:
         store = collect(args.work, task, args.demos)
         checkpoints = train_pair(args.work, task, store)
         for name in POLICIES:
-            report = evaluate(checkpoints[name], task, args.episodes, [],
-                              args.work / f"eval_{name}_{task}.json")
+            report = evaluate(
+                checkpoints[name], task, args.episodes, [], args.work / f"eval_{name}_{task}.json"
+            )
             rows.append((task, name, "default", report))
     if args.sweep:
         for name in POLICIES:
             for label, extra in SWEEP[name]:
                 tag = label.split(" (")[0].replace(" ", "_").replace(",", "").replace("=", "")
-                report = evaluate(args.work / f"{name}_lift", "lift", args.sweep_episodes,
-                                  extra, args.work / f"sweep_{name}_{tag}.json")
+                report = evaluate(
+                    args.work / f"{name}_lift",
+                    "lift",
+                    args.sweep_episodes,
+                    extra,
+                    args.work / f"sweep_{name}_{tag}.json",
+                )
                 rows.append(("lift", name, label, report))
-    print(f"\n{'task':6} {'policy':10} {'execution':28} {'success':>9} {'95% CI':>11} "
-          f"{'p50 ms':>7} {'p99 ms':>7}")
+    print(
+        f"\n{'task':6} {'policy':10} {'execution':28} {'success':>9} {'95% CI':>11} "
+        f"{'p50 ms':>7} {'p99 ms':>7}"
+    )
     for task, name, label, r in rows:
         lo, hi = r["ci95"]
-        print(f"{task:6} {name:10} {label:28} {r['successes']:>4}/{r['episodes']:<4} "
-              f"{100 * lo:>4.0f}-{100 * hi:<4.0f}% {r['latency_ms_p50']:>7.1f} "
-              f"{r['latency_ms_p99']:>7.1f}")
+        print(
+            f"{task:6} {name:10} {label:28} {r['successes']:>4}/{r['episodes']:<4} "
+            f"{100 * lo:>4.0f}-{100 * hi:<4.0f}% {r['latency_ms_p50']:>7.1f} "
+            f"{r['latency_ms_p99']:>7.1f}"
+        )
     return 0
 
 

@@ -52,11 +52,18 @@ def run_cameras(count: int, rate_hz: float, seconds: float) -> None:
     cams = []
     for i in range(count):
         t = CameraTopics(f"cam{i}")
-        frames = [convert.compressed_image(np.roll(base, 7 * k, axis=1), 0.0,
-                                           t.optical_frame, 90) for k in range(8)]
-        cams.append((node.create_publisher(msgs.CompressedImage, t.compressed, SENSOR_DATA),
-                     node.create_publisher(msgs.CameraInfo, t.camera_info, SENSOR_DATA),
-                     frames, t.optical_frame))
+        frames = [
+            convert.compressed_image(np.roll(base, 7 * k, axis=1), 0.0, t.optical_frame, 90)
+            for k in range(8)
+        ]
+        cams.append(
+            (
+                node.create_publisher(msgs.CompressedImage, t.compressed, SENSOR_DATA),
+                node.create_publisher(msgs.CameraInfo, t.camera_info, SENSOR_DATA),
+                frames,
+                t.optical_frame,
+            )
+        )
     period, start, k = 1.0 / rate_hz, time.monotonic(), 0
     while time.monotonic() - start < seconds:
         stamp = node.now_s()
@@ -74,8 +81,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--cameras", type=int, default=3)
     parser.add_argument("--rate", type=float, default=30.0)
-    parser.add_argument("--node", choices=("recorder", "human_capture"), default="recorder",
-                        help="the recording node under load")
+    parser.add_argument(
+        "--node",
+        choices=("recorder", "human_capture"),
+        default="recorder",
+        help="the recording node under load",
+    )
     parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "cameras":
@@ -90,36 +101,78 @@ def main() -> int:
     from tests.ros_nodes.observer import Observer
 
     env = graph_env()
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "CYCLONEDDS_URI",
-                                             "ROS_NODES_BACKEND")})
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "CYCLONEDDS_URI", "ROS_NODES_BACKEND")})
     workdir = Path(tempfile.mkdtemp(prefix="recorder_load_"))
     store = workdir / "load.zarr"
     names = [f"cam{i}" for i in range(args.cameras)]
     human = args.node == "human_capture"
-    procs = {} if human else {
-        "franka": subprocess.Popen(node_command("franka_node", name="franka", params={
-            "robot": "sim", "state_hz": 100.0}), env=env, cwd=ROOT,
-            stdout=open(workdir / "franka.log", "wb"), stderr=subprocess.STDOUT),  # noqa: SIM115
-    }
-    params = ({"store": str(store), "cameras": names, "camera_hz": args.rate, "task": "load",
-               "record_hz": args.rate, "uncalibrated": True} if human else
-              {"store": str(store), "cameras": names, "camera_hz": args.rate, "task": "load",
-               "image_transport": "compressed"})
+    procs = (
+        {}
+        if human
+        else {
+            "franka": subprocess.Popen(
+                node_command(
+                    "franka_node", name="franka", params={"robot": "sim", "state_hz": 100.0}
+                ),
+                env=env,
+                cwd=ROOT,
+                stdout=open(workdir / "franka.log", "wb"),  # noqa: SIM115
+                stderr=subprocess.STDOUT,
+            ),
+        }
+    )
+    params = (
+        {
+            "store": str(store),
+            "cameras": names,
+            "camera_hz": args.rate,
+            "task": "load",
+            "record_hz": args.rate,
+            "uncalibrated": True,
+        }
+        if human
+        else {
+            "store": str(store),
+            "cameras": names,
+            "camera_hz": args.rate,
+            "task": "load",
+            "image_transport": "compressed",
+        }
+    )
     procs |= {
         "cameras": subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.recorder_load", "--role", "cameras",
-             "--cameras", str(args.cameras), "--rate", str(args.rate),
-             "--seconds", str(args.seconds + 60)], env=env, cwd=ROOT,
-            stdout=open(workdir / "cameras.log", "wb"), stderr=subprocess.STDOUT),  # noqa: SIM115
-        "recorder": subprocess.Popen(node_command(f"{args.node}_node", name="recorder",
-                                                  params=params), env=env, cwd=ROOT,
-            stdout=open(workdir / "recorder.log", "wb"), stderr=subprocess.STDOUT),  # noqa: SIM115
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.recorder_load",
+                "--role",
+                "cameras",
+                "--cameras",
+                str(args.cameras),
+                "--rate",
+                str(args.rate),
+                "--seconds",
+                str(args.seconds + 60),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=open(workdir / "cameras.log", "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        ),
+        "recorder": subprocess.Popen(
+            node_command(f"{args.node}_node", name="recorder", params=params),
+            env=env,
+            cwd=ROOT,
+            stdout=open(workdir / "recorder.log", "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        ),
     }
     observer = Observer("bench_operator")
     observer.status(msgs.String, topics.RECORDER_STATUS)
     first_camera = CameraTopics(names[0]).compressed  # what was on the wire, for comparison
-    observer.collect(msgs.CompressedImage, first_camera, SENSOR_DATA,
-                     keep=lambda m: convert.stamp_s(m))
+    observer.collect(
+        msgs.CompressedImage, first_camera, SENSOR_DATA, keep=lambda m: convert.stamp_s(m)
+    )
     command = observer.publisher(msgs.String, topics.RECORDER_COMMAND)
     observer.start()
 
@@ -139,17 +192,21 @@ def main() -> int:
         command.publish(msgs.String(data="start"))
         wait(lambda: status().get("state") == "recording", 10, "the episode to start")
         cpu0, wall0 = cpu_seconds(procs["recorder"].pid), time.monotonic()
-        print(f"recording {args.cameras} cameras x {args.rate:.0f} Hz for {args.seconds:.0f} s",
-              flush=True)
+        print(
+            f"recording {args.cameras} cameras x {args.rate:.0f} Hz for {args.seconds:.0f} s",
+            flush=True,
+        )
         last_print = wall0
         while time.monotonic() - wall0 < args.seconds:
             time.sleep(0.2)
             if time.monotonic() - last_print > 30:
                 last_print = time.monotonic()
                 now = status()
-                print(f"  {last_print - wall0:4.0f} s: {now.get('steps')} steps, dropped "
-                      f"{now.get('dropped_frames')}, skipped {now.get('skipped_steps')}",
-                      flush=True)
+                print(
+                    f"  {last_print - wall0:4.0f} s: {now.get('steps')} steps, dropped "
+                    f"{now.get('dropped_frames')}, skipped {now.get('skipped_steps')}",
+                    flush=True,
+                )
         cpu1, wall1 = cpu_seconds(procs["recorder"].pid), time.monotonic()
         final = dict(status())
         command.publish(msgs.String(data="success"))
@@ -166,15 +223,21 @@ def main() -> int:
     step_hz = args.rate if human else 10.0
     t = reader.read_episode(0, ["timestamp"])["timestamp"]
     expected = round((t[-1] - t[0]) * step_hz) + 1  # steps the episode's span holds
-    print(f"recorder CPU: {(cpu1 - cpu0) / (wall1 - wall0):.2f} cores "
-          f"({cpu1 - cpu0:.0f} CPU-s over {wall1 - wall0:.0f} s)")
-    print(f"frames dropped on the wire: {final.get('dropped_frames')}, late: "
-          f"{final.get('late_frames')}")
+    print(
+        f"recorder CPU: {(cpu1 - cpu0) / (wall1 - wall0):.2f} cores "
+        f"({cpu1 - cpu0:.0f} CPU-s over {wall1 - wall0:.0f} s)"
+    )
+    print(
+        f"frames dropped on the wire: {final.get('dropped_frames')}, late: "
+        f"{final.get('late_frames')}"
+    )
     sent = sum(t[0] <= s <= t[-1] for s in observer.snapshot(first_camera))
     print(f"frames of {names[0]} in that span seen by the benchmark's own reader: {sent}")
-    print(f"steps committed: {steps} of {expected} in the episode's {t[-1] - t[0]:.1f} s at "
-          f"{step_hz:.0f} Hz, skipped "
-          f"{info.notes.get('skipped_steps')}, control rows {info.lengths.get('state')}")
+    print(
+        f"steps committed: {steps} of {expected} in the episode's {t[-1] - t[0]:.1f} s at "
+        f"{step_hz:.0f} Hz, skipped "
+        f"{info.notes.get('skipped_steps')}, control rows {info.lengths.get('state')}"
+    )
     size_mb = sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 1e6
     print(f"store: {store} ({size_mb:.0f} MB)")
     return 0

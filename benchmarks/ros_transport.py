@@ -13,7 +13,6 @@ take + deserialize), for our octet machine and for the binding's stock sequence<
     python -m benchmarks.ros_transport [--seconds 5] [--only raw1,joints1k]
 """
 
-
 import argparse
 import json
 import os
@@ -55,8 +54,12 @@ SCENARIOS = {
     "stock_max": ("stock", 1, 0.0, "reliable"),
     "joints1k": ("joints", 1, 1000.0, "reliable"),
 }
-TYPES = {"jpeg": msgs.CompressedImage, "raw": msgs.Image, "stock": StockImage,
-         "joints": msgs.JointState}
+TYPES = {
+    "jpeg": msgs.CompressedImage,
+    "raw": msgs.Image,
+    "stock": StockImage,
+    "joints": msgs.JointState,
+}
 
 
 def test_image() -> np.ndarray:
@@ -71,16 +74,33 @@ def test_image() -> np.ndarray:
 
 def make_message(kind: str, stamp: float, payload: object) -> object:
     if kind == "jpeg":
-        return msgs.CompressedImage(header=convert.header(stamp, "cam"),
-                                    format="rgb8; jpeg compressed bgr8", data=payload)
+        return msgs.CompressedImage(
+            header=convert.header(stamp, "cam"), format="rgb8; jpeg compressed bgr8", data=payload
+        )
     if kind == "raw":
-        return msgs.Image(header=convert.header(stamp, "cam"), height=480, width=640,
-                          encoding="rgb8", step=1920, data=payload)
+        return msgs.Image(
+            header=convert.header(stamp, "cam"),
+            height=480,
+            width=640,
+            encoding="rgb8",
+            step=1920,
+            data=payload,
+        )
     if kind == "stock":
-        return StockImage(header=convert.header(stamp, "cam"), height=480, width=640,
-                          encoding="rgb8", step=1920, data=list(payload))  # type: ignore[arg-type]
-    return msgs.JointState(header=convert.header(stamp, ""), name=[f"fr3_joint{i}"
-                           for i in range(1, 8)], position=[0.1] * 7, velocity=[0.0] * 7)
+        return StockImage(
+            header=convert.header(stamp, "cam"),
+            height=480,
+            width=640,
+            encoding="rgb8",
+            step=1920,
+            data=list(payload),
+        )  # type: ignore[arg-type]
+    return msgs.JointState(
+        header=convert.header(stamp, ""),
+        name=[f"fr3_joint{i}" for i in range(1, 8)],
+        position=[0.1] * 7,
+        velocity=[0.0] * 7,
+    )
 
 
 def payload_for(kind: str) -> object:
@@ -137,30 +157,44 @@ def run_subscriber(scenario: str, seconds: float) -> None:
     for i in range(count):
         node.create_subscription(TYPES[kind], f"/bench/t{i}", on_msg, profile)
     give_up = time.monotonic() + seconds + 20
-    node.spin(until=lambda: time.monotonic() > give_up or (
-        bool(first) and time.time() - first[0] > seconds + 1.5))
-    print(json.dumps({"latencies": latencies, "window_s": time.time() - first[0]
-                      if first else 0.0}), flush=True)
+    node.spin(
+        until=lambda: (
+            time.monotonic() > give_up or (bool(first) and time.time() - first[0] > seconds + 1.5)
+        )
+    )
+    print(
+        json.dumps({"latencies": latencies, "window_s": time.time() - first[0] if first else 0.0}),
+        flush=True,
+    )
     node.close()
 
 
 def run_scenario(scenario: str, seconds: float) -> dict:
     env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(100, 200)))
     cmd = [sys.executable, "-m", "benchmarks.ros_transport", "--seconds", str(seconds)]
-    sub = subprocess.Popen([*cmd, "--role", "sub", "--only", scenario], env=env,
-                           stdout=subprocess.PIPE, text=True)
+    sub = subprocess.Popen(
+        [*cmd, "--role", "sub", "--only", scenario], env=env, stdout=subprocess.PIPE, text=True
+    )
     time.sleep(1.0)
-    pub = subprocess.run([*cmd, "--role", "pub", "--only", scenario], env=env,
-                         stdout=subprocess.PIPE, text=True, check=True)
+    pub = subprocess.run(
+        [*cmd, "--role", "pub", "--only", scenario],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     sub_out, _ = sub.communicate(timeout=seconds + 40)
     sent = json.loads(pub.stdout.strip().splitlines()[-1])
     got = json.loads(sub_out.strip().splitlines()[-1])
     lat = np.array(got["latencies"]) * 1e3
-    return {"sent": sent["sent"], "received": len(lat),
-            "sent_per_s": sent["sent"] / sent["elapsed_s"],
-            "received_per_s": len(lat) / sent["elapsed_s"],
-            "p50_ms": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
-            "p99_ms": float(np.percentile(lat, 99)) if len(lat) else float("nan")}
+    return {
+        "sent": sent["sent"],
+        "received": len(lat),
+        "sent_per_s": sent["sent"] / sent["elapsed_s"],
+        "received_per_s": len(lat) / sent["elapsed_s"],
+        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
+        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else float("nan"),
+    }
 
 
 def where_time_goes(repeats: int = 20) -> dict[str, float]:
@@ -184,8 +218,10 @@ def where_time_goes(repeats: int = 20) -> dict[str, float]:
         return result
 
     ours = make_message("raw", 0.0, payload)
-    stock = timed("stock: bytes -> list of ints (what a caller must build)",
-                  lambda: make_message("stock", 0.0, payload))
+    stock = timed(
+        "stock: bytes -> list of ints (what a caller must build)",
+        lambda: make_message("stock", 0.0, payload),
+    )
     ours_wire = timed("ours: serialize", ours.serialize)
     stock_wire = timed("stock: serialize", stock.serialize)
     assert ours_wire == stock_wire, "both carry the same wire bytes"
@@ -223,13 +259,14 @@ def main() -> int:
     if args.role == "sub":
         run_subscriber(args.only, args.seconds)
         return 0
-    print(f"{'scenario':<12} {'sent/s':>8} {'recv/s':>8} {'lost':>6} {'p50 ms':>8} "
-          f"{'p99 ms':>8}")
+    print(f"{'scenario':<12} {'sent/s':>8} {'recv/s':>8} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8}")
     for scenario in args.only.split(","):
         r = run_scenario(scenario, args.seconds)
-        print(f"{scenario:<12} {r['sent_per_s']:8.1f} {r['received_per_s']:8.1f} "
-              f"{r['sent'] - r['received']:6d} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}",
-              flush=True)
+        print(
+            f"{scenario:<12} {r['sent_per_s']:8.1f} {r['received_per_s']:8.1f} "
+            f"{r['sent'] - r['received']:6d} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}",
+            flush=True,
+        )
     if not args.skip_breakdown:
         print("\nwhere one raw 640x480 rgb8 message's time goes (ms, one process):")
         for name, ms in where_time_goes().items():

@@ -32,8 +32,9 @@ def main() -> int:
         print(f"\n### benchmarks.{name}", flush=True)
         start = time.perf_counter()
         result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"])
-        print(f"### {name}: {time.perf_counter() - start:.0f} s, exit {result.returncode}",
-              flush=True)
+        print(
+            f"### {name}: {time.perf_counter() - start:.0f} s, exit {result.returncode}", flush=True
+        )
         if result.returncode:
             failed.append(name)
     if failed:

@@ -45,8 +45,12 @@ def s3_copy(local: Path) -> str:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                      AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=f"http://{host}:{port}")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+    )
     fsspec.filesystem("s3").mkdir("bench")
     url = "s3://bench/read.zarr"
     print(f"  {upload(local, url).message()}", flush=True)
@@ -55,38 +59,51 @@ def s3_copy(local: Path) -> str:
     shard = next(p for p in fs.find(f"{url}/data/camera_front") if "/c/" in p)
     start = time.perf_counter()
     fs.cat_ranges([shard] * 400, list(range(0, 4000, 10)), list(range(100, 4100, 10)))
-    print(f"  moto on 127.0.0.1 serves {400 / (time.perf_counter() - start):,.0f} range "
-          f"requests/s to one process", flush=True)
+    print(
+        f"  moto on 127.0.0.1 serves {400 / (time.perf_counter() - start):,.0f} range "
+        f"requests/s to one process",
+        flush=True,
+    )
     return url
 
 
 def build_store(path: Path, episodes: int, steps: int, shard_frames: int = SHARD_FRAMES) -> None:
-    schema = StoreSchema(keys={
-        "camera_front": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
-        "camera_wrist": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
-        "robot_state": KeySpec((7,), "float32"),
-        "action": KeySpec((8,), "float32"),
-    })
+    schema = StoreSchema(
+        keys={
+            "camera_front": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
+            "camera_wrist": KeySpec((H, W, 3), "uint8", Codec.JPEG, quality=90),
+            "robot_state": KeySpec((7,), "float32"),
+            "action": KeySpec((8,), "float32"),
+        }
+    )
     frames = color_frames(steps, H, W)
     rng = np.random.default_rng(0)
     with StoreWriter(path, schema, durable=False, shard_frames=shard_frames) as writer:
         for _ in range(episodes):
             writer.begin_episode(source="teleop", task="bench")
-            writer.append_batch({
-                "camera_front": frames, "camera_wrist": frames[::-1],
-                "robot_state": rng.normal(size=(steps, 7)).astype(np.float32),
-                "action": rng.normal(size=(steps, 8)).astype(np.float32),
-            })
+            writer.append_batch(
+                {
+                    "camera_front": frames,
+                    "camera_wrist": frames[::-1],
+                    "robot_state": rng.normal(size=(steps, 7)).astype(np.float32),
+                    "action": rng.normal(size=(steps, 8)).astype(np.float32),
+                }
+            )
             writer.commit(success=True)
 
 
 def samples_per_second(
     path: Path | str, workers: int, samples: int, batch_size: int, image_dtype: str
 ) -> float:
-    dataset = SequenceDataset(path, obs_keys=["camera_front", "camera_wrist", "robot_state"],
-                              action_keys=["action"], obs_horizon=2, action_horizon=16,
-                              normalization={"robot_state": "mean_std", "action": "min_max"},
-                              image_dtype=image_dtype)
+    dataset = SequenceDataset(
+        path,
+        obs_keys=["camera_front", "camera_wrist", "robot_state"],
+        action_keys=["action"],
+        obs_horizon=2,
+        action_horizon=16,
+        normalization={"robot_state": "mean_std", "action": "min_max"},
+        image_dtype=image_dtype,
+    )
     loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, drop_last=True)
     iterator = iter(loader)
     for _ in range(2 + workers * 2):  # warm-up: worker start, first batches
@@ -115,8 +132,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="store_read_"))
     try:
         layouts = args.layouts.split(",")
-        print(f"building {args.episodes} episodes x {args.steps} steps, 2 cameras {W}x{H}, "
-              f"layouts {', '.join(layouts)} ...", flush=True)
+        print(
+            f"building {args.episodes} episodes x {args.steps} steps, 2 cameras {W}x{H}, "
+            f"layouts {', '.join(layouts)} ...",
+            flush=True,
+        )
         stores = {}
         for layout in layouts:
             if layout != "s3":
@@ -130,11 +150,15 @@ def main() -> None:
         for image_dtype in args.image_dtypes.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
                 for layout in layouts:
-                    rate = samples_per_second(stores[layout], workers, args.samples,
-                                              args.batch_size, image_dtype)
-                    print(f"  {layout:<9} images {image_dtype:<7} workers={workers}: "
-                          f"{rate:,.0f} samples/s (obs horizon 2, action horizon 16, "
-                          f"batch {args.batch_size})", flush=True)
+                    rate = samples_per_second(
+                        stores[layout], workers, args.samples, args.batch_size, image_dtype
+                    )
+                    print(
+                        f"  {layout:<9} images {image_dtype:<7} workers={workers}: "
+                        f"{rate:,.0f} samples/s (obs horizon 2, action horizon 16, "
+                        f"batch {args.batch_size})",
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

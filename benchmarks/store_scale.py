@@ -54,27 +54,37 @@ def main() -> None:
         with StoreWriter(path, schema(), durable=False) as writer:
             for _ in tqdm(range(args.episodes), desc="episodes", unit="episode"):
                 writer.begin_episode(source="teleop", task="scale")
-                writer.append_batch({**{f"camera_{c}": frames for c in CAMERAS},
-                                     "robot_state": zeros, "action": zeros})
+                writer.append_batch(
+                    {
+                        **{f"camera_{c}": frames for c in CAMERAS},
+                        "robot_state": zeros,
+                        "action": zeros,
+                    }
+                )
                 start = time.perf_counter()
                 writer.commit(success=True)
                 commits.append(time.perf_counter() - start)
         first, last = commits[:100], commits[-100:]
-        print(f"{args.episodes:,} episodes x {args.steps} steps, 3 cameras 96x128 "
-              f"(durable=False)")
+        print(f"{args.episodes:,} episodes x {args.steps} steps, 3 cameras 96x128 (durable=False)")
         print(f"  commit, first 100 episodes         {1000 * np.mean(first):8.1f} ms mean")
-        print(f"  commit, last 100 episodes          {1000 * np.mean(last):8.1f} ms mean, "
-              f"p99 {1000 * np.percentile(last, 99):.1f} ms")
+        print(
+            f"  commit, last 100 episodes          {1000 * np.mean(last):8.1f} ms mean, "
+            f"p99 {1000 * np.percentile(last, 99):.1f} ms"
+        )
         reader = timed("open a reader", lambda: StoreReader(path))
         timed("open a writer (recovery check)", lambda: StoreWriter(path).close())
-        timed("list every episode", lambda: [reader.episode(e).info.task
-                                             for e in reader.select(include_excluded=True)])
+        timed(
+            "list every episode",
+            lambda: [reader.episode(e).info.task for e in reader.select(include_excluded=True)],
+        )
         problems = timed("validate --quick", lambda: validate(path, check_data=False))
         problems += timed("validate (decode everything)", lambda: validate(path))
         files = [p for p in path.rglob("*") if p.is_file()]
         images = sum("camera_" in str(p) for p in files)
-        print(f"  files: {len(files):,} ({images:,} image shards), "
-              f"{sum(p.stat().st_size for p in files) / 1e6:,.1f} MB; problems {len(problems)}")
+        print(
+            f"  files: {len(files):,} ({images:,} image shards), "
+            f"{sum(p.stat().st_size for p in files) / 1e6:,.1f} MB; problems {len(problems)}"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -68,9 +68,16 @@ def record(path: Path, shard_frames: int, episodes: int, steps: int) -> dict[str
             for _ in range(episodes):
                 writer.begin_episode(source="teleop", task="bench")
                 for t in range(steps):
-                    writer.append({**{f"camera_{c}": color[(t + 15 * k) % len(color)]
-                                      for k, c in enumerate(CAMERAS)},
-                                   "timestamp": t / RATE_HZ, "robot_state": np.zeros(7)})
+                    writer.append(
+                        {
+                            **{
+                                f"camera_{c}": color[(t + 15 * k) % len(color)]
+                                for k, c in enumerate(CAMERAS)
+                            },
+                            "timestamp": t / RATE_HZ,
+                            "robot_state": np.zeros(7),
+                        }
+                    )
                 t0 = time.perf_counter()
                 writer.commit(success=True)
                 commits.append(time.perf_counter() - t0)
@@ -78,8 +85,9 @@ def record(path: Path, shard_frames: int, episodes: int, steps: int) -> dict[str
         wall = time.perf_counter() - start
     hours = episodes * steps / RATE_HZ / 3600
     files = sum(1 for p in path.rglob("*") if p.is_file())
-    stored = sum(p.stat().st_size for p in (path / "data").rglob("*")
-                 if p.is_file() and "camera_" in str(p))
+    stored = sum(
+        p.stat().st_size for p in (path / "data").rglob("*") if p.is_file() and "camera_" in str(p)
+    )
     return {
         "files_written_per_hour": writes.count / hours,
         "image_files_written_per_hour": writes.images / hours,
@@ -115,8 +123,11 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=600)
     args = parser.parse_args()
     steps = int(args.episode_seconds * RATE_HZ)
-    print(f"{args.episodes} episodes of {args.episode_seconds:.0f} s, 3x {W}x{H} JPEG q90 "
-          f"@ {RATE_HZ} Hz, then {args.reads} random single-frame reads", flush=True)
+    print(
+        f"{args.episodes} episodes of {args.episode_seconds:.0f} s, 3x {W}x{H} JPEG q90 "
+        f"@ {RATE_HZ} Hz, then {args.reads} random single-frame reads",
+        flush=True,
+    )
     tmp = Path(tempfile.mkdtemp(prefix="store_shards_"))
     baseline = None
     try:
@@ -124,17 +135,21 @@ def main() -> None:
             path = tmp / f"s{size}.zarr"
             result = {**record(path, size, args.episodes, steps), **random_reads(path, args.reads)}
             baseline = baseline or result
-            images, every = (result[k] for k in ("image_files_written_per_hour",
-                                                 "files_written_per_hour"))
-            print(f"  frames/shard {size:>4}: files written/h: images {images:>8,.0f} (1/"
-                  f"{baseline['image_files_written_per_hour'] / images:.0f} of per-frame), "
-                  f"all {every:>8,.0f} (1/{baseline['files_written_per_hour'] / every:.0f}), "
-                  f"{result['files_in_store_per_hour']:>8,.0f} files kept/h, "
-                  f"{result['write_amplification']:.2f} B written per B stored, "
-                  f"{result['frame_sets_per_s']:6.1f} frame sets/s appended, "
-                  f"commit max {result['commit_ms_max']:6.1f} ms, random reads "
-                  f"{result['random_reads_bytes_per_s']:>7,.0f}/s bytes, "
-                  f"{result['random_reads_decoded_per_s']:>5,.0f}/s decoded", flush=True)
+            images, every = (
+                result[k] for k in ("image_files_written_per_hour", "files_written_per_hour")
+            )
+            print(
+                f"  frames/shard {size:>4}: files written/h: images {images:>8,.0f} (1/"
+                f"{baseline['image_files_written_per_hour'] / images:.0f} of per-frame), "
+                f"all {every:>8,.0f} (1/{baseline['files_written_per_hour'] / every:.0f}), "
+                f"{result['files_in_store_per_hour']:>8,.0f} files kept/h, "
+                f"{result['write_amplification']:.2f} B written per B stored, "
+                f"{result['frame_sets_per_s']:6.1f} frame sets/s appended, "
+                f"commit max {result['commit_ms_max']:6.1f} ms, random reads "
+                f"{result['random_reads_bytes_per_s']:>7,.0f}/s bytes, "
+                f"{result['random_reads_decoded_per_s']:>5,.0f}/s decoded",
+                flush=True,
+            )
             shutil.rmtree(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -39,8 +39,13 @@ def schema() -> StoreSchema:
     return StoreSchema(keys=keys, stream_rates_hz={"step": 30.0, "state": 100.0})
 
 
-def run(seconds: float, episode_seconds: float, out: Path, durable: bool,
-        shard_frames: int = SHARD_FRAMES) -> dict[str, float]:
+def run(
+    seconds: float,
+    episode_seconds: float,
+    out: Path,
+    durable: bool,
+    shard_frames: int = SHARD_FRAMES,
+) -> dict[str, float]:
     color = color_frames(60, H, W)
     depth = depth_frames(60, H, W)
     period, state_period = 1 / 30, 1 / 100
@@ -64,15 +69,28 @@ def run(seconds: float, episode_seconds: float, out: Path, durable: bool,
                 episode_end = next_frame + episode_seconds
                 continue
             if now >= next_state:
-                writer.append({"robot_state": np.zeros(7), "robot_ee_pose": np.zeros(7),
-                               "state_timestamp": time.time()}, stream="state")
+                writer.append(
+                    {
+                        "robot_state": np.zeros(7),
+                        "robot_ee_pose": np.zeros(7),
+                        "state_timestamp": time.time(),
+                    },
+                    stream="state",
+                )
                 next_state += state_period
             if now >= next_frame:
                 lags.append(now - next_frame)
                 i = frames % len(color)
-                writer.append({**{f"camera_{c}": color[(i + k) % len(color)]
-                                  for k, c in enumerate(CAMERAS)},
-                               "depth_front": depth[i], "timestamp": time.time()})
+                writer.append(
+                    {
+                        **{
+                            f"camera_{c}": color[(i + k) % len(color)]
+                            for k, c in enumerate(CAMERAS)
+                        },
+                        "depth_front": depth[i],
+                        "timestamp": time.time(),
+                    }
+                )
                 frames += 1
                 next_frame += period
             time.sleep(max(0.0, min(next_frame, next_state) - time.perf_counter()))
@@ -106,15 +124,25 @@ def throughput(out: Path, frame_sets: int = 150, shard_frames: int = SHARD_FRAME
         writer.begin_episode(source="teleop", task="bench")
         t = time.perf_counter()
         for i in range(frame_sets):
-            writer.append({**{f"camera_{c}": color[i % 30] for c in CAMERAS},
-                           "depth_front": depth[i % 30], "timestamp": float(i)})
+            writer.append(
+                {
+                    **{f"camera_{c}": color[i % 30] for c in CAMERAS},
+                    "depth_front": depth[i % 30],
+                    "timestamp": float(i),
+                }
+            )
         writer.commit(success=True)
         return frame_sets / (time.perf_counter() - t)
 
 
 def _bytes_under(root: Path, prefix: str) -> int:
-    return sum(p.stat().st_size for d in (root / "data").iterdir() if d.name.startswith(prefix)
-               for p in d.rglob("*") if p.is_file())
+    return sum(
+        p.stat().st_size
+        for d in (root / "data").iterdir()
+        if d.name.startswith(prefix)
+        for p in d.rglob("*")
+        if p.is_file()
+    )
 
 
 def main() -> None:
@@ -127,11 +155,19 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="store_write_"))
     try:
-        print(f"recording {args.seconds:.0f} s: 3x {W}x{H} JPEG q90 + {W}x{H} depth @ 30 Hz, "
-              f"state @ 100 Hz, episodes of {args.episode_seconds:.0f} s, "
-              f"{args.shard_frames} frames a file ...", flush=True)
-        result = run(args.seconds, args.episode_seconds, tmp / "paced.zarr", not args.no_durable,
-                     args.shard_frames)
+        print(
+            f"recording {args.seconds:.0f} s: 3x {W}x{H} JPEG q90 + {W}x{H} depth @ 30 Hz, "
+            f"state @ 100 Hz, episodes of {args.episode_seconds:.0f} s, "
+            f"{args.shard_frames} frames a file ...",
+            flush=True,
+        )
+        result = run(
+            args.seconds,
+            args.episode_seconds,
+            tmp / "paced.zarr",
+            not args.no_durable,
+            args.shard_frames,
+        )
         for key, value in result.items():
             print(f"  {key:<26} {value:,.3f}")
         if args.skip_unpaced:

@@ -210,8 +210,10 @@ class WorkcellCalibration:
                 problems.append(f"camera {name!r} failed its held-out-view check")
             age = self.camera_age_days(name)
             if age > max_age_days:
-                problems.append(f"calibration of camera {name!r} in {self.workcell!r} is "
-                                f"{age:.0f} days old; recalibrate")
+                problems.append(
+                    f"calibration of camera {name!r} in {self.workcell!r} is "
+                    f"{age:.0f} days old; recalibrate"
+                )
         return problems
 
     def recorder_inputs(self) -> dict[str, Any]:
@@ -258,8 +260,10 @@ class WorkcellCalibration:
             "workcell": self.workcell,
             "created": self.created,
             "board": _plain(self.board),
-            "cameras": {name: {**cam.to_dict(), "calibrated": self.calibrated(name)}
-                        for name, cam in self.cameras.items()},
+            "cameras": {
+                name: {**cam.to_dict(), "calibrated": self.calibrated(name)}
+                for name, cam in self.cameras.items()
+            },
             "camera_pairs": _plain(self.camera_pairs),
         }
 
@@ -288,21 +292,31 @@ class WorkcellCalibration:
         tmp.write_text(yaml.safe_dump(updated.to_dict(), sort_keys=False))
         tmp.replace(path)
         kept = sorted(set(updated.cameras) - set(self.cameras))
-        log.info("calibration of %s saved to %s%s", sorted(self.cameras), path,
-                 f"; kept from the file: {kept}" if kept else "")
+        log.info(
+            "calibration of %s saved to %s%s",
+            sorted(self.cameras),
+            path,
+            f"; kept from the file: {kept}" if kept else "",
+        )
         return path
 
     def over(self, older: WorkcellCalibration) -> WorkcellCalibration:
         """This calibration laid over ``older``: its cameras replace theirs, the others are
         kept with their dates, pairs that involve a recalibrated camera are dropped."""
-        kept = {n: replace(c, calibrated=older.calibrated(n))
-                for n, c in older.cameras.items() if n not in self.cameras}
-        pairs = {k: v for k, v in older.camera_pairs.items()
-                 if not set(k.split("-")) & set(self.cameras)}
+        kept = {
+            n: replace(c, calibrated=older.calibrated(n))
+            for n, c in older.cameras.items()
+            if n not in self.cameras
+        }
+        pairs = {
+            k: v for k, v in older.camera_pairs.items() if not set(k.split("-")) & set(self.cameras)
+        }
         return WorkcellCalibration(
             workcell=self.workcell,
-            cameras={**kept, **{n: replace(c, calibrated=self.calibrated(n))
-                                for n, c in self.cameras.items()}},
+            cameras={
+                **kept,
+                **{n: replace(c, calibrated=self.calibrated(n)) for n, c in self.cameras.items()},
+            },
             board={**older.board, **self.board},
             camera_pairs={**pairs, **self.camera_pairs},
             created=self.created,

@@ -107,8 +107,10 @@ def run_sim_calibration(
     reports: dict[str, CameraReport] = {}
     truth: dict[str, tuple] = {}
     # wrist cameras watch the table board (eye-in-hand), fixed ones the gripper's (eye-to-hand)
-    for board, cameras, mount in (("table", config.wrist_cameras, "hand"),
-                                  ("gripper", config.fixed_cameras, "fixed")):
+    for board, cameras, mount in (
+        ("table", config.wrist_cameras, "hand"),
+        ("gripper", config.fixed_cameras, "fixed"),
+    ):
         if not cameras:
             continue
         views, session_truth = capture_session(

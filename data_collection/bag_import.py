@@ -56,14 +56,16 @@ class ImportSummary:
     steps: int
 
 
-def import_bag(bag: str | Path, store: str | Path, mapping: Mapping, *,
-               progress: bool = True) -> ImportSummary:
+def import_bag(
+    bag: str | Path, store: str | Path, mapping: Mapping, *, progress: bool = True
+) -> ImportSummary:
     try:
         from rosbags.highlevel import AnyReader
         from rosbags.typesys import Stores, get_typestore
     except ImportError as exc:
-        raise MappingError("reading bags needs the rosbags package: "
-                           "pip install 'robot-learning-stack[ros]'") from exc
+        raise MappingError(
+            "reading bags needs the rosbags package: pip install 'robot-learning-stack[ros]'"
+        ) from exc
 
     bag = Path(bag)
     if not bag.exists():
@@ -78,8 +80,9 @@ def import_bag(bag: str | Path, store: str | Path, mapping: Mapping, *,
         stamps, specs, events = _index(bag, reader, mapping, types, progress)
         episodes = plan_episodes(bag, mapping, stamps, events)
         if not episodes:
-            raise MappingError(f"{bag}: no episode with at least one step was found "
-                               f"(split: {mapping.split})")
+            raise MappingError(
+                f"{bag}: no episode with at least one step was found (split: {mapping.split})"
+            )
         schema = _schema(mapping, specs, types)
         return _write(bag, store, reader, mapping, types, schema, episodes, progress)
     finally:
@@ -93,27 +96,37 @@ def _check_topics(bag: Path, reader: Any, mapping: Mapping) -> dict[str, str]:
     unmapped = sorted(set(types) - known)
     if unmapped:
         listed = ", ".join(f"{t} ({types[t]})" for t in unmapped)
-        raise MappingError(f"{bag}: topic(s) {listed} are not in the mapping; add each under "
-                           "'streams' (to import it) or 'ignore'")
+        raise MappingError(
+            f"{bag}: topic(s) {listed} are not in the mapping; add each under "
+            "'streams' (to import it) or 'ignore'"
+        )
     missing = sorted(set(mapping.topics) - set(types))
     if mapping.split == "topic" and mapping.split_topic not in types:
         missing.append(f"{mapping.split_topic} (episodes.topic)")
     if missing:
-        raise MappingError(f"{bag}: mapped topic(s) {', '.join(missing)} are not in the bag "
-                           f"(it has: {', '.join(sorted(types))})")
+        raise MappingError(
+            f"{bag}: mapped topic(s) {', '.join(missing)} are not in the bag "
+            f"(it has: {', '.join(sorted(types))})"
+        )
     for stream in mapping.streams:
         actual = types[stream.topic]
         if stream.type is not None and stream.type != actual:
-            raise MappingError(f"{bag}: topic {stream.topic} has type {actual}, the mapping "
-                               f"expects {stream.type} (key {stream.key!r})")
+            raise MappingError(
+                f"{bag}: topic {stream.topic} has type {actual}, the mapping "
+                f"expects {stream.type} (key {stream.key!r})"
+            )
         if actual not in CONVERTERS:
-            raise MappingError(f"{bag}: topic {stream.topic} has message type {actual}, which "
-                               f"import-bag does not convert (supported: "
-                               f"{', '.join(sorted(CONVERTERS))})")
+            raise MappingError(
+                f"{bag}: topic {stream.topic} has message type {actual}, which "
+                f"import-bag does not convert (supported: "
+                f"{', '.join(sorted(CONVERTERS))})"
+            )
     if mapping.split == "topic" and types[mapping.split_topic] not in SPLIT_TYPES:
-        raise MappingError(f"{bag}: episodes.topic {mapping.split_topic} has type "
-                           f"{types[mapping.split_topic]}; episodes split on "
-                           f"{', '.join(SPLIT_TYPES)}")
+        raise MappingError(
+            f"{bag}: episodes.topic {mapping.split_topic} has type "
+            f"{types[mapping.split_topic]}; episodes split on "
+            f"{', '.join(SPLIT_TYPES)}"
+        )
     return types
 
 
@@ -121,12 +134,15 @@ def _deserialize(reader: Any, raw: bytes, connection: Any, bag: Path) -> Any:
     try:
         return reader.deserialize(raw, connection.msgtype)
     except Exception as exc:
-        raise MappingError(f"{bag}: a message on {connection.topic} does not deserialize as "
-                           f"{connection.msgtype} ({exc})") from exc
+        raise MappingError(
+            f"{bag}: a message on {connection.topic} does not deserialize as "
+            f"{connection.msgtype} ({exc})"
+        ) from exc
 
 
-def _index(bag: Path, reader: Any, mapping: Mapping, types: dict[str, str], progress: bool
-           ) -> tuple[dict[str, np.ndarray], dict[str, KeySpec], list[tuple[float, str]]]:
+def _index(
+    bag: Path, reader: Any, mapping: Mapping, types: dict[str, str], progress: bool
+) -> tuple[dict[str, np.ndarray], dict[str, KeySpec], list[tuple[float, str]]]:
     """Header stamps per stream topic (bag order), key specs, split events (time, kind)."""
     wanted = set(mapping.topics) | ({mapping.split_topic} if mapping.split == "topic" else set())
     connections = [c for c in reader.connections if c.topic in wanted]
@@ -156,7 +172,8 @@ def _index(bag: Path, reader: Any, mapping: Mapping, types: dict[str, str], prog
         for stream in mapping.streams:
             if stream.topic == topic and stream.key not in specs:
                 specs[stream.key] = CONVERTERS[connection.msgtype].spec(
-                    msg, stream, connection.msgtype, mapping.jpeg_quality)
+                    msg, stream, connection.msgtype, mapping.jpeg_quality
+                )
     bar.close()
     empty = sorted(t for t in mapping.topics if not stamps.get(t))
     if empty:
@@ -164,8 +181,9 @@ def _index(bag: Path, reader: Any, mapping: Mapping, types: dict[str, str], prog
     return {t: np.asarray(v) for t, v in stamps.items()}, specs, events
 
 
-def plan_episodes(bag: Path, mapping: Mapping, stamps: dict[str, np.ndarray],
-                  events: list[tuple[float, str]]) -> list[EpisodePlan]:
+def plan_episodes(
+    bag: Path, mapping: Mapping, stamps: dict[str, np.ndarray], events: list[tuple[float, str]]
+) -> list[EpisodePlan]:
     """Episode intervals from the split rule, then steps aligned by header stamp."""
     everything = np.sort(np.concatenate(list(stamps.values())))
     if mapping.split == "bag":
@@ -190,8 +208,9 @@ def plan_episodes(bag: Path, mapping: Mapping, stamps: dict[str, np.ndarray],
             firsts.append(inside[0])
             lasts.append(inside[-1])
         if not firsts:
-            log.warning("%s: no message of every stream in %.3f..%.3f s; no episode there",
-                        bag, start, end)
+            log.warning(
+                "%s: no message of every stream in %.3f..%.3f s; no episode there", bag, start, end
+            )
             continue
         # An operator's end press ends the episode there; the end of a bag or of a burst of
         # messages ends it at the last message of the stream that stopped first.
@@ -210,14 +229,16 @@ def plan_episodes(bag: Path, mapping: Mapping, stamps: dict[str, np.ndarray],
                 raise MappingError(
                     f"{bag}: topic {topic} has no message in the {mapping.max_age_s} s before "
                     f"step {k} (stamp {steps[k]:.3f} s) of the episode starting at {t0:.3f} s: "
-                    f"its newest is {age[k]:.3f} s old; raise max_age_s or check the recording")
+                    f"its newest is {age[k]:.3f} s old; raise max_age_s or check the recording"
+                )
             sources[topic] = order[topic][pos]
         plans.append(EpisodePlan(steps, sources, {**notes, "bag_start_stamp_s": float(t0)}))
     return plans
 
 
-def _intervals_from_events(events: list[tuple[float, str]], bag_end: float
-                           ) -> list[tuple[float, float, dict[str, Any]]]:
+def _intervals_from_events(
+    events: list[tuple[float, str]], bag_end: float
+) -> list[tuple[float, float, dict[str, Any]]]:
     intervals, start = [], None
     for time_s, kind in events:
         if start is None and kind in ("start", "toggle"):
@@ -231,19 +252,31 @@ def _intervals_from_events(events: list[tuple[float, str]], bag_end: float
 
 
 def _schema(mapping: Mapping, specs: dict[str, KeySpec], types: dict[str, str]) -> StoreSchema:
-    keys = {TIMESTAMP: KeySpec((), "float64", units="s, header stamps",
-                               description="time of the step")}
+    keys = {
+        TIMESTAMP: KeySpec((), "float64", units="s, header stamps", description="time of the step")
+    }
     for stream in mapping.streams:
         keys[stream.key] = specs[stream.key]
         if specs[stream.key].is_image:
             keys[stream.key + TIMESTAMP_SUFFIX] = KeySpec(
-                (), "float64", units="s, header stamps",
-                description=f"header stamp of the {stream.topic} message used")
+                (),
+                "float64",
+                units="s, header stamps",
+                description=f"header stamp of the {stream.topic} message used",
+            )
     return StoreSchema(keys=keys, stream_rates_hz={"step": mapping.control_hz})
 
 
-def _write(bag: Path, store: str | Path, reader: Any, mapping: Mapping, types: dict[str, str],
-           schema: StoreSchema, episodes: list[EpisodePlan], progress: bool) -> ImportSummary:
+def _write(
+    bag: Path,
+    store: str | Path,
+    reader: Any,
+    mapping: Mapping,
+    types: dict[str, str],
+    schema: StoreSchema,
+    episodes: list[EpisodePlan],
+    progress: bool,
+) -> ImportSummary:
     # ordinal -> [(episode, step)] per topic: which steps each message fills.
     users: dict[str, dict[int, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
     for e, plan in enumerate(episodes):
@@ -257,8 +290,12 @@ def _write(bag: Path, store: str | Path, reader: Any, mapping: Mapping, types: d
     current, next_step, total_steps = 0, 0, 0
     with StoreWriter(store, schema) as writer:
         first = writer.num_episodes
-        bar = tqdm(total=sum(c.msgcount for c in connections), desc=f"import {bag.name}",
-                   unit="msg", disable=not progress)
+        bar = tqdm(
+            total=sum(c.msgcount for c in connections),
+            desc=f"import {bag.name}",
+            unit="msg",
+            disable=not progress,
+        )
         for connection, _, raw in reader.messages(connections=connections):
             bar.update()
             topic = connection.topic
@@ -273,7 +310,8 @@ def _write(bag: Path, store: str | Path, reader: Any, mapping: Mapping, types: d
                 if stream.topic == topic:
                     where = f"{bag}: {topic} message {ordinal}"
                     values[stream.key] = CONVERTERS[connection.msgtype].row(
-                        msg, stream, connection.msgtype, where)
+                        msg, stream, connection.msgtype, where
+                    )
                     if schema.keys[stream.key].is_image:
                         values[stream.key + TIMESTAMP_SUFFIX] = header_stamp_s(msg)
             for e, k in targets:
@@ -283,10 +321,17 @@ def _write(bag: Path, store: str | Path, reader: Any, mapping: Mapping, types: d
                 plan = episodes[current]
                 if next_step == 0 and not writer.in_episode:
                     writer.begin_episode(
-                        source=mapping.source, task=mapping.task, operator=mapping.operator,
+                        source=mapping.source,
+                        task=mapping.task,
+                        operator=mapping.operator,
                         start_time_s=float(plan.steps_s[0]),
-                        notes={**plan.notes, "bag": str(bag), "split": mapping.split,
-                               "control_hz": mapping.control_hz})
+                        notes={
+                            **plan.notes,
+                            "bag": str(bag),
+                            "split": mapping.split,
+                            "control_hz": mapping.control_hz,
+                        },
+                    )
                 row = rows[current].get(next_step)
                 if row is None or len(row) != width - 1:
                     break
@@ -299,23 +344,36 @@ def _write(bag: Path, store: str | Path, reader: Any, mapping: Mapping, types: d
                     current, next_step = current + 1, 0
         bar.close()
         if current != len(episodes):
-            raise MappingError(f"{bag}: episode {current} of the bag never completed: the "
-                               "second pass did not see the messages the first pass indexed")
+            raise MappingError(
+                f"{bag}: episode {current} of the bag never completed: the "
+                "second pass did not see the messages the first pass indexed"
+            )
     return ImportSummary(first, len(episodes), total_steps)
 
 
 def register(store_subparsers: argparse._SubParsersAction) -> None:
     parser = store_subparsers.add_parser(
-        "import-bag", help="convert a rosbag2 recording (sqlite3 or mcap) into store episodes",
+        "import-bag",
+        help="convert a rosbag2 recording (sqlite3 or mcap) into store episodes",
         description="Convert a rosbag2 recording into store episodes, as the mapping file "
-                    "says (see data_collection/bag_mapping.py for its format): images raw or "
-                    "compressed, joint states, poses, twists, aligned on the episode clock by "
-                    "header stamps; episodes split by a topic, a time gap, or one per bag.")
+        "says (see data_collection/bag_mapping.py for its format): images raw or "
+        "compressed, joint states, poses, twists, aligned on the episode clock by "
+        "header stamps; episodes split by a topic, a time gap, or one per bag.",
+    )
     parser.add_argument("bag", type=Path, help="bag directory (metadata.yaml) or .mcap/.db3")
-    parser.add_argument("--store", type=Path, required=True,
-                        help="store path (created if missing, appended otherwise)")
-    parser.add_argument("--map", type=Path, required=True, dest="mapping",
-                        help="mapping YAML: topics to keys, control rate, episode split")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        required=True,
+        help="store path (created if missing, appended otherwise)",
+    )
+    parser.add_argument(
+        "--map",
+        type=Path,
+        required=True,
+        dest="mapping",
+        help="mapping YAML: topics to keys, control rate, episode split",
+    )
     parser.set_defaults(func=run)
 
 
@@ -323,6 +381,8 @@ def run(args: argparse.Namespace) -> int:
     mapping = load_mapping(args.mapping)
     summary = import_bag(args.bag, args.store, mapping, progress=True)
     last = summary.first_episode + summary.episodes - 1
-    print(f"{args.store}: imported episodes {summary.first_episode}..{last} "
-          f"({summary.steps} steps) of task {mapping.task!r} from {args.bag}")
+    print(
+        f"{args.store}: imported episodes {summary.first_episode}..{last} "
+        f"({summary.steps} steps) of task {mapping.task!r} from {args.bag}"
+    )
     return 0

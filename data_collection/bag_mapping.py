@@ -102,8 +102,22 @@ def load_mapping(path: str | Path) -> Mapping:
         raise MappingError(f"{path}: not valid YAML ({exc})") from exc
     where = str(path)
     doc = _mapping_of(doc, where)
-    _only(doc, {"task", "source", "operator", "control_hz", "max_age_s", "episodes", "streams",
-                "ignore", "jpeg_quality", "success"}, where)
+    _only(
+        doc,
+        {
+            "task",
+            "source",
+            "operator",
+            "control_hz",
+            "max_age_s",
+            "episodes",
+            "streams",
+            "ignore",
+            "jpeg_quality",
+            "success",
+        },
+        where,
+    )
     if "task" not in doc or "streams" not in doc:
         raise MappingError(f"{where}: 'task' and 'streams' are required")
     episodes = _mapping_of(doc.get("episodes", {}), f"{where}: episodes")
@@ -126,9 +140,15 @@ def load_mapping(path: str | Path) -> Mapping:
         field = item.get("field", "position")
         if field not in JOINT_FIELDS:
             raise MappingError(f"{here}: field {field!r} is not one of {', '.join(JOINT_FIELDS)}")
-        streams.append(StreamMap(topic=str(item["topic"]), key=str(item["key"]),
-                                 type=item.get("type"), field=field,
-                                 joints=tuple(item.get("joints", ()))))
+        streams.append(
+            StreamMap(
+                topic=str(item["topic"]),
+                key=str(item["key"]),
+                type=item.get("type"),
+                field=field,
+                joints=tuple(item.get("joints", ())),
+            )
+        )
     keys = [s.key for s in streams]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
@@ -136,15 +156,24 @@ def load_mapping(path: str | Path) -> Mapping:
     try:
         source = Source(doc.get("source", "teleop"))
     except ValueError as exc:
-        raise MappingError(f"{where}: source {doc.get('source')!r} is not one of "
-                           f"{', '.join(s.value for s in Source)}") from exc
+        raise MappingError(
+            f"{where}: source {doc.get('source')!r} is not one of "
+            f"{', '.join(s.value for s in Source)}"
+        ) from exc
     mapping = Mapping(
-        task=str(doc["task"]), streams=tuple(streams), source=source,
-        operator=str(doc.get("operator", "")), control_hz=float(doc.get("control_hz", 10.0)),
-        max_age_s=float(doc.get("max_age_s", 0.5)), split=split,
-        split_topic=episodes.get("topic"), button=int(episodes.get("button", 0)),
-        gap_s=float(episodes.get("gap_s", 1.0)), ignore=frozenset(doc.get("ignore", ())),
-        jpeg_quality=int(doc.get("jpeg_quality", 90)), success=bool(doc.get("success", True)),
+        task=str(doc["task"]),
+        streams=tuple(streams),
+        source=source,
+        operator=str(doc.get("operator", "")),
+        control_hz=float(doc.get("control_hz", 10.0)),
+        max_age_s=float(doc.get("max_age_s", 0.5)),
+        split=split,
+        split_topic=episodes.get("topic"),
+        button=int(episodes.get("button", 0)),
+        gap_s=float(episodes.get("gap_s", 1.0)),
+        ignore=frozenset(doc.get("ignore", ())),
+        jpeg_quality=int(doc.get("jpeg_quality", 90)),
+        success=bool(doc.get("success", True)),
     )
     if mapping.control_hz <= 0 or mapping.max_age_s <= 0 or mapping.gap_s <= 0:
         raise MappingError(f"{where}: control_hz, max_age_s and gap_s must be positive")
@@ -181,13 +210,19 @@ def image_array(msg: Any, msgtype: str, where: str) -> np.ndarray:
             raise MappingError(f"{where}: compressed format {msg.format!r} is not jpeg or png")
         return _rgb(image, where) if image.dtype == np.uint8 else image.astype(np.uint16)
     channels, dtype = {
-        "rgb8": (3, np.uint8), "bgr8": (3, np.uint8), "rgba8": (4, np.uint8),
-        "bgra8": (4, np.uint8), "mono8": (1, np.uint8), "16uc1": (1, np.uint16),
+        "rgb8": (3, np.uint8),
+        "bgr8": (3, np.uint8),
+        "rgba8": (4, np.uint8),
+        "bgra8": (4, np.uint8),
+        "mono8": (1, np.uint8),
+        "16uc1": (1, np.uint16),
         "mono16": (1, np.uint16),
     }.get(msg.encoding.lower(), (0, None))
     if dtype is None:
-        raise MappingError(f"{where}: image encoding {msg.encoding!r} is not supported "
-                           "(rgb8, bgr8, rgba8, bgra8, mono8, 16UC1, mono16)")
+        raise MappingError(
+            f"{where}: image encoding {msg.encoding!r} is not supported "
+            "(rgb8, bgr8, rgba8, bgra8, mono8, 16UC1, mono16)"
+        )
     itemsize = np.dtype(dtype).itemsize
     rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
     pixels = rows[:, : msg.width * channels * itemsize].copy()
@@ -222,8 +257,10 @@ def joint_vector(msg: Any, stream: StreamMap, where: str) -> np.ndarray:
     values = np.asarray(getattr(msg, stream.field), dtype=np.float64)
     names = list(msg.name)
     if len(values) != len(names):
-        raise MappingError(f"{where}: {len(names)} joint names but {len(values)} "
-                           f"{stream.field} values (is '{stream.field}' recorded on this topic?)")
+        raise MappingError(
+            f"{where}: {len(names)} joint names but {len(values)} "
+            f"{stream.field} values (is '{stream.field}' recorded on this topic?)"
+        )
     if not stream.joints:
         return values
     missing = [j for j in stream.joints if j not in names]
@@ -244,10 +281,22 @@ def _image_spec(msg: Any, stream: StreamMap, msgtype: str, quality: int) -> KeyS
     image = image_array(msg, msgtype, stream.topic)
     frame = msg.header.frame_id
     if image.dtype == np.uint16:
-        return KeySpec(image.shape, "uint16", Codec.DEPTH, units="mm", frame=frame,
-                       description=f"from {stream.topic}")
-    return KeySpec(image.shape, "uint8", Codec.JPEG, quality=quality, frame=frame,
-                   description=f"from {stream.topic}")
+        return KeySpec(
+            image.shape,
+            "uint16",
+            Codec.DEPTH,
+            units="mm",
+            frame=frame,
+            description=f"from {stream.topic}",
+        )
+    return KeySpec(
+        image.shape,
+        "uint8",
+        Codec.JPEG,
+        quality=quality,
+        frame=frame,
+        description=f"from {stream.topic}",
+    )
 
 
 _IMAGE = Converter(row=lambda m, s, t, w: image_array(m, t, w), spec=_image_spec)
@@ -257,18 +306,31 @@ CONVERTERS: dict[str, Converter] = {
     JOINT_STATE: Converter(
         row=lambda m, s, t, w: joint_vector(m, s, w),
         spec=lambda m, s, t, q: KeySpec(
-            (len(s.joints or m.name),), "float64",
+            (len(s.joints or m.name),),
+            "float64",
             units={"position": "rad", "velocity": "rad/s", "effort": "Nm"}[s.field],
-            description=f"{s.field} of {', '.join(s.joints or m.name)} from {s.topic}")),
+            description=f"{s.field} of {', '.join(s.joints or m.name)} from {s.topic}",
+        ),
+    ),
     POSE_STAMPED: Converter(
         row=lambda m, s, t, w: pose_vector(m),
-        spec=lambda m, s, t, q: KeySpec((7,), "float64", units="m, quaternion xyzw",
-                                        frame=m.header.frame_id,
-                                        description=f"from {s.topic}")),
+        spec=lambda m, s, t, q: KeySpec(
+            (7,),
+            "float64",
+            units="m, quaternion xyzw",
+            frame=m.header.frame_id,
+            description=f"from {s.topic}",
+        ),
+    ),
     TWIST_STAMPED: Converter(
         row=lambda m, s, t, w: twist_vector(m),
-        spec=lambda m, s, t, q: KeySpec((6,), "float64", units="m/s, rad/s",
-                                        frame=m.header.frame_id,
-                                        description=f"from {s.topic}")),
+        spec=lambda m, s, t, q: KeySpec(
+            (6,),
+            "float64",
+            units="m/s, rad/s",
+            frame=m.header.frame_id,
+            description=f"from {s.topic}",
+        ),
+    ),
 }
 SPLIT_TYPES = (JOY, BOOL, STRING)

@@ -44,20 +44,25 @@ def run(args: argparse.Namespace) -> int:
     if store.exists():
         shutil.rmtree(store)
     print(f"== 1/4 render the workcell -> {args.out / 'views'}")
-    written, _ = render_views(task="stack", seed=0, out=args.out / "views", frames=3,
-                              cameras=ALL_CAMERAS)
+    written, _ = render_views(
+        task="stack", seed=0, out=args.out / "views", frames=3, cameras=ALL_CAMERAS
+    )
     print(f"   {len(written)} frames")
     print(f"== 2/4 collect {args.episodes} scripted-expert episodes per task -> {store}")
     for i, task in enumerate(TASKS):
-        summary = collect(CollectConfig(task=task, episodes=args.episodes, store=store,
-                                        seed=1000 * i))
-        print(f"   {task}: {summary.successes}/{summary.episodes} successful, "
-              f"{summary.steps} steps")
+        summary = collect(
+            CollectConfig(task=task, episodes=args.episodes, store=store, seed=1000 * i)
+        )
+        print(
+            f"   {task}: {summary.successes}/{summary.episodes} successful, {summary.steps} steps"
+        )
     print("== 3/4 inspect, validate and curate the store")
     reader = StoreReader(store)
     summary = reader.summary()
-    print(f"   {summary['episodes']} episodes, {summary['steps']} steps, "
-          f"{summary['size_bytes'] / 1e6:.1f} MB, tasks {summary['tasks']}")
+    print(
+        f"   {summary['episodes']} episodes, {summary['steps']} steps, "
+        f"{summary['size_bytes'] / 1e6:.1f} MB, tasks {summary['tasks']}"
+    )
     problems = validate(store)
     print(f"   validate: {problems if problems else 'ok'}")
     failed = reader.select(success=False)
@@ -65,12 +70,19 @@ def run(args: argparse.Namespace) -> int:
         set_excluded(store, failed, excluded=True, reason="expert failed (demo curation)")
     print(f"   excluded {len(failed)} failed episode(s)")
     print("== 4/4 draw a training batch (obs horizon 2, action horizon 16)")
-    dataset = SequenceDataset(store, obs_keys=[camera_key("front"), camera_key("wrist"), EE_POSE],
-                              action_keys=[ACTION], obs_horizon=2, action_horizon=16,
-                              select={"task": "lift"},
-                              normalization={EE_POSE: "mean_std", ACTION: "min_max"})
+    dataset = SequenceDataset(
+        store,
+        obs_keys=[camera_key("front"), camera_key("wrist"), EE_POSE],
+        action_keys=[ACTION],
+        obs_horizon=2,
+        action_horizon=16,
+        select={"task": "lift"},
+        normalization={EE_POSE: "mean_std", ACTION: "min_max"},
+    )
     batch = next(iter(DataLoader(dataset, batch_size=8, shuffle=True)))
     print("   " + json.dumps({k: list(v.shape) for k, v in batch.items()}))
-    print(f"done in {time.perf_counter() - started:.0f} s; store at {store}; "
-          f"inspect with: rl store info {store}")
+    print(
+        f"done in {time.perf_counter() - started:.0f} s; store at {store}; "
+        f"inspect with: rl store info {store}"
+    )
     return ExitCode.FAILURE if problems else ExitCode.OK

@@ -66,9 +66,8 @@ class EpisodeView:
     def frames(self) -> Iterator[dict[str, np.ndarray]]:
         """Camera name -> frame, step after step."""
         for start in range(0, self.length, _BATCH):
-            rows = list(self.rows[start:start + _BATCH])
-            batch = {name: self.reader.read_frames(key, rows)
-                     for name, key in self.cameras.items()}
+            rows = list(self.rows[start : start + _BATCH])
+            batch = {name: self.reader.read_frames(key, rows) for name, key in self.cameras.items()}
             for i in range(len(rows)):
                 yield {name: frames[i] for name, frames in batch.items()}
 
@@ -81,24 +80,46 @@ def load_view(store: str | Path, index: int) -> EpisodeView:
         raise StoreError(str(exc)) from exc
     recorded = set(episode.info.keys)
     main = [k for k in reader.schema.keys_of(MAIN_STREAM) if k in recorded]
-    cameras = {k[len(CAMERA_PREFIX):]: k for k in main if k.startswith(CAMERA_PREFIX)
-               and reader.spec(k).is_image and reader.spec(k).shape[-1:] == (3,)}
+    cameras = {
+        k[len(CAMERA_PREFIX) :]: k
+        for k in main
+        if k.startswith(CAMERA_PREFIX)
+        and reader.spec(k).is_image
+        and reader.spec(k).shape[-1:] == (3,)
+    }
     if not cameras:
-        raise StoreError(f"{store}: episode {index} has no color camera to show "
-                         f"(keys: {', '.join(sorted(recorded))})")
+        raise StoreError(
+            f"{store}: episode {index} has no color camera to show "
+            f"(keys: {', '.join(sorted(recorded))})"
+        )
     lowdim = reader.read_episode(index, [k for k in main if not reader.spec(k).is_image])
-    tracks = {name: (lowdim[track_key(name)], lowdim[track_state_key(name)])
-              for name in cameras
-              if track_key(name) in lowdim and track_state_key(name) in lowdim}
+    tracks = {
+        name: (lowdim[track_key(name)], lowdim[track_state_key(name)])
+        for name in cameras
+        if track_key(name) in lowdim and track_state_key(name) in lowdim
+    }
     shown = {track_key(n) for n in tracks} | {track_state_key(n) for n in tracks}
-    series = {k: v.reshape(len(v), -1).astype(np.float64) for k, v in lowdim.items()
-              if k not in shown and k != TIMESTAMP and not k.endswith(TIMESTAMP_SUFFIX)
-              and k != CONTROL_SOURCE and v.ndim <= 2}
+    series = {
+        k: v.reshape(len(v), -1).astype(np.float64)
+        for k, v in lowdim.items()
+        if k not in shown
+        and k != TIMESTAMP
+        and not k.endswith(TIMESTAMP_SUFFIX)
+        and k != CONTROL_SOURCE
+        and v.ndim <= 2
+    }
     rate = reader.schema.stream_rates_hz.get(MAIN_STREAM) or 10.0
-    return EpisodeView(reader=reader, index=index, fps=float(rate),
-                       rows=range(*episode.rows[MAIN_STREAM]), cameras=cameras, tracks=tracks,
-                       series=series, times=lowdim.get(TIMESTAMP), control=lowdim.get(
-                           CONTROL_SOURCE))
+    return EpisodeView(
+        reader=reader,
+        index=index,
+        fps=float(rate),
+        rows=range(*episode.rows[MAIN_STREAM]),
+        cameras=cameras,
+        tracks=tracks,
+        series=series,
+        times=lowdim.get(TIMESTAMP),
+        control=lowdim.get(CONTROL_SOURCE),
+    )
 
 
 def control_name(value: int) -> str:
@@ -117,18 +138,22 @@ def viewer_is_open(port: int = VIEWER_PORT) -> bool:
         return False
 
 
-def to_rerun(view: EpisodeView, out: Path | None, *, port: int = VIEWER_PORT,
-             progress: bool = False) -> str:
+def to_rerun(
+    view: EpisodeView, out: Path | None, *, port: int = VIEWER_PORT, progress: bool = False
+) -> str:
     """Stream to the viewer on ``port`` (``out`` None) or write ``out`` (.rrd); returns
     where it went."""
     try:
         import rerun as rr
     except ImportError as exc:
-        raise StoreError("rerun output needs rerun-sdk: pip install "
-                         "'robot-learning-stack[view]' (or write --out FILE.mp4)") from exc
+        raise StoreError(
+            "rerun output needs rerun-sdk: pip install "
+            "'robot-learning-stack[view]' (or write --out FILE.mp4)"
+        ) from exc
     info = view.reader.episode(view.index).info
-    rec = rr.RecordingStream("robot_learning",
-                             recording_id=f"{view.reader.fingerprint()}-{view.index}")
+    rec = rr.RecordingStream(
+        "robot_learning", recording_id=f"{view.reader.fingerprint()}-{view.index}"
+    )
     if out is None:
         url = f"rerun+http://{VIEWER_HOST}:{port}/proxy"
         rec.connect_grpc(url)
@@ -138,14 +163,16 @@ def to_rerun(view: EpisodeView, out: Path | None, *, port: int = VIEWER_PORT,
         rec.save(str(out))
         where = str(out)
     rec.send_recording_name(f"{Path(view.reader.path).name} episode {view.index}")
-    rec.log("episode", rr.TextDocument(json.dumps(json.loads(info.to_json()), indent=2)),
-            static=True)
+    rec.log(
+        "episode", rr.TextDocument(json.dumps(json.loads(info.to_json()), indent=2)), static=True
+    )
     for key, values in view.series.items():
         names = [f"{key}[{i}]" for i in range(values.shape[1])]
         rec.log(f"series/{key}", rr.SeriesLines(names=names), static=True)
     previous = None
-    for t, frames in enumerate(tqdm(view.frames(), total=view.length, unit="step",
-                                    desc="view", disable=not progress)):
+    for t, frames in enumerate(
+        tqdm(view.frames(), total=view.length, unit="step", desc="view", disable=not progress)
+    ):
         rec.set_time("step", sequence=t)
         if view.times is not None:
             rec.set_time("time", timestamp=float(view.times[t]))
@@ -154,9 +181,15 @@ def to_rerun(view: EpisodeView, out: Path | None, *, port: int = VIEWER_PORT,
             if name in view.tracks:
                 points, state = view.tracks[name]
                 seen = (state[t] != PointState.MISSING) & np.isfinite(points[t]).all(axis=1)
-                rec.log(f"cameras/{name}/track", rr.Points2D(
-                    points[t][seen], colors=[TRACK_COLORS[i] for i in np.flatnonzero(seen)],
-                    labels=[TRACK_POINTS[i] for i in np.flatnonzero(seen)], radii=3.0))
+                rec.log(
+                    f"cameras/{name}/track",
+                    rr.Points2D(
+                        points[t][seen],
+                        colors=[TRACK_COLORS[i] for i in np.flatnonzero(seen)],
+                        labels=[TRACK_POINTS[i] for i in np.flatnonzero(seen)],
+                        radii=3.0,
+                    ),
+                )
         for key, values in view.series.items():
             rec.log(f"series/{key}", rr.Scalars(values[t]))
         if view.control is not None:
@@ -212,22 +245,33 @@ def strip_frame(view: EpisodeView, t: int, frames: dict[str, np.ndarray]) -> np.
 
 
 def to_video(view: EpisodeView, out: Path, *, progress: bool = False) -> str:
-    strips = (strip_frame(view, t, frames) for t, frames in enumerate(tqdm(
-        view.frames(), total=view.length, unit="step", desc="view", disable=not progress)))
+    strips = (
+        strip_frame(view, t, frames)
+        for t, frames in enumerate(
+            tqdm(view.frames(), total=view.length, unit="step", desc="view", disable=not progress)
+        )
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".gif":
         from PIL import Image
 
         images = [Image.fromarray(s) for s in strips]
-        images[0].save(out, save_all=True, append_images=images[1:], loop=0,
-                       duration=round(1000 / view.fps), optimize=False)
+        images[0].save(
+            out,
+            save_all=True,
+            append_images=images[1:],
+            loop=0,
+            duration=round(1000 / view.fps),
+            optimize=False,
+        )
         return str(out)
     from robot_learning.store.video import VideoWriter
 
     first = next(strips)
     fps = round(view.fps) if abs(view.fps - round(view.fps)) < 1e-9 else view.fps
-    with VideoWriter(out, fps=fps, width=first.shape[1], height=first.shape[0],
-                     codec="libx264", crf=20) as writer:
+    with VideoWriter(
+        out, fps=fps, width=first.shape[1], height=first.shape[0], codec="libx264", crf=20
+    ) as writer:
         writer.write(first)
         for strip in strips:
             writer.write(strip)
@@ -238,8 +282,14 @@ def to_video(view: EpisodeView, out: Path, *, progress: bool = False) -> str:
 OUTPUTS = (".rrd", ".mp4", ".gif")
 
 
-def view_episode(store: str | Path, index: int, out: Path | None, *,
-                 port: int = VIEWER_PORT, progress: bool = False) -> str:
+def view_episode(
+    store: str | Path,
+    index: int,
+    out: Path | None,
+    *,
+    port: int = VIEWER_PORT,
+    progress: bool = False,
+) -> str:
     if out is not None and out.suffix.lower() not in OUTPUTS:
         raise StoreError(f"--out {out}: unknown kind; use one of {', '.join(OUTPUTS)}")
     view = load_view(store, index)
@@ -252,20 +302,31 @@ def view_episode(store: str | Path, index: int, out: Path | None, *,
 
 def register(store_subparsers: argparse._SubParsersAction) -> None:
     parser = store_subparsers.add_parser(
-        "view", help="show an episode: rerun viewer or .rrd, or an MP4/GIF strip",
-        description=__doc__.split("\n\n")[1])
+        "view",
+        help="show an episode: rerun viewer or .rrd, or an MP4/GIF strip",
+        description=__doc__.split("\n\n")[1],
+    )
     parser.add_argument("path", help="the store")
     parser.add_argument("episode", type=int)
-    parser.add_argument("--out", type=Path, help="FILE.rrd, FILE.mp4 or FILE.gif (default: "
-                        "the open rerun viewer, else STORE-episodeN.rrd here)")
-    parser.add_argument("--port", type=int, default=VIEWER_PORT,
-                        help=f"the rerun viewer's port on {VIEWER_HOST} (default {VIEWER_PORT})")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="FILE.rrd, FILE.mp4 or FILE.gif (default: "
+        "the open rerun viewer, else STORE-episodeN.rrd here)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=VIEWER_PORT,
+        help=f"the rerun viewer's port on {VIEWER_HOST} (default {VIEWER_PORT})",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    where = view_episode(args.path, args.episode, args.out, port=args.port,
-                         progress=sys.stderr.isatty())
+    where = view_episode(
+        args.path, args.episode, args.out, port=args.port, progress=sys.stderr.isatty()
+    )
     print(f"episode {args.episode} of {args.path} -> {where}")
     if where.endswith(".rrd"):
         print(f"open it with: rerun {where}")

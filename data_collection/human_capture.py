@@ -36,28 +36,44 @@ from robot_learning.store import Codec, KeySpec, Source, StoreSchema, StoreWrite
 log = logging.getLogger(__name__)
 
 
-def human_video_schema(cameras: Mapping[str, CameraIntrinsics], *, depth: bool,
-                       record_hz: float, jpeg_quality: int = 90) -> StoreSchema:
+def human_video_schema(
+    cameras: Mapping[str, CameraIntrinsics],
+    *,
+    depth: bool,
+    record_hz: float,
+    jpeg_quality: int = 90,
+) -> StoreSchema:
     """The keys of a human-video episode: per camera color (+ depth) and capture time."""
     keys: dict[str, KeySpec] = {
         TIMESTAMP: KeySpec((), "float64", units="s, station clock", description="time of the step"),
     }
     for name, intr in cameras.items():
         shape = (intr.height, intr.width)
-        keys[camera_key(name)] = KeySpec((*shape, 3), "uint8", Codec.JPEG, quality=jpeg_quality,
-                                         frame=f"{name}_color_optical_frame")
-        keys[camera_timestamp_key(name)] = KeySpec((), "float64", units="s, station clock",
-                                                   description=f"capture time of {name}")
+        keys[camera_key(name)] = KeySpec(
+            (*shape, 3),
+            "uint8",
+            Codec.JPEG,
+            quality=jpeg_quality,
+            frame=f"{name}_color_optical_frame",
+        )
+        keys[camera_timestamp_key(name)] = KeySpec(
+            (), "float64", units="s, station clock", description=f"capture time of {name}"
+        )
         if depth:
-            keys[depth_key(name)] = KeySpec(shape, "uint16", Codec.DEPTH, units="mm",
-                                            frame=f"{name}_color_optical_frame")
+            keys[depth_key(name)] = KeySpec(
+                shape, "uint16", Codec.DEPTH, units="mm", frame=f"{name}_color_optical_frame"
+            )
     return StoreSchema(keys=keys, stream_rates_hz={"step": record_hz})
 
 
-def capture_calibration(intrinsics: Mapping[str, CameraIntrinsics], *,
-                        serials: Mapping[str, str] | None = None,
-                        path: str | Path | None = None, workcell: str = "lab",
-                        uncalibrated: bool = False) -> dict[str, Any]:
+def capture_calibration(
+    intrinsics: Mapping[str, CameraIntrinsics],
+    *,
+    serials: Mapping[str, str] | None = None,
+    path: str | Path | None = None,
+    workcell: str = "lab",
+    uncalibrated: bool = False,
+) -> dict[str, Any]:
     """What each human-video episode records about the calibration (file ``path``, default
     ``$RL_CALIBRATION_DIR/<workcell>.yaml``); refuses doubtful calibrations (a camera missing
     or with another serial, a failed check, a stale file, a camera on the robot's hand)."""
@@ -70,11 +86,14 @@ def capture_calibration(intrinsics: Mapping[str, CameraIntrinsics], *,
     if uncalibrated:
         return camera_calibration(intrinsics, {}, source={"kind": "uncalibrated"})
     try:
-        cal, path = load_recording_calibration(intrinsics, serials=serials, path=path,
-                                               workcell=workcell, fixed_only=True)
+        cal, path = load_recording_calibration(
+            intrinsics, serials=serials, path=path, workcell=workcell, fixed_only=True
+        )
     except ValueError as exc:
-        raise ValueError(f"{exc} (or record uncalibrated: `rl human collect --uncalibrated`, "
-                         "human_capture_node uncalibrated:=true)") from None
+        raise ValueError(
+            f"{exc} (or record uncalibrated: `rl human collect --uncalibrated`, "
+            "human_capture_node uncalibrated:=true)"
+        ) from None
     return recorded_calibration(cal, path, intrinsics)
 
 
@@ -119,10 +138,16 @@ class HumanEpisodes:
     """One human-video episode at a time into ``writer``: begin, add synchronized frame
     sets, commit or discard. Keeps the summaries of the committed episodes."""
 
-    def __init__(self, writer: StoreWriter, *, cameras: tuple[str, ...],
-                 calibration: Mapping[str, Any], config: CaptureConfig,
-                 report: Callable[[str], None] = print,
-                 notes: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        writer: StoreWriter,
+        *,
+        cameras: tuple[str, ...],
+        calibration: Mapping[str, Any],
+        config: CaptureConfig,
+        report: Callable[[str], None] = print,
+        notes: Mapping[str, Any] | None = None,
+    ) -> None:
         self.writer = writer
         self.cameras = cameras
         self.calibration = dict(calibration)
@@ -136,10 +161,17 @@ class HumanEpisodes:
         if self.episode is not None:
             raise RuntimeError(f"episode {self.episode.index} is still open")
         index = self.writer.begin_episode(
-            source=Source.HUMAN_VIDEO, task=self.config.task, operator=self.config.operator,
+            source=Source.HUMAN_VIDEO,
+            task=self.config.task,
+            operator=self.config.operator,
             calibration=self.calibration,
-            notes={"record_hz": self.config.record_hz, "depth": self.config.depth,
-                   "cameras": list(self.cameras), **self.notes})
+            notes={
+                "record_hz": self.config.record_hz,
+                "depth": self.config.depth,
+                "cameras": list(self.cameras),
+                **self.notes,
+            },
+        )
         self.episode = OpenHumanEpisode(index, time.monotonic())
         self.report(f"episode {index}: recording")
         return index
@@ -172,22 +204,26 @@ class HumanEpisodes:
         """A step that could not be assembled (a camera's frame missing or too old)."""
         self._open().skipped += 1
 
-    def commit(self, *, success: bool,
-               notes: Mapping[str, Any] | None = None) -> EpisodeSummary | None:
+    def commit(
+        self, *, success: bool, notes: Mapping[str, Any] | None = None
+    ) -> EpisodeSummary | None:
         """Commit the open episode; one without a single synchronized step is discarded."""
         ep = self._open()
         duration = time.monotonic() - ep.start_s
         if ep.frames == 0:
             self.discard("no synchronized frame")
             return None
-        index = self.writer.commit(success=success,
-                                   notes={"skipped_steps": ep.skipped, **(notes or {})})
+        index = self.writer.commit(
+            success=success, notes={"skipped_steps": ep.skipped, **(notes or {})}
+        )
         self.episode = None
         summary = EpisodeSummary(index, ep.frames, ep.skipped, success, duration)
         self.summaries.append(summary)
-        self.report(f"episode {index}: {summary.frames} frames per camera, "
-                    f"{summary.skipped} skipped, {duration:.1f} s, "
-                    f"{'success' if success else 'failed'}")
+        self.report(
+            f"episode {index}: {summary.frames} frames per camera, "
+            f"{summary.skipped} skipped, {duration:.1f} s, "
+            f"{'success' if success else 'failed'}"
+        )
         return summary
 
     def discard(self, why: str = "operator discarded it") -> None:
@@ -206,17 +242,29 @@ class HumanEpisodes:
 class HumanCapture:
     """Records episodes from ``cameras`` (connected) into ``writer`` on ``device``'s events."""
 
-    def __init__(self, *, cameras: Mapping[str, Camera], writer: StoreWriter,
-                 device: TeleopDevice, calibration: Mapping[str, Any], config: CaptureConfig,
-                 report: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        *,
+        cameras: Mapping[str, Camera],
+        writer: StoreWriter,
+        device: TeleopDevice,
+        calibration: Mapping[str, Any],
+        config: CaptureConfig,
+        report: Callable[[str], None] = print,
+    ) -> None:
         if len(cameras) < 1:
             raise ValueError("human capture needs at least one camera (two to triangulate)")
         self.cameras = dict(cameras)
         self.device = device
         self.config = config
         self.report = report
-        self.episodes = HumanEpisodes(writer, cameras=tuple(self.cameras),
-                                      calibration=calibration, config=config, report=report)
+        self.episodes = HumanEpisodes(
+            writer,
+            cameras=tuple(self.cameras),
+            calibration=calibration,
+            config=config,
+            report=report,
+        )
 
     @property
     def summaries(self) -> list[EpisodeSummary]:

@@ -73,40 +73,72 @@ def recording_schema(
     operator's action (deployment with a human in the loop).
     """
     keys: dict[str, KeySpec] = {
-        TIMESTAMP: KeySpec((), "float64", units="s, station clock",
-                           description="time of the step"),
+        TIMESTAMP: KeySpec((), "float64", units="s, station clock", description="time of the step"),
         JOINT_POSITIONS: KeySpec((7,), "float64", units="rad"),
         JOINT_VELOCITIES: KeySpec((7,), "float64", units="rad/s"),
-        EE_POSE: KeySpec((7,), "float64", units="m, quaternion xyzw", frame=BASE_FRAME,
-                         description="hand TCP pose"),
+        EE_POSE: KeySpec(
+            (7,),
+            "float64",
+            units="m, quaternion xyzw",
+            frame=BASE_FRAME,
+            description="hand TCP pose",
+        ),
         GRIPPER_WIDTH: KeySpec((), "float64", units="m"),
-        ACTION: KeySpec((8,), "float64", units="m, quaternion xyzw, 1=closed", frame=BASE_FRAME,
-                        description="commanded TCP target pose and gripper"),
+        ACTION: KeySpec(
+            (8,),
+            "float64",
+            units="m, quaternion xyzw, 1=closed",
+            frame=BASE_FRAME,
+            description="commanded TCP target pose and gripper",
+        ),
         TELEOP_TWIST: KeySpec((6,), "float64", units="m/s, rad/s", frame=BASE_FRAME),
         STATE_TIMESTAMP: KeySpec((), "float64", stream=STATE_STREAM, units="s, station clock"),
         STATE_JOINT_POSITIONS: KeySpec((7,), "float64", stream=STATE_STREAM, units="rad"),
-        STATE_EE_POSE: KeySpec((7,), "float64", stream=STATE_STREAM,
-                               units="m, quaternion xyzw", frame=BASE_FRAME),
+        STATE_EE_POSE: KeySpec(
+            (7,), "float64", stream=STATE_STREAM, units="m, quaternion xyzw", frame=BASE_FRAME
+        ),
         STATE_GRIPPER_WIDTH: KeySpec((), "float64", stream=STATE_STREAM, units="m"),
-        STATE_TARGET: KeySpec((8,), "float64", stream=STATE_STREAM,
-                              units="m, quaternion xyzw, 1=closed", frame=BASE_FRAME),
+        STATE_TARGET: KeySpec(
+            (8,),
+            "float64",
+            stream=STATE_STREAM,
+            units="m, quaternion xyzw, 1=closed",
+            frame=BASE_FRAME,
+        ),
     }
     if intervention:
         pose_units = "m, quaternion xyzw, 1=closed"
         keys[CONTROL_SOURCE] = KeySpec((), "uint8", description="0 policy, 1 human, 2 hold")
-        keys[POLICY_ACTION] = KeySpec((8,), "float64", units=pose_units, frame=BASE_FRAME,
-                                      description="the policy's target, in control or not")
-        keys[HUMAN_ACTION] = KeySpec((8,), "float64", units=pose_units, frame=BASE_FRAME,
-                                     description="the operator device's target")
+        keys[POLICY_ACTION] = KeySpec(
+            (8,),
+            "float64",
+            units=pose_units,
+            frame=BASE_FRAME,
+            description="the policy's target, in control or not",
+        )
+        keys[HUMAN_ACTION] = KeySpec(
+            (8,),
+            "float64",
+            units=pose_units,
+            frame=BASE_FRAME,
+            description="the operator device's target",
+        )
     for name, intr in cameras.items():
         shape = (intr.height, intr.width)
-        keys[camera_key(name)] = KeySpec((*shape, 3), "uint8", Codec.JPEG, quality=jpeg_quality,
-                                         frame=f"{name}_color_optical_frame")
-        keys[camera_timestamp_key(name)] = KeySpec((), "float64", units="s, station clock",
-                                                   description=f"capture time of {name}")
+        keys[camera_key(name)] = KeySpec(
+            (*shape, 3),
+            "uint8",
+            Codec.JPEG,
+            quality=jpeg_quality,
+            frame=f"{name}_color_optical_frame",
+        )
+        keys[camera_timestamp_key(name)] = KeySpec(
+            (), "float64", units="s, station clock", description=f"capture time of {name}"
+        )
         if depth:
-            keys[depth_key(name)] = KeySpec(shape, "uint16", Codec.DEPTH, units="mm",
-                                            frame=f"{name}_color_optical_frame")
+            keys[depth_key(name)] = KeySpec(
+                shape, "uint16", Codec.DEPTH, units="mm", frame=f"{name}_color_optical_frame"
+            )
     return StoreSchema(keys=keys, stream_rates_hz={"step": record_hz, STATE_STREAM: control_hz})
 
 
@@ -114,17 +146,27 @@ def track_key_specs(cameras: Sequence[str]) -> dict[str, KeySpec]:
     """The motion-track keys (robot_learning.keys, MT-pi) for views ``cameras``; a store
     gains them when a writer opens it with a schema that adds them."""
     keys: dict[str, KeySpec] = {
-        TRACK_POINTS_3D: KeySpec((len(TRACK_POINTS), 3), "float32", units="m", frame=BASE_FRAME,
-                                 description=f"track points {TRACK_POINTS} in the base frame"),
+        TRACK_POINTS_3D: KeySpec(
+            (len(TRACK_POINTS), 3),
+            "float32",
+            units="m",
+            frame=BASE_FRAME,
+            description=f"track points {TRACK_POINTS} in the base frame",
+        ),
         TRACK_GRASP: KeySpec((), "float32", description="1 grasping, 0 not"),
         TRACK_TERMINAL: KeySpec((), "uint8", description="1 on the episode's final steps"),
     }
     for name in cameras:
-        keys[track_key(name)] = KeySpec((len(TRACK_POINTS), 2), "float32", units="px",
-                                        frame=f"{name}_color_optical_frame",
-                                        description=f"track points {TRACK_POINTS} in {name}")
-        keys[track_state_key(name)] = KeySpec((len(TRACK_POINTS),), "uint8",
-                                              description="hand_tracking.base.PointState")
+        keys[track_key(name)] = KeySpec(
+            (len(TRACK_POINTS), 2),
+            "float32",
+            units="px",
+            frame=f"{name}_color_optical_frame",
+            description=f"track points {TRACK_POINTS} in {name}",
+        )
+        keys[track_state_key(name)] = KeySpec(
+            (len(TRACK_POINTS),), "uint8", description="hand_tracking.base.PointState"
+        )
     return keys
 
 
@@ -150,8 +192,13 @@ def camera_calibration(
         if t is None and hand is None:
             logger.warning("camera %r has no calibrated pose: recorded uncalibrated", name)
         out[name] = {
-            "width": intr.width, "height": intr.height, "fx": intr.fx, "fy": intr.fy,
-            "cx": intr.cx, "cy": intr.cy, "distortion": list(intr.distortion),
+            "width": intr.width,
+            "height": intr.height,
+            "fx": intr.fx,
+            "fy": intr.fy,
+            "cx": intr.cx,
+            "cy": intr.cy,
+            "distortion": list(intr.distortion),
             "T_base_camera": None if t is None else np.asarray(t).tolist(),
             "mount": "hand" if hand is not None else "fixed",
             "T_hand_camera": None if hand is None else np.asarray(hand).tolist(),
@@ -160,10 +207,14 @@ def camera_calibration(
     return out
 
 
-def load_recording_calibration(cameras: Iterable[str], *,
-                               serials: Mapping[str, str] | None = None,
-                               path: str | Path | None = None, workcell: str = "lab",
-                               fixed_only: bool = False) -> tuple[WorkcellCalibration, Path]:
+def load_recording_calibration(
+    cameras: Iterable[str],
+    *,
+    serials: Mapping[str, str] | None = None,
+    path: str | Path | None = None,
+    workcell: str = "lab",
+    fixed_only: bool = False,
+) -> tuple[WorkcellCalibration, Path]:
     """The workcell's calibration file (``path``, default ``$RL_CALIBRATION_DIR/<workcell>
     .yaml``) checked for recording ``cameras``: ValueError naming every problem (a camera
     missing or with another serial, a failed check, a stale calibration; with
@@ -176,38 +227,52 @@ def load_recording_calibration(cameras: Iterable[str], *,
     problems = cal.recording_problems(serials or dict.fromkeys(cameras, ""))
     hand = [n for n in cameras if n in cal.cameras and cal.cameras[n].mount == "hand"]
     if fixed_only and hand:
-        problems.append(f"camera(s) {hand} are on the robot's hand; human capture needs "
-                        "fixed cameras")
+        problems.append(
+            f"camera(s) {hand} are on the robot's hand; human capture needs fixed cameras"
+        )
     if problems:
         raise ValueError(f"{path}: {'; '.join(problems)}")
     return cal, path
 
 
-def recorded_calibration(cal: WorkcellCalibration, path: str | Path, cameras: Iterable[str], *,
-                         T_base_hand: np.ndarray | None = None) -> dict[str, Any]:
+def recorded_calibration(
+    cal: WorkcellCalibration,
+    path: str | Path,
+    cameras: Iterable[str],
+    *,
+    T_base_hand: np.ndarray | None = None,
+) -> dict[str, Any]:
     """``camera_calibration`` from a checked file for ``cameras``: the file's intrinsics, a
     fixed camera's T_base_camera, a hand camera's T_hand_camera (and its base pose at
     ``T_base_hand``, the hand at the episode's start)."""
     fixed = {n: cal.cameras[n].pose for n in cameras if cal.cameras[n].mount == "fixed"}
     hand = {n: cal.cameras[n].pose for n in cameras if cal.cameras[n].mount == "hand"}
     if hand and T_base_hand is None:
-        raise ValueError(f"camera(s) {sorted(hand)} are on the hand: their pose needs the "
-                         "hand pose at the episode's start")
+        raise ValueError(
+            f"camera(s) {sorted(hand)} are on the hand: their pose needs the "
+            "hand pose at the episode's start"
+        )
     at_start = {n: np.asarray(T_base_hand) @ T for n, T in hand.items()}
-    return camera_calibration({n: cal.cameras[n].intrinsics for n in cameras},
-                              {**fixed, **at_start}, hand_cameras=hand,
-                              source=cal.episode_metadata(path))
+    return camera_calibration(
+        {n: cal.cameras[n].intrinsics for n in cameras},
+        {**fixed, **at_start},
+        hand_cameras=hand,
+        source=cal.episode_metadata(path),
+    )
 
 
-def calibration_size_mismatch(recorded: Mapping[str, Mapping[str, Any]],
-                              live: Mapping[str, CameraIntrinsics | None]) -> str | None:
+def calibration_size_mismatch(
+    recorded: Mapping[str, Mapping[str, Any]], live: Mapping[str, CameraIntrinsics | None]
+) -> str | None:
     """Why a calibration (``camera_calibration`` entries) does not fit the live cameras:
     one made at another image size than a camera delivers."""
     for name, cal in recorded.items():
         intr = live.get(name)
         if intr is not None and (intr.width, intr.height) != (cal["width"], cal["height"]):
-            return (f"camera {name} delivers {intr.width}x{intr.height} but was calibrated "
-                    f"at {cal['width']}x{cal['height']} (calibrate at this size)")
+            return (
+                f"camera {name} delivers {intr.width}x{intr.height} but was calibrated "
+                f"at {cal['width']}x{cal['height']} (calibrate at this size)"
+            )
     return None
 
 
@@ -219,24 +284,42 @@ class EpisodeRecorder:
     cameras: tuple[str, ...]
     depth: bool = False
 
-    def begin(self, *, source: Source | str, task: str, operator: str,
-              calibration: Mapping[str, Any], notes: Mapping[str, Any] | None = None) -> int:
-        return self.writer.begin_episode(source=source, task=task, operator=operator,
-                                         calibration=calibration, notes=notes)
+    def begin(
+        self,
+        *,
+        source: Source | str,
+        task: str,
+        operator: str,
+        calibration: Mapping[str, Any],
+        notes: Mapping[str, Any] | None = None,
+    ) -> int:
+        return self.writer.begin_episode(
+            source=source, task=task, operator=operator, calibration=calibration, notes=notes
+        )
 
     def record_control(self, state: RobotState, target: CartesianTarget) -> None:
         """One control-rate row: the state and the target sent at that tick."""
-        self.writer.append({
-            STATE_TIMESTAMP: state.timestamp_s,
-            STATE_JOINT_POSITIONS: state.joint_positions,
-            STATE_EE_POSE: state.ee_pose_vector(),
-            STATE_GRIPPER_WIDTH: state.gripper_width_m,
-            STATE_TARGET: target.as_vector(),
-        }, stream=STATE_STREAM)
+        self.writer.append(
+            {
+                STATE_TIMESTAMP: state.timestamp_s,
+                STATE_JOINT_POSITIONS: state.joint_positions,
+                STATE_EE_POSE: state.ee_pose_vector(),
+                STATE_GRIPPER_WIDTH: state.gripper_width_m,
+                STATE_TARGET: target.as_vector(),
+            },
+            stream=STATE_STREAM,
+        )
 
-    def record_step(self, *, time_s: float, state: RobotState, action: CartesianTarget,
-                    twist: np.ndarray, frames: Mapping[str, CameraFrame],
-                    control: Mapping[str, Any] | None = None) -> None:
+    def record_step(
+        self,
+        *,
+        time_s: float,
+        state: RobotState,
+        action: CartesianTarget,
+        twist: np.ndarray,
+        frames: Mapping[str, CameraFrame],
+        control: Mapping[str, Any] | None = None,
+    ) -> None:
         """One record-rate row: the newest frame of each camera at ``time_s`` and the rest.
 
         ``control`` carries the intervention keys (``CONTROL_SOURCE``, ``POLICY_ACTION``,
@@ -264,8 +347,13 @@ class EpisodeRecorder:
                 row[depth_key(name)] = frame.depth
         self.writer.append(row)
 
-    def commit(self, *, success: bool, notes: Mapping[str, Any] | None = None,
-               source: Source | str | None = None) -> int:
+    def commit(
+        self,
+        *,
+        success: bool,
+        notes: Mapping[str, Any] | None = None,
+        source: Source | str | None = None,
+    ) -> int:
         return self.writer.commit(success=success, notes=notes, source=source)
 
     def discard(self) -> None:

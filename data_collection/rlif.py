@@ -43,35 +43,50 @@ def export_rlif(store: Path | str, out: Path) -> RlifSummary:
     reader = StoreReader(store)
     chosen = reader.select(source=[str(Source.POLICY), str(Source.INTERVENTION)])
     if not chosen:
-        raise StoreError(f"{store}: no policy or intervention episodes (record some with "
-                         "`rl deploy --store`)")
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "episode", "step", "reward", "done", "control_source", "onset")}
+        raise StoreError(
+            f"{store}: no policy or intervention episodes (record some with `rl deploy --store`)"
+        )
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("episode", "step", "reward", "done", "control_source", "onset")
+    }
     for index in chosen:
         info = reader.episode(index).info
         if CONTROL_SOURCE not in info.keys:
-            raise StoreError(f"{store}: {info.source} episode {index} has no "
-                             f"{CONTROL_SOURCE!r}; it was not recorded by the deployment runtime")
+            raise StoreError(
+                f"{store}: {info.source} episode {index} has no "
+                f"{CONTROL_SOURCE!r}; it was not recorded by the deployment runtime"
+            )
         source = reader.read_episode(index, keys=[CONTROL_SOURCE])[CONTROL_SOURCE]
         reward, onset = rlif_labels(source)
         n = len(source)
         done = np.zeros(n, dtype=bool)
         done[-1] = True
-        for key, value in (("episode", np.full(n, index)), ("step", np.arange(n)),
-                           ("reward", reward), ("done", done),
-                           ("control_source", source.astype(np.uint8)), ("onset", onset)):
+        for key, value in (
+            ("episode", np.full(n, index)),
+            ("step", np.arange(n)),
+            ("reward", reward),
+            ("done", done),
+            ("control_source", source.astype(np.uint8)),
+            ("onset", onset),
+        ):
             parts[key].append(value)
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, episodes=np.asarray(chosen), **arrays)
-    return RlifSummary(len(chosen), len(arrays["step"]), int(arrays["onset"].sum()),
-                       int((arrays["control_source"] == ControlSource.HUMAN).sum()))
+    return RlifSummary(
+        len(chosen),
+        len(arrays["step"]),
+        int(arrays["onset"].sum()),
+        int((arrays["control_source"] == ControlSource.HUMAN).sum()),
+    )
 
 
 def register(store_subparsers: argparse._SubParsersAction) -> None:
     parser = store_subparsers.add_parser(
-        "export-rlif", help="RLIF labels (-1 at intervention onset) of deployment rollouts",
-        description=__doc__.split("\n\n")[1])
+        "export-rlif",
+        help="RLIF labels (-1 at intervention onset) of deployment rollouts",
+        description=__doc__.split("\n\n")[1],
+    )
     parser.add_argument("path", help="store with policy/intervention episodes")
     parser.add_argument("--out", type=Path, required=True, help="labels file (.npz)")
     parser.set_defaults(func=run)
@@ -79,6 +94,8 @@ def register(store_subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     summary = export_rlif(args.path, args.out)
-    print(f"{args.out}: {summary.steps} steps of {summary.episodes} episodes, "
-          f"{summary.onsets} interventions, {summary.human_steps} human-controlled steps")
+    print(
+        f"{args.out}: {summary.steps} steps of {summary.episodes} episodes, "
+        f"{summary.onsets} interventions, {summary.human_steps} human-controlled steps"
+    )
     return 0

@@ -48,8 +48,9 @@ class CollectConfig:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         ratio = self.control_hz / self.record_hz
         if self.record_hz <= 0 or abs(ratio - round(ratio)) > 1e-9:
-            raise ValueError(f"record rate {self.record_hz} Hz must divide the control rate "
-                             f"{self.control_hz} Hz")
+            raise ValueError(
+                f"record rate {self.record_hz} Hz must divide the control rate {self.control_hz} Hz"
+            )
 
 
 @dataclass(frozen=True)
@@ -68,54 +69,87 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
     from robot_learning.sim.scene import HAND_CAMERAS
     from robot_learning.sim.workcell import Workcell
 
-    servo = (None if config.reflex_force_n is None
-             else SimServo(reflex_force_n=config.reflex_force_n))
-    workcell = Workcell(task=config.task, seed=config.seed, cameras=config.cameras,
-                        image_size=config.image_size, control_hz=config.control_hz,
-                        with_depth=config.depth, servo=servo,
-                        task_options=config.task_options)
+    servo = (
+        None if config.reflex_force_n is None else SimServo(reflex_force_n=config.reflex_force_n)
+    )
+    workcell = Workcell(
+        task=config.task,
+        seed=config.seed,
+        cameras=config.cameras,
+        image_size=config.image_size,
+        control_hz=config.control_hz,
+        with_depth=config.depth,
+        servo=servo,
+        task_options=config.task_options,
+    )
     record_every = round(config.control_hz / config.record_hz)
     successes = steps = reflexes = committed = 0
     with workcell:
         cameras = workcell.cameras
-        schema = recording_schema({n: c.intrinsics for n, c in cameras.items()},
-                                  depth=config.depth, record_hz=config.record_hz,
-                                  control_hz=config.control_hz)
-        with StoreWriter(config.store, schema,
-                         min_free_bytes=int(config.min_free_mb * 1e6)) as writer:
+        schema = recording_schema(
+            {n: c.intrinsics for n, c in cameras.items()},
+            depth=config.depth,
+            record_hz=config.record_hz,
+            control_hz=config.control_hz,
+        )
+        with StoreWriter(
+            config.store, schema, min_free_bytes=int(config.min_free_mb * 1e6)
+        ) as writer:
             recorder = EpisodeRecorder(writer, cameras=config.cameras, depth=config.depth)
             first = writer.num_episodes
-            bar = tqdm(range(config.episodes), desc=f"collect {config.task}", unit="episode",
-                       disable=not progress)
+            bar = tqdm(
+                range(config.episodes),
+                desc=f"collect {config.task}",
+                unit="episode",
+                disable=not progress,
+            )
             try:
                 for i in bar:
                     seed = config.seed + i
                     workcell.reset(seed)  # camera poses are part of the episode's draw
                     recorder.begin(
-                        source=Source.TELEOP, task=config.task, operator=config.operator,
+                        source=Source.TELEOP,
+                        task=config.task,
+                        operator=config.operator,
                         calibration=camera_calibration(
                             {n: c.intrinsics for n, c in cameras.items()},
                             {n: c.extrinsics for n, c in cameras.items()},
-                            hand_cameras={n: workcell.true_T_hand_camera(n)
-                                          for n in cameras if n in HAND_CAMERAS},
-                            source={"kind": "simulator ground truth", "seed": seed}),
-                        notes={"seed": seed, "noise_m_s": config.noise_m_s, "sim": True,
-                               "device": "scripted expert via TwistIntegrator",
-                               "task_options": dict(config.task_options)},
+                            hand_cameras={
+                                n: workcell.true_T_hand_camera(n)
+                                for n in cameras
+                                if n in HAND_CAMERAS
+                            },
+                            source={"kind": "simulator ground truth", "seed": seed},
+                        ),
+                        notes={
+                            "seed": seed,
+                            "noise_m_s": config.noise_m_s,
+                            "sim": True,
+                            "device": "scripted expert via TwistIntegrator",
+                            "task_options": dict(config.task_options),
+                        },
                     )
 
-                    def on_step(step: int, state: RobotState, command: TeleopCommand,
-                                target: CartesianTarget) -> None:
+                    def on_step(
+                        step: int,
+                        state: RobotState,
+                        command: TeleopCommand,
+                        target: CartesianTarget,
+                    ) -> None:
                         recorder.record_control(state, target)
                         if step % record_every == 0:
                             recorder.record_step(
-                                time_s=state.timestamp_s, state=state, action=target,
+                                time_s=state.timestamp_s,
+                                state=state,
+                                action=target,
                                 twist=command.twist,
-                                frames={n: c.read() for n, c in cameras.items()})
+                                frames={n: c.read() for n, c in cameras.items()},
+                            )
 
                     try:
-                        result = run_episode(workcell, seed=seed, noise_m_s=config.noise_m_s,
-                                             on_step=on_step)
+                        result = run_episode(
+                            workcell, seed=seed, noise_m_s=config.noise_m_s, on_step=on_step
+                        )
                     except RobotReflexError as exc:
                         # Safe stop: the arm already halted; the half episode is not a demo.
                         log.warning("episode with seed %d dropped: %s", seed, exc)
@@ -123,14 +157,19 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
                         workcell.robot.recover()
                         reflexes += 1
                         continue
-                    recorder.commit(success=result.success, notes={
-                        "expert_reported_success": result.expert_reported_success,
-                        "sim_duration_s": result.duration_s})
+                    recorder.commit(
+                        success=result.success,
+                        notes={
+                            "expert_reported_success": result.expert_reported_success,
+                            "sim_duration_s": result.duration_s,
+                        },
+                    )
                     committed += 1
                     successes += result.success
                     steps += -(-result.steps // record_every)
-                    bar.set_postfix(success=f"{successes}/{committed}", steps=steps,
-                                    reflexes=reflexes)
+                    bar.set_postfix(
+                        success=f"{successes}/{committed}", steps=steps, reflexes=reflexes
+                    )
             except BaseException:
                 recorder.discard()  # committed episodes stay; the open one is dropped
                 raise
@@ -139,31 +178,55 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
 
 def register(sim_subparsers: argparse._SubParsersAction) -> None:
     parser = sim_subparsers.add_parser(
-        "collect", help="record scripted-expert demonstrations into a store",
+        "collect",
+        help="record scripted-expert demonstrations into a store",
         description="Run a task's scripted expert through the teleop path and record every "
-                    "episode (all cameras, robot state, commanded action, gripper, success).")
+        "episode (all cameras, robot state, commanded action, gripper, success).",
+    )
     parser.add_argument("--task", default="lift", help="lift, push or stack")
-    parser.add_argument("--embodiment", choices=("robot", "hand"), default="robot",
-                        help="robot: the scripted expert teleoperates the arm (teleop "
-                             "episodes); hand: the human-hand stand-in does the task with the "
-                             "arm parked, filmed by the fixed cameras (human_video episodes; "
-                             "lift and push)")
-    parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a task option, repeatable; push: targets=any|robot|novel (the "
-                             "region push targets are drawn from, see sim/tasks/push.py)")
+    parser.add_argument(
+        "--embodiment",
+        choices=("robot", "hand"),
+        default="robot",
+        help="robot: the scripted expert teleoperates the arm (teleop "
+        "episodes); hand: the human-hand stand-in does the task with the "
+        "arm parked, filmed by the fixed cameras (human_video episodes; "
+        "lift and push)",
+    )
+    parser.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a task option, repeatable; push: targets=any|robot|novel (the "
+        "region push targets are drawn from, see sim/tasks/push.py)",
+    )
     parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--store", type=Path, default=Path("demos.zarr"),
-                        help="store path (created if missing, appended otherwise)")
-    parser.add_argument("--cameras", nargs="+", default=None,
-                        help="default: front wrist (robot), front side (hand)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("demos.zarr"),
+        help="store path (created if missing, appended otherwise)",
+    )
+    parser.add_argument(
+        "--cameras", nargs="+", default=None, help="default: front wrist (robot), front side (hand)"
+    )
     parser.add_argument("--size", default="240x320", help="HEIGHTxWIDTH of every camera")
     parser.add_argument("--record-hz", type=float, default=10.0)
     parser.add_argument("--depth", action="store_true", help="also record aligned depth")
-    parser.add_argument("--noise", type=float, default=0.02,
-                        help="expert action noise, m/s (varies the demonstrations)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.02,
+        help="expert action noise, m/s (varies the demonstrations)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
-    parser.add_argument("--min-free-mb", type=float, default=100.0,
-                        help="do not start an episode with less free space on the store's disk")
+    parser.add_argument(
+        "--min-free-mb",
+        type=float,
+        default=100.0,
+        help="do not start an episode with less free space on the store's disk",
+    )
     parser.set_defaults(func=run)
 
 
@@ -182,21 +245,29 @@ def run(args: argparse.Namespace) -> int:
 
     if args.embodiment == "hand":
         return run_hand(args)
-    config = CollectConfig(task=args.task, episodes=args.episodes, store=args.store,
-                           cameras=tuple(args.cameras or ("front", "wrist")),
-                           image_size=parse_image_size(args.size),
-                           record_hz=args.record_hz, depth=args.depth,
-                           noise_m_s=args.noise, seed=args.seed,
-                           min_free_mb=args.min_free_mb,
-                           task_options=parse_task_options(args.task_option))
+    config = CollectConfig(
+        task=args.task,
+        episodes=args.episodes,
+        store=args.store,
+        cameras=tuple(args.cameras or ("front", "wrist")),
+        image_size=parse_image_size(args.size),
+        record_hz=args.record_hz,
+        depth=args.depth,
+        noise_m_s=args.noise,
+        seed=args.seed,
+        min_free_mb=args.min_free_mb,
+        task_options=parse_task_options(args.task_option),
+    )
     try:
         summary = collect(config)
     except KeyboardInterrupt:
         raise Interrupted("committed episodes are kept, the open one was discarded") from None
-    print(f"{config.store}: recorded episodes {summary.first_episode}.."
-          f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
-          f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps"
-          + (f", {summary.reflexes} dropped on a reflex" if summary.reflexes else ""))
+    print(
+        f"{config.store}: recorded episodes {summary.first_episode}.."
+        f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
+        f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps"
+        + (f", {summary.reflexes} dropped on a reflex" if summary.reflexes else "")
+    )
     return 0
 
 
@@ -206,18 +277,26 @@ def run_hand(args: argparse.Namespace) -> int:
 
     if args.depth:
         raise InputError("--depth is not recorded for hand episodes (yet)")
-    config = HandCollectConfig(task=args.task, episodes=args.episodes, store=args.store,
-                               cameras=tuple(args.cameras or FIXED_CAMERAS),
-                               image_size=parse_image_size(args.size),
-                               record_hz=args.record_hz, noise_m_s=args.noise,
-                               seed=args.seed, min_free_mb=args.min_free_mb,
-                               task_options=parse_task_options(args.task_option))
+    config = HandCollectConfig(
+        task=args.task,
+        episodes=args.episodes,
+        store=args.store,
+        cameras=tuple(args.cameras or FIXED_CAMERAS),
+        image_size=parse_image_size(args.size),
+        record_hz=args.record_hz,
+        noise_m_s=args.noise,
+        seed=args.seed,
+        min_free_mb=args.min_free_mb,
+        task_options=parse_task_options(args.task_option),
+    )
     try:
         summary = collect_hand(config)
     except KeyboardInterrupt:
         raise Interrupted("committed episodes are kept, the open one was discarded") from None
-    print(f"{config.store}: recorded human_video episodes {summary.first_episode}.."
-          f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
-          f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps, "
-          f"{summary.wall_s:.1f} s")
+    print(
+        f"{config.store}: recorded human_video episodes {summary.first_episode}.."
+        f"{summary.first_episode + summary.episodes - 1} of task {config.task!r}: "
+        f"{summary.successes}/{summary.episodes} successful, {summary.steps} steps, "
+        f"{summary.wall_s:.1f} s"
+    )
     return 0

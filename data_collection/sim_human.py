@@ -37,7 +37,10 @@ NUM_LANDMARKS = 21
 
 
 def human_video_schema(
-    cameras: Mapping[str, CameraIntrinsics], *, record_hz: float, jpeg_quality: int = 90,
+    cameras: Mapping[str, CameraIntrinsics],
+    *,
+    record_hz: float,
+    jpeg_quality: int = 90,
     ground_truth: bool = True,
 ) -> StoreSchema:
     """Keys of a human-video episode: each camera's frames and capture times (+ the hand's
@@ -46,14 +49,23 @@ def human_video_schema(
         TIMESTAMP: KeySpec((), "float64", units="s, station clock", description="time of the step"),
     }
     for name, intr in cameras.items():
-        keys[camera_key(name)] = KeySpec((intr.height, intr.width, 3), "uint8", Codec.JPEG,
-                                         quality=jpeg_quality, frame=f"{name}_optical")
+        keys[camera_key(name)] = KeySpec(
+            (intr.height, intr.width, 3),
+            "uint8",
+            Codec.JPEG,
+            quality=jpeg_quality,
+            frame=f"{name}_optical",
+        )
         keys[camera_timestamp_key(name)] = KeySpec((), "float64", units="s, station clock")
     if ground_truth:
         keys[HAND_LANDMARKS_3D] = KeySpec(
-            (len(HANDS), NUM_LANDMARKS, 3), "float32", units="m", frame=BASE_FRAME,
+            (len(HANDS), NUM_LANDMARKS, 3),
+            "float32",
+            units="m",
+            frame=BASE_FRAME,
             description="simulator ground truth of the hand landmarks (MediaPipe order, "
-                        "hands in keys.HANDS order); NaN for a hand not in the scene")
+            "hands in keys.HANDS order); NaN for a hand not in the scene",
+        )
     return StoreSchema(keys=keys, stream_rates_hz={"step": record_hz})
 
 
@@ -79,23 +91,32 @@ class HandCollectConfig:
         from robot_learning.sim.scene import CAMERA_SPECS
 
         if self.task not in DEMONSTRATORS:
-            raise ValueError(f"no hand demonstrator for task {self.task!r}; known: "
-                             f"{', '.join(DEMONSTRATORS)}")
+            raise ValueError(
+                f"no hand demonstrator for task {self.task!r}; known: {', '.join(DEMONSTRATORS)}"
+            )
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
-        moving = [c for c in self.cameras if CAMERA_SPECS.get(c) is None
-                  or CAMERA_SPECS[c].parent_body is not None]
+        moving = [
+            c
+            for c in self.cameras
+            if CAMERA_SPECS.get(c) is None or CAMERA_SPECS[c].parent_body is not None
+        ]
         if moving:
-            raise ValueError(f"cameras {moving}: human videos are filmed by fixed cameras "
-                             f"(sim: {', '.join(FIXED_CAMERAS)}); the wrist camera rides on the "
-                             "parked arm")
+            raise ValueError(
+                f"cameras {moving}: human videos are filmed by fixed cameras "
+                f"(sim: {', '.join(FIXED_CAMERAS)}); the wrist camera rides on the "
+                "parked arm"
+            )
         if len(self.cameras) < 2:
-            raise ValueError(f"cameras {list(self.cameras)}: motion tracks triangulate from "
-                             "two views; give two fixed cameras")
+            raise ValueError(
+                f"cameras {list(self.cameras)}: motion tracks triangulate from "
+                "two views; give two fixed cameras"
+            )
         ratio = self.control_hz / self.record_hz
         if self.record_hz <= 0 or abs(ratio - round(ratio)) > 1e-9:
-            raise ValueError(f"record rate {self.record_hz} Hz must divide the control rate "
-                             f"{self.control_hz} Hz")
+            raise ValueError(
+                f"record rate {self.record_hz} Hz must divide the control rate {self.control_hz} Hz"
+            )
 
 
 @dataclass(frozen=True)
@@ -116,33 +137,54 @@ def collect_hand(config: HandCollectConfig, *, progress: bool = True) -> HandCol
 
     started = time.monotonic()
     record_every = round(config.control_hz / config.record_hz)
-    workcell = Workcell(task=config.task, seed=config.seed, cameras=config.cameras,
-                        image_size=config.image_size, control_hz=config.control_hz,
-                        human_hand=True, task_options=config.task_options)
+    workcell = Workcell(
+        task=config.task,
+        seed=config.seed,
+        cameras=config.cameras,
+        image_size=config.image_size,
+        control_hz=config.control_hz,
+        human_hand=True,
+        task_options=config.task_options,
+    )
     successes = steps = committed = 0
     with workcell:
         cameras = workcell.cameras
-        schema = human_video_schema({n: c.intrinsics for n, c in cameras.items()},
-                                    record_hz=config.record_hz)
+        schema = human_video_schema(
+            {n: c.intrinsics for n, c in cameras.items()}, record_hz=config.record_hz
+        )
         # allow_nonfinite: the absent left hand's landmarks are NaN by contract
-        with StoreWriter(config.store, schema, allow_nonfinite=True,
-                         min_free_bytes=int(config.min_free_mb * 1e6)) as writer:
+        with StoreWriter(
+            config.store, schema, allow_nonfinite=True, min_free_bytes=int(config.min_free_mb * 1e6)
+        ) as writer:
             first = writer.num_episodes
-            bar = tqdm(range(config.episodes), desc=f"collect hand {config.task}",
-                       unit="episode", disable=not progress)
+            bar = tqdm(
+                range(config.episodes),
+                desc=f"collect hand {config.task}",
+                unit="episode",
+                disable=not progress,
+            )
             try:
                 for i in bar:
                     seed = config.seed + i
                     workcell.reset(seed)  # camera poses are part of the episode's draw
                     writer.begin_episode(
-                        source=Source.HUMAN_VIDEO, task=config.task, operator=config.operator,
+                        source=Source.HUMAN_VIDEO,
+                        task=config.task,
+                        operator=config.operator,
                         calibration=camera_calibration(
                             {n: c.intrinsics for n, c in cameras.items()},
                             {n: c.extrinsics for n, c in cameras.items()},
-                            source={"kind": "simulator ground truth", "seed": seed}),
-                        notes={"seed": seed, "noise_m_s": config.noise_m_s, "sim": True,
-                               "embodiment": "hand", "hand": "right",
-                               "task_options": dict(config.task_options)})
+                            source={"kind": "simulator ground truth", "seed": seed},
+                        ),
+                        notes={
+                            "seed": seed,
+                            "noise_m_s": config.noise_m_s,
+                            "sim": True,
+                            "embodiment": "hand",
+                            "hand": "right",
+                            "task_options": dict(config.task_options),
+                        },
+                    )
 
                     def on_step(step: int, command: HandCommand) -> None:
                         if step % record_every:
@@ -156,10 +198,12 @@ def collect_hand(config: HandCollectConfig, *, progress: bool = True) -> HandCol
                             row[camera_timestamp_key(name)] = frame.timestamp_s
                         writer.append(row)
 
-                    result = run_hand_episode(workcell, seed=seed, noise_m_s=config.noise_m_s,
-                                              on_step=on_step)
-                    writer.commit(success=result.success,
-                                  notes={"sim_duration_s": result.duration_s})
+                    result = run_hand_episode(
+                        workcell, seed=seed, noise_m_s=config.noise_m_s, on_step=on_step
+                    )
+                    writer.commit(
+                        success=result.success, notes={"sim_duration_s": result.duration_s}
+                    )
                     committed += 1
                     successes += result.success
                     steps += -(-result.steps // record_every)

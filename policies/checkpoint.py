@@ -46,8 +46,10 @@ def resolve(path: str | os.PathLike[str]) -> Path:
         return path / CHECKPOINT_DIR
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint directory")
-    raise CheckpointError(f"{path}: not a checkpoint (no {MANIFEST}); expected the output of "
-                          "`rl train` or its checkpoint/ directory")
+    raise CheckpointError(
+        f"{path}: not a checkpoint (no {MANIFEST}); expected the output of "
+        "`rl train` or its checkpoint/ directory"
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -58,8 +60,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write(path: Path, *, json_files: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]]
-          ) -> None:
+def write(
+    path: Path, *, json_files: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]]
+) -> None:
     """Write a checkpoint atomically. ``tensors``: relative file name -> flat tensor dict."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -74,8 +77,9 @@ def write(path: Path, *, json_files: dict[str, Any], tensors: dict[str, dict[str
         target.parent.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().cpu().contiguous() for k, v in flat.items()}, str(target))
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
-    manifest = {str(p.relative_to(tmp)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
-                for p in files}
+    manifest = {
+        str(p.relative_to(tmp)): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in files
+    }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     old = path.with_name(f".{path.name}.old")
     shutil.rmtree(old, ignore_errors=True)
@@ -103,8 +107,9 @@ def verify(path: Path, *, with_training: bool = False) -> dict[str, Any]:
         if not file.exists():
             raise CheckpointError(f"{path}: file {name} is missing")
         if file.stat().st_size != entry["bytes"] or _sha256(file) != entry["sha256"]:
-            raise CheckpointError(f"{path}: file {name} was altered (its checksum differs from "
-                                  f"{MANIFEST})")
+            raise CheckpointError(
+                f"{path}: file {name} was altered (its checksum differs from {MANIFEST})"
+            )
     return manifest
 
 

@@ -14,39 +14,67 @@ from robot_learning.errors import InputError
 
 def register_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="train a policy (ACT, diffusion, MT-pi) on a store",
+        "train",
+        help="train a policy (ACT, diffusion, MT-pi) on a store",
         description="Train a policy on a store's robot episodes (MT-pi: and human_video "
-                    "episodes, on their motion tracks); writes OUT/checkpoint "
-                    "(safetensors + JSON) and OUT/tensorboard. Runs under torchrun for DDP.")
+        "episodes, on their motion tracks); writes OUT/checkpoint "
+        "(safetensors + JSON) and OUT/tensorboard. Runs under torchrun for DDP.",
+    )
     p.add_argument("--policy", required=True, choices=policy_names())
     p.add_argument("--store", required=True, help="store path or fsspec URL")
     p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--preset", default="default",
-                   help="policy preset: default (published sizes), sim (sized for the simulated "
-                        "workcell on a 2-core CPU), bench")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a config field, e.g. --set action_mode=relative")
+    p.add_argument(
+        "--preset",
+        default="default",
+        help="policy preset: default (published sizes), sim (sized for the simulated "
+        "workcell on a 2-core CPU), bench",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field, e.g. --set action_mode=relative",
+    )
     p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="per-rank batch size (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue OUT/checkpoint exactly")
-    p.add_argument("--stop-after", type=int, metavar="STEP",
-                   help="end this run at STEP (checkpointed); --resume continues to --steps")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="STEP",
+        help="end this run at STEP (checkpointed); --resume continues to --steps",
+    )
     p.add_argument("--task", nargs="+", help="only these tasks")
-    p.add_argument("--source", nargs="+",
-                   help="only these sources (default: robot sources; mtpi: also human_video)")
-    p.add_argument("--human-weight", type=float, default=1.0,
-                   help="HG-DAgger: draw weight of human-controlled steps of policy/"
-                        "intervention episodes, relative to a teleop step (default 1)")
-    p.add_argument("--policy-weight", type=float, default=0.0,
-                   help="draw weight of policy-controlled steps of those episodes (default 0)")
+    p.add_argument(
+        "--source",
+        nargs="+",
+        help="only these sources (default: robot sources; mtpi: also human_video)",
+    )
+    p.add_argument(
+        "--human-weight",
+        type=float,
+        default=1.0,
+        help="HG-DAgger: draw weight of human-controlled steps of policy/"
+        "intervention episodes, relative to a teleop step (default 1)",
+    )
+    p.add_argument(
+        "--policy-weight",
+        type=float,
+        default=0.0,
+        help="draw weight of policy-controlled steps of those episodes (default 0)",
+    )
     p.add_argument("--include-failed", action="store_true", help="also unsuccessful episodes")
     p.add_argument("--val-fraction", type=float, default=0.1, help="episodes held out")
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--workers", type=int, default=2, help="data-loader processes")
-    p.add_argument("--cache-images", action="store_true",
-                   help="decode and resize every frame once into memory (small stores)")
+    p.add_argument(
+        "--cache-images",
+        action="store_true",
+        help="decode and resize every frame once into memory (small stores)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.set_defaults(func=run_train)
@@ -80,53 +108,86 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(f"--set: {args.policy} has no field(s) {unknown}")
     config = dataclasses.replace(config, **overrides)
     cfg = TrainConfig(
-        store=args.store, out=args.out, steps=args.steps or config.train_steps,
-        batch_size=args.batch_size or config.batch_size, seed=args.seed,
-        num_workers=args.workers, cache_images=args.cache_images,
-        val_every=args.val_every, checkpoint_every=args.checkpoint_every,
-        device=args.device, amp=not args.no_amp, resume=args.resume,
+        store=args.store,
+        out=args.out,
+        steps=args.steps or config.train_steps,
+        batch_size=args.batch_size or config.batch_size,
+        seed=args.seed,
+        num_workers=args.workers,
+        cache_images=args.cache_images,
+        val_every=args.val_every,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        amp=not args.no_amp,
+        resume=args.resume,
         stop_after=args.stop_after,
         selection=DataSelection(
             task=tuple(args.task) if args.task else None,
             source=tuple(args.source) if args.source else None,
             success=None if args.include_failed else True,
-            val_fraction=args.val_fraction, human_weight=args.human_weight,
-            policy_weight=args.policy_weight))
+            val_fraction=args.val_fraction,
+            human_weight=args.human_weight,
+            policy_weight=args.policy_weight,
+        ),
+    )
     try:
         result = train(cfg, config)
     except KeyboardInterrupt:
-        raise Interrupted("the last periodic checkpoint is intact (--resume continues it)") \
-            from None
+        raise Interrupted(
+            "the last periodic checkpoint is intact (--resume continues it)"
+        ) from None
     if result.losses:
         last = sum(result.losses[-20:]) / len(result.losses[-20:])
-        val = (f", validation loss {result.val_losses[max(result.val_losses)]:.4f}"
-               if result.val_losses else "")
-        print(f"{result.checkpoint}: {result.steps} steps in {result.seconds:.0f} s, "
-              f"training loss {last:.4f}{val}")
+        val = (
+            f", validation loss {result.val_losses[max(result.val_losses)]:.4f}"
+            if result.val_losses
+            else ""
+        )
+        print(
+            f"{result.checkpoint}: {result.steps} steps in {result.seconds:.0f} s, "
+            f"training loss {last:.4f}{val}"
+        )
     return 0
 
 
 def register_eval(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "eval", help="success rate of a checkpoint in the simulator",
+        "eval",
+        help="success rate of a checkpoint in the simulator",
         description="Run seeded episodes of a task in the lockstep simulator with the policy in "
-                    "control; prints the success rate with a 95%% confidence interval, episode "
-                    "lengths and inference latency.")
+        "control; prints the success rate with a 95%% confidence interval, episode "
+        "lengths and inference latency.",
+    )
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--task", required=True, help="lift, push or stack")
     p.add_argument("--episodes", type=int, default=50)
-    p.add_argument("--seed", type=int, default=None,
-                   help="first evaluation seed (default 100000; never a training seed)")
-    p.add_argument("--max-duration", type=float, metavar="S",
-                   help="seconds per episode (default: the task's limit)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="first evaluation seed (default 100000; never a training seed)",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=float,
+        metavar="S",
+        help="seconds per episode (default: the task's limit)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--video", type=Path, help="write frame strips of the first rollouts here")
     p.add_argument("--execute-steps", type=int, help="chunk steps played before re-planning")
-    p.add_argument("--temporal-ensemble", type=float, metavar="K",
-                   help="ensemble overlapping chunks with weights exp(-K i)")
+    p.add_argument(
+        "--temporal-ensemble",
+        type=float,
+        metavar="K",
+        help="ensemble overlapping chunks with weights exp(-K i)",
+    )
     p.add_argument("--no-ensemble", action="store_true", help="turn temporal ensembling off")
-    p.add_argument("--hold", action="store_true",
-                   help="hold each chunk step instead of interpolating (for comparison)")
+    p.add_argument(
+        "--hold",
+        action="store_true",
+        help="hold each chunk step instead of interpolating (for comparison)",
+    )
     p.set_defaults(func=run_eval)
 
 
@@ -142,10 +203,16 @@ def run_eval(args: argparse.Namespace) -> int:
         changes["temporal_ensemble_k"] = args.temporal_ensemble
     if args.no_ensemble:
         changes["temporal_ensemble_k"] = None
-    report = evaluate(args.checkpoint, task=args.task, episodes=args.episodes,
-                      seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
-                      execution_changes=changes, video_dir=args.video, progress=True,
-                      max_duration_s=args.max_duration)
+    report = evaluate(
+        args.checkpoint,
+        task=args.task,
+        episodes=args.episodes,
+        seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
+        execution_changes=changes,
+        video_dir=args.video,
+        progress=True,
+        max_duration_s=args.max_duration,
+    )
     print(dumps(report) if args.json else format_report(report))
     for path in report.videos if not args.json else []:
         print(f"  {path}")
@@ -154,25 +221,37 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def register_deploy(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "deploy", help="run a checkpoint on the (simulated) arm with an operator ready to "
-                       "take over; record every rollout",
+        "deploy",
+        help="run a checkpoint on the (simulated) arm with an operator ready to "
+        "take over; record every rollout",
         description="Deploy a policy through the runtime: control loop with the safety filter, "
-                    "intervention arbiter, recording as policy/intervention episodes. --sim "
-                    "drives the simulated workcell (lockstep, or paced to the wall clock with "
-                    "--realtime) with a simulated operator; the real arm runs through the ROS 2 "
-                    "deployment graph.")
+        "intervention arbiter, recording as policy/intervention episodes. --sim "
+        "drives the simulated workcell (lockstep, or paced to the wall clock with "
+        "--realtime) with a simulated operator; the real arm runs through the ROS 2 "
+        "deployment graph.",
+    )
     p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--sim", action="store_true", required=True,
-                   help="the simulated workcell (the real arm: launch/deploy.yaml)")
+    p.add_argument(
+        "--sim",
+        action="store_true",
+        required=True,
+        help="the simulated workcell (the real arm: launch/deploy.yaml)",
+    )
     p.add_argument("--task", required=True, help="lift, push or stack")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=200_000, help="first episode seed")
     p.add_argument("--store", type=Path, help="record rollouts here (created or appended)")
-    p.add_argument("--realtime", action="store_true",
-                   help="pace to the wall clock; inference on its own thread")
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace to the wall clock; inference on its own thread",
+    )
     p.add_argument("--no-operator", action="store_true", help="nobody takes over")
-    p.add_argument("--no-latency-compensation", action="store_true",
-                   help="start each chunk when it arrives (for comparison)")
+    p.add_argument(
+        "--no-latency-compensation",
+        action="store_true",
+        help="start each chunk when it arrives (for comparison)",
+    )
     p.add_argument("--max-duration", type=float, metavar="S")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_deploy)
@@ -184,19 +263,28 @@ def run_deploy(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise InputError(f"--episodes must be >= 1, got {args.episodes}")
     changes = {"latency_compensation": False} if args.no_latency_compensation else {}
-    config = DeployConfig(checkpoint=args.checkpoint, task=args.task, episodes=args.episodes,
-                          seed=args.seed, store=args.store, realtime=args.realtime,
-                          operator=not args.no_operator, execution_changes=changes,
-                          max_duration_s=args.max_duration)
+    config = DeployConfig(
+        checkpoint=args.checkpoint,
+        task=args.task,
+        episodes=args.episodes,
+        seed=args.seed,
+        store=args.store,
+        realtime=args.realtime,
+        operator=not args.no_operator,
+        execution_changes=changes,
+        max_duration_s=args.max_duration,
+    )
     report = deploy_sim(config)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0
     lo, hi = report.ci95
-    print(f"{report.task}: {report.successes}/{report.episodes} successful "
-          f"({report.success_rate:.0%}, 95% CI {lo:.0%}-{hi:.0%}); "
-          f"{report.interventions} takeovers in {report.episodes_with_intervention} episodes, "
-          f"human in control {report.human_fraction:.0%} of ticks")
+    print(
+        f"{report.task}: {report.successes}/{report.episodes} successful "
+        f"({report.success_rate:.0%}, 95% CI {lo:.0%}-{hi:.0%}); "
+        f"{report.interventions} takeovers in {report.episodes_with_intervention} episodes, "
+        f"human in control {report.human_fraction:.0%} of ticks"
+    )
     if report.recorded:
         print(f"recorded episodes {report.recorded} in {args.store}")
     for fault in report.faults:

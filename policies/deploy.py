@@ -106,18 +106,24 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
     seeds = list(range(config.seed, config.seed + config.episodes))
     overlap = sorted(training_seeds(path) & set(seeds))
     if overlap:
-        raise ValueError(f"deployment seeds {overlap[:10]} were used by training episodes of "
-                         f"{path}; choose --seed outside them")
+        raise ValueError(
+            f"deployment seeds {overlap[:10]} were used by training episodes of "
+            f"{path}; choose --seed outside them"
+        )
     execution = dataclasses.replace(policy.execution(), **config.execution_changes)
-    workcell, cameras = policy_workcell(policy, path, task=config.task, seed=config.seed,
-                                        servo=config.sim_servo)
+    workcell, cameras = policy_workcell(
+        policy, path, task=config.task, seed=config.seed, servo=config.sim_servo
+    )
     rate_hz = config.record_hz or policy.features.rate_hz
     record_every = max(1, round(1.0 / (rate_hz * workcell.control_period_s)))
     writer = None
     if config.store is not None:
-        schema = recording_schema({n: c.intrinsics for n, c in workcell.cameras.items()},
-                                  record_hz=rate_hz, control_hz=1 / workcell.control_period_s,
-                                  intervention=True)
+        schema = recording_schema(
+            {n: c.intrinsics for n, c in workcell.cameras.items()},
+            record_hz=rate_hz,
+            control_hz=1 / workcell.control_period_s,
+            intervention=True,
+        )
         writer = StoreWriter(config.store, schema)
     recorded: list[int] = []
     successes = takeovers = with_takeover = human_ticks = ticks = 0
@@ -129,40 +135,49 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
     try:
         with workcell:
             recorder = EpisodeRecorder(writer, cameras=tuple(cameras)) if writer else None
-            bar = tqdm(seeds, desc=f"deploy {config.task}", unit="episode",
-                       disable=not progress)
+            bar = tqdm(seeds, desc=f"deploy {config.task}", unit="episode", disable=not progress)
             for i, seed in enumerate(bar):
-                arm = WorkcellArm(workcell, station_clock=monotonic_station_clock
-                                  if config.realtime else None)
+                arm = WorkcellArm(
+                    workcell, station_clock=monotonic_station_clock if config.realtime else None
+                )
                 arm.reset(seed)
                 observe = arm.observer(cameras)
                 if config.realtime:
-                    policy_controller: AsyncPolicyController | PolicyController = \
+                    policy_controller: AsyncPolicyController | PolicyController = (
                         AsyncPolicyController(policy, observe, execution)
+                    )
                 else:
                     policy_controller = PolicyController(policy, observe, execution)
                 device: TeleopDevice = (
                     SimulatedOperator(workcell.make_expert(noise_m_s=0.0), workcell.robot)
-                    if config.operator else IdleOperator(arm.now))
-                arbiter = InterventionArbiter(policy_controller, device,
-                                              limits=workcell.robot.limits)
+                    if config.operator
+                    else IdleOperator(arm.now)
+                )
+                arbiter = InterventionArbiter(
+                    policy_controller, device, limits=workcell.robot.limits
+                )
                 if recorder is not None:
                     recorder.begin(
-                        source=Source.POLICY, task=config.task, operator=(
-                            "simulated operator" if config.operator else "none"),
+                        source=Source.POLICY,
+                        task=config.task,
+                        operator=("simulated operator" if config.operator else "none"),
                         calibration=camera_calibration(
                             {n: c.intrinsics for n, c in workcell.cameras.items()},
-                            {n: c.extrinsics for n, c in workcell.cameras.items()}),
-                        notes={"seed": seed, "sim": True, "checkpoint": str(path),
-                               "checkpoint_sha256": ckpt.fingerprint(path),
-                               "realtime": config.realtime})
+                            {n: c.extrinsics for n, c in workcell.cameras.items()},
+                        ),
+                        notes={
+                            "seed": seed,
+                            "sim": True,
+                            "checkpoint": str(path),
+                            "checkpoint_sha256": ckpt.fingerprint(path),
+                            "realtime": config.realtime,
+                        },
+                    )
                 sources: list[int] = []
 
-                def on_step(step: StepRecord, recorder=recorder, sources=sources,
-                            arm=arm) -> None:
+                def on_step(step: StepRecord, recorder=recorder, sources=sources, arm=arm) -> None:
                     command = step.command
-                    source = command.source if command.source is not None else \
-                        ControlSource.POLICY
+                    source = command.source if command.source is not None else ControlSource.POLICY
                     sources.append(int(source))
                     if recorder is None:
                         return
@@ -171,19 +186,31 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                         frames = {n: arm.frame(n) for n in cameras}
                         twist = command.teleop.twist if command.teleop else np.zeros(6)
                         recorder.record_step(
-                            time_s=step.state.timestamp_s, state=step.state,
-                            action=step.sent.target, twist=twist, frames=frames, control={
+                            time_s=step.state.timestamp_s,
+                            state=step.state,
+                            action=step.sent.target,
+                            twist=twist,
+                            frames=frames,
+                            control={
                                 CONTROL_SOURCE: np.uint8(source),
                                 POLICY_ACTION: command.policy_target.as_vector(),
-                                HUMAN_ACTION: command.human_target.as_vector()})
+                                HUMAN_ACTION: command.human_target.as_vector(),
+                            },
+                        )
 
                 try:
                     result = run_episode(
-                        workcell, seed=seed, controller=arbiter, arm=arm,
+                        workcell,
+                        seed=seed,
+                        controller=arbiter,
+                        arm=arm,
                         pacer=WallClockPacer(workcell.control_period_s)
-                        if config.realtime else None,
+                        if config.realtime
+                        else None,
                         stop_on_success=not config.operator,
-                        max_duration_s=config.max_duration_s, on_step_record=on_step)
+                        max_duration_s=config.max_duration_s,
+                        on_step_record=on_step,
+                    )
                     success = bool(result.success)
                     loop = result.loop
                 except RobotReflexError as exc:  # the arm stopped itself: recover, go on
@@ -216,27 +243,42 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                         notes: dict[str, Any] = {
                             "takeovers": [dataclasses.asdict(t) for t in arbiter.takeovers],
                             "stopped_by": "fault" if fault else loop.stopped_by,
-                            "safety": loop.safety_counts if loop else {}}
+                            "safety": loop.safety_counts if loop else {},
+                        }
                         if fault:
                             notes |= {"interrupted": True, "fault": fault}
-                        recorded.append(recorder.commit(success=success and not fault,
-                                                        source=(Source.INTERVENTION
-                                                                if n_takeovers else
-                                                                Source.POLICY), notes=notes))
+                        recorded.append(
+                            recorder.commit(
+                                success=success and not fault,
+                                source=(Source.INTERVENTION if n_takeovers else Source.POLICY),
+                                notes=notes,
+                            )
+                        )
                 bar.set_postfix(success=f"{successes}/{i + 1}", takeovers=takeovers)
     finally:
         if writer is not None:
             writer.close()
     ms = np.asarray(latencies) * 1e3 if latencies else np.array([np.nan])
-    timing = {k: float(np.nanmean([t.get(k, np.nan) for t in timings]))
-              for k in (timings[0] if timings else {})}
+    timing = {
+        k: float(np.nanmean([t.get(k, np.nan) for t in timings]))
+        for k in (timings[0] if timings else {})
+    }
     return DeployReport(
-        checkpoint=str(path), task=config.task, episodes=config.episodes, successes=successes,
+        checkpoint=str(path),
+        task=config.task,
+        episodes=config.episodes,
+        successes=successes,
         success_rate=successes / config.episodes,
-        ci95=wilson_interval(successes, config.episodes), interventions=takeovers,
+        ci95=wilson_interval(successes, config.episodes),
+        interventions=takeovers,
         episodes_with_intervention=with_takeover,
-        human_fraction=human_ticks / max(1, ticks), recorded=recorded, safety_counts=safety,
-        faults=faults, timing_ms=timing, latency_ms_p50=float(np.percentile(ms, 50)),
+        human_fraction=human_ticks / max(1, ticks),
+        recorded=recorded,
+        safety_counts=safety,
+        faults=faults,
+        timing_ms=timing,
+        latency_ms_p50=float(np.percentile(ms, 50)),
         latency_ms_p99=float(np.percentile(ms, 99)),
         chunk_age_ms_p50=float(np.percentile(ages, 50) * 1e3) if ages else float("nan"),
-        chunk_age_ms_p99=float(np.percentile(ages, 99) * 1e3) if ages else float("nan"))
+        chunk_age_ms_p99=float(np.percentile(ages, 99) * 1e3) if ages else float("nan"),
+    )

@@ -102,8 +102,13 @@ class ImageEncoder(nn.Module):
     """Image (N, 3, h, w), normalized -> feature vector (N, out_dim)."""
 
     def __init__(
-        self, *, width: int = 64, pooling: Pooling = "spatial_softmax", num_keypoints: int = 32,
-        out_dim: int | None = None, output_stride: int = 32,
+        self,
+        *,
+        width: int = 64,
+        pooling: Pooling = "spatial_softmax",
+        num_keypoints: int = 32,
+        out_dim: int | None = None,
+        output_stride: int = 32,
     ) -> None:
         super().__init__()
         self.trunk = ResNet18Trunk(width, output_stride=output_stride)
@@ -115,8 +120,11 @@ class ImageEncoder(nn.Module):
             pooled = self.trunk.out_channels
         else:
             raise ValueError(f"pooling must be 'spatial_softmax' or 'avg', got {pooling!r}")
-        self.head = nn.Identity() if out_dim is None else nn.Sequential(
-            nn.Linear(pooled, out_dim), nn.ReLU())
+        self.head = (
+            nn.Identity()
+            if out_dim is None
+            else nn.Sequential(nn.Linear(pooled, out_dim), nn.ReLU())
+        )
         self.out_dim = pooled if out_dim is None else out_dim
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

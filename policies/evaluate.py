@@ -70,23 +70,39 @@ def training_seeds(path: Path) -> set[int]:
     return set(ckpt.read_json(path, "data.json").get("seeds", []))
 
 
-def policy_workcell(policy: ChunkPolicy | Policy, path: Path, *, task: str, seed: int,
-                    control_hz: float = 100.0, servo: SimServo | None = None,
-                    ) -> tuple[Workcell, list[str]]:
+def policy_workcell(
+    policy: ChunkPolicy | Policy,
+    path: Path,
+    *,
+    task: str,
+    seed: int,
+    control_hz: float = 100.0,
+    servo: SimServo | None = None,
+) -> tuple[Workcell, list[str]]:
     """A workcell rendering exactly the cameras, at the size, the policy was trained on."""
     from robot_learning.sim.workcell import Workcell
 
     features = policy.features
     sizes = {tuple(s[:2]) for s in features.image_shapes}
     if len(sizes) != 1:
-        raise ValueError(f"{path}: cameras of different sizes {sizes}; the workcell renders "
-                         "every camera at one size")
+        raise ValueError(
+            f"{path}: cameras of different sizes {sizes}; the workcell renders "
+            "every camera at one size"
+        )
     cameras = [camera_name(k) for k in features.cameras]
-    workcell = Workcell(task=task, seed=seed, cameras=cameras, image_size=sizes.pop(),
-                        control_hz=control_hz, servo=servo)
-    station = PolicyFeatures(cameras=features.cameras,
-                             image_shapes=tuple((*workcell.image_size, 3) for _ in cameras),
-                             rate_hz=features.rate_hz)
+    workcell = Workcell(
+        task=task,
+        seed=seed,
+        cameras=cameras,
+        image_size=sizes.pop(),
+        control_hz=control_hz,
+        servo=servo,
+    )
+    station = PolicyFeatures(
+        cameras=features.cameras,
+        image_shapes=tuple((*workcell.image_size, 3) for _ in cameras),
+        rate_hz=features.rate_hz,
+    )
     try:
         features.check(station, where=f"the simulated workcell ({task})")
     except BaseException:
@@ -96,10 +112,19 @@ def policy_workcell(policy: ChunkPolicy | Policy, path: Path, *, task: str, seed
     return workcell, cameras
 
 
-def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DEFAULT_EVAL_SEED,
-             execution_changes: dict[str, Any] | None = None, video_dir: Path | None = None,
-             videos: int = 3, progress: bool = True, device: str = "cpu",
-             max_duration_s: float | None = None) -> EvalReport:
+def evaluate(
+    checkpoint: str | Path,
+    *,
+    task: str,
+    episodes: int,
+    seed: int = DEFAULT_EVAL_SEED,
+    execution_changes: dict[str, Any] | None = None,
+    video_dir: Path | None = None,
+    videos: int = 3,
+    progress: bool = True,
+    device: str = "cpu",
+    max_duration_s: float | None = None,
+) -> EvalReport:
     from robot_learning.sim.rollout import run_episode, workcell_observer
 
     path = ckpt.resolve(checkpoint)
@@ -107,8 +132,10 @@ def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DE
     seeds = list(range(seed, seed + episodes))
     overlap = sorted(training_seeds(path) & set(seeds))
     if overlap:
-        raise ValueError(f"evaluation seeds {overlap[:10]} were used by training episodes of "
-                         f"{path}; choose --seed outside them")
+        raise ValueError(
+            f"evaluation seeds {overlap[:10]} were used by training episodes of "
+            f"{path}; choose --seed outside them"
+        )
     features = policy.features
     # the policy's own execution defaults, with what the caller changes (rl eval's flags)
     execution = dataclasses.replace(policy.execution(), **(execution_changes or {}))
@@ -119,17 +146,27 @@ def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DE
         for i, episode_seed in enumerate(bar):
             frames: list[np.ndarray] = []
 
-            def keep(observation: Observation, record: bool = i < videos,
-                     frames: list[np.ndarray] = frames) -> None:
+            def keep(
+                observation: Observation,
+                record: bool = i < videos,
+                frames: list[np.ndarray] = frames,
+            ) -> None:
                 if record and video_dir is not None:
-                    frames.append(np.concatenate(
-                        [observation[k] for k in features.cameras], axis=1))
+                    frames.append(
+                        np.concatenate([observation[k] for k in features.cameras], axis=1)
+                    )
 
-            controller = PolicyController(policy, workcell_observer(workcell, cameras),
-                                          execution, on_observation=keep)
+            controller = PolicyController(
+                policy, workcell_observer(workcell, cameras), execution, on_observation=keep
+            )
             try:
-                result = run_episode(workcell, seed=episode_seed, controller=controller,
-                                     stop_on_success=True, max_duration_s=max_duration_s)
+                result = run_episode(
+                    workcell,
+                    seed=episode_seed,
+                    controller=controller,
+                    stop_on_success=True,
+                    max_duration_s=max_duration_s,
+                )
                 success, duration = bool(result.success), result.duration_s
             except RobotReflexError as exc:  # the arm stopped itself: a failed rollout
                 log.info("seed %d: %s", episode_seed, exc)
@@ -145,16 +182,26 @@ def evaluate(checkpoint: str | Path, *, task: str, episodes: int, seed: int = DE
             bar.set_postfix(success=f"{successes}/{i + 1}")
     ms = np.asarray(latencies) * 1e3
     return EvalReport(
-        checkpoint=str(path), task=task, episodes=episodes, successes=successes,
-        success_rate=successes / episodes, ci95=wilson_interval(successes, episodes),
-        seeds=seeds, episode_success=flags, episode_length_s=lengths,
-        latency_ms_p50=float(np.percentile(ms, 50)), latency_ms_p99=float(np.percentile(ms, 99)),
-        execution=dataclasses.asdict(execution), reflexes=reflexes,
-        videos=written)
+        checkpoint=str(path),
+        task=task,
+        episodes=episodes,
+        successes=successes,
+        success_rate=successes / episodes,
+        ci95=wilson_interval(successes, episodes),
+        seeds=seeds,
+        episode_success=flags,
+        episode_length_s=lengths,
+        latency_ms_p50=float(np.percentile(ms, 50)),
+        latency_ms_p99=float(np.percentile(ms, 99)),
+        execution=dataclasses.asdict(execution),
+        reflexes=reflexes,
+        videos=written,
+    )
 
 
-def _write_strip(directory: Path, task: str, seed: int, success: bool,
-                 frames: list[np.ndarray], columns: int = 8) -> Path:
+def _write_strip(
+    directory: Path, task: str, seed: int, success: bool, frames: list[np.ndarray], columns: int = 8
+) -> Path:
     """A PNG of up to ``columns`` evenly spaced observations (all cameras side by side)."""
     import imagecodecs
 
@@ -168,12 +215,14 @@ def _write_strip(directory: Path, task: str, seed: int, success: bool,
 
 def format_report(report: EvalReport) -> str:
     lo, hi = report.ci95
-    return (f"{report.task}: {report.successes}/{report.episodes} successful "
-            f"({100 * report.success_rate:.0f}%, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%), "
-            f"episode length {np.mean(report.episode_length_s):.1f} s, "
-            f"policy call p50 {report.latency_ms_p50:.1f} ms, p99 {report.latency_ms_p99:.1f} ms"
-            + (f", {report.reflexes} stopped by the collision reflex" if report.reflexes else "")
-            + f" (seeds {report.seeds[0]}..{report.seeds[-1]})")
+    return (
+        f"{report.task}: {report.successes}/{report.episodes} successful "
+        f"({100 * report.success_rate:.0f}%, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%), "
+        f"episode length {np.mean(report.episode_length_s):.1f} s, "
+        f"policy call p50 {report.latency_ms_p50:.1f} ms, p99 {report.latency_ms_p99:.1f} ms"
+        + (f", {report.reflexes} stopped by the collision reflex" if report.reflexes else "")
+        + f" (seeds {report.seeds[0]}..{report.seeds[-1]})"
+    )
 
 
 def dumps(report: EvalReport) -> str:

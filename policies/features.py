@@ -48,14 +48,24 @@ class PolicyFeatures:
                     "(human-video-only stores have no robot actions)"
                 )
             if tuple(spec.shape) != shape or spec.stream != MAIN_STREAM:
-                raise ValueError(f"{where}: key {key!r} is {tuple(spec.shape)} in stream "
-                                 f"{spec.stream!r}; expected {shape} in {MAIN_STREAM!r}")
+                raise ValueError(
+                    f"{where}: key {key!r} is {tuple(spec.shape)} in stream "
+                    f"{spec.stream!r}; expected {shape} in {MAIN_STREAM!r}"
+                )
         if "quaternion xyzw" not in (schema.keys[ACTION].units or ""):
-            raise ValueError(f"{where}: action units {schema.keys[ACTION].units!r} are not "
-                             "position + quaternion xyzw + gripper")
-        available = [k for k, s in schema.keys.items()
-                     if k.startswith(CAMERA_PREFIX) and s.is_image and s.stream == MAIN_STREAM
-                     and len(s.shape) == 3 and s.shape[2] == 3]
+            raise ValueError(
+                f"{where}: action units {schema.keys[ACTION].units!r} are not "
+                "position + quaternion xyzw + gripper"
+            )
+        available = [
+            k
+            for k, s in schema.keys.items()
+            if k.startswith(CAMERA_PREFIX)
+            and s.is_image
+            and s.stream == MAIN_STREAM
+            and len(s.shape) == 3
+            and s.shape[2] == 3
+        ]
         chosen = list(cameras) if cameras else available
         unknown = [c for c in chosen if c not in available]
         if unknown:
@@ -83,8 +93,10 @@ class PolicyFeatures:
         if abs(self.rate_hz - other.rate_hz) > 1e-6:
             out.append(f"step rate {other.rate_hz} Hz, trained at {self.rate_hz} Hz")
         if self.action_key != other.action_key or self.state_keys != other.state_keys:
-            out.append(f"action/state keys {other.action_key}/{other.state_keys}, trained on "
-                       f"{self.action_key}/{self.state_keys}")
+            out.append(
+                f"action/state keys {other.action_key}/{other.state_keys}, trained on "
+                f"{self.action_key}/{self.state_keys}"
+            )
         return out
 
     def check(self, other: PolicyFeatures, *, where: str) -> None:
@@ -93,13 +105,20 @@ class PolicyFeatures:
             raise FeatureMismatchError(f"checkpoint does not match {where}: " + "; ".join(problems))
 
     def to_json(self) -> dict[str, Any]:
-        return {"cameras": list(self.cameras), "image_shapes": [list(s) for s in self.image_shapes],
-                "rate_hz": self.rate_hz, "action_key": self.action_key,
-                "state_keys": list(self.state_keys)}
+        return {
+            "cameras": list(self.cameras),
+            "image_shapes": [list(s) for s in self.image_shapes],
+            "rate_hz": self.rate_hz,
+            "action_key": self.action_key,
+            "state_keys": list(self.state_keys),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PolicyFeatures:
-        return cls(cameras=tuple(data["cameras"]),
-                   image_shapes=tuple(tuple(s) for s in data["image_shapes"]),
-                   rate_hz=float(data["rate_hz"]), action_key=data["action_key"],
-                   state_keys=tuple(data["state_keys"]))
+        return cls(
+            cameras=tuple(data["cameras"]),
+            image_shapes=tuple(tuple(s) for s in data["image_shapes"]),
+            rate_hz=float(data["rate_hz"]),
+            action_key=data["action_key"],
+            state_keys=tuple(data["state_keys"]),
+        )

@@ -15,13 +15,15 @@ def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> uint8 (N, 3, h, w), antialiased bilinear; a no-op at size."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images
-    out = F.interpolate(images.float(), size=size, mode="bilinear", antialias=True,
-                        align_corners=False)
+    out = F.interpolate(
+        images.float(), size=size, mode="bilinear", antialias=True, align_corners=False
+    )
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def random_crop(images: torch.Tensor, size: tuple[int, int],
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop(
+    images: torch.Tensor, size: tuple[int, int], generator: torch.Generator | None = None
+) -> torch.Tensor:
     """(B, ..., C, H, W) -> (B, ..., C, h, w): one random window per sample (shared across
     the sample's time steps and cameras, so they stay consistent)."""
     h, w = size
@@ -45,4 +47,4 @@ def center_crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = size
     height, width = images.shape[-2:]
     top, left = (height - h) // 2, (width - w) // 2
-    return images[..., top:top + h, left:left + w]
+    return images[..., top : top + h, left : left + w]

@@ -33,4 +33,3 @@ class GroupNorm(nn.GroupNorm):
             return normed
         shape = (-1,) + (1,) * (x.dim() - 2)
         return torch.addcmul(self.bias.reshape(shape), normed, self.weight.reshape(shape))
-

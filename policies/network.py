@@ -24,8 +24,13 @@ from robot_learning.store.sampler import ACTION_IS_PAD
 
 
 class PolicyNetwork(nn.Module):
-    def __init__(self, config: PolicyConfig, features: PolicyFeatures, model: ChunkModel,
-                 stats: NormalizationStats) -> None:
+    def __init__(
+        self,
+        config: PolicyConfig,
+        features: PolicyFeatures,
+        model: ChunkModel,
+        stats: NormalizationStats,
+    ) -> None:
         super().__init__()
         self.config, self.features, self.model = config, features, model
         self.action_space = ActionSpace(config.action_mode)
@@ -41,8 +46,13 @@ class PolicyNetwork(nn.Module):
         self.register_buffer("image_std", std)
 
     # -- shared preprocessing --------------------------------------------------------------
-    def prepare_images(self, frames: Mapping[str, torch.Tensor], *, train: bool,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+    def prepare_images(
+        self,
+        frames: Mapping[str, torch.Tensor],
+        *,
+        train: bool,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """uint8 (B, To, 3, H, W) per camera -> float (B, To, K, 3, h, w), normalized."""
         stacked = []
         for cam in self.features.cameras:
@@ -52,8 +62,11 @@ class PolicyNetwork(nn.Module):
             stacked.append(x.reshape(b, t, *x.shape[1:]))
         images = torch.stack(stacked, dim=2).to(self.image_mean.device)
         if self.config.crop_size is not None:
-            crop = random_crop(images, self.config.crop_size, generator) if train else \
-                center_crop(images, self.config.crop_size)
+            crop = (
+                random_crop(images, self.config.crop_size, generator)
+                if train
+                else center_crop(images, self.config.crop_size)
+            )
             images = crop
         images = images.float().div_(255.0)
         return (images - self.image_mean) / self.image_std
@@ -67,21 +80,24 @@ class PolicyNetwork(nn.Module):
         return (encoded - self.action_shift) / self.action_scale
 
     # -- training ---------------------------------------------------------------------------
-    def forward(self, batch: Mapping[str, torch.Tensor],
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    def forward(
+        self, batch: Mapping[str, torch.Tensor], generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict]:
         """Loss of a sampler batch (raw store rows, images uint8)."""
         device = self.state_shift.device
         ee_pose = batch[EE_POSE].to(device)
-        images = self.prepare_images({c: batch[c] for c in self.features.cameras},
-                                     train=self.training, generator=generator)
+        images = self.prepare_images(
+            {c: batch[c] for c in self.features.cameras}, train=self.training, generator=generator
+        )
         state = self.prepare_state(ee_pose, batch[GRIPPER_WIDTH].to(device))
         action = self.prepare_actions(batch[ACTION].to(device), ee_pose[:, -1])
         return self.model.compute_loss(images, state, action, batch[ACTION_IS_PAD].to(device))
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def predict_actions(self, frames: Mapping[str, torch.Tensor], ee_pose: torch.Tensor,
-                        gripper_width: torch.Tensor) -> torch.Tensor:
+    def predict_actions(
+        self, frames: Mapping[str, torch.Tensor], ee_pose: torch.Tensor, gripper_width: torch.Tensor
+    ) -> torch.Tensor:
         """(B, H, 8) actions in the store layout (float64) from raw observation windows:
         frames uint8 (B, To, 3, H, W) per camera, ee_pose (B, To, 7), gripper (B, To)."""
         device = self.state_shift.device

@@ -30,8 +30,9 @@ class FeatureStats:
     @classmethod
     def of(cls, values: np.ndarray) -> FeatureStats:
         flat = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-1])
-        return cls(flat.mean(0).tolist(), flat.std(0).tolist(), flat.min(0).tolist(),
-                   flat.max(0).tolist())
+        return cls(
+            flat.mean(0).tolist(), flat.std(0).tolist(), flat.min(0).tolist(), flat.max(0).tolist()
+        )
 
     def shift_scale(self, mode: NormMode) -> tuple[torch.Tensor, torch.Tensor]:
         """x_normalized = (x - shift) / scale."""
@@ -42,8 +43,10 @@ class FeatureStats:
             shift, scale = (hi + lo) / 2.0, (hi - lo) / 2.0
         else:
             raise ValueError(f"unknown normalization {mode!r}")
-        return (torch.tensor(shift, dtype=torch.float32),
-                torch.tensor(np.maximum(scale, MIN_SCALE), dtype=torch.float32))
+        return (
+            torch.tensor(shift, dtype=torch.float32),
+            torch.tensor(np.maximum(scale, MIN_SCALE), dtype=torch.float32),
+        )
 
 
 @dataclass(frozen=True)
@@ -58,5 +61,9 @@ class NormalizationStats:
 
     @classmethod
     def from_json(cls, data: dict) -> NormalizationStats:
-        return cls(FeatureStats(**data["state"]), FeatureStats(**data["action"]),
-                   data["image_mean"], data["image_std"])
+        return cls(
+            FeatureStats(**data["state"]),
+            FeatureStats(**data["action"]),
+            data["image_mean"],
+            data["image_std"],
+        )

@@ -71,14 +71,19 @@ def load_policy(path: str | Path, *, device: str | torch.device = "cpu") -> Poli
 def model_shapes(config: PolicyConfig, features: PolicyFeatures) -> ModelShapes:
     from policies.action_space import ACTION_DIM, STATE_DIM
 
-    return ModelShapes(num_cameras=len(features.cameras), image_size=config.model_image_size,
-                       state_dim=STATE_DIM, action_dim=ACTION_DIM,
-                       obs_horizon=config.obs_horizon,
-                       horizon=config.horizon_steps(features.rate_hz))
+    return ModelShapes(
+        num_cameras=len(features.cameras),
+        image_size=config.model_image_size,
+        state_dim=STATE_DIM,
+        action_dim=ACTION_DIM,
+        obs_horizon=config.obs_horizon,
+        horizon=config.horizon_steps(features.rate_hz),
+    )
 
 
-def build_network(config: PolicyConfig, features: PolicyFeatures,
-                  stats: NormalizationStats) -> PolicyNetwork:
+def build_network(
+    config: PolicyConfig, features: PolicyFeatures, stats: NormalizationStats
+) -> PolicyNetwork:
     spec = get_policy(config.name)
     if spec.build_network is not None:  # a policy with its own network (MT-pi)
         return spec.build_network(config, features, stats)
@@ -89,8 +94,13 @@ def build_network(config: PolicyConfig, features: PolicyFeatures,
 class ChunkPolicy(Policy):
     """A trained PolicyNetwork behind the policy contract."""
 
-    def __init__(self, network: PolicyNetwork, *, device: str | torch.device = "cpu",
-                 checkpoint: Path | None = None) -> None:
+    def __init__(
+        self,
+        network: PolicyNetwork,
+        *,
+        device: str | torch.device = "cpu",
+        checkpoint: Path | None = None,
+    ) -> None:
         self.network = network.to(device).eval()
         self.device = torch.device(device)
         self.config: PolicyConfig = network.config
@@ -118,7 +128,8 @@ class ChunkPolicy(Policy):
         if missing or unexpected:
             raise ckpt.CheckpointError(
                 f"{path / ckpt.WEIGHTS}: weights do not fit the {name} network of config.json "
-                f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+                f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
         return cls(network, device=device, checkpoint=path)
 
     # -- the contract ------------------------------------------------------------------------
@@ -128,8 +139,10 @@ class ChunkPolicy(Policy):
 
     def execution(self) -> ExecutionConfig:
         """How this policy's chunks are meant to be played (its config's defaults)."""
-        return ExecutionConfig(execute_steps=self.config.execute_steps(self.features.rate_hz),
-                               temporal_ensemble_k=self.config.temporal_ensemble_k)
+        return ExecutionConfig(
+            execute_steps=self.config.execute_steps(self.features.rate_hz),
+            temporal_ensemble_k=self.config.temporal_ensemble_k,
+        )
 
     def reset(self) -> None:
         self._history.clear()
@@ -168,8 +181,10 @@ class ChunkPolicy(Policy):
         for cam, shape in zip(self.features.cameras, self.features.image_shapes, strict=True):
             image = observation[cam]
             if tuple(image.shape) != tuple(shape) or image.dtype != np.uint8:
-                raise ValueError(f"observation {cam!r} is {image.dtype} {tuple(image.shape)}; "
-                                 f"the policy was trained on uint8 {tuple(shape)}")
+                raise ValueError(
+                    f"observation {cam!r} is {image.dtype} {tuple(image.shape)}; "
+                    f"the policy was trained on uint8 {tuple(shape)}"
+                )
         pose = np.asarray(observation[EE_POSE])
         if pose.shape != (7,) or not np.all(np.isfinite(pose)):
             raise ValueError(f"observation {EE_POSE!r} must be 7 finite values, got {pose}")

@@ -16,8 +16,11 @@ if TYPE_CHECKING:  # torch: loaded when a policy is, not when `rl` starts
     from policies.model import ChunkModel, ModelShapes
 
 # name -> module that registers it on import (kept lazy: torch models load only when used)
-_MODULES = {"act": "policies.act", "diffusion": "policies.diffusion",
-            "mtpi": "policies.motion_tracks"}
+_MODULES = {
+    "act": "policies.act",
+    "diffusion": "policies.diffusion",
+    "mtpi": "policies.motion_tracks",
+}
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,9 @@ def make_optimizer(model: ChunkModel, config: PolicyConfig) -> torch.optim.AdamW
     step of the 267 M-parameter Diffusion U-Net is memory-bound: seconds, not FLOPs)."""
     return torch.optim.AdamW(
         model.parameter_groups(config.lr, config.lr_backbone, config.weight_decay),
-        betas=config.betas, fused=True)
+        betas=config.betas,
+        fused=True,
+    )
 
 
 def clip_gradients(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> None:
@@ -126,13 +128,17 @@ def lr_lambda(config: PolicyConfig, total_steps: int):
             progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
         return 1.0
+
     return factor
 
 
 def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     state = optimizer.state_dict()
-    tensors = {f"{pid}.{name}": value if torch.is_tensor(value) else torch.tensor(value)
-               for pid, entry in state["state"].items() for name, value in entry.items()}
+    tensors = {
+        f"{pid}.{name}": value if torch.is_tensor(value) else torch.tensor(value)
+        for pid, entry in state["state"].items()
+        for name, value in entry.items()
+    }
     return tensors, {"param_groups": state["param_groups"]}
 
 
@@ -192,8 +198,12 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
     started = time.perf_counter()
     out = Path(cfg.out)
     data = (spec.training_data or TrainingData.from_store)(
-        cfg.store, policy_config, cfg.selection, cache_images=cfg.cache_images,
-        progress=progress and ddp.main)
+        cfg.store,
+        policy_config,
+        cfg.selection,
+        cache_images=cfg.cache_images,
+        progress=progress and ddp.main,
+    )
     start_step, losses, val_losses = 0, [], {}
     resume_state: dict[str, Any] | None = None
     if cfg.resume:
@@ -203,8 +213,10 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
         val_losses = {int(k): v for k, v in resume_state["val_losses"].items()}
     else:
         if (out / ckpt.CHECKPOINT_DIR / ckpt.MANIFEST).exists():
-            raise TrainingError(f"{out / ckpt.CHECKPOINT_DIR} already holds a checkpoint; "
-                                "continue it with --resume or choose another --out")
+            raise TrainingError(
+                f"{out / ckpt.CHECKPOINT_DIR} already holds a checkpoint; "
+                "continue it with --resume or choose another --out"
+            )
         stats = data.statistics(policy_config)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     network = build_network(policy_config, data.features, stats).to(device)
@@ -216,27 +228,52 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
     model: torch.nn.Module = network
     if ddp.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
-            network, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
-    sampler = StepBatches(len(data.train), cfg.batch_size, seed=cfg.seed, steps=cfg.steps,
-                          start_step=start_step, rank=ddp.rank, world_size=ddp.world,
-                          weights=data.weights)
+            network, device_ids=[torch.device(device).index] if device.startswith("cuda") else None
+        )
+    sampler = StepBatches(
+        len(data.train),
+        cfg.batch_size,
+        seed=cfg.seed,
+        steps=cfg.steps,
+        start_step=start_step,
+        rank=ddp.rank,
+        world_size=ddp.world,
+        weights=data.weights,
+    )
     workers = 0 if cfg.cache_images else cfg.num_workers
-    loader = DataLoader(BatchedView(data.train), batch_size=None, sampler=sampler,
-                        num_workers=workers, persistent_workers=False,
-                        pin_memory=device.startswith("cuda"))
+    loader = DataLoader(
+        BatchedView(data.train),
+        batch_size=None,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=False,
+        pin_memory=device.startswith("cuda"),
+    )
     writer = None
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tensorboard"))
-        log.info("training %s on %d episodes (%d windows), validating on %d episodes; "
-                 "%s, %.2f M parameters", policy_config.name, len(data.train_episodes),
-                 len(data.train), len(data.val_episodes), device,
-                 sum(p.numel() for p in network.parameters()) / 1e6)
+        log.info(
+            "training %s on %d episodes (%d windows), validating on %d episodes; "
+            "%s, %.2f M parameters",
+            policy_config.name,
+            len(data.train_episodes),
+            len(data.train),
+            len(data.val_episodes),
+            device,
+            sum(p.numel() for p in network.parameters()) / 1e6,
+        )
     amp = cfg.amp and device.startswith("cuda")
-    bar = tqdm(total=cfg.steps, initial=start_step, desc=f"train {policy_config.name}",
-               unit="step", disable=not (progress and ddp.main), dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start_step,
+        desc=f"train {policy_config.name}",
+        unit="step",
+        disable=not (progress and ddp.main),
+        dynamic_ncols=True,
+    )
     done = start_step
     save = _saver(cfg, policy_config, data, stats, network, ema, optimizer, ddp)
     for step, batch in enumerate(loader, start=start_step):
@@ -248,7 +285,8 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"non-finite training loss ({loss.item()}) at step {step}; nothing was saved "
-                f"for this run beyond the last checkpoint (step {_saved_step(out)})")
+                f"for this run beyond the last checkpoint (step {_saved_step(out)})"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if policy_config.grad_clip:
@@ -264,14 +302,19 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], done)
             for name, value in parts.items():
                 writer.add_scalar(f"train/{name}", float(value), done)
-            bar.set_postfix(loss=f"{np.mean(losses[-cfg.log_every:]):.4f}")
-        if ddp.main and data.val is not None and cfg.val_every and (
-                done % cfg.val_every == 0 or done == cfg.steps):
+            bar.set_postfix(loss=f"{np.mean(losses[-cfg.log_every :]):.4f}")
+        if (
+            ddp.main
+            and data.val is not None
+            and cfg.val_every
+            and (done % cfg.val_every == 0 or done == cfg.steps)
+        ):
             val_losses[done] = validate(ema.network if ema else network, data, cfg)
             if writer is not None:
                 writer.add_scalar("val/loss", val_losses[done], done)
-            bar.set_postfix(loss=f"{np.mean(losses[-cfg.log_every:]):.4f}",
-                            val=f"{val_losses[done]:.4f}")
+            bar.set_postfix(
+                loss=f"{np.mean(losses[-cfg.log_every :]):.4f}", val=f"{val_losses[done]:.4f}"
+            )
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save(done, losses, val_losses)
         bar.update(1)
@@ -293,8 +336,9 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
             writer.close()
     if ddp.world > 1:
         dist.barrier()
-    return TrainResult(out / ckpt.CHECKPOINT_DIR, done, losses, val_losses,
-                       time.perf_counter() - started)
+    return TrainResult(
+        out / ckpt.CHECKPOINT_DIR, done, losses, val_losses, time.perf_counter() - started
+    )
 
 
 @torch.no_grad()
@@ -307,7 +351,7 @@ def validate(network: PolicyNetwork, data: TrainingData, cfg: TrainConfig) -> fl
     order = np.random.default_rng(cfg.seed).permutation(len(data.val))
     values = []
     for i in range(cfg.val_batches):
-        indices = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+        indices = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
         if len(indices) == 0:
             break
         loss, _ = network(data.val.get_batch(indices.tolist()))
@@ -326,26 +370,42 @@ def _saver(cfg, policy_config, data, stats, network, ema, optimizer, ddp):
         tensors = {ckpt.WEIGHTS: inference, "training/optimizer.safetensors": opt_tensors}
         if ema is not None:
             tensors["training/raw_model.safetensors"] = network.state_dict()
-        state = {"step": step, "losses": losses, "val_losses": val_losses,
-                 "train_config": cfg.to_json(), "optimizer": opt_groups,
-                 "normalization": stats.to_json(), "world_size": ddp.world}
-        ckpt.write(Path(cfg.out) / ckpt.CHECKPOINT_DIR, json_files={
-            "config.json": policy_config.to_json(),
-            "features.json": data.features.to_json(),
-            "normalization.json": stats.to_json(),
-            "data.json": {"store": str(cfg.store), "fingerprint": data.fingerprint,
-                          "train_episodes": data.train_episodes,
-                          "val_episodes": data.val_episodes, "seeds": data.seeds,
-                          "selection": cfg.selection.to_json()},
-            "training/state.json": state,
-        }, tensors=tensors)
+        state = {
+            "step": step,
+            "losses": losses,
+            "val_losses": val_losses,
+            "train_config": cfg.to_json(),
+            "optimizer": opt_groups,
+            "normalization": stats.to_json(),
+            "world_size": ddp.world,
+        }
+        ckpt.write(
+            Path(cfg.out) / ckpt.CHECKPOINT_DIR,
+            json_files={
+                "config.json": policy_config.to_json(),
+                "features.json": data.features.to_json(),
+                "normalization.json": stats.to_json(),
+                "data.json": {
+                    "store": str(cfg.store),
+                    "fingerprint": data.fingerprint,
+                    "train_episodes": data.train_episodes,
+                    "val_episodes": data.val_episodes,
+                    "seeds": data.seeds,
+                    "selection": cfg.selection.to_json(),
+                },
+                "training/state.json": state,
+            },
+            tensors=tensors,
+        )
+
     return save
 
 
 def _saved_step(out: Path) -> int | None:
     try:
         return json.loads((out / ckpt.CHECKPOINT_DIR / "training" / "state.json").read_text())[
-            "step"]
+            "step"
+        ]
     except (OSError, ValueError, KeyError):
         return None
 
@@ -356,14 +416,20 @@ def _load_resume(path: Path, policy_config: PolicyConfig, data: TrainingData) ->
     ckpt.verify(path, with_training=True)
     saved = ckpt.read_json(path, "config.json")
     if saved != json.loads(json.dumps(policy_config.to_json())):
-        diffs = sorted(k for k in set(saved) | set(policy_config.to_json())
-                       if saved.get(k) != json.loads(json.dumps(policy_config.to_json())).get(k))
-        raise TrainingError(f"--resume: the policy config differs from {path}/config.json in "
-                            f"{diffs}")
+        diffs = sorted(
+            k
+            for k in set(saved) | set(policy_config.to_json())
+            if saved.get(k) != json.loads(json.dumps(policy_config.to_json())).get(k)
+        )
+        raise TrainingError(
+            f"--resume: the policy config differs from {path}/config.json in {diffs}"
+        )
     trained_on = ckpt.read_json(path, "data.json")["fingerprint"]
     if trained_on != data.fingerprint:
-        raise TrainingError(f"--resume: the selected training episodes (fingerprint "
-                            f"{data.fingerprint}) differ from those of {path} ({trained_on})")
+        raise TrainingError(
+            f"--resume: the selected training episodes (fingerprint "
+            f"{data.fingerprint}) differ from those of {path} ({trained_on})"
+        )
     return ckpt.read_json(path, "training/state.json")
 
 
@@ -373,8 +439,11 @@ def _restore(path: Path, network, ema, optimizer, scheduler, step: int) -> None:
     network.load_state_dict(ckpt.read_tensors(path, raw_name))
     if ema is not None:
         ema.network.load_state_dict(ckpt.read_tensors(path, ckpt.WEIGHTS))
-    optimizer.load_state_dict(_unflatten_optimizer(
-        ckpt.read_tensors(path, "training/optimizer.safetensors"), state["optimizer"]))
+    optimizer.load_state_dict(
+        _unflatten_optimizer(
+            ckpt.read_tensors(path, "training/optimizer.safetensors"), state["optimizer"]
+        )
+    )
     scheduler.last_epoch = step
     for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas, strict=True):
         group["lr"] = group["initial_lr"] * factor(step)  # this run's schedule (its --steps)

@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "workcell, collection, training, evaluation and deployment.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging, and the traceback of an error")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging, and the traceback of an error"
+    )
     root = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
     children: dict[str, argparse._SubParsersAction] = {"": root}
     commands = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
@@ -61,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _walk(action: argparse._SubParsersAction,
-          prefix: str = "") -> Iterator[tuple[str, argparse.ArgumentParser, str]]:
+def _walk(
+    action: argparse._SubParsersAction, prefix: str = ""
+) -> Iterator[tuple[str, argparse.ArgumentParser, str]]:
     """(command path, parser, one-line help) of every command below ``action``, depth first."""
     helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
     for name, parser in action.choices.items():
@@ -82,8 +84,13 @@ def _finish(parser: argparse.ArgumentParser, name: str) -> None:
     name too, and (for a group) its help with exit status 2 when no subcommand is given."""
     parser.set_defaults(**{_PROG_DEST: f"{PROG} {name}"})
     if not any({"-v", "--verbose"} & set(a.option_strings) for a in parser._actions):
-        parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                            help="debug logging, and the traceback of an error")
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="debug logging, and the traceback of an error",
+        )
     for sub in _subcommands(parser):
         sub.required = False
 
@@ -100,14 +107,16 @@ def command_listing(parser: argparse.ArgumentParser) -> str:
     for action in _subcommands(parser):
         for path, _, help_text in _walk(action):
             label = "  " + "  " * path.count(" ") + path
-            rows.append(f"{label:<28} {help_text}" if len(label) < 28
-                        else f"{label}\n{'':<28} {help_text}")
+            rows.append(
+                f"{label:<28} {help_text}" if len(label) < 28 else f"{label}\n{'':<28} {help_text}"
+            )
     return "commands:\n" + "\n".join(rows)
 
 
 def exit_status_listing() -> str:
     return "exit status:\n" + "\n".join(
-        f"  {int(code):<4} {text}" for code, text in EXIT_CODE_HELP.items())
+        f"  {int(code):<4} {text}" for code, text in EXIT_CODE_HELP.items()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(args.func, args, getattr(args, _PROG_DEST, PROG), verbose=verbose)
 
 
-def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace,
-                name: str, *, verbose: bool = False) -> int:
+def run_command(
+    func: Callable[[argparse.Namespace], int | None],
+    args: argparse.Namespace,
+    name: str,
+    *,
+    verbose: bool = False,
+) -> int:
     """Run one command; report any error as one line and return the exit status."""
     try:
         return int(func(args) or 0)
@@ -153,14 +167,21 @@ def describe_error(exc: BaseException) -> tuple[ExitCode, str]:
         text = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
         if exc.errno == errno.ENOSPC:
             return ExitCode.DISK_FULL, f"error: {text}"
-        bad_path = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-                    FileExistsError)
+        bad_path = (
+            FileNotFoundError,
+            NotADirectoryError,
+            IsADirectoryError,
+            PermissionError,
+            FileExistsError,
+        )
         code = ExitCode.BAD_INPUT if isinstance(exc, bad_path) else ExitCode.FAILURE
         return code, f"error: {text}"
     if isinstance(exc, (ValueError, argparse.ArgumentTypeError)):  # configs validate with these
         return ExitCode.BAD_INPUT, f"error: {_one_line(exc)}"
-    return ExitCode.FAILURE, (f"internal error: {type(exc).__name__}: {_one_line(exc)} "
-                              f"(a bug; `{PROG} -v ...` shows where, please report it)")
+    return ExitCode.FAILURE, (
+        f"internal error: {type(exc).__name__}: {_one_line(exc)} "
+        f"(a bug; `{PROG} -v ...` shows where, please report it)"
+    )
 
 
 def _one_line(exc: BaseException) -> str:

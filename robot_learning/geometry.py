@@ -158,9 +158,7 @@ def wrap_angle(angle_rad: float, period_rad: float = 2.0 * np.pi) -> float:
     return float((angle_rad + period_rad / 2.0) % period_rad - period_rad / 2.0)
 
 
-def look_at_mat(
-    forward: np.ndarray, up: np.ndarray, *, optical: bool = True
-) -> np.ndarray:
+def look_at_mat(forward: np.ndarray, up: np.ndarray, *, optical: bool = True) -> np.ndarray:
     """Rotation whose z (optical) axis points along ``forward`` with y roughly against ``up``.
 
     ``optical`` True gives the OpenCV camera frame (x right, y down, z forward).
@@ -258,17 +256,47 @@ def batch_quat_from_matrix(mat: Any) -> Any:
     xp = _array_namespace(mat)
     m = mat
     trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    candidates = xp.stack([
-        xp.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                  m[..., 1, 0] - m[..., 0, 1], 1 + trace], -1),
-        xp.stack([1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], m[..., 0, 1] + m[..., 1, 0],
-                  m[..., 0, 2] + m[..., 2, 0], m[..., 2, 1] - m[..., 1, 2]], -1),
-        xp.stack([m[..., 0, 1] + m[..., 1, 0], 1 + m[..., 1, 1] - m[..., 0, 0] - m[..., 2, 2],
-                  m[..., 1, 2] + m[..., 2, 1], m[..., 0, 2] - m[..., 2, 0]], -1),
-        xp.stack([m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1],
-                  1 + m[..., 2, 2] - m[..., 0, 0] - m[..., 1, 1], m[..., 1, 0] - m[..., 0, 1]],
-                 -1),
-    ], -2)  # fmt: skip  (..., 4, 4): each row is 4|q_i| * q for its largest component i
+    candidates = xp.stack(
+        [
+            xp.stack(
+                [
+                    m[..., 2, 1] - m[..., 1, 2],
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] - m[..., 0, 1],
+                    1 + trace,
+                ],
+                -1,
+            ),
+            xp.stack(
+                [
+                    1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
+                    m[..., 0, 1] + m[..., 1, 0],
+                    m[..., 0, 2] + m[..., 2, 0],
+                    m[..., 2, 1] - m[..., 1, 2],
+                ],
+                -1,
+            ),
+            xp.stack(
+                [
+                    m[..., 0, 1] + m[..., 1, 0],
+                    1 + m[..., 1, 1] - m[..., 0, 0] - m[..., 2, 2],
+                    m[..., 1, 2] + m[..., 2, 1],
+                    m[..., 0, 2] - m[..., 2, 0],
+                ],
+                -1,
+            ),
+            xp.stack(
+                [
+                    m[..., 0, 2] + m[..., 2, 0],
+                    m[..., 1, 2] + m[..., 2, 1],
+                    1 + m[..., 2, 2] - m[..., 0, 0] - m[..., 1, 1],
+                    m[..., 1, 0] - m[..., 0, 1],
+                ],
+                -1,
+            ),
+        ],
+        -2,
+    )  # fmt: skip  (..., 4, 4): each row is 4|q_i| * q for its largest component i
     best = xp.stack([trace, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]], -1).argmax(-1)
     pick = xp.stack([best == i for i in range(4)], -1)[..., None]
     q = (candidates * pick).sum(-2)

@@ -65,8 +65,7 @@ class ParallelRaysError(TrackGeometryError):
 def gripper_keypoints_in_tcp(width_m: float) -> np.ndarray:
     """(3, 3) finger_a, finger_b, base in the TCP frame at gripper width ``width_m``."""
     half = 0.5 * float(np.clip(width_m, 0.0, GRIPPER_MAX_WIDTH_M))
-    return np.array([[0.0, half, FINGERTIP_Z_M], [0.0, -half, FINGERTIP_Z_M],
-                     [0.0, 0.0, BASE_Z_M]])
+    return np.array([[0.0, half, FINGERTIP_Z_M], [0.0, -half, FINGERTIP_Z_M], [0.0, 0.0, BASE_Z_M]])
 
 
 def gripper_keypoints(ee_pose: np.ndarray, width_m: float) -> np.ndarray:
@@ -96,23 +95,40 @@ class CameraView:
         """From an episode's stored calibration entry (``data_collection.recorder.
         camera_calibration``); a fixed camera only (a hand camera moves with the arm)."""
         if entry is None:
-            raise TrackGeometryError(f"{where}: no calibration for camera {name!r}; motion "
-                                     "tracks need every view calibrated (run `rl calibrate`)")
+            raise TrackGeometryError(
+                f"{where}: no calibration for camera {name!r}; motion "
+                "tracks need every view calibrated (run `rl calibrate`)"
+            )
         if entry.get("T_base_camera") is None or entry.get("mount", "fixed") != "fixed":
             raise TrackGeometryError(
                 f"{where}: camera {name!r} is uncalibrated or on the hand (mount "
-                f"{entry.get('mount')!r}); motion tracks need fixed, calibrated cameras")
+                f"{entry.get('mount')!r}); motion tracks need fixed, calibrated cameras"
+            )
         intrinsics = CameraIntrinsics(
-            width=int(entry["width"]), height=int(entry["height"]), fx=float(entry["fx"]),
-            fy=float(entry["fy"]), cx=float(entry["cx"]), cy=float(entry["cy"]),
-            distortion=tuple(float(d) for d in entry.get("distortion", ())) or (0.0,) * 5)
+            width=int(entry["width"]),
+            height=int(entry["height"]),
+            fx=float(entry["fx"]),
+            fy=float(entry["fy"]),
+            cx=float(entry["cx"]),
+            cy=float(entry["cy"]),
+            distortion=tuple(float(d) for d in entry.get("distortion", ())) or (0.0,) * 5,
+        )
         return cls(name, intrinsics, np.asarray(entry["T_base_camera"], dtype=np.float64))
 
     def to_json(self) -> dict:
         i = self.intrinsics
-        return {"name": self.name, "width": i.width, "height": i.height, "fx": i.fx, "fy": i.fy,
-                "cx": i.cx, "cy": i.cy, "distortion": list(i.distortion),
-                "T_base_camera": np.asarray(self.T_base_camera).tolist(), "mount": "fixed"}
+        return {
+            "name": self.name,
+            "width": i.width,
+            "height": i.height,
+            "fx": i.fx,
+            "fy": i.fy,
+            "cx": i.cx,
+            "cy": i.cy,
+            "distortion": list(i.distortion),
+            "T_base_camera": np.asarray(self.T_base_camera).tolist(),
+            "mount": "fixed",
+        }
 
     @classmethod
     def from_json(cls, data: Mapping) -> CameraView:
@@ -138,9 +154,14 @@ class CameraView:
             import cv2
 
             criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
-            return cv2.undistortPointsIter(pixels.reshape(-1, 1, 2), i.matrix,
-                                           np.asarray(i.distortion, np.float64), None, None,
-                                           criteria).reshape(-1, 2)
+            return cv2.undistortPointsIter(
+                pixels.reshape(-1, 1, 2),
+                i.matrix,
+                np.asarray(i.distortion, np.float64),
+                None,
+                None,
+                criteria,
+            ).reshape(-1, 2)
         return np.stack([(pixels[:, 0] - i.cx) / i.fx, (pixels[:, 1] - i.cy) / i.fy], axis=1)
 
     def rays(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,9 +206,12 @@ def _ray_angle_deg(views: Sequence[CameraView], pixels: np.ndarray) -> float:
 
 
 def triangulate_point(
-    views: Sequence[CameraView], pixels: np.ndarray, *,
+    views: Sequence[CameraView],
+    pixels: np.ndarray,
+    *,
     max_reprojection_px: float = DEFAULT_MAX_REPROJECTION_PX,
-    min_ray_angle_deg: float = DEFAULT_MIN_RAY_ANGLE_DEG, what: str = "keypoint",
+    min_ray_angle_deg: float = DEFAULT_MIN_RAY_ANGLE_DEG,
+    what: str = "keypoint",
 ) -> Triangulation:
     """One 3D point from its pixel position in each view ((V, 2), NaN rows: not seen there).
 
@@ -203,9 +227,14 @@ def triangulate_point(
     nan3 = np.full(3, np.nan)
     if seen.sum() < 2:
         names = [v.name for v, s in zip(views, seen, strict=True) if s]
-        return Triangulation(nan3, errors, seen, 0.0, False,
-                             f"{what} seen in {len(names)} view(s) {names}; triangulation "
-                             "needs two")
+        return Triangulation(
+            nan3,
+            errors,
+            seen,
+            0.0,
+            False,
+            f"{what} seen in {len(names)} view(s) {names}; triangulation needs two",
+        )
     used = seen.copy()
     while True:
         idx = np.flatnonzero(used)
@@ -215,24 +244,31 @@ def triangulate_point(
             raise ParallelRaysError(
                 f"{what}: the rays of views {[v.name for v in chosen]} meet at {angle:.2f} deg "
                 f"(< {min_ray_angle_deg} deg): nearly parallel, depth undetermined; place the "
-                "cameras to see the workspace from directions at least that far apart")
+                "cameras to see the workspace from directions at least that far apart"
+            )
         point = _dlt(chosen, pixels[idx])
         errors = np.full(len(views), np.nan)
         behind = []
         for i in np.flatnonzero(seen):
             projected = views[i].project(point[None])[0]
-            errors[i] = np.inf if not np.isfinite(projected).all() else float(
-                np.linalg.norm(projected - pixels[i]))
+            errors[i] = (
+                np.inf
+                if not np.isfinite(projected).all()
+                else float(np.linalg.norm(projected - pixels[i]))
+            )
             if not np.isfinite(projected).all() and used[i]:
                 behind.append(views[i].name)
         worst = idx[np.argmax(errors[idx])]
         if errors[worst] <= max_reprojection_px and not behind:
             return Triangulation(point, errors, used, angle, True)
         if len(idx) <= 2:
-            reason = (f"{what} lies behind camera(s) {behind}" if behind else
-                      f"views {[v.name for v in chosen]} disagree on {what}: reprojection "
-                      f"errors {np.round(errors[idx], 1).tolist()} px exceed "
-                      f"{max_reprojection_px} px")
+            reason = (
+                f"{what} lies behind camera(s) {behind}"
+                if behind
+                else f"views {[v.name for v in chosen]} disagree on {what}: reprojection "
+                f"errors {np.round(errors[idx], 1).tolist()} px exceed "
+                f"{max_reprojection_px} px"
+            )
             return Triangulation(nan3, errors, used, angle, False, reason)
         used[worst] = False
 
@@ -258,8 +294,13 @@ def _minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return mat_from_axis_angle(axis, float(np.arctan2(s, c)))
 
 
-def rigid_fit(source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None, *,
-              min_spread_m: float = MIN_SPREAD_M) -> RigidFit:
+def rigid_fit(
+    source: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    min_spread_m: float = MIN_SPREAD_M,
+) -> RigidFit:
     """Least-squares rotation + translation with ``target ~ R source + t`` (Kabsch/Umeyama,
     no scale). Points that are (nearly) collinear fix no rotation about their line: then the
     smallest rotation aligning the lines is returned, flagged ``degenerate`` (a closed gripper
@@ -267,8 +308,9 @@ def rigid_fit(source: np.ndarray, target: np.ndarray, weights: np.ndarray | None
     src = np.asarray(source, dtype=np.float64).reshape(-1, 3)
     dst = np.asarray(target, dtype=np.float64).reshape(-1, 3)
     if src.shape != dst.shape or len(src) < 2:
-        raise TrackGeometryError(f"rigid fit needs matching point sets of >= 2 points, got "
-                                 f"{src.shape} and {dst.shape}")
+        raise TrackGeometryError(
+            f"rigid fit needs matching point sets of >= 2 points, got {src.shape} and {dst.shape}"
+        )
     if not (np.isfinite(src).all() and np.isfinite(dst).all()):
         raise TrackGeometryError("rigid fit got non-finite points")
     w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -290,17 +332,21 @@ def rigid_fit(source: np.ndarray, target: np.ndarray, weights: np.ndarray | None
         R = Vt.T @ D @ U.T
     t = mu_d - R @ mu_s
     residual = dst - (src @ R.T + t)
-    rms = float(np.sqrt(w @ (residual ** 2).sum(axis=1)))
+    rms = float(np.sqrt(w @ (residual**2).sum(axis=1)))
     return RigidFit(make_transform(R, t), rms, bool(degenerate))
 
 
-def future_ee_pose(current_ee: np.ndarray, current_points: np.ndarray,
-                   future_points: np.ndarray, **fit_kwargs) -> tuple[np.ndarray, RigidFit]:
+def future_ee_pose(
+    current_ee: np.ndarray, current_points: np.ndarray, future_points: np.ndarray, **fit_kwargs
+) -> tuple[np.ndarray, RigidFit]:
     """T_base_tcp of the future step: the rigid motion of the keypoints (current -> future,
     base frame) applied to the current end-effector pose (4x4 or 7-vector)."""
     current_ee = np.asarray(current_ee, dtype=np.float64)
-    T_now = current_ee if current_ee.shape == (4, 4) else transform_from_pose(
-        current_ee[:3], current_ee[3:7])
+    T_now = (
+        current_ee
+        if current_ee.shape == (4, 4)
+        else transform_from_pose(current_ee[:3], current_ee[3:7])
+    )
     fit = rigid_fit(current_points, future_points, **fit_kwargs)
     return fit.transform @ T_now, fit
 
@@ -318,8 +364,14 @@ class ChunkGeometry:
 
 
 def tracks_to_chunk(
-    tracks: Mapping[str, np.ndarray], grasp: np.ndarray, views: Mapping[str, CameraView], *,
-    ee_pose: np.ndarray, gripper_width_m: float, time_s: float, period_s: float,
+    tracks: Mapping[str, np.ndarray],
+    grasp: np.ndarray,
+    views: Mapping[str, CameraView],
+    *,
+    ee_pose: np.ndarray,
+    gripper_width_m: float,
+    time_s: float,
+    period_s: float,
     max_reprojection_px: float = DEFAULT_MAX_REPROJECTION_PX,
     min_ray_angle_deg: float = DEFAULT_MIN_RAY_ANGLE_DEG,
     max_fit_rms_m: float = 0.02,
@@ -346,19 +398,22 @@ def tracks_to_chunk(
     names = sorted(tracks)
     missing = [n for n in names if n not in views]
     if missing:
-        raise TrackGeometryError(f"no calibration for view(s) {missing} (calibrated: "
-                                 f"{sorted(views)})")
+        raise TrackGeometryError(
+            f"no calibration for view(s) {missing} (calibrated: {sorted(views)})"
+        )
     if len(names) < 2:
-        raise TrackGeometryError(f"tracks from {len(names)} view(s) {names}; triangulation "
-                                 "needs two calibrated views")
+        raise TrackGeometryError(
+            f"tracks from {len(names)} view(s) {names}; triangulation needs two calibrated views"
+        )
     stacked = np.stack([np.asarray(tracks[n], dtype=np.float64) for n in names], axis=2)
     horizon, num_points = stacked.shape[:2]  # (H, P, V, 2)
     grasp = np.asarray(grasp, dtype=np.float64).reshape(horizon)
     chosen = [views[n] for n in names]
     current = gripper_keypoints(ee_pose, gripper_width_m)
     if current.shape[0] != num_points:
-        raise TrackGeometryError(f"tracks have {num_points} points; the gripper has "
-                                 f"{current.shape[0]}")
+        raise TrackGeometryError(
+            f"tracks have {num_points} points; the gripper has {current.shape[0]}"
+        )
     T_now = transform_from_pose(np.asarray(ee_pose)[:3], np.asarray(ee_pose)[3:7])
     points = np.full((horizon, num_points, 3), np.nan)
     errors = np.full((horizon, num_points, len(names)), np.nan)
@@ -367,9 +422,13 @@ def tracks_to_chunk(
     for h in range(horizon):
         bad = []
         for p in range(num_points):
-            tri = triangulate_point(chosen, stacked[h, p], max_reprojection_px=max_reprojection_px,
-                                    min_ray_angle_deg=min_ray_angle_deg,
-                                    what=f"point {p} of step {h + 1}")
+            tri = triangulate_point(
+                chosen,
+                stacked[h, p],
+                max_reprojection_px=max_reprojection_px,
+                min_ray_angle_deg=min_ray_angle_deg,
+                what=f"point {p} of step {h + 1}",
+            )
             errors[h, p] = tri.reprojection_px
             if tri.ok:
                 points[h, p] = tri.point
@@ -381,24 +440,30 @@ def tracks_to_chunk(
         T_future, fit = future_ee_pose(T_now, current, points[h])
         rms[h] = fit.rms_m
         if fit.rms_m > max_fit_rms_m:
-            problems.append(f"step {h + 1}: predicted keypoints are not a rigid motion of the "
-                            f"gripper's (residual {1e3 * fit.rms_m:.1f} mm > "
-                            f"{1e3 * max_fit_rms_m:.0f} mm)")
+            problems.append(
+                f"step {h + 1}: predicted keypoints are not a rigid motion of the "
+                f"gripper's (residual {1e3 * fit.rms_m:.1f} mm > "
+                f"{1e3 * max_fit_rms_m:.0f} mm)"
+            )
             break
         position, quat = pose_from_transform(T_future)
         positions.append(position)
         quats.append(quat)
     steps = len(positions)
     if steps == 0:
-        raise TrackGeometryError("no end-effector target from the predicted tracks: "
-                                 + "; ".join(problems))
+        raise TrackGeometryError(
+            "no end-effector target from the predicted tracks: " + "; ".join(problems)
+        )
     if rotation_smoothing_degree and steps > rotation_smoothing_degree + 1:
         quats = list(smooth_rotations(T_now, np.asarray(quats), rotation_smoothing_degree))
     if problems:
         log.warning("motion-track chunk cut to %d of %d steps: %s", steps, horizon, problems[0])
-    chunk = ActionChunk(times_s=time_s + np.arange(steps) * period_s,
-                        positions=np.asarray(positions), quaternions=np.asarray(quats),
-                        gripper=np.clip(grasp[:steps], 0.0, 1.0))
+    chunk = ActionChunk(
+        times_s=time_s + np.arange(steps) * period_s,
+        positions=np.asarray(positions),
+        quaternions=np.asarray(quats),
+        gripper=np.clip(grasp[:steps], 0.0, 1.0),
+    )
     return chunk, ChunkGeometry(points, errors, rms, steps, problems)
 
 
@@ -408,7 +473,7 @@ def smooth_rotations(T_now: np.ndarray, quaternions: np.ndarray, degree: int) ->
     from scipy.spatial.transform import Rotation
 
     steps = np.arange(1, len(quaternions) + 1, dtype=np.float64)
-    basis = np.stack([steps ** k for k in range(1, degree + 1)], axis=1)  # (H, d)
+    basis = np.stack([steps**k for k in range(1, degree + 1)], axis=1)  # (H, d)
     now = Rotation.from_matrix(T_now[:3, :3])
     turned = (Rotation.from_quat(quaternions) * now.inv()).as_rotvec()
     fitted = basis @ np.linalg.lstsq(basis, turned, rcond=None)[0]

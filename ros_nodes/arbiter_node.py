@@ -41,8 +41,7 @@ from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
 from ros_nodes.topics import JoyButton
 
 END_WORDS = ("success", "fail", "discard")
-END_BUTTONS = {JoyButton.SUCCESS: "success", JoyButton.FAIL: "fail",
-               JoyButton.DISCARD: "discard"}
+END_BUTTONS = {JoyButton.SUCCESS: "success", JoyButton.FAIL: "fail", JoyButton.DISCARD: "discard"}
 
 
 class ArbiterNode:
@@ -52,25 +51,46 @@ class ArbiterNode:
         limits = p("limits", "fr3", "robot limits: fr3, fr3_sim or a YAML limits file")
         self.arbiter_config = ArbiterConfig(
             takeover_speed_m_s=p("takeover_speed_m_s", 0.03, "twist (m/s) that takes over"),
-            takeover_on_motion=p("takeover_on_motion", True, "moving the device takes over "
-                                 "(false: only the intervene button)"),
-            release_after_s=p("release_after_s", 0.5, "button up and device still this long: "
-                              "the policy gets control back, s"))
-        self.latency_compensation = p("latency_compensation", True, "play chunks by the time "
-                                      "they were predicted for (false: from arrival)")
-        self.policy_timeout_s = p("policy_timeout_s", 1.0, "hold when no chunk arrived this "
-                                  "long after a re-plan was due, s")
-        self.intervene_button = p("intervene_button", JoyButton.INTERVENE, "Joy button that "
-                                  "takes over while held")
-        self.deadman_button = p("deadman_button", -1, "Joy button the policy needs held to "
-                                "move the arm (-1: no deadman)")
-        self.estop_button = p("estop_button", -1, "Joy button that latches the emergency stop "
-                              "(-1: none; the topic works always)")
+            takeover_on_motion=p(
+                "takeover_on_motion",
+                True,
+                "moving the device takes over (false: only the intervene button)",
+            ),
+            release_after_s=p(
+                "release_after_s",
+                0.5,
+                "button up and device still this long: the policy gets control back, s",
+            ),
+        )
+        self.latency_compensation = p(
+            "latency_compensation",
+            True,
+            "play chunks by the time they were predicted for (false: from arrival)",
+        )
+        self.policy_timeout_s = p(
+            "policy_timeout_s",
+            1.0,
+            "hold when no chunk arrived this long after a re-plan was due, s",
+        )
+        self.intervene_button = p(
+            "intervene_button", JoyButton.INTERVENE, "Joy button that takes over while held"
+        )
+        self.deadman_button = p(
+            "deadman_button",
+            -1,
+            "Joy button the policy needs held to move the arm (-1: no deadman)",
+        )
+        self.estop_button = p(
+            "estop_button",
+            -1,
+            "Joy button that latches the emergency stop (-1: none; the topic works always)",
+        )
         self._check_buttons()
         self.node = node
         self.period_s = 1.0 / control_hz
-        self.safety = SafetyFilter(load_limits(limits), self.period_s,
-                                   require_deadman=self.deadman_button >= 0)
+        self.safety = SafetyFilter(
+            load_limits(limits), self.period_s, require_deadman=self.deadman_button >= 0
+        )
         self.device = StreamedTeleop(clock=node.now_s)
         self.policy: ChunkStreamController | None = None  # once /policy/status says how
         self.arbiter: InterventionArbiter | None = None
@@ -88,38 +108,56 @@ class ArbiterNode:
         self._gripper = node.create_publisher(msgs.JointState, topics.GRIPPER_COMMAND, DEFAULT)
         self._status = node.create_publisher(msgs.String, topics.ARBITER_STATUS, DEFAULT)
         node.create_subscription(msgs.PoseStamped, topics.EE_POSE, self._on_pose, DEFAULT)
-        node.create_subscription(msgs.JointState, topics.GRIPPER_JOINT_STATES, self._on_fingers,
-                                 DEFAULT)
+        node.create_subscription(
+            msgs.JointState, topics.GRIPPER_JOINT_STATES, self._on_fingers, DEFAULT
+        )
         node.create_subscription(msgs.TwistStamped, topics.TWIST, self._on_twist, SENSOR_DATA)
         node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
-        node.create_subscription(msgs.String, topics.POLICY_STATUS, self._on_policy_status,
-                                 LATCHED)
-        node.create_subscription(msgs.MultiDOFJointTrajectory, topics.POLICY_CHUNK,
-                                 lambda m: self._on_chunk_part("poses", m), DEFAULT)
-        node.create_subscription(msgs.JointTrajectory, topics.POLICY_CHUNK_GRIPPER,
-                                 lambda m: self._on_chunk_part("fingers", m), DEFAULT)
+        node.create_subscription(msgs.String, topics.POLICY_STATUS, self._on_policy_status, LATCHED)
+        node.create_subscription(
+            msgs.MultiDOFJointTrajectory,
+            topics.POLICY_CHUNK,
+            lambda m: self._on_chunk_part("poses", m),
+            DEFAULT,
+        )
+        node.create_subscription(
+            msgs.JointTrajectory,
+            topics.POLICY_CHUNK_GRIPPER,
+            lambda m: self._on_chunk_part("fingers", m),
+            DEFAULT,
+        )
         node.create_subscription(msgs.Bool, topics.EMERGENCY_STOP, self._on_estop, DEFAULT)
         node.create_timer(self.period_s, self._tick)
         node.on_shutdown(self._stop)
-        node.log.info("arbiter at %.0f Hz, limits %s, deadman %s", control_hz,
-                      self.safety.limits.source, "on" if self.deadman_button >= 0 else "off")
+        node.log.info(
+            "arbiter at %.0f Hz, limits %s, deadman %s",
+            control_hz,
+            self.safety.limits.source,
+            "on" if self.deadman_button >= 0 else "off",
+        )
 
     def _check_buttons(self) -> None:
         """One Joy button, one meaning; and some way for the operator to take over."""
-        roles = {"intervene_button": self.intervene_button,
-                 "deadman_button": self.deadman_button, "estop_button": self.estop_button}
+        roles = {
+            "intervene_button": self.intervene_button,
+            "deadman_button": self.deadman_button,
+            "estop_button": self.estop_button,
+        }
         used = [(name, b) for name, b in roles.items() if b >= 0]
         for i, (name, button) in enumerate(used):
-            for other, other_button in used[i + 1:]:
+            for other, other_button in used[i + 1 :]:
                 if button == other_button:
                     raise ValueError(
                         f"arbiter_node: {name} and {other} are both {button}; one button cannot "
                         f"mean both (a two-button SpaceMouse: deadman_button:=1 "
-                        f"intervene_button:=-1, moving the cap takes over)")
+                        f"intervene_button:=-1, moving the cap takes over)"
+                    )
         if self.intervene_button < 0 and not self.arbiter_config.takeover_on_motion:
-            raise ValueError("arbiter_node: intervene_button is -1 and takeover_on_motion is "
-                             "false: the operator could never take over")
+            raise ValueError(
+                "arbiter_node: intervene_button is -1 and takeover_on_motion is "
+                "false: the operator could never take over"
+            )
 
     # -- inputs --------------------------------------------------------------------------
     def _on_pose(self, msg: msgs.PoseStamped) -> None:
@@ -142,8 +180,9 @@ class ArbiterNode:
         def pressed(i: int) -> bool:
             return held(i) and not (i < len(previous) and previous[i])
 
-        self.device.update_buttons(gripper_closed=held(JoyButton.GRIPPER),
-                                   intervene=held(self.intervene_button))
+        self.device.update_buttons(
+            gripper_closed=held(JoyButton.GRIPPER), intervene=held(self.intervene_button)
+        )
         self.deadman_held = held(self.deadman_button)
         if self.estop_button >= 0 and pressed(self.estop_button):
             self.safety.emergency_stop(f"joy button {self.estop_button} on {topics.JOY}")
@@ -171,11 +210,14 @@ class ArbiterNode:
         self.policy_status = status
         if self.policy is not None or not status.get("ready"):
             return
-        execution = ExecutionConfig(**status["execution"],
-                                    latency_compensation=self.latency_compensation)
+        execution = ExecutionConfig(
+            **status["execution"], latency_compensation=self.latency_compensation
+        )
         self.policy = ChunkStreamController(
-            execution, clock=self.node.now_s,
-            silence_s=float(status["replan_period_s"]) + self.policy_timeout_s)
+            execution,
+            clock=self.node.now_s,
+            silence_s=float(status["replan_period_s"]) + self.policy_timeout_s,
+        )
         self.arbiter = InterventionArbiter(self.policy, self.device, self.arbiter_config)  # type: ignore[arg-type]
         self.node.log.info("policy %s: %s", status.get("checkpoint"), status["execution"])
 
@@ -201,8 +243,14 @@ class ArbiterNode:
         if self._pose is None:
             return None
         v = convert.pose_vector(self._pose)
-        return RobotState(convert.stamp_s(self._pose), np.zeros(7), np.zeros(7), v[:3], v[3:],
-                          self._finger_width_m)
+        return RobotState(
+            convert.stamp_s(self._pose),
+            np.zeros(7),
+            np.zeros(7),
+            v[:3],
+            v[3:],
+            self._finger_width_m,
+        )
 
     @property
     def not_ready(self) -> str | None:
@@ -211,8 +259,9 @@ class ArbiterNode:
             return f"no measured pose on {topics.EE_POSE} yet: is the robot node up?"
         if self.arbiter is None or not self.policy_status.get("ready"):
             error = self.policy_status.get("error")
-            return (f"policy not ready ({topics.POLICY_STATUS}): "
-                    f"{error or 'no policy_node status yet'}")
+            return (
+                f"policy not ready ({topics.POLICY_STATUS}): {error or 'no policy_node status yet'}"
+            )
         return None
 
     def _begin(self, why: str) -> None:
@@ -235,8 +284,13 @@ class ArbiterNode:
             return
         self.active = False
         self.arbiter.end()
-        self.node.log.info("episode %d over (%s): %d takeovers, safety %s", self.episode, why,
-                           len(self.arbiter.takeovers), self.safety.summary())
+        self.node.log.info(
+            "episode %d over (%s): %d takeovers, safety %s",
+            self.episode,
+            why,
+            len(self.arbiter.takeovers),
+            self.safety.summary(),
+        )
         self._publish_status(self.node.now_s())
 
     def _stop(self) -> None:
@@ -254,14 +308,17 @@ class ArbiterNode:
             return
         command = self.arbiter.command(state, self.period_s)
         if self.arbiter.stalled_for_s > 0 and not command.holding:
-            self._report_fault(f"no chunk on {topics.POLICY_CHUNK} for "
-                               f"{self.policy.silence_s + self.arbiter.stalled_for_s:.1f} s "  # type: ignore[union-attr]
-                               f"(policy_node killed, hung or without frames: "
-                               f"{self.policy_status.get('error') or 'no error reported'}); "
-                               "holding")
+            self._report_fault(
+                f"no chunk on {topics.POLICY_CHUNK} for "
+                f"{self.policy.silence_s + self.arbiter.stalled_for_s:.1f} s "  # type: ignore[union-attr]
+                f"(policy_node killed, hung or without frames: "
+                f"{self.policy_status.get('error') or 'no error reported'}); "
+                "holding"
+            )
             hold = CartesianTarget.holding(state, timestamp_s=now)
-            command = dataclasses.replace(command, target=hold, holding=True,
-                                          source=ControlSource.HOLD)
+            command = dataclasses.replace(
+                command, target=hold, holding=True, source=ControlSource.HOLD
+            )
         elif command.source == ControlSource.POLICY or command.source == ControlSource.HUMAN:
             self.fault = None
         if command.holding:
@@ -269,8 +326,9 @@ class ArbiterNode:
         else:
             deadman = self.deadman_held or command.source == ControlSource.HUMAN
             sent = self.safety.filter(command.target, state, now, deadman_held=deadman)
-        self._target.publish(convert.pose_stamped(sent.target.position, sent.target.quaternion,
-                                                  now))
+        self._target.publish(
+            convert.pose_stamped(sent.target.position, sent.target.quaternion, now)
+        )
         self._gripper.publish(convert.gripper_command(sent.target.gripper_closed, now))
         self._publish_status(now, command, sent.target, [e.value for e in sent.events])
 
@@ -279,19 +337,27 @@ class ArbiterNode:
             self.node.log.error("%s", fault)
         self.fault = fault
 
-    def _publish_status(self, now: float, command: Command | None = None,
-                        sent: CartesianTarget | None = None, events: list[str] | None = None,
-                        ) -> None:
+    def _publish_status(
+        self,
+        now: float,
+        command: Command | None = None,
+        sent: CartesianTarget | None = None,
+        events: list[str] | None = None,
+    ) -> None:
         source = command.source if command is not None else None
         arbiter, policy = self.arbiter, self.policy
         status = {
-            "stamp": now, "ready": self.not_ready is None, "error": self.not_ready,
-            "active": self.active, "episode": self.episode,
+            "stamp": now,
+            "ready": self.not_ready is None,
+            "error": self.not_ready,
+            "active": self.active,
+            "episode": self.episode,
             "source": None if source is None else source.name.lower(),
             "control_source": None if source is None else int(source),
             "policy_action": _vector(command.policy_target if command else None),
             "human_action": _vector(command.human_target if command else None),
-            "sent": _vector(sent), "events": events or [],
+            "sent": _vector(sent),
+            "events": events or [],
             "takeovers": len(arbiter.takeovers) if arbiter else 0,
             "reanchors": policy.reanchors if policy else 0,
             "anchor_s": policy.anchor_s if policy and self.active else None,
@@ -299,9 +365,12 @@ class ArbiterNode:
             # observation stamp -> arrival here, newest 50 chunks: the policy's share of the
             # camera-to-command latency (the executor skips what passed meanwhile)
             "chunk_age_ms_p50": float(np.median(policy.ages_s[-50:]) * 1e3)
-            if policy and policy.ages_s else None,
-            "safety": self.safety.summary(), "estop": self.safety.emergency_stopped,
-            "fault": self.fault, "checkpoint": self.policy_status.get("checkpoint"),
+            if policy and policy.ages_s
+            else None,
+            "safety": self.safety.summary(),
+            "estop": self.safety.emergency_stopped,
+            "fault": self.fault,
+            "checkpoint": self.policy_status.get("checkpoint"),
             "checkpoint_sha256": self.policy_status.get("checkpoint_sha256"),
         }
         self._status.publish(msgs.String(data=json.dumps(status)))

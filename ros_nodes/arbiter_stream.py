@@ -89,14 +89,22 @@ class ArbiterStream:
         ep, last = self.episode, self.latest
         assert ep is not None
         self.episode = None
-        safety = {k: v - ep.safety_at_start.get(k, 0)
-                  for k, v in (last.get("safety") or {}).items()
-                  if v - ep.safety_at_start.get(k, 0) > 0}
-        notes = {"checkpoint": last.get("checkpoint"),
-                 "checkpoint_sha256": last.get("checkpoint_sha256"),
-                 "takeovers": last.get("takeovers", 0), "safety": safety,
-                 "control_steps": {"policy": ep.policy_steps, "human": ep.human_steps,
-                                   "hold": ep.hold_steps},
-                 "faults": ep.faults}
+        safety = {
+            k: v - ep.safety_at_start.get(k, 0)
+            for k, v in (last.get("safety") or {}).items()
+            if v - ep.safety_at_start.get(k, 0) > 0
+        }
+        notes = {
+            "checkpoint": last.get("checkpoint"),
+            "checkpoint_sha256": last.get("checkpoint_sha256"),
+            "takeovers": last.get("takeovers", 0),
+            "safety": safety,
+            "control_steps": {
+                "policy": ep.policy_steps,
+                "human": ep.human_steps,
+                "hold": ep.hold_steps,
+            },
+            "faults": ep.faults,
+        }
         took_over = ep.human_steps > 0 or notes["takeovers"] > 0
         return (Source.INTERVENTION if took_over else Source.POLICY), notes

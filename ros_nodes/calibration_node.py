@@ -65,55 +65,88 @@ class _Move:
 class CalibrationNode:
     def __init__(self, node: Node) -> None:
         p = node.declare_parameter
-        self.mode = p("mode", "auto", "auto (the arm visits planned poses), manual (capture on "
-                                      "a Joy button or /calibration/command) or publish (the "
-                                      "saved file)")
+        self.mode = p(
+            "mode",
+            "auto",
+            "auto (the arm visits planned poses), manual (capture on "
+            "a Joy button or /calibration/command) or publish (the "
+            "saved file)",
+        )
         self.camera_names = list(p("cameras", ["front"], "cameras to calibrate"))
-        self.hand_cameras = set(p("hand_cameras", ["wrist"], "which of them ride on the hand "
-                                                             "(eye-in-hand); the rest are fixed"))
-        self.board_mount = p("board", "gripper", "board and its mount: gripper (held by the "
-                                                 "hand, for fixed cameras) or table (for hand "
-                                                 "cameras)")
+        self.hand_cameras = set(
+            p(
+                "hand_cameras",
+                ["wrist"],
+                "which of them ride on the hand (eye-in-hand); the rest are fixed",
+            )
+        )
+        self.board_mount = p(
+            "board",
+            "gripper",
+            "board and its mount: gripper (held by the "
+            "hand, for fixed cameras) or table (for hand "
+            "cameras)",
+        )
         self.views = p("views", 15, "poses to visit (auto) or views to capture (manual)")
         self.seed = p("seed", 0, "seed of the pose plan")
         self.workcell_name = p("workcell", "sim", "workcell name of the calibration file")
         self.out = p("out", "", "calibration file (empty: $RL_CALIBRATION_DIR/<workcell>.yaml)")
-        serials = p("serials", "", "camera serials, name=serial comma-separated (default: the "
-                                   "name)")
+        serials = p(
+            "serials", "", "camera serials, name=serial comma-separated (default: the name)"
+        )
         self.holdout = p("holdout", True, "keep views out and check the solve predicts them")
         self.force = p("force", False, "save and publish even when the held-out check fails")
-        pose_std = p("robot_pose_std", list(ROBOT_POSE_STD), "accuracy of the reported hand "
-                                                             "pose per axis: [mm, deg]")
-        self.tolerance_m = p("tolerance_mm", 2.0, "auto: settled within this of the target, "
-                                                  "mm") / 1000.0
+        pose_std = p(
+            "robot_pose_std",
+            list(ROBOT_POSE_STD),
+            "accuracy of the reported hand pose per axis: [mm, deg]",
+        )
+        self.tolerance_m = (
+            p("tolerance_mm", 2.0, "auto: settled within this of the target, mm") / 1000.0
+        )
         self.tolerance_rad = np.radians(p("tolerance_deg", 0.5, "auto: and this, deg"))
-        self.still_m = p("still_mm", 0.2, "auto: hand motion below this counts as still, mm"
-                         ) / 1000.0
+        self.still_m = (
+            p("still_mm", 0.2, "auto: hand motion below this counts as still, mm") / 1000.0
+        )
         self.settle_s = p("settle_s", 0.3, "auto: still and on target this long = settled")
-        self.move_timeout_s = p("move_timeout_s", 8.0, "auto: a pose not reached in this long "
-                                                       "is skipped")
-        self.max_skew_s = p("max_stamp_skew_s", 0.02, "a frame needs a hand pose this close "
-                                                      "to its stamp, s")
-        self.frame_timeout_s = p("frame_timeout_s", 2.0, "auto: a camera without a frame "
-                                                         "stamped after the settle this long "
-                                                         "misses that view, s")
-        self.input_timeout_s = p("input_timeout_s", 30.0, "fail when the cameras or the hand "
-                                                          "pose are silent this long, s")
-        self.capture_button = p("capture_button", topics.JoyButton.START,
-                                "manual: Joy button that captures a view")
+        self.move_timeout_s = p(
+            "move_timeout_s", 8.0, "auto: a pose not reached in this long is skipped"
+        )
+        self.max_skew_s = p(
+            "max_stamp_skew_s", 0.02, "a frame needs a hand pose this close to its stamp, s"
+        )
+        self.frame_timeout_s = p(
+            "frame_timeout_s",
+            2.0,
+            "auto: a camera without a frame stamped after the settle this long misses that view, s",
+        )
+        self.input_timeout_s = p(
+            "input_timeout_s",
+            30.0,
+            "fail when the cameras or the hand pose are silent this long, s",
+        )
+        self.capture_button = p(
+            "capture_button", topics.JoyButton.START, "manual: Joy button that captures a view"
+        )
         rate_hz = p("rate_hz", 50.0, "control loop rate, Hz")
         self.node = node
         self._check_parameters()
         self.robot_pose_std = (float(pose_std[0]), float(pose_std[1]))
-        self.serials = {name.strip(): serial.strip().lstrip("_") for name, _, serial in
-                        (item.partition("=") for item in serials.split(",")) if serial.strip()}
+        self.serials = {
+            name.strip(): serial.strip().lstrip("_")
+            for name, _, serial in (item.partition("=") for item in serials.split(","))
+            if serial.strip()
+        }
         self.board = scene.BOARD_MOUNTS[self.board_mount].board
         self.detector = BoardDetector(self.board)
         self._tf = node.create_publisher(msgs.TFMessage, topics.TF_STATIC, LATCHED)
         self._status = node.create_publisher(msgs.String, topics.CALIBRATION_STATUS, LATCHED)
-        self._infos = {name: node.create_publisher(msgs.CameraInfo,
-                                                   topics.calibrated_camera_info(name), LATCHED)
-                       for name in self.camera_names}
+        self._infos = {
+            name: node.create_publisher(
+                msgs.CameraInfo, topics.calibrated_camera_info(name), LATCHED
+            )
+            for name in self.camera_names
+        }
         self.state = "starting"
         self.error: str | None = None
         self.result: dict | None = None
@@ -128,9 +161,12 @@ class CalibrationNode:
         self._frames: dict[str, msgs.CompressedImage] = {}
         self._hand: deque[tuple[float, np.ndarray]] = deque()
         for name in self.camera_names:
-            node.create_subscription(msgs.CompressedImage, topics.CameraTopics(name).compressed,
-                                     lambda m, n=name: self._frames.__setitem__(n, m),
-                                     SENSOR_DATA)
+            node.create_subscription(
+                msgs.CompressedImage,
+                topics.CameraTopics(name).compressed,
+                lambda m, n=name: self._frames.__setitem__(n, m),
+                SENSOR_DATA,
+            )
         node.create_subscription(msgs.PoseStamped, topics.EE_POSE, self._on_hand, DEFAULT)
         self._started_s = node.now_s()
         self._move: _Move | None = None
@@ -138,39 +174,56 @@ class CalibrationNode:
         if self.mode == "auto":
             self.plan = self._plan()
             self._target = node.create_publisher(msgs.PoseStamped, topics.TARGET_POSE, DEFAULT)
-            node.create_subscription(msgs.String, topics.ROBOT_STATUS, self._on_robot_status,
-                                     LATCHED)
+            node.create_subscription(
+                msgs.String, topics.ROBOT_STATUS, self._on_robot_status, LATCHED
+            )
         else:
             self._joy_buttons: list[int] = []
             node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
-            node.create_subscription(msgs.String, topics.CALIBRATION_COMMAND, self._on_command,
-                                     DEFAULT)
+            node.create_subscription(
+                msgs.String, topics.CALIBRATION_COMMAND, self._on_command, DEFAULT
+            )
         self._timer = node.create_timer(1.0 / rate_hz, self._tick)
         self._set_state("waiting")
-        node.log.info("calibrating %s (%s) with the %s board, %s mode, %d %s", self.camera_names,
-                      ", ".join(self._mount(n) for n in self.camera_names), self.board_mount,
-                      self.mode, self.views, "poses" if self.mode == "auto" else "views")
+        node.log.info(
+            "calibrating %s (%s) with the %s board, %s mode, %d %s",
+            self.camera_names,
+            ", ".join(self._mount(n) for n in self.camera_names),
+            self.board_mount,
+            self.mode,
+            self.views,
+            "poses" if self.mode == "auto" else "views",
+        )
 
     # -- set-up ----------------------------------------------------------------------------
     def _check_parameters(self) -> None:
         if self.mode not in MODES:
-            raise ParameterError(f"calibration_node: parameter mode must be one of {MODES}, "
-                             f"got {self.mode!r}")
+            raise ParameterError(
+                f"calibration_node: parameter mode must be one of {MODES}, got {self.mode!r}"
+            )
         if self.board_mount not in scene.BOARD_MOUNTS:
-            raise ParameterError(f"calibration_node: parameter board must be one of "
-                             f"{sorted(scene.BOARD_MOUNTS)}, got {self.board_mount!r}")
+            raise ParameterError(
+                f"calibration_node: parameter board must be one of "
+                f"{sorted(scene.BOARD_MOUNTS)}, got {self.board_mount!r}"
+            )
         if not self.camera_names:
             raise ParameterError("calibration_node: parameter cameras is empty; name at least one")
-        wrong = [n for n in self.camera_names
-                 if (n in self.hand_cameras) != (self.board_mount == "table")]
+        wrong = [
+            n
+            for n in self.camera_names
+            if (n in self.hand_cameras) != (self.board_mount == "table")
+        ]
         if wrong and self.mode != "publish":
             raise ParameterError(
                 f"calibration_node: camera(s) {wrong} cannot see the {self.board_mount} board "
                 f"while the hand moves it: hand cameras calibrate against board:=table, fixed "
-                f"cameras against board:=gripper (run once per board)")
+                f"cameras against board:=gripper (run once per board)"
+            )
         if self.views < 6 and self.mode != "publish":
-            raise ParameterError(f"calibration_node: parameter views must be at least 6 (hand-eye "
-                             f"and the held-out check need them), got {self.views}")
+            raise ParameterError(
+                f"calibration_node: parameter views must be at least 6 (hand-eye "
+                f"and the held-out check need them), got {self.views}"
+            )
 
     def _mount(self, name: str) -> str:
         return "hand" if name in self.hand_cameras else "fixed"
@@ -180,11 +233,14 @@ class CalibrationNode:
         from calibration.sim import SimCalibrationConfig, plan_poses
 
         config = SimCalibrationConfig(
-            seed=self.seed, views=self.views,
+            seed=self.seed,
+            views=self.views,
             wrist_cameras=tuple(n for n in self.camera_names if n in self.hand_cameras),
-            fixed_cameras=tuple(n for n in self.camera_names if n not in self.hand_cameras))
-        return plan_poses(config, self.board_mount, self.camera_names,
-                          np.random.default_rng([self.seed, 7]))
+            fixed_cameras=tuple(n for n in self.camera_names if n not in self.hand_cameras),
+        )
+        return plan_poses(
+            config, self.board_mount, self.camera_names, np.random.default_rng([self.seed, 7])
+        )
 
     # -- inputs ----------------------------------------------------------------------------
     def _on_hand(self, msg: msgs.PoseStamped) -> None:
@@ -199,9 +255,11 @@ class CalibrationNode:
         out one by one, so stop now with the bridge's reason."""
         status = json.loads(msg.data)
         if status.get("state") == "hold" and self.state in ("waiting", "capturing"):
-            self._fail(f"the arm is on hold ({topics.ROBOT_STATUS}): {status.get('error')}; "
-                       "calibration_node must be the only publisher on "
-                       f"{topics.TARGET_POSE}; fix that and start it again")
+            self._fail(
+                f"the arm is on hold ({topics.ROBOT_STATUS}): {status.get('error')}; "
+                "calibration_node must be the only publisher on "
+                f"{topics.TARGET_POSE}; fix that and start it again"
+            )
 
     def _on_joy(self, msg: msgs.Joy) -> None:
         buttons = list(msg.buttons)
@@ -218,8 +276,9 @@ class CalibrationNode:
         elif word == "solve":
             self._solve()
         else:
-            self.node.log.warning("%s: unknown command %r (capture | solve)",
-                                  topics.CALIBRATION_COMMAND, msg.data)
+            self.node.log.warning(
+                "%s: unknown command %r (capture | solve)", topics.CALIBRATION_COMMAND, msg.data
+            )
 
     def _request_capture(self, why: str) -> None:
         if self.state in ("waiting", "capturing"):
@@ -244,11 +303,15 @@ class CalibrationNode:
         if self.state == "waiting":
             if inputs:
                 if now - self._started_s > self.input_timeout_s:
-                    silent = [topics.CameraTopics(n).compressed if n in self.camera_names
-                              else n for n in inputs]
-                    self._fail(f"no messages after {self.input_timeout_s:.0f} s on: "
-                               f"{', '.join(silent)}; start the cameras and the robot bridge "
-                               "(franka_node or sim_node) with these topics")
+                    silent = [
+                        topics.CameraTopics(n).compressed if n in self.camera_names else n
+                        for n in inputs
+                    ]
+                    self._fail(
+                        f"no messages after {self.input_timeout_s:.0f} s on: "
+                        f"{', '.join(silent)}; start the cameras and the robot bridge "
+                        "(franka_node or sim_node) with these topics"
+                    )
                 return
             self._set_state("capturing")
         if self.mode == "auto":
@@ -270,9 +333,13 @@ class CalibrationNode:
             if now - move.started_s > self.move_timeout_s:
                 stamp, T = self._hand[-1]
                 error_m, error_rad = transform_error(T, move.T_base_hand)
-                self.node.log.warning("pose %d not reached in %.0f s (%.1f mm, %.2f deg off); "
-                                      "skipped", move.index, self.move_timeout_s,
-                                      1000 * error_m, np.degrees(error_rad))
+                self.node.log.warning(
+                    "pose %d not reached in %.0f s (%.1f mm, %.2f deg off); skipped",
+                    move.index,
+                    self.move_timeout_s,
+                    1000 * error_m,
+                    np.degrees(error_rad),
+                )
                 self.skipped.append(move.index)
                 self._move = None
                 self._publish_status()
@@ -286,8 +353,13 @@ class CalibrationNode:
                 self.node.log.warning(
                     "%s: no frame stamped after the arm settled (%.3f) within %.1f s, newest "
                     "%.3f; view %d dropped for %s (camera stalled, or its clock behind?)",
-                    topics.CameraTopics(name).compressed, move.settled_s, self.frame_timeout_s,
-                    convert.stamp_s(frames[name]), move.index, name)
+                    topics.CameraTopics(name).compressed,
+                    move.settled_s,
+                    self.frame_timeout_s,
+                    convert.stamp_s(frames[name]),
+                    move.index,
+                    name,
+                )
                 self.missed[name] += 1
             frames = fresh
         elif len(fresh) < len(frames):
@@ -301,8 +373,7 @@ class CalibrationNode:
         error_m, error_rad = transform_error(T, move.T_base_hand)
         window = [T_ for s, T_ in self._hand if s >= stamp - self.settle_s]
         spread_m = max(np.linalg.norm(T_[:3, 3] - T[:3, 3]) for T_ in window)
-        if error_m > self.tolerance_m or error_rad > self.tolerance_rad or \
-                spread_m > self.still_m:
+        if error_m > self.tolerance_m or error_rad > self.tolerance_rad or spread_m > self.still_m:
             move.steady_since_s = None
             return None
         if move.steady_since_s is None:
@@ -317,23 +388,29 @@ class CalibrationNode:
             if self.capture_count >= self.views:
                 self._solve()
 
-    def _capture(self, index: int, frames: dict[str, msgs.CompressedImage],
-                 settled: np.ndarray | None) -> None:
+    def _capture(
+        self, index: int, frames: dict[str, msgs.CompressedImage], settled: np.ndarray | None
+    ) -> None:
         """Detect the board in each camera's frame, paired with the hand pose of its stamp."""
         for name, frame in frames.items():
             where = f"{topics.CameraTopics(name).compressed} view {index}"
             stamp = convert.stamp_s(frame)
             T_base_hand = self.hand_at(stamp)
             if T_base_hand is None and (self.mode == "auto" or self._hand):
-                self.node.log.warning("%s: no hand pose on %s within %.3f s of the frame stamp "
-                                      "%.3f; view dropped (are the clocks in sync?)", where,
-                                      topics.EE_POSE, self.max_skew_s, stamp)
+                self.node.log.warning(
+                    "%s: no hand pose on %s within %.3f s of the frame stamp "
+                    "%.3f; view dropped (are the clocks in sync?)",
+                    where,
+                    topics.EE_POSE,
+                    self.max_skew_s,
+                    stamp,
+                )
                 self.missed[name] += 1
                 continue
-            if settled is not None and transform_error(T_base_hand, settled)[0] > \
-                    self.tolerance_m:
-                self.node.log.warning("%s: the arm had moved off the pose at the frame's "
-                                      "stamp; view dropped", where)
+            if settled is not None and transform_error(T_base_hand, settled)[0] > self.tolerance_m:
+                self.node.log.warning(
+                    "%s: the arm had moved off the pose at the frame's stamp; view dropped", where
+                )
                 self.missed[name] += 1
                 continue
             try:
@@ -345,8 +422,9 @@ class CalibrationNode:
             pose = T_base_hand if T_base_hand is not None else np.eye(4)
             self.captured[name].append(CapturedView(index, pose, detection))
         self.capture_count += 1
-        self.node.log.info("view %d captured: %s", index, {n: len(v) for n, v in
-                                                           self.captured.items()})
+        self.node.log.info(
+            "view %d captured: %s", index, {n: len(v) for n, v in self.captured.items()}
+        )
         self._publish_status()
 
     # -- solve and publish -----------------------------------------------------------------
@@ -360,24 +438,36 @@ class CalibrationNode:
             reports = {}
             for name in self.camera_names:
                 reports[name] = calibrate_camera(
-                    name, self.captured[name], mount=self._mount(name),
-                    serial=self.serials.get(name, name), holdout=self.holdout,
-                    robot_pose_std=self.robot_pose_std)
+                    name,
+                    self.captured[name],
+                    mount=self._mount(name),
+                    serial=self.serials.get(name, name),
+                    holdout=self.holdout,
+                    robot_pose_std=self.robot_pose_std,
+                )
             fixed = [n for n in self.camera_names if n not in self.hand_cameras]
             pairs = calibrate_pairs(reports) if len(fixed) > 1 else {}
-            calibration = workcell_calibration(self.workcell_name, reports, pairs,
-                                               {self.board_mount: self.board})
+            calibration = workcell_calibration(
+                self.workcell_name, reports, pairs, {self.board_mount: self.board}
+            )
             path = calibration.save(self.out or None, force=self.force)
         except (CalibrationInputError, CalibrationFileError, ValueError) as exc:
             self._fail(f"solve failed: {exc}")
             return
         solved = sorted(calibration.cameras)
         calibration = WorkcellCalibration.load(path)  # the file's other cameras were kept
-        self.node.log.info("calibration of %s saved to %s (cameras in the file: %s)", solved,
-                           path, sorted(calibration.cameras))
-        self.result = {"file": str(path), "fingerprint": calibration.fingerprint(),
-                       "residuals": {n: c.residuals for n, c in calibration.cameras.items()},
-                       "camera_pairs": calibration.camera_pairs}
+        self.node.log.info(
+            "calibration of %s saved to %s (cameras in the file: %s)",
+            solved,
+            path,
+            sorted(calibration.cameras),
+        )
+        self.result = {
+            "file": str(path),
+            "fingerprint": calibration.fingerprint(),
+            "residuals": {n: c.residuals for n, c in calibration.cameras.items()},
+            "camera_pairs": calibration.camera_pairs,
+        }
         self.publish(calibration)
         self._set_state("done")
 
@@ -385,14 +475,18 @@ class CalibrationNode:
         """A hand-held board and no robot: intrinsics (CameraInfo), no transforms, no file."""
         self.result = {"residuals": {}}
         for name in self.camera_names:
-            result = calibrate_intrinsics([v.detection for v in self.captured[name]],
-                                          camera=name)
+            result = calibrate_intrinsics([v.detection for v in self.captured[name]], camera=name)
             self.result["residuals"][name] = {"intrinsics": result.summary()}
-            self._infos[name].publish(convert.camera_info(
-                result.intrinsics, self.node.now_s(), topics.CameraTopics(name).optical_frame))
-        self.node.log.info("no hand poses on %s: intrinsics only, published on %s (no "
-                           "transforms, no file)", topics.EE_POSE,
-                           ", ".join(topics.calibrated_camera_info(n) for n in self._infos))
+            self._infos[name].publish(
+                convert.camera_info(
+                    result.intrinsics, self.node.now_s(), topics.CameraTopics(name).optical_frame
+                )
+            )
+        self.node.log.info(
+            "no hand poses on %s: intrinsics only, published on %s (no transforms, no file)",
+            topics.EE_POSE,
+            ", ".join(topics.calibrated_camera_info(n) for n in self._infos),
+        )
         self._set_state("done")
 
     def publish(self, calibration: WorkcellCalibration) -> None:
@@ -401,24 +495,32 @@ class CalibrationNode:
         transforms = []
         for name, cam in calibration.cameras.items():
             parent = topics.BASE_FRAME if cam.mount == "fixed" else topics.TCP_FRAME
-            transforms.append(convert.transform_stamped(cam.pose, now, parent,
-                                                        cam.optical_frame))
+            transforms.append(convert.transform_stamped(cam.pose, now, parent, cam.optical_frame))
             if name in self._infos:
-                self._infos[name].publish(convert.camera_info(cam.intrinsics, now,
-                                                              cam.optical_frame))
+                self._infos[name].publish(
+                    convert.camera_info(cam.intrinsics, now, cam.optical_frame)
+                )
         self._tf.publish(msgs.TFMessage(transforms=transforms))
-        self.node.log.info("published %d static transform(s) on %s: %s", len(transforms),
-                           topics.TF_STATIC, [t.child_frame_id for t in transforms])
+        self.node.log.info(
+            "published %d static transform(s) on %s: %s",
+            len(transforms),
+            topics.TF_STATIC,
+            [t.child_frame_id for t in transforms],
+        )
 
     def _publish_saved(self) -> None:
         from calibration.calibration_file import calibration_path
 
         path = self.out or calibration_path(self.workcell_name)
         calibration = WorkcellCalibration.load(path)
-        calibration.check_cameras({n: self.serials.get(n, "") for n in self.camera_names},
-                                  where=str(path))
-        self.result = {"file": str(path), "fingerprint": calibration.fingerprint(),
-                       "residuals": {n: c.residuals for n, c in calibration.cameras.items()}}
+        calibration.check_cameras(
+            {n: self.serials.get(n, "") for n in self.camera_names}, where=str(path)
+        )
+        self.result = {
+            "file": str(path),
+            "fingerprint": calibration.fingerprint(),
+            "residuals": {n: c.residuals for n, c in calibration.cameras.items()},
+        }
         self.publish(calibration)
         self._set_state("done")
 
@@ -434,9 +536,12 @@ class CalibrationNode:
 
     def _publish_status(self) -> None:
         status = {
-            "state": self.state, "mode": self.mode, "error": self.error,
+            "state": self.state,
+            "mode": self.mode,
+            "error": self.error,
             "planned": len(self.plan) if self.mode == "auto" else self.views,
-            "captured": self.capture_count, "skipped": list(self.skipped),
+            "captured": self.capture_count,
+            "skipped": list(self.skipped),
             "views": {n: len(v) for n, v in self.captured.items()},
             "missed": dict(self.missed),
         }

@@ -36,41 +36,78 @@ class CameraNode:
         sim_camera = p("sim_camera", "front", "sim: which workcell camera to render")
         self.node = node
         self.source = source
-        self.camera = self._open(source, serial=serial, device=device, width=width,
-                                 height=height, fps=fps, depth=depth, sim_camera=sim_camera)
+        self.camera = self._open(
+            source,
+            serial=serial,
+            device=device,
+            width=width,
+            height=height,
+            fps=fps,
+            depth=depth,
+            sim_camera=sim_camera,
+        )
         self.camera.connect()
         node.on_shutdown(self.camera.disconnect)
-        self.publisher = CameraPublisher(node, self.name, self.camera.intrinsics, raw=raw,
-                                         compressed=compressed, depth=depth,
-                                         jpeg_quality=quality)
+        self.publisher = CameraPublisher(
+            node,
+            self.name,
+            self.camera.intrinsics,
+            raw=raw,
+            compressed=compressed,
+            depth=depth,
+            jpeg_quality=quality,
+        )
         self.period_s = 1.0 / fps
         node.create_timer(self.period_s, self._tick)
-        node.log.info("camera %s from %s: %dx%d at %.0f Hz", self.name, source, width, height,
-                      fps)
+        node.log.info("camera %s from %s: %dx%d at %.0f Hz", self.name, source, width, height, fps)
 
-    def _open(self, source: str, *, serial: str, device: str, width: int, height: int,
-              fps: float, depth: bool, sim_camera: str) -> Camera:
+    def _open(
+        self,
+        source: str,
+        *,
+        serial: str,
+        device: str,
+        width: int,
+        height: int,
+        fps: float,
+        depth: bool,
+        sim_camera: str,
+    ) -> Camera:
         if source == "realsense":
             from robot_learning.hardware.realsense import RealSenseCamera
 
-            return RealSenseCamera(name=self.name, serial=serial.lstrip("_") or None,
-                                   width=width, height=height, fps=int(fps), enable_depth=depth)
+            return RealSenseCamera(
+                name=self.name,
+                serial=serial.lstrip("_") or None,
+                width=width,
+                height=height,
+                fps=int(fps),
+                enable_depth=depth,
+            )
         if source == "opencv":
             from robot_learning.hardware.opencv_camera import OpenCVCamera
 
-            return OpenCVCamera(name=self.name, source=int(device) if device.isdigit()
-                                else device, width=width, height=height, fps=fps)
+            return OpenCVCamera(
+                name=self.name,
+                source=int(device) if device.isdigit() else device,
+                width=width,
+                height=height,
+                fps=fps,
+            )
         if source == "sim":
             from robot_learning.sim.workcell import Workcell
 
-            self.workcell = Workcell(cameras=(sim_camera,), image_size=(height, width),
-                                     with_depth=depth)
+            self.workcell = Workcell(
+                cameras=(sim_camera,), image_size=(height, width), with_depth=depth
+            )
             self.node.on_shutdown(self.workcell.close)
-            self.node.create_subscription(msgs.JointState, topics.JOINT_STATES,
-                                          self._follow_arm, DEFAULT)
+            self.node.create_subscription(
+                msgs.JointState, topics.JOINT_STATES, self._follow_arm, DEFAULT
+            )
             return self.workcell.cameras[sim_camera]
-        raise ValueError(f"camera_node: parameter source must be realsense, opencv or sim, "
-                         f"got {source!r}")
+        raise ValueError(
+            f"camera_node: parameter source must be realsense, opencv or sim, got {source!r}"
+        )
 
     def _follow_arm(self, msg: msgs.JointState) -> None:
         import mujoco

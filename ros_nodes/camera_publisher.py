@@ -16,17 +16,33 @@ class CameraPublisher:
     QoS: sensor data (best effort, depth 5), realsense-ros' default for images.
     """
 
-    def __init__(self, node: Node, name: str, intrinsics: CameraIntrinsics, *, raw: bool,
-                 compressed: bool, depth: bool, jpeg_quality: int) -> None:
+    def __init__(
+        self,
+        node: Node,
+        name: str,
+        intrinsics: CameraIntrinsics,
+        *,
+        raw: bool,
+        compressed: bool,
+        depth: bool,
+        jpeg_quality: int,
+    ) -> None:
         self.topics = CameraTopics(name)
         self.intrinsics = intrinsics
         self.jpeg_quality = jpeg_quality
-        self._raw = node.create_publisher(msgs.Image, self.topics.color, SENSOR_DATA) \
-            if raw else None
-        self._compressed = node.create_publisher(
-            msgs.CompressedImage, self.topics.compressed, SENSOR_DATA) if compressed else None
-        self._depth = node.create_publisher(msgs.Image, self.topics.aligned_depth,
-                                            SENSOR_DATA) if depth else None
+        self._raw = (
+            node.create_publisher(msgs.Image, self.topics.color, SENSOR_DATA) if raw else None
+        )
+        self._compressed = (
+            node.create_publisher(msgs.CompressedImage, self.topics.compressed, SENSOR_DATA)
+            if compressed
+            else None
+        )
+        self._depth = (
+            node.create_publisher(msgs.Image, self.topics.aligned_depth, SENSOR_DATA)
+            if depth
+            else None
+        )
         self._info = node.create_publisher(msgs.CameraInfo, self.topics.camera_info, SENSOR_DATA)
         self.published = 0
 
@@ -35,8 +51,9 @@ class CameraPublisher:
         if self._raw is not None:
             self._raw.publish(convert.rgb_image(frame.color, stamp_s, frame_id))
         if self._compressed is not None:
-            self._compressed.publish(convert.compressed_image(frame.color, stamp_s, frame_id,
-                                                              self.jpeg_quality))
+            self._compressed.publish(
+                convert.compressed_image(frame.color, stamp_s, frame_id, self.jpeg_quality)
+            )
         if self._depth is not None and frame.depth is not None:
             self._depth.publish(convert.depth_image(frame.depth, stamp_s, frame_id))
         self._info.publish(convert.camera_info(self.intrinsics, stamp_s, frame_id))

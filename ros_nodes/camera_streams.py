@@ -43,46 +43,76 @@ class CameraStream:
     def decode(self, stamp_s: float, msg: Any) -> CameraFrame:
         """The color frame (and, with depth, its aligned depth image) as a CameraFrame;
         KeyError when the depth image of that instant has not arrived."""
-        color = (convert.compressed_array(msg) if isinstance(msg, msgs.CompressedImage)
-                 else convert.image_array(msg))
+        color = (
+            convert.compressed_array(msg)
+            if isinstance(msg, msgs.CompressedImage)
+            else convert.image_array(msg)
+        )
         depth = None
         if self.depth is not None:
             found = self.depth.nearest(stamp_s)
             if found is None or abs(found[0] - stamp_s) > DEPTH_MATCH_S:
-                raise KeyError(f"no depth image stamped {stamp_s:.3f} on "
-                               f"{self.topics.aligned_depth}")
+                raise KeyError(
+                    f"no depth image stamped {stamp_s:.3f} on {self.topics.aligned_depth}"
+                )
             depth = convert.image_array(found[1])
-        return CameraFrame(color=color, timestamp_s=stamp_s, received_s=stamp_s, frame_index=0,
-                           depth=depth, camera_name=self.topics.name)
+        return CameraFrame(
+            color=color,
+            timestamp_s=stamp_s,
+            received_s=stamp_s,
+            frame_index=0,
+            depth=depth,
+            camera_name=self.topics.name,
+        )
 
 
 class CameraStreams:
     """Subscribes to ``names``' cameras on ``node``; ``streams`` by camera name."""
 
-    def __init__(self, node: Node, names: Iterable[str], *, transport: str, camera_hz: float,
-                 horizon_s: float, depth: bool = False) -> None:
+    def __init__(
+        self,
+        node: Node,
+        names: Iterable[str],
+        *,
+        transport: str,
+        camera_hz: float,
+        horizon_s: float,
+        depth: bool = False,
+    ) -> None:
         if transport not in TRANSPORTS:
-            raise ValueError(f"{node.name}: image_transport must be raw or compressed, "
-                             f"got {transport!r}")
+            raise ValueError(
+                f"{node.name}: image_transport must be raw or compressed, got {transport!r}"
+            )
         self.node = node
         self.transport = transport
         self.streams: dict[str, CameraStream] = {}
         for name in names:
             names_ = CameraTopics(name)
             stream = CameraStream(
-                names_, names_.color if transport == "raw" else names_.compressed,
-                StampedBuffer(horizon_s=horizon_s), FrameGaps(1.0 / camera_hz),
-                depth=StampedBuffer(horizon_s=horizon_s) if depth else None)
+                names_,
+                names_.color if transport == "raw" else names_.compressed,
+                StampedBuffer(horizon_s=horizon_s),
+                FrameGaps(1.0 / camera_hz),
+                depth=StampedBuffer(horizon_s=horizon_s) if depth else None,
+            )
             self.streams[name] = stream
             color_type = msgs.Image if transport == "raw" else msgs.CompressedImage
-            node.create_subscription(color_type, stream.topic,
-                                     lambda m, s=stream: self._on_frame(s, m), FRAME_QOS)
-            node.create_subscription(msgs.CameraInfo, names_.camera_info,
-                                     lambda m, s=stream: self._on_info(s, m), SENSOR_DATA)
+            node.create_subscription(
+                color_type, stream.topic, lambda m, s=stream: self._on_frame(s, m), FRAME_QOS
+            )
+            node.create_subscription(
+                msgs.CameraInfo,
+                names_.camera_info,
+                lambda m, s=stream: self._on_info(s, m),
+                SENSOR_DATA,
+            )
             if stream.depth is not None:
                 node.create_subscription(
-                    msgs.Image, names_.aligned_depth,
-                    lambda m, b=stream.depth: b.add(convert.stamp_s(m), m), FRAME_QOS)
+                    msgs.Image,
+                    names_.aligned_depth,
+                    lambda m, b=stream.depth: b.add(convert.stamp_s(m), m),
+                    FRAME_QOS,
+                )
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.streams.values())

@@ -40,7 +40,8 @@ class CommandGuard:
             when = f"{age_s:.3f} s old" if age_s > 0 else f"{-age_s:.3f} s in the future"
             return self._hold(
                 f"stale command on {self.topic} from {publisher}: stamped {when} (limit "
-                f"{self.max_age_s} s); check the publisher's clock or why it lags")
+                f"{self.max_age_s} s); check the publisher's clock or why it lags"
+            )
         self.owner = publisher
         self.hold_reason = None
         return Verdict(True)
@@ -48,12 +49,15 @@ class CommandGuard:
     def _too_many(self, publishers: list[Endpoint]) -> str:
         if not publishers:
             return f"a command on {self.topic} arrived from a publisher that is gone"
-        offenders = [p for p in publishers if self.owner is None
-                     or p.participant != self.owner.participant]
+        offenders = [
+            p for p in publishers if self.owner is None or p.participant != self.owner.participant
+        ]
         expected = f" (expected only {self.owner})" if self.owner else ""
-        return (f"{len(publishers)} publishers on {self.topic}: "
-                f"{', '.join(str(p) for p in offenders)}{expected}; the arm moves only on "
-                "commands from exactly one publisher: stop the extra one")
+        return (
+            f"{len(publishers)} publishers on {self.topic}: "
+            f"{', '.join(str(p) for p in offenders)}{expected}; the arm moves only on "
+            "commands from exactly one publisher: stop the extra one"
+        )
 
     def _hold(self, reason: str) -> Verdict:
         self.hold_reason = reason

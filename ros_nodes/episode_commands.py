@@ -9,8 +9,12 @@ from ros_nodes.topics import JoyButton
 
 WORDS = ("start", "success", "fail", "discard")
 END_WORDS = ("success", "fail", "discard")
-WORD_BUTTONS = {"start": JoyButton.START, "success": JoyButton.SUCCESS,
-                "fail": JoyButton.FAIL, "discard": JoyButton.DISCARD}
+WORD_BUTTONS = {
+    "start": JoyButton.START,
+    "success": JoyButton.SUCCESS,
+    "fail": JoyButton.FAIL,
+    "discard": JoyButton.DISCARD,
+}
 
 
 class JoyPresses:
@@ -23,8 +27,7 @@ class JoyPresses:
         buttons = list(msg.buttons)
         previous = self._previous or [0] * len(buttons)
         self._previous = buttons
-        return {i for i, b in enumerate(buttons)
-                if b and not (i < len(previous) and previous[i])}
+        return {i for i, b in enumerate(buttons) if b and not (i < len(previous) and previous[i])}
 
     def words(self, msg: msgs.Joy) -> list[str]:
         """The episode words whose buttons were pressed, in ``WORDS`` order."""

@@ -22,8 +22,12 @@ class FrankaNode:
         rate_hz = p("state_hz", 100.0, "state publishing (and sim control) rate, Hz")
         max_age = p("max_command_age_s", 0.5, "commands stamped older than this hold the arm")
         dynamics = p("relative_dynamics_factor", 0.1, "franky: speed scaling, 0..1")
-        realtime = p("enforce_realtime", True, "franky: require a real-time kernel (the real "
-                     "arm needs one; false for franky-sim on an ordinary machine)")
+        realtime = p(
+            "enforce_realtime",
+            True,
+            "franky: require a real-time kernel (the real "
+            "arm needs one; false for franky-sim on an ordinary machine)",
+        )
         self.node = node
         self.bridge = RobotBridge(node, max_command_age_s=max_age)
         self._sent = None
@@ -37,8 +41,9 @@ class FrankaNode:
         elif kind == "franky":
             from robot_learning.hardware.franka import FrankaRobot
 
-            self.robot = FrankaRobot(host=host, relative_dynamics_factor=dynamics,
-                                     enforce_realtime=realtime)
+            self.robot = FrankaRobot(
+                host=host, relative_dynamics_factor=dynamics, enforce_realtime=realtime
+            )
             self.robot.connect()
             node.on_shutdown(self.robot.disconnect)
             node.create_timer(1.0 / rate_hz, self._franky_tick)

@@ -70,36 +70,58 @@ class HumanCaptureNode:
     def __init__(self, node: Node) -> None:
         p = node.declare_parameter
         self.store_path = Path(p("store", "human.zarr", "store to append episodes to"))
-        cameras = p("cameras", ["front", "side"], "camera names (topics /camera/<name>/...); "
-                    "the first one paces the steps")
+        cameras = p(
+            "cameras",
+            ["front", "side"],
+            "camera names (topics /camera/<name>/...); the first one paces the steps",
+        )
         camera_hz = p("camera_hz", 30.0, "nominal camera rate, Hz (for dropped-frame counts)")
         transport = p("image_transport", "compressed", "raw or compressed color images")
-        self.max_frame_wait_s = p("max_frame_wait_s", 1.0, "how long a step waits for the "
-                                  "other cameras' frames of its instant, s (then skipped)")
-        self.camera_timeout_s = p("camera_timeout_s", 1.0, "a camera silent this long is "
-                                  "reported and its steps skipped until it returns, s")
-        self.min_free_mb = p("min_free_mb", 100.0, "refuse to start an episode with less free "
-                             "space than this on the store's filesystem, MB")
-        calibration = p("calibration", "", "calibration file (empty: "
-                        "$RL_CALIBRATION_DIR/<workcell>.yaml)")
+        self.max_frame_wait_s = p(
+            "max_frame_wait_s",
+            1.0,
+            "how long a step waits for the other cameras' frames of its instant, s (then skipped)",
+        )
+        self.camera_timeout_s = p(
+            "camera_timeout_s",
+            1.0,
+            "a camera silent this long is reported and its steps skipped until it returns, s",
+        )
+        self.min_free_mb = p(
+            "min_free_mb",
+            100.0,
+            "refuse to start an episode with less free "
+            "space than this on the store's filesystem, MB",
+        )
+        calibration = p(
+            "calibration", "", "calibration file (empty: $RL_CALIBRATION_DIR/<workcell>.yaml)"
+        )
         workcell = p("workcell", "lab", "workcell whose calibration to use")
-        uncalibrated = p("uncalibrated", False, "record without camera poses (tracks cannot "
-                         "be triangulated)")
+        uncalibrated = p(
+            "uncalibrated", False, "record without camera poses (tracks cannot be triangulated)"
+        )
         try:
             self.config = CaptureConfig(
                 task=p("task", "human", "task name written with every episode"),
                 operator=p("operator", "", "operator name written with every episode"),
                 record_hz=p("record_hz", 30.0, "most steps per second stored, Hz"),
                 depth=p("depth", False, "also record aligned depth"),
-                max_skew_s=p("max_frame_skew_s", 0.025, "a step's frames are at most this "
-                             "far apart in capture time, s (under a frame period: never a "
-                             "neighbouring frame)"),
-                jpeg_quality=p("jpeg_quality", 90, "JPEG quality of stored images"))
+                max_skew_s=p(
+                    "max_frame_skew_s",
+                    0.025,
+                    "a step's frames are at most this "
+                    "far apart in capture time, s (under a frame period: never a "
+                    "neighbouring frame)",
+                ),
+                jpeg_quality=p("jpeg_quality", 90, "JPEG quality of stored images"),
+            )
         except ValueError as exc:
             raise ParameterError(f"human_capture_node: {exc}") from exc
         if not cameras:
-            raise ParameterError("human_capture_node: parameter cameras is empty; name the "
-                                 "cameras (two to triangulate)")
+            raise ParameterError(
+                "human_capture_node: parameter cameras is empty; name the "
+                "cameras (two to triangulate)"
+            )
         self.node = node
         self.calibration: dict[str, Any] | None = None
         if not uncalibrated:  # a doubtful file stops the node now, not at the first START
@@ -107,13 +129,20 @@ class HumanCaptureNode:
                 # calibrated: the file's intrinsics are recorded (checked against the live
                 # image size at START), so only the names are needed here
                 self.calibration = capture_calibration(
-                    dict.fromkeys(cameras), path=calibration or None,  # type: ignore[arg-type]
-                    workcell=workcell)
+                    dict.fromkeys(cameras),
+                    path=calibration or None,  # type: ignore[arg-type]
+                    workcell=workcell,
+                )
             except (ValueError, OSError) as exc:
-                raise ParameterError(f"human_capture_node: parameter calibration: {exc}") \
-                    from exc
-        self.streams = CameraStreams(node, cameras, transport=transport, camera_hz=camera_hz,
-                                     horizon_s=HORIZON_S, depth=self.config.depth)
+                raise ParameterError(f"human_capture_node: parameter calibration: {exc}") from exc
+        self.streams = CameraStreams(
+            node,
+            cameras,
+            transport=transport,
+            camera_hz=camera_hz,
+            horizon_s=HORIZON_S,
+            depth=self.config.depth,
+        )
         self.reference = self.streams.streams[cameras[0]]
         self.episodes: HumanEpisodes | None = None
         self.clock: Clock | None = None
@@ -127,9 +156,14 @@ class HumanCaptureNode:
         node.create_timer(0.5, self._publish_status)
         node.on_shutdown(self._shutdown)
         self._publish_status()
-        node.log.info("human capture from cameras %s (%s%s) into %s, %s", list(cameras),
-                      transport, " + depth" if self.config.depth else "", self.store_path,
-                      "uncalibrated" if uncalibrated else "calibrated")
+        node.log.info(
+            "human capture from cameras %s (%s%s) into %s, %s",
+            list(cameras),
+            transport,
+            " + depth" if self.config.depth else "",
+            self.store_path,
+            "uncalibrated" if uncalibrated else "calibrated",
+        )
 
     # -- operator ------------------------------------------------------------------------
     def _on_joy(self, msg: msgs.Joy) -> None:
@@ -140,8 +174,11 @@ class HumanCaptureNode:
     def _on_command(self, msg: msgs.String) -> None:
         word = command_word(msg)
         if word is None:
-            self.node.log.error("%s: unknown command %r (start, success, fail, discard)",
-                                topics.RECORDER_COMMAND, msg.data)
+            self.node.log.error(
+                "%s: unknown command %r (start, success, fail, discard)",
+                topics.RECORDER_COMMAND,
+                msg.data,
+            )
             return
         self._event(word, self.node.now_s())
 
@@ -161,17 +198,24 @@ class HumanCaptureNode:
         """The store and episode writer, made at the first START (from the camera_info)."""
         if self.episodes is None:
             intrinsics = self.streams.intrinsics
-            calibration = self.calibration or capture_calibration(
-                intrinsics, uncalibrated=True)  # type: ignore[arg-type]
-            schema = human_video_schema(intrinsics, depth=self.config.depth,  # type: ignore[arg-type]
-                                        record_hz=self.config.record_hz,
-                                        jpeg_quality=self.config.jpeg_quality)
-            writer = StoreWriter(self.store_path, schema,
-                                 min_free_bytes=int(self.min_free_mb * 1e6))
+            calibration = self.calibration or capture_calibration(intrinsics, uncalibrated=True)  # type: ignore[arg-type]
+            schema = human_video_schema(
+                intrinsics,
+                depth=self.config.depth,  # type: ignore[arg-type]
+                record_hz=self.config.record_hz,
+                jpeg_quality=self.config.jpeg_quality,
+            )
+            writer = StoreWriter(
+                self.store_path, schema, min_free_bytes=int(self.min_free_mb * 1e6)
+            )
             self.episodes = HumanEpisodes(
-                writer, cameras=tuple(self.streams.streams), calibration=calibration,
-                config=self.config, report=self.node.log.info,
-                notes={"recorded_by": self.node.fqn, "transport": "ros2"})
+                writer,
+                cameras=tuple(self.streams.streams),
+                calibration=calibration,
+                config=self.config,
+                report=self.node.log.info,
+                notes={"recorded_by": self.node.fqn, "transport": "ros2"},
+            )
         return self.episodes
 
     def _begin(self, stamp_s: float) -> None:
@@ -180,8 +224,10 @@ class HumanCaptureNode:
             return
         missing = self.streams.without_info()
         if missing:
-            return self._error(f"cannot start an episode: no camera_info yet on "
-                               f"{', '.join(missing)}; are the camera nodes running?")
+            return self._error(
+                f"cannot start an episode: no camera_info yet on "
+                f"{', '.join(missing)}; are the camera nodes running?"
+            )
         silent = self.streams.silent_topics()
         if silent:
             return self._error(f"cannot start an episode: no frames on {', '.join(silent)}")
@@ -192,9 +238,12 @@ class HumanCaptureNode:
             self._writer_episodes().begin()
         except (StoreError, SchemaError) as exc:  # full disk, locked or another store's
             return self._error(f"cannot start an episode in {self.store_path}: {exc}")
-        self.clock = Clock(stamp_s, stamp_s - 1e-6, stamp_s,
-                           dropped_at_start={n: s.gaps.dropped
-                                             for n, s in self.streams.streams.items()})
+        self.clock = Clock(
+            stamp_s,
+            stamp_s - 1e-6,
+            stamp_s,
+            dropped_at_start={n: s.gaps.dropped for n, s in self.streams.streams.items()},
+        )
         self.streams.reset_counts()
         self.last_error = None
         self._publish_status()
@@ -213,11 +262,12 @@ class HumanCaptureNode:
     def _commit(self) -> None:
         assert self.episodes is not None and self.clock is not None
         clock = self.clock
-        dropped = {n: s.gaps.dropped - (clock.dropped_at_start or {}).get(n, 0)
-                   for n, s in self.streams.streams.items()}
+        dropped = {
+            n: s.gaps.dropped - (clock.dropped_at_start or {}).get(n, 0)
+            for n, s in self.streams.streams.items()
+        }
         self.clock = None
-        if self.episodes.commit(success=clock.success, notes={"dropped_frames": dropped}) \
-                is None:
+        if self.episodes.commit(success=clock.success, notes={"dropped_frames": dropped}) is None:
             self.discarded += 1
         self._publish_status()
 
@@ -240,8 +290,10 @@ class HumanCaptureNode:
             return
         now = self.node.now_s()
         for name, last in self.streams.newly_silent(now, self.camera_timeout_s):
-            self._error(f"camera {name}: no frame on {self.streams.streams[name].topic} for "
-                        f"{now - last:.1f} s; steps are skipped until it returns")
+            self._error(
+                f"camera {name}: no frame on {self.streams.streams[name].topic} for "
+                f"{now - last:.1f} s; steps are skipped until it returns"
+            )
         given_up_s = now - self.max_frame_wait_s  # instants no longer waited for
         end = clock.end_s if clock.end_s is not None else float("inf")
         period = 1.0 / self.config.record_hz
@@ -254,8 +306,9 @@ class HumanCaptureNode:
             clock.next_step_s = max(clock.next_step_s + period, stamp + 0.5 * period)
             self._step(stamp, msg)
         newest = self.reference.frames.newest_s
-        if clock.end_s is not None and ((newest is not None and newest > clock.end_s)
-                                        or clock.end_s <= given_up_s):
+        if clock.end_s is not None and (
+            (newest is not None and newest > clock.end_s) or clock.end_s <= given_up_s
+        ):
             self._commit()
 
     def _all_in(self, stamp: float) -> bool:
@@ -303,24 +356,31 @@ class HumanCaptureNode:
     def _publish_status(self) -> None:
         open_ = None if self.episodes is None else self.episodes.episode
         summaries = [] if self.episodes is None else self.episodes.summaries
-        self._status.publish(msgs.String(data=json.dumps({
-            "state": "recording" if open_ else "idle",
-            "ready": self.ready,
-            "source": "human_video",
-            "episode": open_.index if open_ else None,
-            "steps": open_.frames if open_ else 0,
-            "skipped_steps": open_.skipped if open_ else 0,
-            **self.streams.counts(),
-            "committed": len(summaries),
-            "discarded": self.discarded,
-            "frames_per_episode": [s.frames for s in summaries],
-            "error": self.last_error,
-        })))
+        self._status.publish(
+            msgs.String(
+                data=json.dumps(
+                    {
+                        "state": "recording" if open_ else "idle",
+                        "ready": self.ready,
+                        "source": "human_video",
+                        "episode": open_.index if open_ else None,
+                        "steps": open_.frames if open_ else 0,
+                        "skipped_steps": open_.skipped if open_ else 0,
+                        **self.streams.counts(),
+                        "committed": len(summaries),
+                        "discarded": self.discarded,
+                        "frames_per_episode": [s.frames for s in summaries],
+                        "error": self.last_error,
+                    }
+                )
+            )
+        )
 
     def _shutdown(self) -> None:
         if self.clock is not None:
-            self._discard("the capture was stopped mid-episode (interrupted); nothing of it "
-                          "is committed")
+            self._discard(
+                "the capture was stopped mid-episode (interrupted); nothing of it is committed"
+            )
         if self.episodes is not None:
             self.episodes.writer.close()
 

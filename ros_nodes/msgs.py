@@ -17,7 +17,6 @@ that convert to and from the library's numpy/seconds conventions live in
 ``ros_nodes.convert``.
 """
 
-
 import typing
 from dataclasses import dataclass, field
 
@@ -208,8 +207,7 @@ class Joy(IdlStruct, typename="sensor_msgs::msg::dds_::Joy_"):
 
 @dataclass
 @final
-class JointTrajectoryPoint(IdlStruct,
-                           typename="trajectory_msgs::msg::dds_::JointTrajectoryPoint_"):
+class JointTrajectoryPoint(IdlStruct, typename="trajectory_msgs::msg::dds_::JointTrajectoryPoint_"):
     positions: sequence[float64] = field(default_factory=list)
     velocities: sequence[float64] = field(default_factory=list)
     accelerations: sequence[float64] = field(default_factory=list)
@@ -228,7 +226,8 @@ class JointTrajectory(IdlStruct, typename="trajectory_msgs::msg::dds_::JointTraj
 @dataclass
 @final
 class MultiDOFJointTrajectoryPoint(
-        IdlStruct, typename="trajectory_msgs::msg::dds_::MultiDOFJointTrajectoryPoint_"):
+    IdlStruct, typename="trajectory_msgs::msg::dds_::MultiDOFJointTrajectoryPoint_"
+):
     transforms: sequence[Transform] = field(default_factory=list)
     velocities: sequence[Twist] = field(default_factory=list)
     accelerations: sequence[Twist] = field(default_factory=list)
@@ -237,8 +236,9 @@ class MultiDOFJointTrajectoryPoint(
 
 @dataclass
 @final
-class MultiDOFJointTrajectory(IdlStruct,
-                              typename="trajectory_msgs::msg::dds_::MultiDOFJointTrajectory_"):
+class MultiDOFJointTrajectory(
+    IdlStruct, typename="trajectory_msgs::msg::dds_::MultiDOFJointTrajectory_"
+):
     header: Header = field(default_factory=Header)
     joint_names: sequence[str] = field(default_factory=list)
     points: sequence[MultiDOFJointTrajectoryPoint] = field(default_factory=list)
@@ -278,10 +278,31 @@ for _type in (Image, CompressedImage):
 
 
 ALL_TYPES: tuple[type[IdlStruct], ...] = (
-    Time, Duration, Header, String, Bool, Point, Quaternion, Vector3, Pose, PoseStamped,
-    Transform, TransformStamped, Twist, TwistStamped, RegionOfInterest, Image, CompressedImage,
-    CameraInfo, JointState, Joy, JointTrajectoryPoint, JointTrajectory,
-    MultiDOFJointTrajectoryPoint, MultiDOFJointTrajectory, TFMessage,
+    Time,
+    Duration,
+    Header,
+    String,
+    Bool,
+    Point,
+    Quaternion,
+    Vector3,
+    Pose,
+    PoseStamped,
+    Transform,
+    TransformStamped,
+    Twist,
+    TwistStamped,
+    RegionOfInterest,
+    Image,
+    CompressedImage,
+    CameraInfo,
+    JointState,
+    Joy,
+    JointTrajectoryPoint,
+    JointTrajectory,
+    MultiDOFJointTrajectoryPoint,
+    MultiDOFJointTrajectory,
+    TFMessage,
 )
 
 

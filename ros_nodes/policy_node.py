@@ -42,17 +42,27 @@ class PolicyNode:
         p = node.declare_parameter
         checkpoint = p("checkpoint", "", "checkpoint directory (rl train's output)")
         device = p("device", "cpu", "torch device for inference")
-        threads = p("torch_threads", 1, "CPU threads torch may use (0: its default, one per "
-                    "core); the arbiter, camera and robot nodes need cores too")
-        self.max_skew_s = p("max_frame_skew_s", 0.15, "a camera's newest frame may be this "
-                            "much older than the observation time, s")
-        self.max_state_age_s = p("max_state_age_s", 0.2, "no inference from a measured pose "
-                                 "older than this, s")
-        self.wait_for_arbiter = p("wait_for_arbiter", True, "infer only while /arbiter/status "
-                                  "says an episode runs")
+        threads = p(
+            "torch_threads",
+            1,
+            "CPU threads torch may use (0: its default, one per "
+            "core); the arbiter, camera and robot nodes need cores too",
+        )
+        self.max_skew_s = p(
+            "max_frame_skew_s",
+            0.15,
+            "a camera's newest frame may be this much older than the observation time, s",
+        )
+        self.max_state_age_s = p(
+            "max_state_age_s", 0.2, "no inference from a measured pose older than this, s"
+        )
+        self.wait_for_arbiter = p(
+            "wait_for_arbiter", True, "infer only while /arbiter/status says an episode runs"
+        )
         if not checkpoint:
-            raise ParameterError("policy_node: parameter 'checkpoint' is required (a directory "
-                                 "written by rl train)")
+            raise ParameterError(
+                "policy_node: parameter 'checkpoint' is required (a directory written by rl train)"
+            )
         from policies import checkpoint as ckpt
         from policies.policy import ChunkPolicy
 
@@ -68,26 +78,40 @@ class PolicyNode:
         self.execution = self.policy.execution()
         self.mirror = ChunkExecutor(self.execution)  # when the arbiter's executor re-plans
         self.node = node
-        self.cameras = {camera_name(key): tuple(shape)
-                        for key, shape in zip(features.cameras, features.image_shapes,
-                                              strict=True)}
+        self.cameras = {
+            camera_name(key): tuple(shape)
+            for key, shape in zip(features.cameras, features.image_shapes, strict=True)
+        }
         self.frames: dict[str, StampedBuffer[msgs.CompressedImage]] = {}
         for name in self.cameras:
             self.frames[name] = StampedBuffer(horizon_s=HORIZON_S)
-            node.create_subscription(msgs.CompressedImage, CameraTopics(name).compressed,
-                                     lambda m, n=name: self._on_frame(n, m), SENSOR_DATA)
+            node.create_subscription(
+                msgs.CompressedImage,
+                CameraTopics(name).compressed,
+                lambda m, n=name: self._on_frame(n, m),
+                SENSOR_DATA,
+            )
         self.poses: StampedBuffer[np.ndarray] = StampedBuffer(horizon_s=HORIZON_S)
         self.widths: StampedBuffer[float] = StampedBuffer(horizon_s=HORIZON_S)
-        node.create_subscription(msgs.PoseStamped, topics.EE_POSE, lambda m: self.poses.add(
-            convert.stamp_s(m), convert.pose_vector(m)), DEFAULT)
-        node.create_subscription(msgs.JointState, topics.GRIPPER_JOINT_STATES,
-                                 lambda m: self.widths.add(convert.stamp_s(m),
-                                                           float(sum(m.position))), DEFAULT)
+        node.create_subscription(
+            msgs.PoseStamped,
+            topics.EE_POSE,
+            lambda m: self.poses.add(convert.stamp_s(m), convert.pose_vector(m)),
+            DEFAULT,
+        )
+        node.create_subscription(
+            msgs.JointState,
+            topics.GRIPPER_JOINT_STATES,
+            lambda m: self.widths.add(convert.stamp_s(m), float(sum(m.position))),
+            DEFAULT,
+        )
         node.create_subscription(msgs.String, topics.ARBITER_STATUS, self._on_arbiter, DEFAULT)
-        self._chunk_pub = node.create_publisher(msgs.MultiDOFJointTrajectory,
-                                                topics.POLICY_CHUNK, DEFAULT)
-        self._gripper_pub = node.create_publisher(msgs.JointTrajectory,
-                                                  topics.POLICY_CHUNK_GRIPPER, DEFAULT)
+        self._chunk_pub = node.create_publisher(
+            msgs.MultiDOFJointTrajectory, topics.POLICY_CHUNK, DEFAULT
+        )
+        self._gripper_pub = node.create_publisher(
+            msgs.JointTrajectory, topics.POLICY_CHUNK_GRIPPER, DEFAULT
+        )
         self._status = node.create_publisher(msgs.String, topics.POLICY_STATUS, LATCHED)
         self.episode: int | None = None  # the arbiter's episode being served
         self.anchor = (0, 0)  # (episode, reanchors): a change asks for a chunk at once
@@ -102,16 +126,22 @@ class PolicyNode:
         node.create_timer(features.period_s, self._tick)
         node.create_timer(1.0, self._check_inputs)
         self._publish_status()
-        node.log.info("policy %s (%s) ready in %.1f s: cameras %s at %.0f Hz, execute %d steps%s",
-                      self.path, self.policy.config.name, time.perf_counter() - started,
-                      {n: s[:2] for n, s in self.cameras.items()}, features.rate_hz,
-                      self.execution.execute_steps,
-                      "" if self.execution.temporal_ensemble_k is None else " (ensembling)")
+        node.log.info(
+            "policy %s (%s) ready in %.1f s: cameras %s at %.0f Hz, execute %d steps%s",
+            self.path,
+            self.policy.config.name,
+            time.perf_counter() - started,
+            {n: s[:2] for n, s in self.cameras.items()},
+            features.rate_hz,
+            self.execution.execute_steps,
+            "" if self.execution.temporal_ensemble_k is None else " (ensembling)",
+        )
 
     def _warm_up(self) -> None:
         """One inference on blank inputs, so the first real one is not slowed by lazy init."""
-        values: dict[str, Any] = {camera_key(n): np.zeros(s, np.uint8)
-                                  for n, s in self.cameras.items()}
+        values: dict[str, Any] = {
+            camera_key(n): np.zeros(s, np.uint8) for n, s in self.cameras.items()
+        }
         values[EE_POSE] = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
         values[GRIPPER_WIDTH] = np.float64(0.08)
         self.policy.act(Observation(time_s=0.0, values=values))
@@ -119,8 +149,9 @@ class PolicyNode:
 
     @property
     def replan_period_s(self) -> float:
-        steps = 1 if self.execution.temporal_ensemble_k is not None else \
-            self.execution.execute_steps
+        steps = (
+            1 if self.execution.temporal_ensemble_k is not None else self.execution.execute_steps
+        )
         return steps * self.policy.features.period_s
 
     # -- inputs --------------------------------------------------------------------------
@@ -183,22 +214,26 @@ class PolicyNode:
             return self._set_error(f"no fresh measured pose on {topics.EE_POSE} ({age})")
         t = pose[0]
         width = self.widths.latest_at(t)
-        values: dict[str, Any] = {EE_POSE: pose[1], GRIPPER_WIDTH: np.float64(
-            width[1] if width is not None else 0.0)}
+        values: dict[str, Any] = {
+            EE_POSE: pose[1],
+            GRIPPER_WIDTH: np.float64(width[1] if width is not None else 0.0),
+        }
         stamps = {EE_POSE: t, GRIPPER_WIDTH: t if width is None else width[0]}
         for name, shape in self.cameras.items():
             frame = self.frames[name].latest_at(t)
             topic = CameraTopics(name).compressed
             if frame is None or t - frame[0] > self.max_skew_s:
                 age = "none" if frame is None else f"newest {t - frame[0]:.2f} s before the pose"
-                return self._set_error(f"no frame on {topic} within {self.max_skew_s} s of the "
-                                       f"measured pose ({age})")
+                return self._set_error(
+                    f"no frame on {topic} within {self.max_skew_s} s of the measured pose ({age})"
+                )
             color = convert.compressed_array(frame[1])
             if color.shape != shape:
                 return self._set_error(
                     f"{topic} delivers {color.shape[0]}x{color.shape[1]} frames; checkpoint "
                     f"{self.path} was trained on {shape[0]}x{shape[1]}: set the camera's size "
-                    "or use a checkpoint trained for these cameras")
+                    "or use a checkpoint trained for these cameras"
+                )
             values[camera_key(name)] = color
             stamps[camera_key(name)] = frame[0]
         self._set_error(None)
@@ -221,21 +256,32 @@ class PolicyNode:
     def _publish_status(self) -> None:
         ms = np.asarray(self.latencies_s[-200:]) * 1e3
         ex = self.execution
-        self._status.publish(msgs.String(data=json.dumps({
-            "ready": self.failed is None and self.error is None,
-            "error": self.failed or self.error,
-            "checkpoint": str(self.path), "checkpoint_sha256": self.fingerprint,
-            "policy": self.policy.config.name,
-            "cameras": {n: list(s) for n, s in self.cameras.items()},
-            "rate_hz": self.policy.features.rate_hz,
-            "execution": {"execute_steps": ex.execute_steps,
-                          "temporal_ensemble_k": ex.temporal_ensemble_k,
-                          "interpolate": ex.interpolate},
-            "replan_period_s": self.replan_period_s,
-            "active": self.active, "chunks": self.chunks, "skipped": self.skipped,
-            "latency_ms_p50": float(np.percentile(ms, 50)) if len(ms) else None,
-            "latency_ms_max": float(ms.max()) if len(ms) else None,
-        })))
+        self._status.publish(
+            msgs.String(
+                data=json.dumps(
+                    {
+                        "ready": self.failed is None and self.error is None,
+                        "error": self.failed or self.error,
+                        "checkpoint": str(self.path),
+                        "checkpoint_sha256": self.fingerprint,
+                        "policy": self.policy.config.name,
+                        "cameras": {n: list(s) for n, s in self.cameras.items()},
+                        "rate_hz": self.policy.features.rate_hz,
+                        "execution": {
+                            "execute_steps": ex.execute_steps,
+                            "temporal_ensemble_k": ex.temporal_ensemble_k,
+                            "interpolate": ex.interpolate,
+                        },
+                        "replan_period_s": self.replan_period_s,
+                        "active": self.active,
+                        "chunks": self.chunks,
+                        "skipped": self.skipped,
+                        "latency_ms_p50": float(np.percentile(ms, 50)) if len(ms) else None,
+                        "latency_ms_max": float(ms.max()) if len(ms) else None,
+                    }
+                )
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

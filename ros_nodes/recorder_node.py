@@ -93,33 +93,60 @@ class RecorderNode:
         self.control_hz = p("control_hz", 100.0, "rate of the joint states (state stream), Hz")
         camera_hz = p("camera_hz", 15.0, "nominal camera rate, Hz (for dropped-frame counts)")
         transport = p("image_transport", "compressed", "raw or compressed color images")
-        self.max_skew_s = p("max_frame_skew_s", 0.15,
-                            "a step skips when a camera's newest frame is older than this")
-        self.align_delay_s = p("align_delay_s", 0.2, "how far behind the wall clock steps "
-                               "are assembled, s (samples in flight arrive first)")
-        self.camera_timeout_s = p("camera_timeout_s", 1.0, "a camera silent this long is "
-                                  "reported and handled per on_camera_silence, s")
-        self.on_silence = p("on_camera_silence", "pause", "pause, end or discard the episode "
-                            "when a camera goes silent")
+        self.max_skew_s = p(
+            "max_frame_skew_s", 0.15, "a step skips when a camera's newest frame is older than this"
+        )
+        self.align_delay_s = p(
+            "align_delay_s",
+            0.2,
+            "how far behind the wall clock steps are assembled, s (samples in flight arrive first)",
+        )
+        self.camera_timeout_s = p(
+            "camera_timeout_s",
+            1.0,
+            "a camera silent this long is reported and handled per on_camera_silence, s",
+        )
+        self.on_silence = p(
+            "on_camera_silence",
+            "pause",
+            "pause, end or discard the episode when a camera goes silent",
+        )
         quality = p("jpeg_quality", 90, "JPEG quality of stored images")
-        self.min_free_mb = p("min_free_mb", 100.0, "refuse to start an episode with less free "
-                             "space than this on the store's filesystem, MB")
-        with_arbiter = p("arbiter", False, "deployment: record control source and both actions "
-                         "from /arbiter/status, episodes as policy/intervention")
-        workcell = p("workcell", "", "workcell whose calibration every episode records "
-                     "($RL_CALIBRATION_DIR/<workcell>.yaml; empty: no camera poses)")
+        self.min_free_mb = p(
+            "min_free_mb",
+            100.0,
+            "refuse to start an episode with less free "
+            "space than this on the store's filesystem, MB",
+        )
+        with_arbiter = p(
+            "arbiter",
+            False,
+            "deployment: record control source and both actions "
+            "from /arbiter/status, episodes as policy/intervention",
+        )
+        workcell = p(
+            "workcell",
+            "",
+            "workcell whose calibration every episode records "
+            "($RL_CALIBRATION_DIR/<workcell>.yaml; empty: no camera poses)",
+        )
         calibration = p("calibration", "", "calibration file instead of the workcell's")
         self.calibration: tuple[Any, Path] | None = None
         if workcell or calibration:  # a doubtful file stops the node now, not at START
             try:
                 self.calibration = load_recording_calibration(
-                    cameras, path=calibration or None, workcell=workcell)
+                    cameras, path=calibration or None, workcell=workcell
+                )
             except (ValueError, OSError) as exc:
-                raise ParameterError(f"recorder_node: parameter calibration/workcell: {exc} "
-                                     "(or record without camera poses: workcell:='')") from exc
+                raise ParameterError(
+                    f"recorder_node: parameter calibration/workcell: {exc} "
+                    "(or record without camera poses: workcell:='')"
+                ) from exc
         if self.on_silence not in SILENCE_ACTIONS:
-            raise ValueError(f"recorder_node: on_camera_silence must be one of "
-                             f"{', '.join(SILENCE_ACTIONS)}, got {self.on_silence!r}")
+            raise ValueError(
+                f"recorder_node: on_camera_silence must be one of "
+                f"{', '.join(SILENCE_ACTIONS)}, got {self.on_silence!r}"
+            )
         self.node = node
         self.jpeg_quality = quality
         self.writer: StoreWriter | None = None
@@ -128,8 +155,9 @@ class RecorderNode:
         self.committed = 0
         self.discarded = 0
         self.last_error: str | None = None
-        self.camera_streams = CameraStreams(node, cameras, transport=transport,
-                                            camera_hz=camera_hz, horizon_s=HORIZON_S)
+        self.camera_streams = CameraStreams(
+            node, cameras, transport=transport, camera_hz=camera_hz, horizon_s=HORIZON_S
+        )
         self.cameras = self.camera_streams.streams
         self.joints: StampedBuffer[msgs.JointState] = StampedBuffer(horizon_s=HORIZON_S)
         self.poses: StampedBuffer[msgs.PoseStamped] = StampedBuffer(horizon_s=HORIZON_S)
@@ -143,28 +171,42 @@ class RecorderNode:
             (msgs.JointState, topics.GRIPPER_JOINT_STATES, self.fingers),
             (msgs.PoseStamped, ACCEPTED_TARGET, self.targets),
         ):
-            node.create_subscription(msg_type, topic, lambda m, b=buffer: b.add(
-                convert.stamp_s(m), m), DEFAULT)
-        node.create_subscription(msgs.JointState, ACCEPTED_GRIPPER, lambda m: self.grippers.add(
-            convert.stamp_s(m), convert.gripper_closed(m)), DEFAULT)
-        node.create_subscription(msgs.TwistStamped, topics.TWIST, lambda m: self.twists.add(
-            convert.stamp_s(m), convert.twist_vector(m)), SENSOR_DATA)
+            node.create_subscription(
+                msg_type, topic, lambda m, b=buffer: b.add(convert.stamp_s(m), m), DEFAULT
+            )
+        node.create_subscription(
+            msgs.JointState,
+            ACCEPTED_GRIPPER,
+            lambda m: self.grippers.add(convert.stamp_s(m), convert.gripper_closed(m)),
+            DEFAULT,
+        )
+        node.create_subscription(
+            msgs.TwistStamped,
+            topics.TWIST,
+            lambda m: self.twists.add(convert.stamp_s(m), convert.twist_vector(m)),
+            SENSOR_DATA,
+        )
         self._joy = JoyPresses()
         node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
         self.arbiter: ArbiterStream | None = None
         if with_arbiter:
             self.arbiter = ArbiterStream(horizon_s=HORIZON_S)
-            node.create_subscription(msgs.String, topics.ARBITER_STATUS, self._on_arbiter,
-                                     DEFAULT)
+            node.create_subscription(msgs.String, topics.ARBITER_STATUS, self._on_arbiter, DEFAULT)
         self._status = node.create_publisher(msgs.String, topics.RECORDER_STATUS, LATCHED)
         node.create_timer(1.0 / (2 * self.record_hz), self._tick)
         node.create_timer(0.5, self._publish_status)
         node.on_shutdown(self._shutdown)
         self._publish_status()
-        node.log.info("recording cameras %s (%s) into %s, %s", list(self.cameras), transport,
-                      self.store_path, f"calibration {self.calibration[1]}" if self.calibration
-                      else "without camera poses (no workcell/calibration given)")
+        node.log.info(
+            "recording cameras %s (%s) into %s, %s",
+            list(self.cameras),
+            transport,
+            self.store_path,
+            f"calibration {self.calibration[1]}"
+            if self.calibration
+            else "without camera poses (no workcell/calibration given)",
+        )
 
     # -- inputs --------------------------------------------------------------------------
     def _on_joy(self, msg: msgs.Joy) -> None:
@@ -185,8 +227,11 @@ class RecorderNode:
     def _on_command(self, msg: msgs.String) -> None:
         word = command_word(msg)
         if word is None:
-            self.node.log.error("%s: unknown command %r (start, success, fail, discard)",
-                                topics.RECORDER_COMMAND, msg.data)
+            self.node.log.error(
+                "%s: unknown command %r (start, success, fail, discard)",
+                topics.RECORDER_COMMAND,
+                msg.data,
+            )
             return
         self._event(word, self.node.now_s())
 
@@ -204,13 +249,14 @@ class RecorderNode:
     # -- episodes ------------------------------------------------------------------------
     def _begin(self, stamp_s: float) -> None:
         if self.episode is not None:
-            self.node.log.warning("start pressed during episode %d: ignored",
-                                  self.episode.index)
+            self.node.log.warning("start pressed during episode %d: ignored", self.episode.index)
             return
         missing = self.camera_streams.without_info()
         if missing:
-            return self._error(f"cannot start an episode: no camera_info yet on "
-                               f"{', '.join(missing)}; is the camera node running?")
+            return self._error(
+                f"cannot start an episode: no camera_info yet on "
+                f"{', '.join(missing)}; is the camera node running?"
+            )
         silent = self.camera_streams.silent_topics()
         if silent:
             return self._error(f"cannot start an episode: no frames on {', '.join(silent)}")
@@ -222,19 +268,26 @@ class RecorderNode:
         except ValueError as exc:
             return self._error(f"cannot start an episode: {exc}")
         if self.writer is None:
-            schema = recording_schema(intrinsics, record_hz=self.record_hz,  # type: ignore[arg-type]
-                                      control_hz=self.control_hz, jpeg_quality=self.jpeg_quality,
-                                      intervention=self.arbiter is not None)
-            self.writer = StoreWriter(self.store_path, schema,
-                                      min_free_bytes=int(self.min_free_mb * 1e6))
+            schema = recording_schema(
+                intrinsics,
+                record_hz=self.record_hz,  # type: ignore[arg-type]
+                control_hz=self.control_hz,
+                jpeg_quality=self.jpeg_quality,
+                intervention=self.arbiter is not None,
+            )
+            self.writer = StoreWriter(
+                self.store_path, schema, min_free_bytes=int(self.min_free_mb * 1e6)
+            )
             self.recorder = EpisodeRecorder(self.writer, cameras=tuple(self.cameras))
         assert self.recorder is not None
         try:
             index = self.recorder.begin(
-                source=Source.TELEOP if self.arbiter is None else Source.POLICY, task=self.task,
+                source=Source.TELEOP if self.arbiter is None else Source.POLICY,
+                task=self.task,
                 operator=self.operator,
                 calibration=calibration,
-                notes={"recorded_by": self.node.fqn, "transport": "ros2"})
+                notes={"recorded_by": self.node.fqn, "transport": "ros2"},
+            )
         except StoreFullError as exc:  # below the free-space margin: refuse, stay up
             return self._error(f"cannot start an episode: {exc}")
         self.episode = OpenEpisode(index, stamp_s, stamp_s, stamp_s)
@@ -278,15 +331,22 @@ class RecorderNode:
         ep = self.episode
         if ep.steps == 0:
             return self._discard("no step could be recorded")
-        notes = {**ep.end_notes, "skipped_steps": ep.skipped,
-                 "dropped_frames": {n: s.gaps.dropped for n, s in self.cameras.items()}}
+        notes = {
+            **ep.end_notes,
+            "skipped_steps": ep.skipped,
+            "dropped_frames": {n: s.gaps.dropped for n, s in self.cameras.items()},
+        }
         source = None
         if self.arbiter is not None:
             source, control_notes = self.arbiter.end()
             notes |= control_notes
         index = self.recorder.commit(success=ep.success, notes=notes, source=source)
-        self.node.log.info("episode %d committed: %d steps, %s", index, ep.steps,
-                           "success" if ep.success else "failed")
+        self.node.log.info(
+            "episode %d committed: %d steps, %s",
+            index,
+            ep.steps,
+            "success" if ep.success else "failed",
+        )
         self.episode = None
         self.committed += 1
         self._publish_status()
@@ -330,8 +390,10 @@ class RecorderNode:
         """Report cameras that went silent; returns True when the episode was ended."""
         for name, last in self.camera_streams.newly_silent(now, self.camera_timeout_s):
             stream = self.cameras[name]
-            self._error(f"camera {name}: no frame on {stream.topic} "
-                        f"for {now - last:.1f} s; episode {self.on_silence}")
+            self._error(
+                f"camera {name}: no frame on {stream.topic} "
+                f"for {now - last:.1f} s; episode {self.on_silence}"
+            )
             if self.on_silence == "discard":
                 self._discard(f"camera {name} went silent")
                 return True
@@ -384,18 +446,25 @@ class RecorderNode:
         twist = self.twists.latest_at(t)
         action = self._action_at(t, state)
         control = None if self.arbiter is None else self.arbiter.control_at(t, action.as_vector())
-        self.recorder.record_step(time_s=t, state=state, action=action,
-                                  twist=np.zeros(6) if twist is None else twist[1],
-                                  frames=frames, control=control)
+        self.recorder.record_step(
+            time_s=t,
+            state=state,
+            action=action,
+            twist=np.zeros(6) if twist is None else twist[1],
+            frames=frames,
+            control=control,
+        )
         ep.steps += 1
 
     # -- status and shutdown -------------------------------------------------------------
     @property
     def ready(self) -> bool:
         """Every camera's camera_info and the robot's state have arrived: START will work."""
-        return all(s.intrinsics is not None for s in self.cameras.values()) and \
-            self.joints.newest_s is not None and \
-            (self.arbiter is None or self.arbiter.not_ready is None)
+        return (
+            all(s.intrinsics is not None for s in self.cameras.values())
+            and self.joints.newest_s is not None
+            and (self.arbiter is None or self.arbiter.not_ready is None)
+        )
 
     def _error(self, message: str) -> None:
         self.node.log.error("%s", message)
@@ -404,23 +473,30 @@ class RecorderNode:
 
     def _publish_status(self) -> None:
         ep = self.episode
-        self._status.publish(msgs.String(data=json.dumps({
-            "state": "recording" if ep else "idle",
-            "ready": self.ready,
-            "episode": ep.index if ep else None,
-            "steps": ep.steps if ep else 0,
-            "control_rows": ep.control_rows if ep else 0,
-            "skipped_steps": ep.skipped if ep else 0,
-            **self.camera_streams.counts(),
-            "committed": self.committed,
-            "discarded": self.discarded,
-            "error": self.last_error,
-        })))
+        self._status.publish(
+            msgs.String(
+                data=json.dumps(
+                    {
+                        "state": "recording" if ep else "idle",
+                        "ready": self.ready,
+                        "episode": ep.index if ep else None,
+                        "steps": ep.steps if ep else 0,
+                        "control_rows": ep.control_rows if ep else 0,
+                        "skipped_steps": ep.skipped if ep else 0,
+                        **self.camera_streams.counts(),
+                        "committed": self.committed,
+                        "discarded": self.discarded,
+                        "error": self.last_error,
+                    }
+                )
+            )
+        )
 
     def _shutdown(self) -> None:
         if self.episode is not None:
-            self._discard("the recorder was stopped mid-episode (interrupted); "
-                          "nothing of it is committed")
+            self._discard(
+                "the recorder was stopped mid-episode (interrupted); nothing of it is committed"
+            )
         if self.writer is not None:
             self.writer.close()
 

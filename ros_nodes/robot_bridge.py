@@ -29,16 +29,16 @@ class RobotBridge:
         self.gripper_closed = False
         self._joints = node.create_publisher(msgs.JointState, topics.JOINT_STATES, DEFAULT)
         self._pose = node.create_publisher(msgs.PoseStamped, topics.EE_POSE, DEFAULT)
-        self._fingers = node.create_publisher(msgs.JointState, topics.GRIPPER_JOINT_STATES,
-                                              DEFAULT)
+        self._fingers = node.create_publisher(msgs.JointState, topics.GRIPPER_JOINT_STATES, DEFAULT)
         self._status = node.create_publisher(msgs.String, topics.ROBOT_STATUS, LATCHED)
         self._accepted_pose = node.create_publisher(msgs.PoseStamped, ACCEPTED_TARGET, DEFAULT)
-        self._accepted_gripper = node.create_publisher(msgs.JointState, ACCEPTED_GRIPPER,
-                                                       DEFAULT)
-        self._target_sub = node.create_subscription(msgs.PoseStamped, topics.TARGET_POSE,
-                                                    self._on_target, DEFAULT)
-        self._gripper_sub = node.create_subscription(msgs.JointState, topics.GRIPPER_COMMAND,
-                                                     self._on_gripper, DEFAULT)
+        self._accepted_gripper = node.create_publisher(msgs.JointState, ACCEPTED_GRIPPER, DEFAULT)
+        self._target_sub = node.create_subscription(
+            msgs.PoseStamped, topics.TARGET_POSE, self._on_target, DEFAULT
+        )
+        self._gripper_sub = node.create_subscription(
+            msgs.JointState, topics.GRIPPER_COMMAND, self._on_gripper, DEFAULT
+        )
         self._guards = {
             sub.topic: CommandGuard(topic=sub.topic, max_age_s=max_command_age_s)
             for sub in (self._target_sub, self._gripper_sub)
@@ -60,8 +60,9 @@ class RobotBridge:
                 self.target = None
                 self._publish_status()
             return False
-        if self.hold_reason is not None and all(g.hold_reason is None
-                                                for g in self._guards.values()):
+        if self.hold_reason is not None and all(
+            g.hold_reason is None for g in self._guards.values()
+        ):
             self.node.log.info("hold released: one publisher, fresh commands")
             self.hold_reason = None
             self._publish_status()
@@ -80,8 +81,9 @@ class RobotBridge:
         self.gripper_closed = convert.gripper_closed(msg)
         if self.target is not None:
             t = self.target
-            self.target = CartesianTarget(t.position, t.quaternion, self.gripper_closed,
-                                          t.timestamp_s)
+            self.target = CartesianTarget(
+                t.position, t.quaternion, self.gripper_closed, t.timestamp_s
+            )
         self._accepted_gripper.publish(msg)
 
     def clear_target(self) -> None:
@@ -92,8 +94,7 @@ class RobotBridge:
     # -- state ---------------------------------------------------------------------------
     def publish_state(self, state: RobotState, stamp_s: float) -> None:
         self._joints.publish(convert.arm_joint_state(state, stamp_s))
-        self._pose.publish(convert.pose_stamped(state.ee_position, state.ee_quaternion,
-                                                stamp_s))
+        self._pose.publish(convert.pose_stamped(state.ee_position, state.ee_quaternion, stamp_s))
         self._fingers.publish(convert.gripper_joint_state(state.gripper_width_m, stamp_s))
 
     def report_error(self, error: str | None) -> None:
@@ -106,6 +107,15 @@ class RobotBridge:
 
     def _publish_status(self) -> None:
         state = "hold" if self.hold_reason else "tracking"
-        self._status.publish(msgs.String(data=json.dumps(
-            {"state": state, "error": self.hold_reason, "accepted": self.accepted,
-             "refused": self.refused})))
+        self._status.publish(
+            msgs.String(
+                data=json.dumps(
+                    {
+                        "state": state,
+                        "error": self.hold_reason,
+                        "accepted": self.accepted,
+                        "refused": self.refused,
+                    }
+                )
+            )
+        )

@@ -37,30 +37,55 @@ class SimNode:
         depth = p("depth", False, "publish aligned_depth_to_color/image_raw (16UC1, mm)")
         quality = p("jpeg_quality", 90, "JPEG quality of the compressed images")
         max_age = p("max_command_age_s", 0.5, "commands stamped older than this hold the arm")
-        boards = p("boards", "", "ChArUco boards to mount, comma-separated: gripper, table "
-                                 "(empty: none)")
-        lens = p("lens", "ideal", "camera lens: ideal (pinhole) or realistic (distortion and "
-                                  "sensor noise, as calibration is tested with)")
+        boards = p(
+            "boards", "", "ChArUco boards to mount, comma-separated: gripper, table (empty: none)"
+        )
+        lens = p(
+            "lens",
+            "ideal",
+            "camera lens: ideal (pinhole) or realistic (distortion and "
+            "sensor noise, as calibration is tested with)",
+        )
         self.node = node
-        self.workcell = Workcell(task=task, seed=seed, cameras=tuple(cameras),
-                                 image_size=(height, width), control_hz=control_hz,
-                                 with_depth=depth, lenses=_lenses(lens, cameras),
-                                 boards=tuple(b.strip() for b in boards.split(",") if b.strip()))
+        self.workcell = Workcell(
+            task=task,
+            seed=seed,
+            cameras=tuple(cameras),
+            image_size=(height, width),
+            control_hz=control_hz,
+            with_depth=depth,
+            lenses=_lenses(lens, cameras),
+            boards=tuple(b.strip() for b in boards.split(",") if b.strip()),
+        )
         node.on_shutdown(self.workcell.close)
         self.bridge = RobotBridge(node, max_command_age_s=max_age)
         self.station = SimStation(self.workcell, self.bridge, seed=seed)
         self.cameras = {
-            name: CameraPublisher(node, name, cam.intrinsics, raw=raw, compressed=compressed,
-                                  depth=depth, jpeg_quality=quality)
-            for name, cam in self.workcell.cameras.items()}
+            name: CameraPublisher(
+                node,
+                name,
+                cam.intrinsics,
+                raw=raw,
+                compressed=compressed,
+                depth=depth,
+                jpeg_quality=quality,
+            )
+            for name, cam in self.workcell.cameras.items()
+        }
         self.camera_period_s = 1.0 / camera_hz
         self._next_frame_s = self.station.now_stamp_s
         self._joy = JoyPresses()
         node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
         node.create_timer(1.0 / control_hz, self._tick)
-        node.log.info("sim workcell %r (seed %d), cameras %s at %.0f Hz, control %.0f Hz",
-                      task, seed, list(cameras), camera_hz, control_hz)
+        node.log.info(
+            "sim workcell %r (seed %d), cameras %s at %.0f Hz, control %.0f Hz",
+            task,
+            seed,
+            list(cameras),
+            camera_hz,
+            control_hz,
+        )
 
     def _tick(self) -> None:
         states = self.station.tick()
@@ -71,8 +96,11 @@ class SimNode:
             self._next_frame_s = max(self._next_frame_s + self.camera_period_s, stamp)
 
     def _end_episode(self, why: str) -> None:
-        self.node.log.info("episode over (%s): new scene with seed %d", why,
-                           self.station.seed + self.station.episode + 1)
+        self.node.log.info(
+            "episode over (%s): new scene with seed %d",
+            why,
+            self.station.seed + self.station.episode + 1,
+        )
         self.station.next_episode()
         self._next_frame_s = self.station.now_stamp_s
 

@@ -18,8 +18,15 @@ from ros_nodes.robot_bridge import RobotBridge
 
 
 class SimStation:
-    def __init__(self, workcell: Workcell, bridge: RobotBridge, *, seed: int,
-                 max_catch_up: int = 5, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        workcell: Workcell,
+        bridge: RobotBridge,
+        *,
+        seed: int,
+        max_catch_up: int = 5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.workcell = workcell
         self.bridge = bridge
         self.seed = seed

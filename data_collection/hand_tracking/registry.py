@@ -38,9 +38,12 @@ def make_tracker(name: str, **options: Any) -> HandTracker:
     if not found:
         raise UnknownTrackerError(
             f"no hand tracker named {name!r}; registered: {tracker_names() or 'none'} "
-            f"(entry point group {ENTRY_POINT_GROUP!r}; reinstall with `make venv` if empty)")
+            f"(entry point group {ENTRY_POINT_GROUP!r}; reinstall with `make venv` if empty)"
+        )
     tracker = found[0].load()(**options)
     if not isinstance(tracker, HandTracker):
-        raise TypeError(f"hand tracker {name!r} ({found[0].value}) built a "
-                        f"{type(tracker).__name__}, not a HandTracker")
+        raise TypeError(
+            f"hand tracker {name!r} ({found[0].value}) built a "
+            f"{type(tracker).__name__}, not a HandTracker"
+        )
     return tracker

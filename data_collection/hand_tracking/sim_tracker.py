@@ -57,8 +57,12 @@ class TrackerErrorModel:
     min_visible_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("noise_palm_fraction", "dropout_start_prob", "swap_prob",
-                     "min_visible_fraction"):
+        for name in (
+            "noise_palm_fraction",
+            "dropout_start_prob",
+            "swap_prob",
+            "min_visible_fraction",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= (1.0 if name != "noise_palm_fraction" else 10.0):
                 raise ValueError(f"TrackerErrorModel.{name} = {value} out of range")
@@ -98,8 +102,10 @@ def simulate_tracking(
         visible = camera.inside(pixels, depth).mean(axis=1) >= errors.min_visible_fraction
         found = present & visible & ~_dropouts(t, errors, rng)
         palm = np.linalg.norm(pixels[:, MIDDLE_MCP] - pixels[:, WRIST], axis=1)
-        noisy = pixels + rng.normal(size=pixels.shape) * (
-            errors.noise_palm_fraction * palm)[:, None, None]
+        noisy = (
+            pixels
+            + rng.normal(size=pixels.shape) * (errors.noise_palm_fraction * palm)[:, None, None]
+        )
         swapped = rng.random(t) < errors.swap_prob
         for row in np.flatnonzero(found):
             slot = 1 - hand if swapped[row] else hand
@@ -116,7 +122,8 @@ def _dropouts(t: int, errors: TrackerErrorModel, rng: np.random.Generator) -> np
     in_burst = False
     draws = rng.random((t, 2))
     for row in range(t):
-        in_burst = draws[row, 1] >= end_prob if in_burst else draws[row, 0] < (
-            errors.dropout_start_prob)
+        in_burst = (
+            draws[row, 1] >= end_prob if in_burst else draws[row, 0] < (errors.dropout_start_prob)
+        )
         lost[row] = in_burst
     return lost

@@ -27,29 +27,44 @@ class EpisodeCamera:
     T_base_camera: np.ndarray
 
     @classmethod
-    def from_episode(cls, info: EpisodeInfo, name: str, ee_poses: np.ndarray | None = None,
-                     steps: int | None = None) -> EpisodeCamera:
+    def from_episode(
+        cls,
+        info: EpisodeInfo,
+        name: str,
+        ee_poses: np.ndarray | None = None,
+        steps: int | None = None,
+    ) -> EpisodeCamera:
         """``ee_poses`` (T, 7) are needed only for a camera on the hand; ``steps`` gives T
         for fixed cameras when there are no poses (human videos)."""
         entry: dict[str, Any] | None = info.calibration.get(name)
         where = f"episode {info.index}, camera {name!r}"
         if entry is None:
-            raise TrackInputError(f"{where}: no calibration recorded (episode has "
-                                  f"{sorted(info.calibration) or 'none'}); record with a "
-                                  "calibrated camera or add its calibration")
+            raise TrackInputError(
+                f"{where}: no calibration recorded (episode has "
+                f"{sorted(info.calibration) or 'none'}); record with a "
+                "calibrated camera or add its calibration"
+            )
         if entry.get("T_base_camera") is None and entry.get("T_hand_camera") is None:
-            raise TrackInputError(f"{where}: recorded uncalibrated (no pose); calibrate the "
-                                  "camera (rl calibrate) and record again")
+            raise TrackInputError(
+                f"{where}: recorded uncalibrated (no pose); calibrate the "
+                "camera (rl calibrate) and record again"
+            )
         try:
             intrinsics = CameraIntrinsics(
-                width=int(entry["width"]), height=int(entry["height"]), fx=float(entry["fx"]),
-                fy=float(entry["fy"]), cx=float(entry["cx"]), cy=float(entry["cy"]),
-                distortion=tuple(entry.get("distortion") or (0.0,) * 5))
+                width=int(entry["width"]),
+                height=int(entry["height"]),
+                fx=float(entry["fx"]),
+                fy=float(entry["fy"]),
+                cx=float(entry["cx"]),
+                cy=float(entry["cy"]),
+                distortion=tuple(entry.get("distortion") or (0.0,) * 5),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise TrackInputError(f"{where}: intrinsics unreadable ({exc})") from exc
         if entry.get("T_hand_camera") is not None and ee_poses is None:
-            raise TrackInputError(f"{where}: a camera on the hand needs the episode's "
-                                  "end-effector poses")
+            raise TrackInputError(
+                f"{where}: a camera on the hand needs the episode's end-effector poses"
+            )
         if ee_poses is None:
             ee_poses = np.zeros((steps or 1, 7))
             ee_poses[:, 6] = 1.0
@@ -71,5 +86,10 @@ class EpisodeCamera:
     def inside(self, pixels: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Whether each pixel lies in the image, in front of the camera."""
         w, h = self.intrinsics.width, self.intrinsics.height
-        return ((depth > 0) & (pixels[..., 0] >= 0) & (pixels[..., 0] <= w - 1)
-                & (pixels[..., 1] >= 0) & (pixels[..., 1] <= h - 1))
+        return (
+            (depth > 0)
+            & (pixels[..., 0] >= 0)
+            & (pixels[..., 0] <= w - 1)
+            & (pixels[..., 1] >= 0)
+            & (pixels[..., 1] <= h - 1)
+        )

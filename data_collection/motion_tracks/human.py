@@ -47,8 +47,9 @@ def hand_track(seq: HandTrackSequence, hand: str) -> tuple[np.ndarray, np.ndarra
     state = np.repeat(seq.state[:, h : h + 1], len(TRACK_LANDMARKS), axis=1).astype(np.uint8)
     seen = np.flatnonzero(seq.state[:, h] != PointState.MISSING)
     if len(seen):
-        index = np.maximum.accumulate(np.where(seq.state[:, h] != PointState.MISSING,
-                                               np.arange(len(points)), -1))
+        index = np.maximum.accumulate(
+            np.where(seq.state[:, h] != PointState.MISSING, np.arange(len(points)), -1)
+        )
         index[index < 0] = seen[0]
         points = points[index]
     return points, state

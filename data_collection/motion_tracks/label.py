@@ -71,8 +71,10 @@ class LabelConfig:
             from data_collection.hand_tracking.registry import tracker_names
 
             if self.tracker not in tracker_names():
-                raise ValueError(f"tracker {self.tracker!r}: choose one of "
-                                 f"{', '.join((*BUILTIN_TRACKERS, *tracker_names()))}")
+                raise ValueError(
+                    f"tracker {self.tracker!r}: choose one of "
+                    f"{', '.join((*BUILTIN_TRACKERS, *tracker_names()))}"
+                )
         human.hand_index(self.hand)
 
 
@@ -84,12 +86,16 @@ class LabelReport:
     track_error_px: list[float] = field(default_factory=list)  # human, vs ground truth (sim)
 
     def lines(self) -> list[str]:
-        out = [f"labelled {len(self.robot_episodes)} robot and {len(self.human_episodes)} "
-               "human episodes"]
+        out = [
+            f"labelled {len(self.robot_episodes)} robot and {len(self.human_episodes)} "
+            "human episodes"
+        ]
         if self.track_error_px:
             errors = np.asarray(self.track_error_px)
-            out.append(f"human track error vs ground truth: mean {errors.mean():.2f} px, "
-                       f"median {np.median(errors):.2f} px, 95% {np.quantile(errors, 0.95):.2f} px")
+            out.append(
+                f"human track error vs ground truth: mean {errors.mean():.2f} px, "
+                f"median {np.median(errors):.2f} px, 95% {np.quantile(errors, 0.95):.2f} px"
+            )
         out += [f"episode {e} flagged: {why}" for e, why in sorted(self.flagged.items())]
         return out
 
@@ -101,8 +107,8 @@ def track_specs(cameras: list[str], *, hand_keys: bool) -> dict[str, KeySpec]:
     if hand_keys:
         for cam in cameras:
             specs[keys.hand_keypoints_key(cam)] = KeySpec(
-                (len(keys.HANDS), 21, 2), "float32", units="px",
-                frame=f"{cam}_color_optical_frame")
+                (len(keys.HANDS), 21, 2), "float32", units="px", frame=f"{cam}_color_optical_frame"
+            )
             specs[keys.hand_state_key(cam)] = KeySpec((len(keys.HANDS),), "uint8")
     return specs
 
@@ -114,8 +120,7 @@ class Labeller:
     def __init__(self, config: LabelConfig) -> None:
         self.config = config
         self.reader = StoreReader(config.store)
-        chosen = config.episodes if config.episodes is not None else range(
-            self.reader.num_episodes)
+        chosen = config.episodes if config.episodes is not None else range(self.reader.num_episodes)
         self.episodes = [self.reader.episode(i) for i in chosen]
         if not self.episodes:
             raise TrackInputError(f"{config.store}: no committed episodes to label")
@@ -130,27 +135,33 @@ class Labeller:
         return ep.info.source == Source.HUMAN_VIDEO
 
     def _cameras_of(self, ep: Episode) -> list[str]:
-        recorded = sorted(keys.camera_name(k) for k in ep.info.keys
-                          if k.startswith(keys.CAMERA_PREFIX) and not k.endswith(
-                              keys.TIMESTAMP_SUFFIX))
+        recorded = sorted(
+            keys.camera_name(k)
+            for k in ep.info.keys
+            if k.startswith(keys.CAMERA_PREFIX) and not k.endswith(keys.TIMESTAMP_SUFFIX)
+        )
         where = f"{self.config.store}: episode {ep.index} ({ep.info.source})"
         if self.config.cameras is None:
             if not recorded:
-                raise TrackInputError(f"{where} records no camera images: nothing to track "
-                                      "(tracks are per camera view)")
+                raise TrackInputError(
+                    f"{where} records no camera images: nothing to track "
+                    "(tracks are per camera view)"
+                )
             lost = sorted(set(ep.info.calibration) - set(recorded))
             if lost:
                 raise TrackInputError(
                     f"{where}: view(s) {lost} missing: calibrated for the episode but no "
                     f"images recorded (it has {recorded}); label the views it has with "
-                    "--cameras, or leave the episode out (--episodes)")
+                    "--cameras, or leave the episode out (--episodes)"
+                )
             return recorded
         missing = [c for c in self.config.cameras if c not in recorded]
         if missing:
             raise TrackInputError(
                 f"{where}: view(s) {missing} missing (the episode records "
                 f"{recorded or 'no cameras'}); label with --cameras among those, or leave "
-                "the episode out (--episodes)")
+                "the episode out (--episodes)"
+            )
         return list(self.config.cameras)
 
     def _check(self, ep: Episode) -> None:
@@ -160,27 +171,38 @@ class Labeller:
             if self.config.tracker == "sim":
                 needed.append(keys.HAND_LANDMARKS_3D)
             elif self.config.tracker == "stored":
-                needed += [k for c in self.cameras[ep.index]
-                           for k in (keys.hand_keypoints_key(c), keys.hand_state_key(c))]
+                needed += [
+                    k
+                    for c in self.cameras[ep.index]
+                    for k in (keys.hand_keypoints_key(c), keys.hand_state_key(c))
+                ]
         else:
             needed += [keys.EE_POSE, keys.GRIPPER_WIDTH, keys.ACTION]
         lacking = [k for k in needed if k not in ep.info.keys]
         if lacking:
-            hint = {keys.HAND_LANDMARKS_3D: "the sim tracker needs simulator ground truth; "
-                                            "use --tracker mediapipe for real videos",
-                    }.get(lacking[0], "run `rl human track` first" if "hand_" in lacking[0]
-                          else "was it recorded by this stack's recorder?")
+            hint = {
+                keys.HAND_LANDMARKS_3D: "the sim tracker needs simulator ground truth; "
+                "use --tracker mediapipe for real videos",
+            }.get(
+                lacking[0],
+                "run `rl human track` first"
+                if "hand_" in lacking[0]
+                else "was it recorded by this stack's recorder?",
+            )
             raise TrackInputError(f"{where}: lacks {lacking} ({hint})")
         steps = ep.length
         for cam in self.cameras[ep.index]:  # calibration problems surface before writing
-            EpisodeCamera.from_episode(ep.info, cam, ee_poses=np.tile(
-                [0, 0, 0, 0, 0, 0, 1.0], (1, 1)), steps=steps)
+            EpisodeCamera.from_episode(
+                ep.info, cam, ee_poses=np.tile([0, 0, 0, 0, 0, 0, 1.0], (1, 1)), steps=steps
+            )
 
     def specs(self) -> dict[str, KeySpec]:
-        human_cams = sorted({c for ep in self.episodes if self.is_human(ep)
-                             for c in self.cameras[ep.index]})
-        robot_cams = sorted({c for ep in self.episodes if not self.is_human(ep)
-                             for c in self.cameras[ep.index]})
+        human_cams = sorted(
+            {c for ep in self.episodes if self.is_human(ep) for c in self.cameras[ep.index]}
+        )
+        robot_cams = sorted(
+            {c for ep in self.episodes if not self.is_human(ep) for c in self.cameras[ep.index]}
+        )
         specs = track_specs(robot_cams, hand_keys=False)
         specs.update(track_specs(human_cams, hand_keys=self.config.tracker != "stored"))
         return specs
@@ -199,19 +221,23 @@ class Labeller:
 
     # -- robot -------------------------------------------------------------------------------
     def _label_robot(self, ep: Episode) -> dict[str, np.ndarray]:
-        data = self.reader.read_episode(ep.index, [keys.TIMESTAMP, keys.EE_POSE,
-                                                   keys.GRIPPER_WIDTH, keys.ACTION])
+        data = self.reader.read_episode(
+            ep.index, [keys.TIMESTAMP, keys.EE_POSE, keys.GRIPPER_WIDTH, keys.ACTION]
+        )
         points = robot.gripper_points(data[keys.EE_POSE], data[keys.GRIPPER_WIDTH])
-        values = {keys.TRACK_POINTS_3D: points.astype(np.float32),
-                  keys.TRACK_GRASP: robot.gripper_grasp(data[keys.ACTION]),
-                  keys.TRACK_TERMINAL: self._terminal(ep, data[keys.TIMESTAMP])}
+        values = {
+            keys.TRACK_POINTS_3D: points.astype(np.float32),
+            keys.TRACK_GRASP: robot.gripper_grasp(data[keys.ACTION]),
+            keys.TRACK_TERMINAL: self._terminal(ep, data[keys.TIMESTAMP]),
+        }
         for cam in self.cameras[ep.index]:
             camera = EpisodeCamera.from_episode(ep.info, cam, ee_poses=data[keys.EE_POSE])
             pixels, depth = camera.project(points)
             inside = camera.inside(pixels, depth)
             values[keys.track_key(cam)] = pixels.astype(np.float32)
             values[keys.track_state_key(cam)] = np.where(
-                inside, PointState.DETECTED, PointState.MISSING).astype(np.uint8)
+                inside, PointState.DETECTED, PointState.MISSING
+            ).astype(np.uint8)
         return values
 
     # -- human -------------------------------------------------------------------------------
@@ -221,7 +247,8 @@ class Labeller:
         truth = None
         if keys.HAND_LANDMARKS_3D in ep.info.keys:
             truth = self.reader.read_episode(ep.index, [keys.HAND_LANDMARKS_3D])[
-                keys.HAND_LANDMARKS_3D].astype(np.float64)
+                keys.HAND_LANDMARKS_3D
+            ].astype(np.float64)
         values: dict[str, np.ndarray] = {}
         views: list[HandTrackSequence] = []
         flags = []
@@ -238,8 +265,10 @@ class Labeller:
             values[keys.track_state_key(cam)] = state
             fraction, longest = human.missing_stretches(seq.state[:, h], timestamps)
             if fraction > config.max_missing_fraction or longest > config.max_missing_s:
-                flags.append(f"{config.hand} hand not found in view {cam!r} for "
-                             f"{fraction:.0%} of steps (longest gap {longest:.1f} s)")
+                flags.append(
+                    f"{config.hand} hand not found in view {cam!r} for "
+                    f"{fraction:.0%} of steps (longest gap {longest:.1f} s)"
+                )
             if truth is not None:
                 true_pixels, _ = camera.project(truth[:, h][:, list(human.TRACK_LANDMARKS)])
                 seen = state[:, 0] == PointState.DETECTED
@@ -248,7 +277,8 @@ class Labeller:
         if truth is not None:
             hand_truth = truth[:, h]
             values[keys.TRACK_POINTS_3D] = hand_truth[:, list(human.TRACK_LANDMARKS)].astype(
-                np.float32)
+                np.float32
+            )
             ratio = human.pinch_ratio_3d(hand_truth)
         else:
             ratio = human.pinch_ratio_2d(views, config.hand)
@@ -258,23 +288,31 @@ class Labeller:
             self.report.flagged[ep.index] = "; ".join(flags)
         return values
 
-    def _track_view(self, ep: Episode, cam: str, camera: EpisodeCamera,
-                    timestamps: np.ndarray, truth: np.ndarray | None,
-                    number: int) -> HandTrackSequence:
+    def _track_view(
+        self,
+        ep: Episode,
+        cam: str,
+        camera: EpisodeCamera,
+        timestamps: np.ndarray,
+        truth: np.ndarray | None,
+        number: int,
+    ) -> HandTrackSequence:
         config = self.config
         if config.tracker == "sim":
             rng = np.random.default_rng([config.seed, ep.index, number])
-            return simulate_tracking(truth, camera, timestamps, errors=config.errors, rng=rng,
-                                     max_gap_s=config.max_gap_s)
+            return simulate_tracking(
+                truth, camera, timestamps, errors=config.errors, rng=rng, max_gap_s=config.max_gap_s
+            )
         if config.tracker == "stored":
             data = self.reader.read_episode(
-                ep.index, [keys.hand_keypoints_key(cam), keys.hand_state_key(cam)])
-            return HandTrackSequence(data[keys.hand_keypoints_key(cam)],
-                                     data[keys.hand_state_key(cam)])
+                ep.index, [keys.hand_keypoints_key(cam), keys.hand_state_key(cam)]
+            )
+            return HandTrackSequence(
+                data[keys.hand_keypoints_key(cam)], data[keys.hand_state_key(cam)]
+            )
         return self._detector_view(ep, cam, timestamps)
 
-    def _detector_view(self, ep: Episode, cam: str, timestamps: np.ndarray
-                       ) -> HandTrackSequence:
+    def _detector_view(self, ep: Episode, cam: str, timestamps: np.ndarray) -> HandTrackSequence:
         """A registered detector (``mediapipe``, or one a plug-in registers) over the frames."""
         from data_collection.hand_tracking.registry import make_tracker
         from data_collection.hand_tracking.sequence import track_frames
@@ -288,8 +326,9 @@ class Labeller:
             for row in range(start, stop):
                 yield self.reader.read_frames(key, [row])[0]
 
-        return track_frames(frames(), timestamps, self._tracker, max_gap_s=self.config.max_gap_s,
-                            progress=False)
+        return track_frames(
+            frames(), timestamps, self._tracker, max_gap_s=self.config.max_gap_s, progress=False
+        )
 
     def _terminal(self, ep: Episode, timestamps: np.ndarray) -> np.ndarray:
         terminal = np.zeros(len(timestamps), np.uint8)
@@ -306,8 +345,13 @@ def label_store(config: LabelConfig, *, progress: bool = True) -> LabelReport:
     """Label every selected episode of ``config.store``; flagged ones excluded (if asked)."""
     labeller = Labeller(config)
     try:
-        annotate_episodes(config.store, labeller.specs(), labeller.rows(progress=progress),
-                          overwrite=config.overwrite, allow_nonfinite=True)
+        annotate_episodes(
+            config.store,
+            labeller.specs(),
+            labeller.rows(progress=progress),
+            overwrite=config.overwrite,
+            allow_nonfinite=True,
+        )
     finally:
         labeller.close()
     report = labeller.report

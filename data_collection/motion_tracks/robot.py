@@ -19,8 +19,9 @@ def gripper_points(ee_poses: np.ndarray, gripper_width_m: np.ndarray) -> np.ndar
     """(T, 7) TCP poses (position + quaternion xyzw) and (T,) widths -> (T, 3, 3) points:
     ``track_geometry.gripper_keypoints`` over a whole episode at once."""
     ee_poses = np.asarray(ee_poses, dtype=np.float64)
-    width = np.clip(np.asarray(gripper_width_m, dtype=np.float64).reshape(-1), 0.0,
-                    GRIPPER_MAX_WIDTH_M)
+    width = np.clip(
+        np.asarray(gripper_width_m, dtype=np.float64).reshape(-1), 0.0, GRIPPER_MAX_WIDTH_M
+    )
     local = np.zeros((len(ee_poses), 3, 3))
     local[:, 0, 1], local[:, 1, 1] = 0.5 * width, -0.5 * width
     local[:, :2, 2] = FINGERTIP_Z_M

@@ -47,8 +47,15 @@ class ACTConfig(PolicyConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         problems = []
-        for field_name in ("dim_model", "n_heads", "dim_feedforward", "latent_dim",
-                           "encoder_width", "n_encoder_layers", "n_decoder_layers"):
+        for field_name in (
+            "dim_model",
+            "n_heads",
+            "dim_feedforward",
+            "latent_dim",
+            "encoder_width",
+            "n_encoder_layers",
+            "n_decoder_layers",
+        ):
             value = getattr(self, field_name)
             if value < 1:
                 problems.append(f"{field_name}={value} must be >= 1")

@@ -53,8 +53,9 @@ def sine_table_2d(height: int, width: int, dim: int) -> torch.Tensor:
 
 class FeedForward(nn.Sequential):
     def __init__(self, dim: int, hidden: int, dropout: float) -> None:
-        super().__init__(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(hidden, dim))
+        super().__init__(
+            nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
+        )
 
 
 class EncoderLayer(nn.Module):
@@ -101,7 +102,10 @@ class DecoderLayer(nn.Module):
         return self.norms[i](x + self.drops[i](fn(x)))
 
     def forward(
-        self, x: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor,
+        self,
+        x: torch.Tensor,
+        query_pos: torch.Tensor,
+        memory: torch.Tensor,
         memory_pos: torch.Tensor,
     ) -> torch.Tensor:
         keys = memory + memory_pos
@@ -148,7 +152,10 @@ class TransformerDecoder(nn.Module):
         self.norm = nn.LayerNorm(c.dim_model)
 
     def forward(
-        self, x: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor,
+        self,
+        x: torch.Tensor,
+        query_pos: torch.Tensor,
+        memory: torch.Tensor,
         memory_pos: torch.Tensor,
     ) -> torch.Tensor:
         for layer in self.layers:  # each layer's output is the next one's input
@@ -175,12 +182,12 @@ class ACTModel(ChunkModel):
             self.vae_encoder = TransformerEncoder(config, config.n_vae_encoder_layers)
             self.vae_latent_head = nn.Linear(d, 2 * config.latent_dim)
             n_prefix = 1 + int(self.has_state)
-            self.register_buffer("vae_pos", sine_table_1d(n_prefix + h, d)[None],
-                                 persistent=False)
+            self.register_buffer("vae_pos", sine_table_1d(n_prefix + h, d)[None], persistent=False)
 
         # main encoder: [z, state, image tokens]
-        self.image_encoder = ImageEncoder(width=config.encoder_width, pooling="avg",
-                                          output_stride=config.encoder_output_stride)
+        self.image_encoder = ImageEncoder(
+            width=config.encoder_width, pooling="avg", output_stride=config.encoder_output_stride
+        )
         self.image_proj = nn.Conv2d(self.image_encoder.trunk.out_channels, d, 1)
         self.camera_embed = nn.Parameter(torch.zeros(shapes.num_cameras, d))
         self.latent_proj = nn.Linear(config.latent_dim, d)
@@ -202,8 +209,12 @@ class ACTModel(ChunkModel):
             for p in module.parameters():
                 if p.dim() > 1:
                     nn.init.xavier_uniform_(p)
-        for p in (self.camera_embed, self.token_pos, self.query_pos,
-                  getattr(self, "vae_cls", None)):
+        for p in (
+            self.camera_embed,
+            self.token_pos,
+            self.query_pos,
+            getattr(self, "vae_cls", None),
+        ):
             if p is not None:
                 nn.init.normal_(p, std=0.02)
 
@@ -245,8 +256,13 @@ class ACTModel(ChunkModel):
 
     def _decode(self, images: torch.Tensor, state: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         memory, memory_pos = self._memory(images[:, -1], state[:, -1], z)
-        queries = torch.zeros(memory.shape[0], self.shapes.horizon, memory.shape[-1],
-                              device=memory.device, dtype=memory.dtype)
+        queries = torch.zeros(
+            memory.shape[0],
+            self.shapes.horizon,
+            memory.shape[-1],
+            device=memory.device,
+            dtype=memory.dtype,
+        )
         out = self.decoder(queries, self.query_pos[None], memory, memory_pos)
         return self.action_head(out)
 

@@ -23,8 +23,14 @@ from torch import nn
 class GemmConv1d(nn.Conv1d):
     """``nn.Conv1d`` (zero padding, no dilation or groups) as unfold + one GEMM."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,8 +48,14 @@ class GemmConvTranspose1d(nn.ConvTranspose1d):
     """``nn.ConvTranspose1d`` (no output padding, dilation or groups) as one GEMM that
     gives every input step's k output contributions, then ``fold`` adds the overlaps."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -51,8 +63,8 @@ class GemmConvTranspose1d(nn.ConvTranspose1d):
         b, _, length = x.shape
         out_len = (length - 1) * s - 2 * p + k
         contributions = x.transpose(1, 2) @ self.weight.reshape(self.in_channels, -1)
-        y = F.fold(contributions.transpose(1, 2), (1, out_len), (1, k), stride=(1, s),
-                   padding=(0, p))  # (B, Cout, 1, L_out)
+        y = F.fold(
+            contributions.transpose(1, 2), (1, out_len), (1, k), stride=(1, s), padding=(0, p)
+        )  # (B, Cout, 1, L_out)
         y = y.reshape(b, self.out_channels, out_len)
         return y if self.bias is None else y + self.bias[:, None]
-

@@ -66,14 +66,16 @@ SIM = MotionTrackConfig(
     align_weight=0.1,
 )
 
-SPEC = register_policy(PolicySpec(
-    name="mtpi",
-    config_class=MotionTrackConfig,
-    build_model=_no_chunk_model,
-    presets={"default": MotionTrackConfig(), "sim": SIM},
-    training_data=_training_data,
-    build_network=_build_network,
-    load=_load,
-))
+SPEC = register_policy(
+    PolicySpec(
+        name="mtpi",
+        config_class=MotionTrackConfig,
+        build_model=_no_chunk_model,
+        presets={"default": MotionTrackConfig(), "sim": SIM},
+        training_data=_training_data,
+        build_network=_build_network,
+        load=_load,
+    )
+)
 
 __all__ = ["MotionTrackConfig", "SPEC"]

@@ -69,16 +69,21 @@ class MotionTrackConfig(PolicyConfig):
         super().__post_init__()
         problems = []
         if self.obs_horizon != 1:
-            problems.append(f"obs_horizon={self.obs_horizon}: MT-pi conditions on the current "
-                            "image and keypoints only (1)")
+            problems.append(
+                f"obs_horizon={self.obs_horizon}: MT-pi conditions on the current "
+                "image and keypoints only (1)"
+            )
         if not self.down_dims or any(d % self.n_groups for d in self.down_dims):
             problems.append(f"n_groups={self.n_groups} must divide down_dims={self.down_dims}")
         if self.diffusion_step_embed_dim < 2 or self.diffusion_step_embed_dim % 2:
-            problems.append(f"diffusion_step_embed_dim={self.diffusion_step_embed_dim} must be "
-                            "even")
+            problems.append(
+                f"diffusion_step_embed_dim={self.diffusion_step_embed_dim} must be even"
+            )
         if not 1 <= self.num_inference_steps <= self.num_train_timesteps:
-            problems.append(f"num_inference_steps={self.num_inference_steps} must be in "
-                            f"[1, {self.num_train_timesteps}]")
+            problems.append(
+                f"num_inference_steps={self.num_inference_steps} must be in "
+                f"[1, {self.num_train_timesteps}]"
+            )
         if self.beta_schedule not in BETA_SCHEDULES:
             problems.append(f"beta_schedule={self.beta_schedule!r} (one of {BETA_SCHEDULES})")
         if not 0.0 <= self.human_fraction < 1.0:

@@ -75,32 +75,39 @@ class TrackFeatures(PolicyFeatures):
 
 
 # -- pixels <-> model coordinates --------------------------------------------------------------
-def to_model_coords(pixels: torch.Tensor, stored_hw: tuple[int, int], config: MotionTrackConfig,
-                    offsets: torch.Tensor | None) -> torch.Tensor:
+def to_model_coords(
+    pixels: torch.Tensor,
+    stored_hw: tuple[int, int],
+    config: MotionTrackConfig,
+    offsets: torch.Tensor | None,
+) -> torch.Tensor:
     """(B, ..., 2) stored-image pixels -> [-1, 1] coordinates of the model's (resized, cropped)
     image; ``offsets`` (B, 2) the crop's (left, top) in resized pixels (None: centre crop)."""
     h, w = config.image_size
     ch, cw = config.model_image_size
-    scale = torch.tensor([w / stored_hw[1], h / stored_hw[0]], dtype=pixels.dtype,
-                         device=pixels.device)
+    scale = torch.tensor(
+        [w / stored_hw[1], h / stored_hw[0]], dtype=pixels.dtype, device=pixels.device
+    )
     if offsets is None:
-        offsets = torch.tensor([(w - cw) // 2, (h - ch) // 2], dtype=pixels.dtype,
-                               device=pixels.device).expand(pixels.shape[0], 2)
+        offsets = torch.tensor(
+            [(w - cw) // 2, (h - ch) // 2], dtype=pixels.dtype, device=pixels.device
+        ).expand(pixels.shape[0], 2)
     shape = (pixels.shape[0],) + (1,) * (pixels.dim() - 2) + (2,)
     size = torch.tensor([cw - 1, ch - 1], dtype=pixels.dtype, device=pixels.device)
     return 2.0 * ((pixels + 0.5) * scale - 0.5 - offsets.reshape(shape)) / size - 1.0
 
 
-def from_model_coords(coords: torch.Tensor, stored_hw: tuple[int, int],
-                      config: MotionTrackConfig) -> torch.Tensor:
+def from_model_coords(
+    coords: torch.Tensor, stored_hw: tuple[int, int], config: MotionTrackConfig
+) -> torch.Tensor:
     """Inverse of ``to_model_coords`` for the centre crop (inference)."""
     h, w = config.image_size
     ch, cw = config.model_image_size
     size = torch.tensor([cw - 1, ch - 1], dtype=coords.dtype, device=coords.device)
-    offsets = torch.tensor([(w - cw) // 2, (h - ch) // 2], dtype=coords.dtype,
-                           device=coords.device)
-    scale = torch.tensor([w / stored_hw[1], h / stored_hw[0]], dtype=coords.dtype,
-                         device=coords.device)
+    offsets = torch.tensor([(w - cw) // 2, (h - ch) // 2], dtype=coords.dtype, device=coords.device)
+    scale = torch.tensor(
+        [w / stored_hw[1], h / stored_hw[0]], dtype=coords.dtype, device=coords.device
+    )
     return ((coords + 1.0) / 2.0 * size + offsets + 0.5) / scale - 0.5
 
 
@@ -116,48 +123,76 @@ class _Episode:
     terminal: np.ndarray  # (T,)
 
 
-def _episode_views(reader: StoreReader, episode: int, cameras: Sequence[str]
-                   ) -> dict[str, CameraView]:
+def _episode_views(
+    reader: StoreReader, episode: int, cameras: Sequence[str]
+) -> dict[str, CameraView]:
     info = reader.episode(episode).info
     where = f"{reader.path}: episode {episode} ({info.source})"
-    return {cam: CameraView.from_episode(camera_name(cam), info.calibration.get(camera_name(cam)),
-                                         where=where) for cam in cameras}
+    return {
+        cam: CameraView.from_episode(
+            camera_name(cam), info.calibration.get(camera_name(cam)), where=where
+        )
+        for cam in cameras
+    }
 
 
 def _load_episode(reader: StoreReader, episode: int, cameras: Sequence[str]) -> _Episode:
     info = reader.episode(episode).info
     human = info.source == Source.HUMAN_VIDEO
     names = [camera_name(c) for c in cameras]
-    needed = [TRACK_GRASP, TRACK_TERMINAL, *(track_key(n) for n in names),
-              *(track_state_key(n) for n in names)] + ([TRACK_POINTS_3D] if human else [])
+    needed = [
+        TRACK_GRASP,
+        TRACK_TERMINAL,
+        *(track_key(n) for n in names),
+        *(track_state_key(n) for n in names),
+    ] + ([TRACK_POINTS_3D] if human else [])
     lacking = [k for k in needed if k not in info.keys]
     if lacking:
         raise TrackDataError(
             f"{reader.path}: episode {episode} ({info.source}) has no {lacking}; label the "
-            "store's tracks first (`rl tracks label --store PATH`)")
+            "store's tracks first (`rl tracks label --store PATH`)"
+        )
     data = reader.read_episode(episode, keys=needed)
     state = np.stack([data[track_state_key(n)] for n in names], axis=1).astype(np.uint8)
     if human:  # retarget onto the gripper's structure, then into each view
         retargeted = retarget_hand_points(data[TRACK_POINTS_3D])
         views = _episode_views(reader, episode, cameras)
-        tracks = np.stack([views[c].project(retargeted.reshape(-1, 3)).reshape(-1, NUM_POINTS, 2)
-                           for c in cameras], axis=1)
+        tracks = np.stack(
+            [
+                views[c].project(retargeted.reshape(-1, 3)).reshape(-1, NUM_POINTS, 2)
+                for c in cameras
+            ],
+            axis=1,
+        )
         # a point is only as good as the three it was built from
         seen = (state != PointState.MISSING).all(axis=2, keepdims=True)
         state = np.where(seen & np.isfinite(tracks).all(-1), state, PointState.MISSING)
     else:
         tracks = np.stack([data[track_key(n)] for n in names], axis=1).astype(np.float64)
-    return _Episode(episode, human, reader.episode(episode).rows[MAIN_STREAM], tracks,
-                    state.astype(np.uint8), data[TRACK_GRASP].astype(np.float32),
-                    data[TRACK_TERMINAL].astype(np.float32))
+    return _Episode(
+        episode,
+        human,
+        reader.episode(episode).rows[MAIN_STREAM],
+        tracks,
+        state.astype(np.uint8),
+        data[TRACK_GRASP].astype(np.float32),
+        data[TRACK_TERMINAL].astype(np.float32),
+    )
 
 
 class TrackDataset:
     """Samples (anchor step, view) over episodes; ``get_batch`` stacks them."""
 
-    def __init__(self, path: str, episodes: list[_Episode], cameras: Sequence[str],
-                 image_shapes: Sequence[tuple[int, ...]], horizon: int,
-                 cache: dict[str, torch.Tensor] | None, cache_row: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        path: str,
+        episodes: list[_Episode],
+        cameras: Sequence[str],
+        image_shapes: Sequence[tuple[int, ...]],
+        horizon: int,
+        cache: dict[str, torch.Tensor] | None,
+        cache_row: np.ndarray | None,
+    ) -> None:
         self.path, self.episodes_data, self.cameras = path, episodes, tuple(cameras)
         self.episodes = [e.index for e in episodes]
         self.image_shapes = [tuple(s) for s in image_shapes]
@@ -178,8 +213,7 @@ class TrackDataset:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_reader": None}
 
-    def get_batch(self, indices: Sequence[int], *, images: bool = True
-                  ) -> dict[str, torch.Tensor]:
+    def get_batch(self, indices: Sequence[int], *, images: bool = True) -> dict[str, torch.Tensor]:
         """Samples ``indices`` stacked (``images`` False: without the frames)."""
         picked = self.samples[np.asarray(indices, dtype=np.int64)]
         b, h = len(picked), self.horizon
@@ -205,11 +239,16 @@ class TrackDataset:
             rows[i] = ep.rows[0] + step
         tracks = np.where(valid[..., None], tracks, current[:, None])
         views = picked[:, 2]
-        out = {"current": torch.from_numpy(current),
-               "tracks": torch.from_numpy(tracks), "valid": torch.from_numpy(valid),
-               "grasp": torch.from_numpy(grasp), "terminal": torch.from_numpy(terminal),
-               "is_pad": torch.from_numpy(is_pad), "view": torch.from_numpy(views),
-               "is_human": torch.from_numpy(self.is_human[np.asarray(indices)])}
+        out = {
+            "current": torch.from_numpy(current),
+            "tracks": torch.from_numpy(tracks),
+            "valid": torch.from_numpy(valid),
+            "grasp": torch.from_numpy(grasp),
+            "terminal": torch.from_numpy(terminal),
+            "is_pad": torch.from_numpy(is_pad),
+            "view": torch.from_numpy(views),
+            "is_human": torch.from_numpy(self.is_human[np.asarray(indices)]),
+        }
         if images:
             out["image"] = self._images(rows, views)
         return out
@@ -231,8 +270,10 @@ class TrackDataset:
             self._reader = StoreReader(self.path)
         shapes = {self.image_shapes[k] for k in set(views.tolist())}
         if len(shapes) != 1:
-            raise TrackDataError(f"views of different sizes {shapes} in one batch; use "
-                                 "--cache-images (frames resized once)")
+            raise TrackDataError(
+                f"views of different sizes {shapes} in one batch; use "
+                "--cache-images (frames resized once)"
+            )
         out = np.empty((len(rows), *shapes.pop()), np.uint8)
         for k, cam in enumerate(self.cameras):
             mask = views == k
@@ -255,8 +296,15 @@ class TrackTrainingData:
     weights: np.ndarray | None
 
     @classmethod
-    def from_store(cls, path: str, config: MotionTrackConfig, selection: DataSelection, *,
-                   cache_images: bool, progress: bool = True) -> TrackTrainingData:
+    def from_store(
+        cls,
+        path: str,
+        config: MotionTrackConfig,
+        selection: DataSelection,
+        *,
+        cache_images: bool,
+        progress: bool = True,
+    ) -> TrackTrainingData:
         reader = StoreReader(path)
         cameras = _track_cameras(reader, config, where=str(path))
         rate = reader.schema.stream_rates_hz.get(MAIN_STREAM)
@@ -266,36 +314,75 @@ class TrackTrainingData:
         chosen = reader.select(task=selection.task, source=sources, success=selection.success)
         robot = [e for e in chosen if reader.episode(e).info.source != Source.HUMAN_VIDEO]
         if not robot:
-            raise TrackDataError(f"{path}: no robot episodes match task={selection.task}, "
-                                 f"source={list(sources)}: MT-pi needs robot demonstrations "
-                                 "(human videos alone teach no gripper)")
+            raise TrackDataError(
+                f"{path}: no robot episodes match task={selection.task}, "
+                f"source={list(sources)}: MT-pi needs robot demonstrations "
+                "(human videos alone teach no gripper)"
+            )
         train_eps, val_eps = split_episodes(chosen, selection.val_fraction, selection.split_seed)
-        loaded = {e: _load_episode(reader, e, cameras)
-                  for e in tqdm(chosen, desc="load tracks", unit="episode", disable=not progress,
-                                leave=False)}
-        calibration = _training_calibration(reader, [e for e in train_eps if e in robot] or robot,
-                                            cameras)
+        loaded = {
+            e: _load_episode(reader, e, cameras)
+            for e in tqdm(
+                chosen, desc="load tracks", unit="episode", disable=not progress, leave=False
+            )
+        }
+        calibration = _training_calibration(
+            reader, [e for e in train_eps if e in robot] or robot, cameras
+        )
         image_shapes = tuple(tuple(reader.spec(c).shape) for c in cameras)
-        features = TrackFeatures(cameras=tuple(cameras), image_shapes=image_shapes,
-                                 rate_hz=float(rate), calibration=calibration)
+        features = TrackFeatures(
+            cameras=tuple(cameras),
+            image_shapes=image_shapes,
+            rate_hz=float(rate),
+            calibration=calibration,
+        )
         horizon = config.horizon_steps(features.rate_hz)
         cache = index = None
         if cache_images:
-            cache, index = build_cache(reader, chosen, cameras, config.image_size,
-                                       progress=progress)
-        train = TrackDataset(str(path), [loaded[e] for e in train_eps], cameras, image_shapes,
-                             horizon, cache, index)
-        val = (TrackDataset(str(path), [loaded[e] for e in val_eps], cameras, image_shapes,
-                            horizon, cache, index) if val_eps else None)
+            cache, index = build_cache(
+                reader, chosen, cameras, config.image_size, progress=progress
+            )
+        train = TrackDataset(
+            str(path), [loaded[e] for e in train_eps], cameras, image_shapes, horizon, cache, index
+        )
+        val = (
+            TrackDataset(
+                str(path),
+                [loaded[e] for e in val_eps],
+                cameras,
+                image_shapes,
+                horizon,
+                cache,
+                index,
+            )
+            if val_eps
+            else None
+        )
         if len(train) == 0:
             raise TrackDataError(f"{path}: no training step has all track points in a view")
-        seeds = sorted({int(reader.episode(e).info.notes["seed"]) for e in chosen
-                        if "seed" in (reader.episode(e).info.notes or {})})
+        seeds = sorted(
+            {
+                int(reader.episode(e).info.notes["seed"])
+                for e in chosen
+                if "seed" in (reader.episode(e).info.notes or {})
+            }
+        )
         weights = _balance(train.is_human, config.human_fraction)
-        log.info("MT-pi data: %d robot and %d human samples (views x steps)",
-                 int((~train.is_human).sum()), int(train.is_human.sum()))
-        return cls(features, train, val, list(train_eps), list(val_eps),
-                   reader.fingerprint(train_eps), seeds, weights)
+        log.info(
+            "MT-pi data: %d robot and %d human samples (views x steps)",
+            int((~train.is_human).sum()),
+            int(train.is_human.sum()),
+        )
+        return cls(
+            features,
+            train,
+            val,
+            list(train_eps),
+            list(val_eps),
+            reader.fingerprint(train_eps),
+            seeds,
+            weights,
+        )
 
     def statistics(self, config: MotionTrackConfig) -> NormalizationStats:
         """min/max of the model's inputs (current points) and targets (point deltas, grasp,
@@ -313,12 +400,16 @@ class TrackTrainingData:
             state=FeatureStats.of(torch.cat(states).numpy()),
             action=FeatureStats.of(torch.cat(actions).numpy()),
             image_mean=[image[c].mean for c in self.features.cameras],
-            image_std=[image[c].std for c in self.features.cameras])
+            image_std=[image[c].std for c in self.features.cameras],
+        )
 
 
-def encode_targets(batch: dict[str, torch.Tensor], features: PolicyFeatures,
-                   config: MotionTrackConfig, offsets: torch.Tensor | None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_targets(
+    batch: dict[str, torch.Tensor],
+    features: PolicyFeatures,
+    config: MotionTrackConfig,
+    offsets: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Model coordinates of a batch: current points (B, P, 2) and targets (B, H, 2P + 2):
     point deltas from the current points, grasp, terminal."""
     views = batch["view"].long()
@@ -326,18 +417,24 @@ def encode_targets(batch: dict[str, torch.Tensor], features: PolicyFeatures,
     current = _per_sample_coords(batch["current"].double(), shapes, config, offsets)
     future = _per_sample_coords(batch["tracks"].double(), shapes, config, offsets)
     delta = (future - current[:, None]).flatten(2)
-    target = torch.cat([delta, batch["grasp"].double()[..., None],
-                        batch["terminal"].double()[..., None]], dim=-1)
+    target = torch.cat(
+        [delta, batch["grasp"].double()[..., None], batch["terminal"].double()[..., None]], dim=-1
+    )
     return current.float(), target.float()
 
 
-def _per_sample_coords(pixels: torch.Tensor, shapes: torch.Tensor, config: MotionTrackConfig,
-                       offsets: torch.Tensor | None) -> torch.Tensor:
+def _per_sample_coords(
+    pixels: torch.Tensor,
+    shapes: torch.Tensor,
+    config: MotionTrackConfig,
+    offsets: torch.Tensor | None,
+) -> torch.Tensor:
     out = torch.empty_like(pixels)
     for hw in {tuple(s.tolist()) for s in shapes}:
         mask = (shapes == torch.tensor(hw)).all(-1)
-        out[mask] = to_model_coords(pixels[mask], hw, config,
-                                    None if offsets is None else offsets[mask].to(pixels.dtype))
+        out[mask] = to_model_coords(
+            pixels[mask], hw, config, None if offsets is None else offsets[mask].to(pixels.dtype)
+        )
     return out
 
 
@@ -353,24 +450,35 @@ def _balance(is_human: np.ndarray, human_fraction: float) -> np.ndarray | None:
 def _track_cameras(reader: StoreReader, config: MotionTrackConfig, *, where: str) -> list[str]:
     """The views MT-pi trains on: the config's cameras, else every camera with tracks."""
     schema = reader.schema.keys
-    with_tracks = [k for k in schema if k.startswith(CAMERA_PREFIX) and schema[k].is_image
-                   and len(schema[k].shape) == 3 and track_key(camera_name(k)) in schema]
+    with_tracks = [
+        k
+        for k in schema
+        if k.startswith(CAMERA_PREFIX)
+        and schema[k].is_image
+        and len(schema[k].shape) == 3
+        and track_key(camera_name(k)) in schema
+    ]
     chosen = list(config.cameras) if config.cameras else with_tracks
     if not with_tracks:
-        raise TrackDataError(f"{where}: no motion tracks in this store (no {track_key('<cam>')} "
-                             "keys); label them first: `rl tracks label --store PATH`")
+        raise TrackDataError(
+            f"{where}: no motion tracks in this store (no {track_key('<cam>')} "
+            "keys); label them first: `rl tracks label --store PATH`"
+        )
     lacking = [c for c in chosen if c not in with_tracks]
     if lacking:
-        raise TrackDataError(f"{where}: camera(s) {lacking} have no tracks (views with tracks: "
-                             f"{with_tracks})")
+        raise TrackDataError(
+            f"{where}: camera(s) {lacking} have no tracks (views with tracks: {with_tracks})"
+        )
     if len(chosen) < 2:
-        raise TrackDataError(f"{where}: MT-pi needs two views to triangulate; tracks exist for "
-                             f"{chosen} only")
+        raise TrackDataError(
+            f"{where}: MT-pi needs two views to triangulate; tracks exist for {chosen} only"
+        )
     return chosen
 
 
-def _training_calibration(reader: StoreReader, episodes: Sequence[int], cameras: Sequence[str]
-                          ) -> dict[str, dict]:
+def _training_calibration(
+    reader: StoreReader, episodes: Sequence[int], cameras: Sequence[str]
+) -> dict[str, dict]:
     """Per view: intrinsics, and the median pose over the episodes (robust to the odd
     recalibration); every camera must be calibrated in every episode."""
     out = {}
@@ -383,8 +491,10 @@ def _training_calibration(reader: StoreReader, episodes: Sequence[int], cameras:
                 raise TrackDataError(str(exc)) from None
         poses = np.stack([v.T_base_camera for v in views])
         rotation = Rotation.from_matrix(poses[:, :3, :3]).mean().as_matrix()
-        median = CameraView(views[0].name, views[0].intrinsics,
-                            make_transform(rotation, np.median(poses[:, :3, 3], axis=0)))
+        median = CameraView(
+            views[0].name,
+            views[0].intrinsics,
+            make_transform(rotation, np.median(poses[:, :3, 3], axis=0)),
+        )
         out[cam] = median.to_json()
     return out
-

@@ -31,53 +31,74 @@ def mean_variance_alignment(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class MotionTrackModel(nn.Module):
-    def __init__(self, config: MotionTrackConfig, *, num_views: int, num_points: int,
-                 horizon: int) -> None:
+    def __init__(
+        self, config: MotionTrackConfig, *, num_views: int, num_points: int, horizon: int
+    ) -> None:
         super().__init__()
         self.config, self.num_views = config, num_views
         self.num_points, self.horizon = num_points, horizon
         self.track_dim = 2 * num_points
         self.action_dim = self.track_dim + 2
-        self.encoder = ImageEncoder(width=config.encoder_width, pooling="spatial_softmax",
-                                    num_keypoints=config.num_keypoints,
-                                    output_stride=config.encoder_output_stride)
+        self.encoder = ImageEncoder(
+            width=config.encoder_width,
+            pooling="spatial_softmax",
+            num_keypoints=config.num_keypoints,
+            output_stride=config.encoder_output_stride,
+        )
         pooled = self.encoder.out_dim
-        self.compress = nn.Sequential(nn.Linear(pooled, max(pooled // 2, config.embed_dim)),
-                                      nn.Mish(),
-                                      nn.Linear(max(pooled // 2, config.embed_dim),
-                                                config.embed_dim))
+        self.compress = nn.Sequential(
+            nn.Linear(pooled, max(pooled // 2, config.embed_dim)),
+            nn.Mish(),
+            nn.Linear(max(pooled // 2, config.embed_dim), config.embed_dim),
+        )
         self.unet = ConditionalUnet1D(
             action_dim=self.action_dim,
             global_cond_dim=config.embed_dim + self.track_dim + num_views,
-            down_dims=config.down_dims, kernel_size=config.kernel_size,
-            n_groups=config.n_groups, step_embed_dim=config.diffusion_step_embed_dim)
-        schedule = dict(num_train_timesteps=config.num_train_timesteps,
-                        beta_schedule=config.beta_schedule, clip_sample=config.clip_sample,
-                        prediction_type="epsilon")
+            down_dims=config.down_dims,
+            kernel_size=config.kernel_size,
+            n_groups=config.n_groups,
+            step_embed_dim=config.diffusion_step_embed_dim,
+        )
+        schedule = dict(
+            num_train_timesteps=config.num_train_timesteps,
+            beta_schedule=config.beta_schedule,
+            clip_sample=config.clip_sample,
+            prediction_type="epsilon",
+        )
         self.train_scheduler = DDPMScheduler(**schedule)
         self.sample_scheduler = DDIMScheduler(**schedule, set_alpha_to_one=True, steps_offset=0)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         return self.compress(self.encoder(images))
 
-    def condition(self, embedding: torch.Tensor, current: torch.Tensor, view: torch.Tensor
-                  ) -> torch.Tensor:
+    def condition(
+        self, embedding: torch.Tensor, current: torch.Tensor, view: torch.Tensor
+    ) -> torch.Tensor:
         one_hot = F.one_hot(view.long(), self.num_views).to(embedding.dtype)
         return torch.cat([embedding, current.flatten(1), one_hot], dim=-1)
 
-    def compute_loss(self, images: torch.Tensor, current: torch.Tensor, view: torch.Tensor,
-                     target: torch.Tensor, mask: torch.Tensor, is_human: torch.Tensor
-                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def compute_loss(
+        self,
+        images: torch.Tensor,
+        current: torch.Tensor,
+        view: torch.Tensor,
+        target: torch.Tensor,
+        mask: torch.Tensor,
+        is_human: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``mask`` (B, H, 2P + 2): 1 where the target is known (not padding, point seen)."""
         embedding = self.embed(images)
         cond = self.condition(embedding, current, view)
         noise = torch.randn_like(target)
-        steps = torch.randint(0, self.config.num_train_timesteps, (target.shape[0],),
-                              device=target.device)
+        steps = torch.randint(
+            0, self.config.num_train_timesteps, (target.shape[0],), device=target.device
+        )
         noisy = self.train_scheduler.add_noise(target, noise, steps)
         errors = F.mse_loss(self.unet(noisy, steps, cond), noise, reduction="none") * mask
-        tracks = errors[..., :self.track_dim].sum() / mask[..., :self.track_dim].sum().clamp(min=1)
-        flags = errors[..., self.track_dim:].sum() / mask[..., self.track_dim:].sum().clamp(min=1)
+        tracks = errors[..., : self.track_dim].sum() / mask[..., : self.track_dim].sum().clamp(
+            min=1
+        )
+        flags = errors[..., self.track_dim :].sum() / mask[..., self.track_dim :].sum().clamp(min=1)
         loss = 0.5 * (tracks + flags)
         parts = {"track_mse": tracks.detach(), "flag_mse": flags.detach()}
         human = is_human.bool()
@@ -88,16 +109,27 @@ class MotionTrackModel(nn.Module):
         return loss, parts
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, current: torch.Tensor, view: torch.Tensor, *,
-                shared_noise: bool = False) -> torch.Tensor:
+    def predict(
+        self,
+        images: torch.Tensor,
+        current: torch.Tensor,
+        view: torch.Tensor,
+        *,
+        shared_noise: bool = False,
+    ) -> torch.Tensor:
         """(B, H, 2P + 2) normalized targets, DDIM-denoised from Gaussian noise.
         ``shared_noise``: one draw for the whole batch (the views of one observation), so
         that the deterministic DDIM steps lead every view to the same mode of a
         multimodal future instead of each to its own."""
         cond = self.condition(self.embed(images), current, view)
         b = cond.shape[0]
-        sample = torch.randn(1 if shared_noise else b, self.horizon, self.action_dim,
-                             device=cond.device, dtype=cond.dtype).expand(b, -1, -1)
+        sample = torch.randn(
+            1 if shared_noise else b,
+            self.horizon,
+            self.action_dim,
+            device=cond.device,
+            dtype=cond.dtype,
+        ).expand(b, -1, -1)
         scheduler = self.sample_scheduler
         scheduler.set_timesteps(self.config.num_inference_steps, device=cond.device)
         for t in scheduler.timesteps:
@@ -108,5 +140,7 @@ class MotionTrackModel(nn.Module):
         backbone = [p for n, p in self.named_parameters() if n.startswith("encoder.")]
         ids = {id(p) for p in backbone}
         rest = [p for p in self.parameters() if id(p) not in ids]
-        return [{"params": rest, "lr": lr, "weight_decay": weight_decay},
-                {"params": backbone, "lr": lr_backbone, "weight_decay": weight_decay}]
+        return [
+            {"params": rest, "lr": lr, "weight_decay": weight_decay},
+            {"params": backbone, "lr": lr_backbone, "weight_decay": weight_decay},
+        ]

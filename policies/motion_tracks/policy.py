@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 CameraSource = Callable[[], Mapping[str, CameraView]]
 
 
-def check_station_views(trained: Mapping[str, CameraView], station: Mapping[str, CameraView],
-                        config: MotionTrackConfig) -> None:
+def check_station_views(
+    trained: Mapping[str, CameraView], station: Mapping[str, CameraView], config: MotionTrackConfig
+) -> None:
     """Raise ``TrackGeometryError`` naming every view the station lacks or that differs from
     the training calibration beyond the config's tolerances."""
     problems = []
@@ -50,34 +51,48 @@ def check_station_views(trained: Mapping[str, CameraView], station: Mapping[str,
         name = camera_name(key)
         there = station.get(name)
         if there is None:
-            problems.append(f"view {name!r} is not calibrated at the station (has "
-                            f"{sorted(station)})")
+            problems.append(
+                f"view {name!r} is not calibrated at the station (has {sorted(station)})"
+            )
             continue
         a, b = view.intrinsics, there.intrinsics
         if (a.width, a.height) != (b.width, b.height):
-            problems.append(f"view {name!r} is {b.width}x{b.height}, trained at "
-                            f"{a.width}x{a.height}")
+            problems.append(
+                f"view {name!r} is {b.width}x{b.height}, trained at {a.width}x{a.height}"
+            )
         elif abs(a.fx - b.fx) > 0.02 * a.fx or abs(a.fy - b.fy) > 0.02 * a.fy:
-            problems.append(f"view {name!r} has focal length {b.fx:.1f} px, trained at "
-                            f"{a.fx:.1f} px")
+            problems.append(
+                f"view {name!r} has focal length {b.fx:.1f} px, trained at {a.fx:.1f} px"
+            )
         shift = float(np.linalg.norm(view.T_base_camera[:3, 3] - there.T_base_camera[:3, 3]))
-        turn = np.degrees(rotation_angle_rad(view.T_base_camera[:3, :3],
-                                             there.T_base_camera[:3, :3]))
+        turn = np.degrees(
+            rotation_angle_rad(view.T_base_camera[:3, :3], there.T_base_camera[:3, :3])
+        )
         if shift > config.max_camera_shift_m or turn > config.max_camera_turn_deg:
-            problems.append(f"view {name!r} is {100 * shift:.1f} cm and {turn:.1f} deg from where "
-                            f"it was in training (tolerance {100 * config.max_camera_shift_m:.0f} "
-                            f"cm, {config.max_camera_turn_deg:.0f} deg)")
+            problems.append(
+                f"view {name!r} is {100 * shift:.1f} cm and {turn:.1f} deg from where "
+                f"it was in training (tolerance {100 * config.max_camera_shift_m:.0f} "
+                f"cm, {config.max_camera_turn_deg:.0f} deg)"
+            )
     if problems:
-        raise TrackGeometryError("the station's cameras do not match the MT-pi checkpoint: "
-                                 + "; ".join(problems) + ". Put the cameras back, or retrain "
-                                 "on data from the new viewpoints")
+        raise TrackGeometryError(
+            "the station's cameras do not match the MT-pi checkpoint: "
+            + "; ".join(problems)
+            + ". Put the cameras back, or retrain "
+            "on data from the new viewpoints"
+        )
 
 
 class MotionTrackPolicy(Policy):
     """A trained MT-pi checkpoint behind the policy contract."""
 
-    def __init__(self, network: TrackNetwork, *, device: str | torch.device = "cpu",
-                 checkpoint: Path | None = None) -> None:
+    def __init__(
+        self,
+        network: TrackNetwork,
+        *,
+        device: str | torch.device = "cpu",
+        checkpoint: Path | None = None,
+    ) -> None:
         self.network = network.to(device).eval()
         self.device = torch.device(device)
         self.config: MotionTrackConfig = network.config
@@ -103,18 +118,22 @@ class MotionTrackPolicy(Policy):
             raise ckpt.CheckpointError(f"{path}: not a usable MT-pi checkpoint ({exc})") from None
         stats = NormalizationStats.from_json(ckpt.read_json(path, "normalization.json"))
         network = TrackNetwork(config, features, stats)
-        missing, unexpected = network.load_state_dict(ckpt.read_tensors(path, ckpt.WEIGHTS),
-                                                      strict=False)
+        missing, unexpected = network.load_state_dict(
+            ckpt.read_tensors(path, ckpt.WEIGHTS), strict=False
+        )
         if missing or unexpected:
-            raise ckpt.CheckpointError(f"{path / ckpt.WEIGHTS}: weights do not fit the mtpi "
-                                       f"network (missing {missing[:5]}, unexpected "
-                                       f"{unexpected[:5]})")
+            raise ckpt.CheckpointError(
+                f"{path / ckpt.WEIGHTS}: weights do not fit the mtpi "
+                f"network (missing {missing[:5]}, unexpected "
+                f"{unexpected[:5]})"
+            )
         return cls(network, device=device, checkpoint=path)
 
     # -- the contract ------------------------------------------------------------------------
     def execution(self) -> ExecutionConfig:
-        return ExecutionConfig(execute_steps=self.config.execute_steps(self.features.rate_hz),
-                               temporal_ensemble_k=None)
+        return ExecutionConfig(
+            execute_steps=self.config.execute_steps(self.features.rate_hz), temporal_ensemble_k=None
+        )
 
     def use_cameras(self, source: CameraSource | Mapping[str, CameraView]) -> None:
         """The station's calibrated cameras by name, or a callable giving them now."""
@@ -134,27 +153,37 @@ class MotionTrackPolicy(Policy):
         points = gripper_keypoints(pose, width)
         for key, shape in zip(self.features.cameras, self.features.image_shapes, strict=True):
             if key not in observation.values:
-                raise ValueError(f"observation has no view {key!r}: MT-pi needs every view it "
-                                 f"was trained on ({list(self.features.cameras)}) to triangulate")
+                raise ValueError(
+                    f"observation has no view {key!r}: MT-pi needs every view it "
+                    f"was trained on ({list(self.features.cameras)}) to triangulate"
+                )
             image = observation[key]
             if tuple(image.shape) != tuple(shape) or image.dtype != np.uint8:
-                raise ValueError(f"observation {key!r} is {image.dtype} {tuple(image.shape)}; "
-                                 f"the policy was trained on uint8 {tuple(shape)}")
+                raise ValueError(
+                    f"observation {key!r} is {image.dtype} {tuple(image.shape)}; "
+                    f"the policy was trained on uint8 {tuple(shape)}"
+                )
             frames.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
             pixels = views[key].project(points)
             if not np.isfinite(pixels).all():
                 raise TrackGeometryError(f"the gripper is behind camera {key!r}")
             current_px.append(torch.from_numpy(pixels))
-        tracks, grasp, terminal = self.network.predict_tracks(torch.stack(frames),
-                                                              torch.stack(current_px))
+        tracks, grasp, terminal = self.network.predict_tracks(
+            torch.stack(frames), torch.stack(current_px)
+        )
         self.last_terminal = float(terminal[:, 0].mean())
         try:
             chunk, _ = chunk_from_tracks(
                 {key: tracks[i].numpy() for i, key in enumerate(self.features.cameras)},
-                grasp.mean(0).numpy(), views, ee_pose=pose, gripper_width_m=width,
-                time_s=observation.time_s, period_s=self.features.period_s,
+                grasp.mean(0).numpy(),
+                views,
+                ee_pose=pose,
+                gripper_width_m=width,
+                time_s=observation.time_s,
+                period_s=self.features.period_s,
                 max_reprojection_px=self.config.max_reprojection_px,
-                rotation_smoothing_degree=self.config.rotation_smoothing_degree)
+                rotation_smoothing_degree=self.config.rotation_smoothing_degree,
+            )
         except TrackGeometryError as exc:
             # Predicted tracks that give no trustworthy motion: hold still (what the runtime's
             # watchdog does when a policy stalls), say why, and count it.
@@ -169,18 +198,23 @@ class MotionTrackPolicy(Policy):
         steps = self.config.horizon_steps(self.features.rate_hz)
         width = float(observation[GRIPPER_WIDTH])
         closed = self._last_gripper if self._last_gripper is not None else float(width < 0.07)
-        return ActionChunk(times_s=time_s + np.arange(steps) * self.features.period_s,
-                           positions=np.repeat(pose[None, :3], steps, axis=0),
-                           quaternions=np.repeat(pose[None, 3:7], steps, axis=0),
-                           gripper=np.full(steps, closed))
+        return ActionChunk(
+            times_s=time_s + np.arange(steps) * self.features.period_s,
+            positions=np.repeat(pose[None, :3], steps, axis=0),
+            quaternions=np.repeat(pose[None, 3:7], steps, axis=0),
+            gripper=np.full(steps, closed),
+        )
 
     # -- helpers -----------------------------------------------------------------------------
     def _views(self) -> dict[str, CameraView]:
         """Calibrated views by camera key: the station's (checked), else the checkpoint's."""
         if self._cameras is None:
             if not self._warned:
-                log.warning("MT-pi: no station calibration given; using the one the checkpoint "
-                            "was trained with (%s)", ", ".join(self._trained_views))
+                log.warning(
+                    "MT-pi: no station calibration given; using the one the checkpoint "
+                    "was trained with (%s)",
+                    ", ".join(self._trained_views),
+                )
                 self._warned = True
             return self._trained_views
         station = dict(self._cameras())

@@ -41,8 +41,10 @@ def retarget_hand_points(points: np.ndarray) -> np.ndarray:
     length = np.linalg.norm(approach, axis=-1, keepdims=True)
     finite = np.isfinite(points).all(axis=(-1, -2))
     if np.any(finite & (length[..., 0] < 1e-4)):
-        raise ValueError("hand points with the knuckle on the line through the finger tips: "
-                         "no approach direction to retarget to")
+        raise ValueError(
+            "hand points with the knuckle on the line through the finger tips: "
+            "no approach direction to retarget to"
+        )
     n = approach / np.maximum(length, 1e-9)
     half = 0.5 * np.minimum(width, GRIPPER_MAX_WIDTH_M)
     out = np.stack([mid + d * half, mid - d * half, mid + n * GRIPPER_BASE_DEPTH_M], axis=-2)

@@ -56,12 +56,16 @@ class CartesianTarget:
         ).astype(np.float64)
 
     @classmethod
-    def holding(cls, state: RobotState, *, gripper_closed: bool = False,
-                timestamp_s: float | None = None) -> CartesianTarget:
+    def holding(
+        cls, state: RobotState, *, gripper_closed: bool = False, timestamp_s: float | None = None
+    ) -> CartesianTarget:
         """Stay where the hand is (the measured pose): what every hold commands."""
-        return cls(np.array(state.ee_position, dtype=np.float64),
-                   np.array(state.ee_quaternion, dtype=np.float64), gripper_closed,
-                   state.timestamp_s if timestamp_s is None else timestamp_s)
+        return cls(
+            np.array(state.ee_position, dtype=np.float64),
+            np.array(state.ee_quaternion, dtype=np.float64),
+            gripper_closed,
+            state.timestamp_s if timestamp_s is None else timestamp_s,
+        )
 
     @classmethod
     def from_vector(cls, action: np.ndarray, timestamp_s: float = 0.0) -> CartesianTarget:

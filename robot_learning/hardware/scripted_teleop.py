@@ -35,12 +35,20 @@ DEFAULT_SCRIPT: tuple[Segment, ...] = (
 
 
 class ScriptedTeleop(TeleopDevice):
-    def __init__(self, *, episodes: int, script: Sequence[Segment] = DEFAULT_SCRIPT,
-                 pause_s: float = 1.0, start_delay_s: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        episodes: int,
+        script: Sequence[Segment] = DEFAULT_SCRIPT,
+        pause_s: float = 1.0,
+        start_delay_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if episodes < 0 or pause_s < 0 or start_delay_s < 0 or not script:
-            raise ValueError("scripted teleop needs episodes >= 0, pause_s >= 0, "
-                             "start_delay_s >= 0 and at least one segment")
+            raise ValueError(
+                "scripted teleop needs episodes >= 0, pause_s >= 0, "
+                "start_delay_s >= 0 and at least one segment"
+            )
         self.episodes = episodes
         self.script = tuple(script)
         self.pause_s = pause_s
@@ -86,7 +94,12 @@ class ScriptedTeleop(TeleopDevice):
         self._sent |= {(episode, e) for e in events}
         for segment in self.script:
             if t < segment.duration_s:
-                return TeleopCommand(now, np.array(segment.twist, float), segment.gripper_closed,
-                                     intervene=True, events=frozenset(events))
+                return TeleopCommand(
+                    now,
+                    np.array(segment.twist, float),
+                    segment.gripper_closed,
+                    intervene=True,
+                    events=frozenset(events),
+                )
             t -= segment.duration_s
         return idle

@@ -166,8 +166,9 @@ def button_map(name: str, **overrides: object) -> SpaceMouseConfig:
     ``episode``: left tap gripper, left held SUCCESS, right tap START, right held FAIL.
     """
     if name not in BUTTON_MAPS:
-        raise ValueError(f"SpaceMouse button map must be one of {sorted(BUTTON_MAPS)}, "
-                         f"got {name!r}")
+        raise ValueError(
+            f"SpaceMouse button map must be one of {sorted(BUTTON_MAPS)}, got {name!r}"
+        )
     return SpaceMouseConfig(**{**BUTTON_MAPS[name], **overrides})  # type: ignore[arg-type]
 
 

@@ -43,9 +43,16 @@ class RobotLimits:
         lo, hi = self.workspace_min_m, self.workspace_max_m
         if len(lo) != 3 or len(hi) != 3 or any(a >= b for a, b in zip(lo, hi, strict=True)):
             problems.append(f"workspace_min_m {lo} must be below workspace_max_m {hi} on x, y, z")
-        for name in ("max_linear_speed_m_s", "max_angular_speed_rad_s", "max_linear_accel_m_s2",
-                     "max_angular_accel_rad_s2", "max_lead_m", "max_lead_rad",
-                     "command_timeout_s", "observation_timeout_s"):
+        for name in (
+            "max_linear_speed_m_s",
+            "max_angular_speed_rad_s",
+            "max_linear_accel_m_s2",
+            "max_angular_accel_rad_s2",
+            "max_lead_m",
+            "max_lead_rad",
+            "command_timeout_s",
+            "observation_timeout_s",
+        ):
             if not getattr(self, name) > 0:
                 problems.append(f"{name}={getattr(self, name)} must be positive")
         if self.gripper_min_switch_interval_s < 0 or self.joint_margin_rad < 0:
@@ -54,8 +61,11 @@ class RobotLimits:
             raise ValueError(f"robot limits from {self.source}: " + "; ".join(problems))
 
     def to_yaml(self) -> str:
-        fields = {k: list(v) if isinstance(v, tuple) else v
-                  for k, v in dataclasses.asdict(self).items() if k != "source"}
+        fields = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items()
+            if k != "source"
+        }
         return yaml.safe_dump(fields, sort_keys=False)
 
 
@@ -69,8 +79,10 @@ def load_limits(robot_or_path: str | Path) -> RobotLimits:
         path = LIMITS_DIR / f"{robot_or_path}.yaml"
         if not path.exists():
             shipped = sorted(p.stem for p in LIMITS_DIR.glob("*.yaml"))
-            raise FileNotFoundError(f"no limits for robot {robot_or_path!r}; shipped: {shipped}"
-                                    " (or pass a path to a YAML limits file)")
+            raise FileNotFoundError(
+                f"no limits for robot {robot_or_path!r}; shipped: {shipped}"
+                " (or pass a path to a YAML limits file)"
+            )
     if not path.exists():
         raise FileNotFoundError(f"limits file {path} does not exist")
     raw: Any = yaml.safe_load(path.read_text()) or {}

@@ -56,10 +56,15 @@ class Takeover:
 class InterventionArbiter(Controller):
     """A policy in control until the operator takes over; both always computed."""
 
-    def __init__(self, policy: AsyncPolicyController | PolicyController, device: TeleopDevice,
-                 config: ArbiterConfig | None = None, *,
-                 limits: RobotLimits | None = None,
-                 integrator: TwistIntegrator | None = None) -> None:
+    def __init__(
+        self,
+        policy: AsyncPolicyController | PolicyController,
+        device: TeleopDevice,
+        config: ArbiterConfig | None = None,
+        *,
+        limits: RobotLimits | None = None,
+        integrator: TwistIntegrator | None = None,
+    ) -> None:
         """``limits``: the robot's limits file the operator's twist is integrated under."""
         self.policy = policy
         self.device = device
@@ -110,21 +115,32 @@ class InterventionArbiter(Controller):
                     self.source = ControlSource.POLICY
                     self.policy.reanchor()
                     last = self.takeovers[-1]
-                    self.takeovers[-1] = dataclasses.replace(last, end_s=now,
-                                                             end_tick=self._tick)
+                    self.takeovers[-1] = dataclasses.replace(last, end_s=now, end_tick=self._tick)
         self._tick += 1
         policy_command = self.policy.command(state, period_s)  # runs on, in the background
 
         human_target = self.integrator.step(reading, period_s, state=state)
         human_target = dataclasses.replace(human_target, timestamp_s=now)
         if self.source == ControlSource.HUMAN:
-            return Command(human_target, reading, reading.events, source=ControlSource.HUMAN,
-                           policy_target=policy_command.target, human_target=human_target)
+            return Command(
+                human_target,
+                reading,
+                reading.events,
+                source=ControlSource.HUMAN,
+                policy_target=policy_command.target,
+                human_target=human_target,
+            )
         self.integrator.reset(state)  # the human's target follows the arm while idle
         source = ControlSource.HOLD if policy_command.holding else ControlSource.POLICY
-        return Command(policy_command.target, reading, reading.events,
-                       holding=policy_command.holding, source=source,
-                       policy_target=policy_command.target, human_target=human_target)
+        return Command(
+            policy_command.target,
+            reading,
+            reading.events,
+            holding=policy_command.holding,
+            source=source,
+            policy_target=policy_command.target,
+            human_target=human_target,
+        )
 
 
 __all__ = ["ArbiterConfig", "ControlSource", "InterventionArbiter", "Takeover"]

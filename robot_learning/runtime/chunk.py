@@ -76,8 +76,7 @@ class ActionChunk:
 
     def shifted(self, offset_s: float) -> ActionChunk:
         """The same targets ``offset_s`` later (what ignoring inference latency amounts to)."""
-        return ActionChunk(self.times_s + offset_s, self.positions, self.quaternions,
-                           self.gripper)
+        return ActionChunk(self.times_s + offset_s, self.positions, self.quaternions, self.gripper)
 
     def as_vectors(self) -> np.ndarray:
         """(N, 8) position, quaternion, gripper: the store's action layout."""
@@ -92,5 +91,9 @@ class ActionChunk:
         if actions.ndim != 2 or actions.shape[1] != 8:
             raise ValueError(f"actions must be (N, 8) pos+quat+gripper, got {actions.shape}")
         quats = actions[:, 3:7] / np.linalg.norm(actions[:, 3:7], axis=1, keepdims=True)
-        return cls(np.asarray(times_s, dtype=np.float64), actions[:, :3].copy(), quats,
-                   actions[:, 7].copy())
+        return cls(
+            np.asarray(times_s, dtype=np.float64),
+            actions[:, :3].copy(),
+            quats,
+            actions[:, 7].copy(),
+        )

@@ -84,8 +84,9 @@ class TeleopController(Controller):
         target = self.integrator.step(reading, period_s, state=state)
         # Stamped for the tick it was made for: a SpaceMouse at rest sends nothing, so the
         # reading's own time says nothing about whether this target is fresh.
-        return Command(dataclasses.replace(target, timestamp_s=state.timestamp_s), reading,
-                       reading.events)
+        return Command(
+            dataclasses.replace(target, timestamp_s=state.timestamp_s), reading, reading.events
+        )
 
 
 ObservationSource = Callable[[RobotState], Observation]
@@ -122,12 +123,12 @@ class PolicyController(Controller):
         self.executor.reset()
         self._next_history_s: float | None = None
 
-
     def command(self, state: RobotState, period_s: float) -> Command:
         now = state.timestamp_s
         history_period = getattr(self.policy, "observation_period_s", None)
         history_due = history_period is not None and (
-            self._next_history_s is None or now >= self._next_history_s - period_s / 2)
+            self._next_history_s is None or now >= self._next_history_s - period_s / 2
+        )
         if self.executor.needs_chunk(now):
             observation = self._observe(state)
             started = time.perf_counter()
@@ -153,8 +154,11 @@ class PolicyController(Controller):
         if not self.latencies_s:
             return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
         ms = np.asarray(self.latencies_s) * 1e3
-        return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-                "max": float(ms.max())}
+        return {
+            "p50": float(np.percentile(ms, 50)),
+            "p99": float(np.percentile(ms, 99)),
+            "max": float(ms.max()),
+        }
 
 
 class AsyncPolicyController(Controller):
@@ -167,9 +171,15 @@ class AsyncPolicyController(Controller):
     go through the same worker, in order.
     """
 
-    def __init__(self, policy: PolicyLike, observe: ObservationSource,
-                 execution: ExecutionConfig, *, stall_after_s: float = 2.0,
-                 on_observation: Callable[[Observation], None] | None = None) -> None:
+    def __init__(
+        self,
+        policy: PolicyLike,
+        observe: ObservationSource,
+        execution: ExecutionConfig,
+        *,
+        stall_after_s: float = 2.0,
+        on_observation: Callable[[Observation], None] | None = None,
+    ) -> None:
         self.policy = policy
         self.observe = observe
         self.executor = ChunkExecutor(execution)
@@ -218,12 +228,17 @@ class AsyncPolicyController(Controller):
             self.worker.submit_act(self._observe(state))
             self._mark_history(now, history_period)
         elif history_period is not None and (
-                self._next_history_s is None or now >= self._next_history_s - period_s / 2):
+            self._next_history_s is None or now >= self._next_history_s - period_s / 2
+        ):
             self.worker.submit_observe(self._observe(state))
             self._mark_history(now, history_period)
         if not self._has_chunk:
-            return Command(CartesianTarget.holding(state, gripper_closed=self._gripper_closed,
-                                                   timestamp_s=now), holding=True)
+            return Command(
+                CartesianTarget.holding(
+                    state, gripper_closed=self._gripper_closed, timestamp_s=now
+                ),
+                holding=True,
+            )
         target = self.executor.target(now)
         self._gripper_closed = target.gripper_closed
         return Command(target)

@@ -82,19 +82,26 @@ class ChunkExecutor:
         weights /= weights.sum()
         position = sum(w * t.position for w, t in zip(weights, targets, strict=True))
         reference = targets[0].quaternion
-        quats = [t.quaternion if t.quaternion @ reference >= 0 else -t.quaternion
-                 for t in targets]
+        quats = [t.quaternion if t.quaternion @ reference >= 0 else -t.quaternion for t in targets]
         quaternion = sum(w * q for w, q in zip(weights, quats, strict=True))
         gripper = sum(w * float(t.gripper_closed) for w, t in zip(weights, targets, strict=True))
-        return CartesianTarget(np.asarray(position), quaternion / np.linalg.norm(quaternion),
-                               gripper_closed=bool(gripper > 0.5), timestamp_s=time_s)
+        return CartesianTarget(
+            np.asarray(position),
+            quaternion / np.linalg.norm(quaternion),
+            gripper_closed=bool(gripper > 0.5),
+            timestamp_s=time_s,
+        )
 
     def _lookup(self, chunk: ActionChunk, time_s: float) -> CartesianTarget:
         if self.config.interpolate:
             return chunk.target_at(time_s)
         i = chunk.step_at(time_s)
-        return CartesianTarget(chunk.positions[i], chunk.quaternions[i],
-                               gripper_closed=bool(chunk.gripper[i] > 0.5), timestamp_s=time_s)
+        return CartesianTarget(
+            chunk.positions[i],
+            chunk.quaternions[i],
+            gripper_closed=bool(chunk.gripper[i] > 0.5),
+            timestamp_s=time_s,
+        )
 
 
 def _step_period(chunk: ActionChunk) -> float:

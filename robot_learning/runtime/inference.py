@@ -38,8 +38,9 @@ class InferenceResult:
 class InferenceWorker:
     """One background thread per policy; ``submit_act`` while ``idle``, ``poll`` each tick."""
 
-    def __init__(self, policy: PolicyLike, *, stall_after_s: float = 2.0,
-                 name: str = "policy-inference") -> None:
+    def __init__(
+        self, policy: PolicyLike, *, stall_after_s: float = 2.0, name: str = "policy-inference"
+    ) -> None:
         self.policy = policy
         self.stall_after_s = stall_after_s
         self._jobs: queue.Queue[tuple[str, Observation] | None] = queue.Queue()
@@ -110,8 +111,9 @@ class InferenceWorker:
                     self._act_started = time.perf_counter()
                 started = time.perf_counter()
                 chunk = self.policy.act(observation)
-                self._results.put(InferenceResult(chunk, observation.time_s,
-                                                  time.perf_counter() - started))
+                self._results.put(
+                    InferenceResult(chunk, observation.time_s, time.perf_counter() - started)
+                )
             except BaseException as error:  # noqa: BLE001 (reported to the loop, not lost)
                 log.error("policy %s failed: %r", kind, error)
                 self._error = error

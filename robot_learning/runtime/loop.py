@@ -87,8 +87,13 @@ class WallClockPacer:
     """Absolute deadlines on ``time.monotonic``; a tick later than a whole period is skipped
     rather than bunched (``missed_ticks`` counts them)."""
 
-    def __init__(self, period_s: float, *, clock: Callable[[], float] = time.monotonic,
-                 spin_s: float = 0.0005) -> None:
+    def __init__(
+        self,
+        period_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        spin_s: float = 0.0005,
+    ) -> None:
         self.period_s = period_s
         self.clock = clock
         self.spin_s = spin_s
@@ -142,9 +147,11 @@ class LoopTimings:
         periods = self.periods_ms()
         if len(periods):
             jitter = np.abs(periods - period_s * 1e3)
-            out |= {"period_p50_ms": float(np.percentile(periods, 50)),
-                    "jitter_p50_ms": float(np.percentile(jitter, 50)),
-                    "jitter_p99_ms": float(np.percentile(jitter, 99))}
+            out |= {
+                "period_p50_ms": float(np.percentile(periods, 50)),
+                "jitter_p50_ms": float(np.percentile(jitter, 50)),
+                "jitter_p99_ms": float(np.percentile(jitter, 99)),
+            }
         for phase, values in self.phases_s.items():
             if values:
                 ms = np.asarray(values) * 1e3
@@ -166,16 +173,23 @@ class LoopResult:
 class ControlLoop:
     """Drives ``arm`` with ``controller`` through ``safety`` at the arm's control period."""
 
-    def __init__(self, arm: Arm, controller: Controller, safety: SafetyFilter,
-                 pacer: Pacer | None = None) -> None:
+    def __init__(
+        self, arm: Arm, controller: Controller, safety: SafetyFilter, pacer: Pacer | None = None
+    ) -> None:
         self.arm = arm
         self.controller = controller
         self.safety = safety
         self.pacer = pacer or LockstepPacer()
 
-    def run(self, *, max_duration_s: float, is_success: Callable[[], bool] | None = None,
-            settle_s: float = 0.2, on_step: StepCallback | None = None,
-            should_stop: Callable[[], bool] | None = None) -> LoopResult:
+    def run(
+        self,
+        *,
+        max_duration_s: float,
+        is_success: Callable[[], bool] | None = None,
+        settle_s: float = 0.2,
+        on_step: StepCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> LoopResult:
         """Until the operator reports SUCCESS (then ``settle_s`` more), ``is_success`` has
         held for ``settle_s``, ``should_stop`` says so, or ``max_duration_s`` has passed."""
         period = self.arm.control_period_s
@@ -204,8 +218,10 @@ class ControlLoop:
                 stalled = self.controller.stalled_for_s
                 if stalled > 0 and not command.holding:  # a hung model: hold, say so once
                     if not any(f.startswith("policy hung") for f in stalls):
-                        stalls.append(f"policy hung: no chunk for {stalled:.1f} s beyond the "
-                                      "stall limit; holding")
+                        stalls.append(
+                            f"policy hung: no chunk for {stalled:.1f} s beyond the "
+                            "stall limit; holding"
+                        )
                     command = Command(CartesianTarget.holding(state), holding=True)
                 t2 = clock()
                 if command.holding:
@@ -219,8 +235,9 @@ class ControlLoop:
                 self.arm.send(sent.target)
                 self.arm.advance()
                 t5 = clock()
-                for phase, duration in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t5 - t4),
-                                           strict=True):
+                for phase, duration in zip(
+                    PHASES, (t1 - t0, t2 - t1, t3 - t2, t5 - t4), strict=True
+                ):
                     timings.phases_s[phase].append(duration)
                 timings.tick_starts_s.append(t0)
                 step += 1
@@ -244,6 +261,11 @@ class ControlLoop:
         finally:
             self.controller.end()
         faults = ([fault] if fault else []) + stalls
-        return LoopResult(step, stopped_by, timings, self.safety.summary(),
-                          getattr(self.pacer, "missed_ticks", 0), tuple(faults))
-
+        return LoopResult(
+            step,
+            stopped_by,
+            timings,
+            self.safety.summary(),
+            getattr(self.pacer, "missed_ticks", 0),
+            tuple(faults),
+        )

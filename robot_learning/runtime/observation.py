@@ -29,9 +29,7 @@ class Observation:
         try:
             return self.values[key]
         except KeyError:
-            raise KeyError(
-                f"observation has no {key!r} (has: {', '.join(self.values)})"
-            ) from None
+            raise KeyError(f"observation has no {key!r} (has: {', '.join(self.values)})") from None
 
     def stamp(self, key: str) -> float:
         return float(self.timestamps_s.get(key, self.time_s))

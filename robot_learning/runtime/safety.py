@@ -49,9 +49,15 @@ class SafetyEvent(enum.Enum):
         return self in _HOLDING
 
 
-_HOLDING = frozenset({SafetyEvent.NON_FINITE, SafetyEvent.STALE_COMMAND,
-                      SafetyEvent.STALE_OBSERVATION, SafetyEvent.DEADMAN_RELEASED,
-                      SafetyEvent.EMERGENCY_STOP})
+_HOLDING = frozenset(
+    {
+        SafetyEvent.NON_FINITE,
+        SafetyEvent.STALE_COMMAND,
+        SafetyEvent.STALE_OBSERVATION,
+        SafetyEvent.DEADMAN_RELEASED,
+        SafetyEvent.EMERGENCY_STOP,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,14 @@ class FilteredCommand:
 class SafetyFilter:
     """Stateful per-tick filter; ``reset(state)`` at the start of every episode."""
 
-    def __init__(self, limits: RobotLimits, control_period_s: float, *,
-                 require_deadman: bool = False, log_every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        limits: RobotLimits,
+        control_period_s: float,
+        *,
+        require_deadman: bool = False,
+        log_every_s: float = 1.0,
+    ) -> None:
         if control_period_s <= 0:
             raise ValueError(f"control_period_s must be positive, got {control_period_s}")
         self.limits = limits
@@ -113,8 +125,14 @@ class SafetyFilter:
 
     # -- the filter -----------------------------------------------------------------------
 
-    def filter(self, command: CartesianTarget | None, state: RobotState, now_s: float, *,
-               deadman_held: bool = True) -> FilteredCommand:
+    def filter(
+        self,
+        command: CartesianTarget | None,
+        state: RobotState,
+        now_s: float,
+        *,
+        deadman_held: bool = True,
+    ) -> FilteredCommand:
         """The target to send at ``now_s`` (station clock) given the measured ``state``."""
         if self._previous is None:
             self.reset(state)
@@ -161,12 +179,17 @@ class SafetyFilter:
         # Rotation: the same on the angle along the shortest arc.
         previous_quaternion = np.asarray(self._previous.quaternion)
         angle = quat_angle_rad(previous_quaternion, quaternion)
-        allowed = min(lim.max_angular_speed_rad_s * dt,
-                      (self._angular_speed + lim.max_angular_accel_rad_s2 * dt) * dt)
+        allowed = min(
+            lim.max_angular_speed_rad_s * dt,
+            (self._angular_speed + lim.max_angular_accel_rad_s2 * dt) * dt,
+        )
         if angle > allowed * _SLACK + 1e-12:
             quaternion = slerp_xyzw(previous_quaternion, quaternion, allowed / angle)
-            events.append(SafetyEvent.SPEED if allowed == lim.max_angular_speed_rad_s * dt
-                          else SafetyEvent.ACCELERATION)
+            events.append(
+                SafetyEvent.SPEED
+                if allowed == lim.max_angular_speed_rad_s * dt
+                else SafetyEvent.ACCELERATION
+            )
             angle = allowed
 
         # Lead over the measured pose: the last word, so contact never builds up force.
@@ -200,8 +223,9 @@ class SafetyFilter:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _hold_reason(self, command: CartesianTarget | None, state: RobotState, now_s: float,
-                     deadman_held: bool) -> SafetyEvent | None:
+    def _hold_reason(
+        self, command: CartesianTarget | None, state: RobotState, now_s: float, deadman_held: bool
+    ) -> SafetyEvent | None:
         lim = self.limits
         if self._estop_reason is not None:
             return SafetyEvent.EMERGENCY_STOP
@@ -209,17 +233,25 @@ class SafetyFilter:
             return SafetyEvent.STALE_OBSERVATION
         if command is None or now_s - command.timestamp_s > lim.command_timeout_s:
             return SafetyEvent.STALE_COMMAND
-        values = np.concatenate([np.asarray(command.position, dtype=np.float64).ravel(),
-                                 np.asarray(command.quaternion, dtype=np.float64).ravel()])
-        if values.shape != (7,) or not np.isfinite(values).all() \
-                or np.linalg.norm(values[3:]) < 1e-6:
+        values = np.concatenate(
+            [
+                np.asarray(command.position, dtype=np.float64).ravel(),
+                np.asarray(command.quaternion, dtype=np.float64).ravel(),
+            ]
+        )
+        if (
+            values.shape != (7,)
+            or not np.isfinite(values).all()
+            or np.linalg.norm(values[3:]) < 1e-6
+        ):
             return SafetyEvent.NON_FINITE
         if self.require_deadman and not deadman_held:
             return SafetyEvent.DEADMAN_RELEASED
         return None
 
-    def _hold(self, state: RobotState, gripper: bool, now_s: float,
-              reason: SafetyEvent) -> FilteredCommand:
+    def _hold(
+        self, state: RobotState, gripper: bool, now_s: float, reason: SafetyEvent
+    ) -> FilteredCommand:
         target = CartesianTarget.holding(state, gripper_closed=gripper, timestamp_s=now_s)
         self._previous = target
         self._velocity = np.zeros(3)
@@ -238,12 +270,14 @@ class SafetyFilter:
 
     def summary(self) -> dict[str, int]:
         """Counts by event name, for reports and episode metadata."""
-        return {event.value: n for event, n in sorted(self.counts.items(), key=lambda kv:
-                                                       kv[0].value)}
+        return {
+            event.value: n for event, n in sorted(self.counts.items(), key=lambda kv: kv[0].value)
+        }
 
 
-def _clamp_box(position: np.ndarray, lo: tuple[float, ...], hi: tuple[float, ...]
-               ) -> tuple[np.ndarray, bool]:
+def _clamp_box(
+    position: np.ndarray, lo: tuple[float, ...], hi: tuple[float, ...]
+) -> tuple[np.ndarray, bool]:
     clamped = np.clip(position, lo, hi)
     return clamped, bool(np.any(clamped != position))
 
@@ -251,4 +285,3 @@ def _clamp_box(position: np.ndarray, lo: tuple[float, ...], hi: tuple[float, ...
 def _clip_norm(vector: np.ndarray, max_norm: float) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return vector * (max_norm / norm) if norm > max_norm else vector
-

@@ -19,15 +19,25 @@ from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice, TeleopEv
 
 
 class ScriptedIntervention(TeleopDevice):
-    def __init__(self, *, episodes: int, policy_s: float = 1.5, intervene_s: float = 1.0,
-                 after_s: float = 1.5, pause_s: float = 1.0, start_delay_s: float = 0.5,
-                 twist: tuple[float, ...] = (0.0, 0.0, 0.04, 0.0, 0.0, 0.0),
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        episodes: int,
+        policy_s: float = 1.5,
+        intervene_s: float = 1.0,
+        after_s: float = 1.5,
+        pause_s: float = 1.0,
+        start_delay_s: float = 0.5,
+        twist: tuple[float, ...] = (0.0, 0.0, 0.04, 0.0, 0.0, 0.0),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         durations = (policy_s, intervene_s, after_s, pause_s, start_delay_s)
         if episodes < 0 or min(durations) < 0 or len(twist) != 6:
-            raise ValueError("scripted intervention needs episodes >= 0, durations >= 0 and a "
-                             f"6-value twist; got episodes={episodes}, durations={durations}, "
-                             f"twist={twist}")
+            raise ValueError(
+                "scripted intervention needs episodes >= 0, durations >= 0 and a "
+                f"6-value twist; got episodes={episodes}, durations={durations}, "
+                f"twist={twist}"
+            )
         self.episodes = episodes
         self.policy_s, self.intervene_s, self.after_s = policy_s, intervene_s, after_s
         self.pause_s, self.start_delay_s = pause_s, start_delay_s
@@ -58,5 +68,10 @@ class ScriptedIntervention(TeleopDevice):
             events.add(TeleopEvent.SUCCESS)
         self._sent |= {(episode, e) for e in events}
         intervening = self.policy_s <= t < self.policy_s + self.intervene_s
-        return TeleopCommand(now, self.twist.copy() if intervening else np.zeros(6), False,
-                             intervene=intervening, events=frozenset(events))
+        return TeleopCommand(
+            now,
+            self.twist.copy() if intervening else np.zeros(6),
+            False,
+            intervene=intervening,
+            events=frozenset(events),
+        )

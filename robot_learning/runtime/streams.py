@@ -33,8 +33,9 @@ class ChunkStreamController(Controller):
     silent before ``stalled_for_s`` turns positive; it must exceed the re-plan period.
     """
 
-    def __init__(self, execution: ExecutionConfig, *, clock: Callable[[], float],
-                 silence_s: float) -> None:
+    def __init__(
+        self, execution: ExecutionConfig, *, clock: Callable[[], float], silence_s: float
+    ) -> None:
         if silence_s <= 0:
             raise ValueError(f"silence_s must be positive, got {silence_s}")
         self.execution = execution
@@ -85,8 +86,12 @@ class ChunkStreamController(Controller):
     def command(self, state: RobotState, period_s: float) -> Command:
         now = self.clock()
         if not self._has_chunk:
-            return Command(CartesianTarget.holding(state, gripper_closed=self._gripper_closed,
-                                                   timestamp_s=now), holding=True)
+            return Command(
+                CartesianTarget.holding(
+                    state, gripper_closed=self._gripper_closed, timestamp_s=now
+                ),
+                holding=True,
+            )
         target = self.executor.target(now)
         self._gripper_closed = target.gripper_closed
         return Command(target)
@@ -117,5 +122,9 @@ class StreamedTeleop(TeleopDevice):
     def read(self) -> TeleopCommand:
         now = self.clock()
         fresh = now - self._twist_s <= self.max_twist_age_s
-        return TeleopCommand(now, self._twist.copy() if fresh else np.zeros(6),
-                             self.gripper_closed, intervene=self.intervene)
+        return TeleopCommand(
+            now,
+            self._twist.copy() if fresh else np.zeros(6),
+            self.gripper_closed,
+            intervene=self.intervene,
+        )

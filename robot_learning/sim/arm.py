@@ -28,8 +28,9 @@ from robot_learning.sim.workcell import Workcell
 
 
 class WorkcellArm:
-    def __init__(self, workcell: Workcell, *,
-                 station_clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, workcell: Workcell, *, station_clock: Callable[[], float] | None = None
+    ) -> None:
         """``station_clock`` None: lockstep, station time is simulated time."""
         self.workcell = workcell
         self.station_clock = station_clock
@@ -62,8 +63,7 @@ class WorkcellArm:
     def read_state(self) -> RobotState:
         if self._state is None:
             raise RuntimeError("WorkcellArm.read_state before reset(seed)")
-        return dataclasses.replace(self._state,
-                                   timestamp_s=self._state.timestamp_s + self.offset_s)
+        return dataclasses.replace(self._state, timestamp_s=self._state.timestamp_s + self.offset_s)
 
     def send(self, target: CartesianTarget) -> None:
         self._target = target
@@ -90,17 +90,19 @@ class WorkcellArm:
         if camera not in self._frames:
             frame = self.workcell.cameras[camera].read()
             self._frames[camera] = dataclasses.replace(
-                frame, timestamp_s=frame.timestamp_s + self.offset_s)
+                frame, timestamp_s=frame.timestamp_s + self.offset_s
+            )
         return self._frames[camera]
 
-    def observer(self, cameras: Sequence[str] | None = None
-                 ) -> Callable[[RobotState], Observation]:
+    def observer(self, cameras: Sequence[str] | None = None) -> Callable[[RobotState], Observation]:
         """Observations as the recorder stores them, stamped on the station clock."""
         return workcell_observer(self.workcell, cameras, read_frame=self.frame)
 
 
 def workcell_observer(
-    workcell: Workcell, cameras: Sequence[str] | None = None, *,
+    workcell: Workcell,
+    cameras: Sequence[str] | None = None,
+    *,
     read_frame: Callable[[str], CameraFrame] | None = None,
 ) -> Callable[[RobotState], Observation]:
     """Observations as the recorder stores them: the named cameras rendered now and the

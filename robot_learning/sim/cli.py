@@ -57,8 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
 
 
 def run_view(args: argparse.Namespace) -> int:
-    written, replay = render_views(task=args.task, seed=args.seed, out=args.out,
-                                   frames=args.frames, cameras=args.cameras, size=args.size)
+    written, replay = render_views(
+        task=args.task,
+        seed=args.seed,
+        out=args.out,
+        frames=args.frames,
+        cameras=args.cameras,
+        size=args.size,
+    )
     for path in written:
         print(path)
     print(
@@ -68,9 +74,15 @@ def run_view(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_views(*, task: str, seed: int, out: Path, frames: int = 4,
-                 cameras: list[str] | tuple[str, ...] = ALL_CAMERAS,
-                 size: tuple[int, int] = (240, 320)) -> tuple[list[Path], EpisodeResult]:
+def render_views(
+    *,
+    task: str,
+    seed: int,
+    out: Path,
+    frames: int = 4,
+    cameras: list[str] | tuple[str, ...] = ALL_CAMERAS,
+    size: tuple[int, int] = (240, 320),
+) -> tuple[list[Path], EpisodeResult]:
     """Run one seeded expert episode; save ``frames`` evenly spaced PNGs per camera in ``out``.
 
     Returns the files written and the replay's ``EpisodeResult``.

@@ -60,24 +60,51 @@ PARKED_JOINTS_RAD = (2.7, 1.75, 0.0, -1.6, 0.0, 2.0, 0.785)
 def add_hand(worldbody: ET.Element, root: ET.Element) -> None:
     """Add the hand (bodies, sites) and its two finger actuators to the MJCF."""
     ET.SubElement(worldbody, "body", name=TARGET_BODY, mocap="true", pos=_fmt(PARK_POSITION_M))
-    hand = ET.SubElement(worldbody, "body", name=HAND_BODY, pos=_fmt(PARK_POSITION_M),
-                         gravcomp="1")
+    hand = ET.SubElement(worldbody, "body", name=HAND_BODY, pos=_fmt(PARK_POSITION_M), gravcomp="1")
     ET.SubElement(hand, "freejoint", name=HAND_JOINT)
     ET.SubElement(hand, "inertial", pos="0 0 0.1", mass="0.4", diaginertia="0.001 0.001 0.001")
     skin = {"rgba": SKIN_RGBA, "contype": "0", "conaffinity": "0", "mass": "0"}
     z_palm = FINGER_LENGTH_M + 0.012
-    ET.SubElement(hand, "geom", name="human_palm", type="ellipsoid",
-                  size="0.055 0.05 0.014", pos=_fmt((0.0, 0.0, z_palm)), **skin)
-    ET.SubElement(hand, "geom", name="human_wrist", type="capsule", size="0.022",
-                  fromto=_fmt((-0.05, 0, z_palm + 0.004, -0.12, 0, z_palm + 0.02)), **skin)
+    ET.SubElement(
+        hand,
+        "geom",
+        name="human_palm",
+        type="ellipsoid",
+        size="0.055 0.05 0.014",
+        pos=_fmt((0.0, 0.0, z_palm)),
+        **skin,
+    )
+    ET.SubElement(
+        hand,
+        "geom",
+        name="human_wrist",
+        type="capsule",
+        size="0.022",
+        fromto=_fmt((-0.05, 0, z_palm + 0.004, -0.12, 0, z_palm + 0.02)),
+        **skin,
+    )
     for i, y in enumerate((0.015, -0.008, -0.028)):  # middle, ring, pinky: curled
         base = np.array([0.05, y + 0.01, z_palm])
         bend = base + [0.025, 0.0, -0.03]
         tip = bend + [-0.02, 0.0, -0.012]
-        ET.SubElement(hand, "geom", name=f"human_curled_{i}a", type="capsule", size="0.0075",
-                      fromto=_fmt((*base, *bend)), **skin)
-        ET.SubElement(hand, "geom", name=f"human_curled_{i}b", type="capsule", size="0.0075",
-                      fromto=_fmt((*bend, *tip)), **skin)
+        ET.SubElement(
+            hand,
+            "geom",
+            name=f"human_curled_{i}a",
+            type="capsule",
+            size="0.0075",
+            fromto=_fmt((*base, *bend)),
+            **skin,
+        )
+        ET.SubElement(
+            hand,
+            "geom",
+            name=f"human_curled_{i}b",
+            type="capsule",
+            size="0.0075",
+            fromto=_fmt((*bend, *tip)),
+            **skin,
+        )
     _add_landmark(hand, 0, (-0.07, 0.0, z_palm))
     # each finger hangs from its hinge; a positive angle turns it outwards (index to +y,
     # thumb to -y), so both fingers share one set of angles
@@ -87,21 +114,47 @@ def add_hand(worldbody: ET.Element, root: ET.Element) -> None:
     ):
         body = ET.SubElement(hand, "body", name=finger, pos=_fmt(hinge), gravcomp="1")
         joint = INDEX_JOINT if finger == INDEX_BODY else THUMB_JOINT
-        ET.SubElement(body, "joint", name=joint, type="hinge", axis=axis, damping="0.05",
-                      range=f"{CLOSED_ANGLE_RAD - 0.3} {OPEN_ANGLE_RAD + 0.2}")
-        contact = {"rgba": SKIN_RGBA, "friction": "1.2 0.01 0.001", "condim": "4",
-                   "mass": "0.02"}
+        ET.SubElement(
+            body,
+            "joint",
+            name=joint,
+            type="hinge",
+            axis=axis,
+            damping="0.05",
+            range=f"{CLOSED_ANGLE_RAD - 0.3} {OPEN_ANGLE_RAD + 0.2}",
+        )
+        contact = {"rgba": SKIN_RGBA, "friction": "1.2 0.01 0.001", "condim": "4", "mass": "0.02"}
         tip = (0.0, 0.0, -FINGER_LENGTH_M)  # hinge at 0: the finger hangs straight down
-        ET.SubElement(body, "geom", name=f"{finger}_shaft", type="capsule",
-                      size=f"{FINGER_RADIUS_M}", fromto=_fmt((0, 0, 0, *tip)), **contact)
-        ET.SubElement(body, "geom", name=f"{finger}_tip", type="sphere",
-                      size=f"{TIP_RADIUS_M}", pos=_fmt(tip), **contact)
+        ET.SubElement(
+            body,
+            "geom",
+            name=f"{finger}_shaft",
+            type="capsule",
+            size=f"{FINGER_RADIUS_M}",
+            fromto=_fmt((0, 0, 0, *tip)),
+            **contact,
+        )
+        ET.SubElement(
+            body,
+            "geom",
+            name=f"{finger}_tip",
+            type="sphere",
+            size=f"{TIP_RADIUS_M}",
+            pos=_fmt(tip),
+            **contact,
+        )
         for k, fraction in enumerate((0.0, 0.4, 0.7, 1.0)):
             _add_landmark(body, first + k, (0.0, 0.0, -FINGER_LENGTH_M * fraction))
     for i, finger_first in enumerate((9, 13, 17)):  # curled fingers' landmarks
         y = (0.015, -0.008, -0.028)[i] + 0.01
-        for k, point in enumerate(((0.05, y, z_palm), (0.075, y, z_palm - 0.03),
-                                   (0.065, y, z_palm - 0.037), (0.055, y, z_palm - 0.042))):
+        for k, point in enumerate(
+            (
+                (0.05, y, z_palm),
+                (0.075, y, z_palm - 0.03),
+                (0.065, y, z_palm - 0.037),
+                (0.055, y, z_palm - 0.042),
+            )
+        ):
             _add_landmark(hand, finger_first + k, point)
     # A stiff weld to the mocap target: the hand is a dynamic body (contacts see its velocity,
     # so friction can lift what it pinches) that follows where it is put.
@@ -109,14 +162,20 @@ def add_hand(worldbody: ET.Element, root: ET.Element) -> None:
     ET.SubElement(equality, "weld", body1=HAND_BODY, body2=TARGET_BODY, solref="0.01 1")
     actuators = ET.SubElement(root, "actuator")
     for name, joint in ((THUMB_ACTUATOR, THUMB_JOINT), (INDEX_ACTUATOR, INDEX_JOINT)):
-        ET.SubElement(actuators, "position", name=name, joint=joint,
-                      kp=f"{HINGE_STIFFNESS_NM_PER_RAD}",
-                      ctrlrange=f"{CLOSED_ANGLE_RAD} {OPEN_ANGLE_RAD}")
+        ET.SubElement(
+            actuators,
+            "position",
+            name=name,
+            joint=joint,
+            kp=f"{HINGE_STIFFNESS_NM_PER_RAD}",
+            ctrlrange=f"{CLOSED_ANGLE_RAD} {OPEN_ANGLE_RAD}",
+        )
 
 
 def _add_landmark(body: ET.Element, index: int, pos: tuple[float, float, float]) -> None:
-    ET.SubElement(body, "site", name=LANDMARK_SITE.format(index), pos=_fmt(pos),
-                  size="0.004", group="4")
+    ET.SubElement(
+        body, "site", name=LANDMARK_SITE.format(index), pos=_fmt(pos), size="0.004", group="4"
+    )
 
 
 def _fmt(values) -> str:
@@ -144,12 +203,14 @@ class SimHand:
         self._free_qpos = int(model.jnt_qposadr[joint])
         self._free_qvel = int(model.jnt_dofadr[joint])
         self._actuators = [model.actuator(n).id for n in (THUMB_ACTUATOR, INDEX_ACTUATOR)]
-        self._joints = [int(model.jnt_qposadr[model.joint(n).id])
-                        for n in (THUMB_JOINT, INDEX_JOINT)]
+        self._joints = [
+            int(model.jnt_qposadr[model.joint(n).id]) for n in (THUMB_JOINT, INDEX_JOINT)
+        ]
         self._sites = [model.site(LANDMARK_SITE.format(i)).id for i in range(NUM_LANDMARKS)]
         finger_bodies = {model.body(n).id for n in (THUMB_BODY, INDEX_BODY)}
         self.finger_geoms = frozenset(
-            g for g in range(model.ngeom) if model.geom_bodyid[g] in finger_bodies)
+            g for g in range(model.ngeom) if model.geom_bodyid[g] in finger_bodies
+        )
 
     def park(self) -> None:
         """Out of view, fingers open (the start of every hand episode)."""
@@ -192,4 +253,5 @@ class SimHand:
 
 def _quat_wxyz(yaw_rad: float) -> np.ndarray:
     return quat_wxyz_from_xyzw(
-        quat_xyzw_from_mat(yaw_mat(yaw_rad), hemisphere=np.array([0.0, 0.0, 0.0, 1.0])))
+        quat_xyzw_from_mat(yaw_mat(yaw_rad), hemisphere=np.array([0.0, 0.0, 0.0, 1.0]))
+    )

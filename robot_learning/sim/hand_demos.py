@@ -68,11 +68,16 @@ class HandDemonstrator(ABC):
         if self.noise_m_s > 0:
             decay = np.exp(-dt_s / 0.3)
             self._noise = decay * self._noise + np.sqrt(1 - decay**2) * self.noise_m_s * (
-                self.rng.normal(size=3))
+                self.rng.normal(size=3)
+            )
             velocity = velocity + self._noise * min(1.0, float(np.linalg.norm(error)) / 0.02)
         self.position = self.position + velocity * dt_s
-        yaw_step = np.clip(GAIN_PER_S * wrap_angle(yaw - self.yaw), -MAX_YAW_RATE_RAD_S,
-                           MAX_YAW_RATE_RAD_S) * dt_s
+        yaw_step = (
+            np.clip(
+                GAIN_PER_S * wrap_angle(yaw - self.yaw), -MAX_YAW_RATE_RAD_S, MAX_YAW_RATE_RAD_S
+            )
+            * dt_s
+        )
         self.yaw += float(yaw_step)
         rate = dt_s / CLOSE_TIME_S
         self.closure = float(np.clip(self.closure + (rate if closing else -rate), 0.0, 1.0))
@@ -102,8 +107,11 @@ class LiftDemonstrator(HandDemonstrator):
         if self.phase in ("approach", "descend"):
             yaw = self.yaw + wrap_angle(yaw_of_mat(self.task.cube.mat) - self.yaw, np.pi / 2)
             goal = cube + [0.0, 0.0, self.hover_m if self.phase == "approach" else 0.0]
-            if self.phase == "approach" and self.reached(goal, 0.01) and abs(
-                    wrap_angle(yaw - self.yaw)) < 0.05:
+            if (
+                self.phase == "approach"
+                and self.reached(goal, 0.01)
+                and abs(wrap_angle(yaw - self.yaw)) < 0.05
+            ):
                 self.enter("descend", now_s)
             elif self.phase == "descend" and self.reached(goal, 0.004):
                 self._grasp = goal.copy()
@@ -196,8 +204,10 @@ def run_hand_episode(
     each control period (the recorder samples there)."""
     cls = DEMONSTRATORS.get(workcell.task.name)
     if cls is None:
-        raise ValueError(f"no hand demonstrator for task {workcell.task.name!r}; "
-                         f"known: {', '.join(DEMONSTRATORS)}")
+        raise ValueError(
+            f"no hand demonstrator for task {workcell.task.name!r}; "
+            f"known: {', '.join(DEMONSTRATORS)}"
+        )
     workcell.reset(seed)
     demo = cls(workcell=workcell, rng=np.random.default_rng([seed, 2]), noise_m_s=noise_m_s)
     dt_s = workcell.control_period_s
@@ -213,9 +223,16 @@ def run_hand_episode(
             done_at = workcell.time_s
         if done_at is not None and workcell.time_s - done_at >= settle_s:
             break
-    return HandEpisodeResult(seed=seed, success=workcell.is_success(), steps=step + 1,
-                             duration_s=workcell.time_s)
+    return HandEpisodeResult(
+        seed=seed, success=workcell.is_success(), steps=step + 1, duration_s=workcell.time_s
+    )
 
 
-__all__ = ["DEMONSTRATORS", "HandCommand", "HandDemonstrator", "HandEpisodeResult",
-           "SimHand", "run_hand_episode"]
+__all__ = [
+    "DEMONSTRATORS",
+    "HandCommand",
+    "HandDemonstrator",
+    "HandEpisodeResult",
+    "SimHand",
+    "run_hand_episode",
+]

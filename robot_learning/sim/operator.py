@@ -37,8 +37,9 @@ class OperatorConfig:
 class SimulatedOperator(TeleopDevice):
     """A TeleopDevice that is idle until the policy drifts, then corrects with the expert."""
 
-    def __init__(self, expert: ScriptedExpert, robot: SimRobot,
-                 config: OperatorConfig | None = None) -> None:
+    def __init__(
+        self, expert: ScriptedExpert, robot: SimRobot, config: OperatorConfig | None = None
+    ) -> None:
         self.expert = expert
         self.robot = robot
         self.config = config or OperatorConfig()
@@ -70,31 +71,43 @@ class SimulatedOperator(TeleopDevice):
 
         if not self.active:
             drifting = _speed(velocity - wanted.twist, cfg.angular_m) > cfg.drift_m_s
-            self._drift_since = (self._drift_since if self._drift_since is not None else now) \
-                if drifting else None
+            self._drift_since = (
+                (self._drift_since if self._drift_since is not None else now) if drifting else None
+            )
             gripper_closed = state.gripper_width_m < 0.9 * GRIPPER_MAX_WIDTH_M
             wrong = gripper_closed != wanted.gripper_closed
-            self._gripper_wrong_since = (self._gripper_wrong_since if self._gripper_wrong_since
-                                         is not None else now) if wrong else None
-            if (self._drift_since is not None and now - self._drift_since >= cfg.drift_for_s) \
-                    or (self._gripper_wrong_since is not None
-                        and now - self._gripper_wrong_since >= cfg.gripper_wrong_for_s) \
-                    or now - self._phase_since >= cfg.stuck_for_s:
+            self._gripper_wrong_since = (
+                (self._gripper_wrong_since if self._gripper_wrong_since is not None else now)
+                if wrong
+                else None
+            )
+            if (
+                (self._drift_since is not None and now - self._drift_since >= cfg.drift_for_s)
+                or (
+                    self._gripper_wrong_since is not None
+                    and now - self._gripper_wrong_since >= cfg.gripper_wrong_for_s
+                )
+                or now - self._phase_since >= cfg.stuck_for_s
+            ):
                 self.active, self._active_since = True, now
                 self._phase_at_takeover = self._phase
                 self.takeovers += 1
                 self._drift_since = self._gripper_wrong_since = None
-        elif now - self._active_since >= cfg.correct_for_s and \
-                _speed(wanted.twist, cfg.angular_m) < cfg.calm_m_s and \
-                self._phase != self._phase_at_takeover:  # let go once it got somewhere
+        elif (
+            now - self._active_since >= cfg.correct_for_s
+            and _speed(wanted.twist, cfg.angular_m) < cfg.calm_m_s
+            and self._phase != self._phase_at_takeover
+        ):  # let go once it got somewhere
             self.active = False
             self._phase_since = now
 
         if self.active:
-            return TeleopCommand(now, wanted.twist, wanted.gripper_closed, intervene=True,
-                                 events=wanted.events)
-        return TeleopCommand(now, np.zeros(6), wanted.gripper_closed, intervene=False,
-                             events=wanted.events)
+            return TeleopCommand(
+                now, wanted.twist, wanted.gripper_closed, intervene=True, events=wanted.events
+            )
+        return TeleopCommand(
+            now, np.zeros(6), wanted.gripper_closed, intervene=False, events=wanted.events
+        )
 
 
 def _speed(twist: np.ndarray, angular_m: float) -> float:

@@ -44,8 +44,15 @@ class SimServo:
     joint_move_speed_rad_s: float = 1.0  # move_joints interpolation speed
 
     def __post_init__(self) -> None:
-        if min(self.max_position_error_m, self.max_rotation_error_rad, self.reflex_force_n,
-               self.joint_move_speed_rad_s) <= 0:
+        if (
+            min(
+                self.max_position_error_m,
+                self.max_rotation_error_rad,
+                self.reflex_force_n,
+                self.joint_move_speed_rad_s,
+            )
+            <= 0
+        ):
             raise ValueError(f"SimServo values must be positive, got {self}")
 
 

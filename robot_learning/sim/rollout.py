@@ -62,8 +62,9 @@ def run_episode(
     arm = arm or WorkcellArm(workcell)
     arm.reset(seed)
     if controller is None:
-        controller = TeleopController(device or workcell.make_expert(noise_m_s=noise_m_s),
-                                      limits=workcell.robot.limits)
+        controller = TeleopController(
+            device or workcell.make_expert(noise_m_s=noise_m_s), limits=workcell.robot.limits
+        )
     safety = safety or SafetyFilter(workcell.robot.limits, workcell.control_period_s)
     first_success_s: list[float] = []
 
@@ -82,9 +83,12 @@ def run_episode(
             on_step(step.step, step.state, step.command.teleop, step.sent.target)
 
     loop = ControlLoop(arm, controller, safety, pacer)
-    result = loop.run(max_duration_s=max_duration_s or workcell.task.max_duration_s,
-                      is_success=is_success if stop_on_success else None, settle_s=settle_s,
-                      on_step=record)
+    result = loop.run(
+        max_duration_s=max_duration_s or workcell.task.max_duration_s,
+        is_success=is_success if stop_on_success else None,
+        settle_s=settle_s,
+        on_step=record,
+    )
     return EpisodeResult(
         seed=seed,
         success=workcell.is_success(),
@@ -94,7 +98,6 @@ def run_episode(
         first_success_s=first_success_s[0] if first_success_s else None,
         loop=result,
     )
-
 
 
 __all__ = ["EpisodeResult", "StepCallback", "run_episode", "workcell_observer"]

@@ -97,8 +97,10 @@ def _gripper_board_pose(board: CharucoBoardSpec) -> np.ndarray:
 
 def _table_board_pose(board: CharucoBoardSpec) -> np.ndarray:
     """Board lying on the table in front of the robot, printed face up."""
-    x_axis, y_axis, z_axis = np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array(
-        [0.0, 0.0, -1.0]
+    x_axis, y_axis, z_axis = (
+        np.array([0.0, 1.0, 0.0]),
+        np.array([1.0, 0.0, 0.0]),
+        np.array([0.0, 0.0, -1.0]),
     )
     center = np.array([0.5, 0.0, 0.001])
     width, height = board.size_m

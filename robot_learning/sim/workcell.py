@@ -104,8 +104,11 @@ class Workcell:
         self.data = mujoco.MjData(self.model)
         self.task.bind(self.model, self.data)
         self.robot = SimRobot(
-            model=self.model, data=self.data, control_period_s=1.0 / control_hz, limits=limits,
-            servo=servo
+            model=self.model,
+            data=self.data,
+            control_period_s=1.0 / control_hz,
+            limits=limits,
+            servo=servo,
         )
         self.robot.connect()
         self.hand = SimHand(self.model, self.data) if human_hand else None
@@ -241,8 +244,10 @@ class Workcell:
     def camera_views(self, names: Sequence[str] | None = None) -> dict[str, CameraView]:
         """The fixed cameras as calibrated views (true intrinsics and pose of this episode):
         what a station's calibration file gives a policy that acts in 3D (MT-pi)."""
-        return {name: CameraView(name, self.camera(name).intrinsics, self.true_T_base_camera(name))
-                for name in self._names(names)}
+        return {
+            name: CameraView(name, self.camera(name).intrinsics, self.true_T_base_camera(name))
+            for name in self._names(names)
+        }
 
     def true_gripper_keypoints(self) -> np.ndarray:
         """(3, 3) the gripper's track points (``keys.TRACK_POINTS``: the two fingertips and

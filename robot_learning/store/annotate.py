@@ -56,8 +56,11 @@ class AnnotationReport:
 
     def message(self) -> str:
         keys = sorted({k for ks in self.annotated.values() for k in ks})
-        parts = [f"{self.path}: annotated {len(self.annotated)} episodes with {', '.join(keys)}"
-                 if keys else f"{self.path}: no episode annotated"]
+        parts = [
+            f"{self.path}: annotated {len(self.annotated)} episodes with {', '.join(keys)}"
+            if keys
+            else f"{self.path}: no episode annotated"
+        ]
         if self.declared:
             parts.append(f"new keys {', '.join(self.declared)}")
         if self.replaced:
@@ -88,12 +91,14 @@ def annotate_episodes(
     store = zarr.storage.LocalStore(root_dir)
     layout.open_root(layout.open_zarr_store(root_dir, read_only=True), str(root_dir))
     try:
-        lock = layout.file_lock(root_dir / layout.WRITER_LOCK, blocking=False,
-                                what="the writer lock")
+        lock = layout.file_lock(
+            root_dir / layout.WRITER_LOCK, blocking=False, what="the writer lock"
+        )
         lock.__enter__()
     except StoreError as exc:
-        raise type(exc)(f"{exc}: a recorder is writing this store; annotate once it has "
-                        "closed") from exc
+        raise type(exc)(
+            f"{exc}: a recorder is writing this store; annotate once it has closed"
+        ) from exc
     try:
         recovery = recover_locked(root_dir)
         if recovery.changed:
@@ -107,8 +112,14 @@ def annotate_episodes(
 class _Annotation:
     """One annotation run, holding the writer lock."""
 
-    def __init__(self, root_dir: Path, store: zarr.abc.store.Store, specs: dict[str, KeySpec],
-                 overwrite: bool, allow_nonfinite: bool) -> None:
+    def __init__(
+        self,
+        root_dir: Path,
+        store: zarr.abc.store.Store,
+        specs: dict[str, KeySpec],
+        overwrite: bool,
+        allow_nonfinite: bool,
+    ) -> None:
         self.root_dir, self.store, self.where = root_dir, store, str(root_dir)
         self.overwrite, self.allow_nonfinite = overwrite, allow_nonfinite
         self.root = layout.open_root(store, self.where, mode="r+")
@@ -119,11 +130,14 @@ class _Annotation:
         self._declare(specs)
         ends = np.asarray(self.root[layout.EPISODE_ENDS][:])
         self.num_episodes = layout.committed_count(ends)
-        self.stream_ends = {s: np.asarray(self.root[layout.ends_path(s)][: self.num_episodes])
-                            for s in self.schema.streams}
+        self.stream_ends = {
+            s: np.asarray(self.root[layout.ends_path(s)][: self.num_episodes])
+            for s in self.schema.streams
+        }
         self.info_array = self.root[layout.EPISODE_INFO]
-        self.infos = [EpisodeInfo.from_json(str(t))
-                      for t in np.asarray(self.info_array[: self.num_episodes])]
+        self.infos = [
+            EpisodeInfo.from_json(str(t)) for t in np.asarray(self.info_array[: self.num_episodes])
+        ]
         self.arrays = {k: self.root[layout.data_path(k)] for k in specs}
         self.pending: dict[int, EpisodeInfo] = {}  # written, not yet claimed
 
@@ -145,7 +159,10 @@ class _Annotation:
                 )
             stored = self.schema.keys.get(key)
             if stored is not None and (stored.shape, stored.dtype, stored.stream) != (
-                    spec.shape, spec.dtype, spec.stream):
+                spec.shape,
+                spec.dtype,
+                spec.stream,
+            ):
                 raise StoreInputError(
                     f"{self.where}: key {key!r} is stored as {stored.dtype} {stored.shape} in "
                     f"stream {stored.stream!r}, declared as {spec.dtype} {spec.shape} in "
@@ -168,12 +185,12 @@ class _Annotation:
                 )
             stream_ends = np.asarray(self.root[layout.ends_path(spec.stream)][:n])
             rows = int(stream_ends[-1]) if n else 0
-            layout.create_key_array(self.root, key, spec, rows,
-                                    added_by=layout.ADDED_BY_ANNOTATE)
+            layout.create_key_array(self.root, key, spec, rows, added_by=layout.ADDED_BY_ANNOTATE)
         _sync_filesystem(self.root_dir)
         header = dict(self.root.attrs[layout.ROOT_ATTR])
-        merged = StoreSchema(keys={**self.schema.keys, **new},
-                             stream_rates_hz=self.schema.stream_rates_hz)
+        merged = StoreSchema(
+            keys={**self.schema.keys, **new}, stream_rates_hz=self.schema.stream_rates_hz
+        )
         header["schema"] = merged.to_json()
         self.root.attrs[layout.ROOT_ATTR] = header  # the declaration: one atomic file
         self.schema = merged
@@ -192,46 +209,56 @@ class _Annotation:
     def _write_episode(self, episode: int, values: Mapping[str, np.ndarray]) -> None:
         where = f"{self.where}: episode {episode}"
         if not 0 <= episode < self.num_episodes:
-            raise StoreInputError(f"{where}: no such committed episode "
-                                  f"({self.num_episodes} committed)")
+            raise StoreInputError(
+                f"{where}: no such committed episode ({self.num_episodes} committed)"
+            )
         if episode in self.pending or episode in self.report.annotated:
             raise StoreInputError(f"{where}: annotated twice in one run")
         if not values:
             raise StoreInputError(f"{where}: no keys given")
         unknown = sorted(set(values) - set(self.specs))
         if unknown:
-            raise StoreInputError(f"{where}: keys {unknown} not declared in specs "
-                                  f"(declared: {', '.join(self.specs)})")
+            raise StoreInputError(
+                f"{where}: keys {unknown} not declared in specs (declared: {', '.join(self.specs)})"
+            )
         info = self.infos[episode]
         held = sorted(set(values) & set(info.keys))
         if held and not self.overwrite:
-            raise StoreInputError(f"{where} already has {held}; pass overwrite=True to "
-                                  "replace them")
+            raise StoreInputError(
+                f"{where} already has {held}; pass overwrite=True to replace them"
+            )
         checked = {}
         for key, value in values.items():
             spec = self.specs[key]
             start, stop = self._rows(spec.stream, episode)
             array = np.asarray(value)
             if len(array) != stop - start:
-                raise StoreInputError(f"{where}, key {key!r}: {len(array)} rows, the episode "
-                                      f"has {stop - start} in stream {spec.stream!r}")
-            checked[key] = _check_value(array, spec, f"{where}, key {key!r}",
-                                        self.allow_nonfinite)
+                raise StoreInputError(
+                    f"{where}, key {key!r}: {len(array)} rows, the episode "
+                    f"has {stop - start} in stream {spec.stream!r}"
+                )
+            checked[key] = _check_value(array, spec, f"{where}, key {key!r}", self.allow_nonfinite)
         if held:  # stop claiming what is about to be rewritten
             info = dataclasses.replace(
-                info, keys=tuple(k for k in info.keys if k not in held),
-                checksums={k: v for k, v in info.checksums.items() if k not in held})
+                info,
+                keys=tuple(k for k in info.keys if k not in held),
+                checksums={k: v for k, v in info.checksums.items() if k not in held},
+            )
             self._write_infos({episode: info})
             self.report.replaced[episode] = held
         for key, value in checked.items():
             start, stop = self._rows(self.specs[key].stream, episode)
             if stop > start:
                 self.arrays[key][start:stop] = value
-        checksums = {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
-                     for k, v in checked.items()}
+        checksums = {
+            k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
+            for k, v in checked.items()
+        }
         self.pending[episode] = dataclasses.replace(
-            info, keys=tuple(sorted({*info.keys, *checked})),
-            checksums={**info.checksums, **checksums})
+            info,
+            keys=tuple(sorted({*info.keys, *checked})),
+            checksums={**info.checksums, **checksums},
+        )
         self.report.annotated[episode] = sorted(checked)
 
     def _rows(self, stream: str, episode: int) -> tuple[int, int]:
@@ -246,8 +273,9 @@ class _Annotation:
         self.pending = {}
 
     def _write_infos(self, infos: Mapping[int, EpisodeInfo]) -> None:
-        with layout.file_lock(self.root_dir / layout.META_LOCK, blocking=True,
-                              what="the meta lock"):
+        with layout.file_lock(
+            self.root_dir / layout.META_LOCK, blocking=True, what="the meta lock"
+        ):
             first, last = min(infos), max(infos) + 1
             texts = np.asarray(self.info_array[first:last]).copy()
             for episode, info in infos.items():

@@ -74,8 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     )
     migrate_cmd.add_argument("path")
     migrate_cmd.add_argument("--to", help="write the converted store here; PATH is left as is")
-    migrate_cmd.add_argument("--shard-frames", type=int, default=SHARD_FRAMES,
-                             help=f"frames per shard file (default {SHARD_FRAMES})")
+    migrate_cmd.add_argument(
+        "--shard-frames",
+        type=int,
+        default=SHARD_FRAMES,
+        help=f"frames per shard file (default {SHARD_FRAMES})",
+    )
     migrate_cmd.set_defaults(func=_migrate)
 
     merge_cmd = commands.add_parser("merge", help="one new store from the episodes of several")
@@ -91,8 +95,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     compact_cmd.add_argument("--keys", nargs="+", help="image keys (default: every color key)")
     compact_cmd.add_argument("--codec", choices=["jpegxl", "jpeg"], default=str(COMPACT_CODEC))
     compact_cmd.add_argument("--quality", type=int, default=COMPACT_QUALITY)
-    compact_cmd.add_argument("--effort", type=int, default=COMPACT_EFFORT,
-                             help="JPEG-XL encoder effort 1..9 (higher: denser, slower)")
+    compact_cmd.add_argument(
+        "--effort",
+        type=int,
+        default=COMPACT_EFFORT,
+        help="JPEG-XL encoder effort 1..9 (higher: denser, slower)",
+    )
     compact_cmd.set_defaults(func=_compact)
 
     upload_cmd = commands.add_parser(
@@ -100,8 +108,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     )
     upload_cmd.add_argument("path")
     upload_cmd.add_argument("url", help="e.g. s3://bucket/demos.zarr (credentials as for s3fs)")
-    upload_cmd.add_argument("--verify", action="store_true",
-                            help="then validate the remote copy against the local store")
+    upload_cmd.add_argument(
+        "--verify",
+        action="store_true",
+        help="then validate the remote copy against the local store",
+    )
     upload_cmd.set_defaults(func=_upload)
     return commands  # more children register as store.<name> entry points (pyproject.toml)
 
@@ -204,8 +215,9 @@ def _curate(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    report = migrate(args.path, args.to, shard_frames=args.shard_frames,
-                     progress=sys.stderr.isatty())
+    report = migrate(
+        args.path, args.to, shard_frames=args.shard_frames, progress=sys.stderr.isatty()
+    )
     print(report.message())
     return 0
 
@@ -216,8 +228,15 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _compact(args: argparse.Namespace) -> int:
-    report = compact(args.path, args.to, keys=args.keys, codec=Codec(args.codec),
-                     quality=args.quality, effort=args.effort, progress=sys.stderr.isatty())
+    report = compact(
+        args.path,
+        args.to,
+        keys=args.keys,
+        codec=Codec(args.codec),
+        quality=args.quality,
+        effort=args.effort,
+        progress=sys.stderr.isatty(),
+    )
     print(report.message())
     return 0
 

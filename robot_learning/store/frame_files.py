@@ -66,7 +66,9 @@ class FrameCodec:
                 config = codecs[1].to_dict()["configuration"]
                 shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[config["shuffle"]]
                 self.blosc = numcodecs.Blosc(
-                    cname=config["cname"], clevel=config["clevel"], shuffle=shuffle,
+                    cname=config["cname"],
+                    clevel=config["clevel"],
+                    shuffle=shuffle,
                     blocksize=config.get("blocksize", 0),
                 )
 

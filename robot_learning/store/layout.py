@@ -136,8 +136,12 @@ def open_group(root: zarr.Group, path: str, where: str) -> zarr.Group:
     """A group below the root, read-only; StoreCorruptError names its zarr.json."""
     try:
         node = zarr.open_group(root.store, path=path, mode="r")
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError,
-            zarr.errors.NodeTypeValidationError) as exc:
+    except (
+        FileNotFoundError,
+        KeyError,
+        zarr.errors.GroupNotFoundError,
+        zarr.errors.NodeTypeValidationError,
+    ) as exc:
         raise StoreCorruptError(f"{where}/{path}/zarr.json: missing group metadata") from exc
     except METADATA_ERRORS as exc:
         raise StoreCorruptError(

@@ -53,9 +53,11 @@ class ExportSummary:
 
     def message(self) -> str:
         skipped = f"; not exported: {', '.join(self.skipped_keys)}" if self.skipped_keys else ""
-        return (f"{self.out_dir}: {self.episodes} episodes, {self.frames} frames, "
-                f"{len(self.cameras)} camera video(s), {self.size_bytes / 1e6:.1f} MB in "
-                f"{self.seconds:.1f} s{skipped}")
+        return (
+            f"{self.out_dir}: {self.episodes} episodes, {self.frames} frames, "
+            f"{len(self.cameras)} camera video(s), {self.size_bytes / 1e6:.1f} MB in "
+            f"{self.seconds:.1f} s{skipped}"
+        )
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,9 @@ def export_lerobot(
     reader = StoreReader(store)
     chosen = list(reader.select() if episodes is None else episodes)
     if not chosen:
-        raise StoreInputError(f"{store}: no episodes to export (none committed, or none match "
-                              "the filters)")
+        raise StoreInputError(
+            f"{store}: no episodes to export (none committed, or none match the filters)"
+        )
     for index in chosen:
         reader.episode(index)  # IndexError names the store and the count
     out_dir = Path(out_dir)
@@ -104,8 +107,15 @@ def export_lerobot(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
-    return ExportSummary(out_dir, len(chosen), frames, tuple(plan.cameras), tuple(plan.skipped),
-                         size, time.perf_counter() - started)
+    return ExportSummary(
+        out_dir,
+        len(chosen),
+        frames,
+        tuple(plan.cameras),
+        tuple(plan.skipped),
+        size,
+        time.perf_counter() - started,
+    )
 
 
 def require_interop_packages() -> None:
@@ -113,8 +123,10 @@ def require_interop_packages() -> None:
         import av  # noqa: F401
         import pyarrow  # noqa: F401
     except ImportError as exc:
-        raise StoreError("LeRobot export/import needs pyarrow and PyAV: "
-                         "pip install 'robot-learning-stack[interop]'") from exc
+        raise StoreError(
+            "LeRobot export/import needs pyarrow and PyAV: "
+            "pip install 'robot-learning-stack[interop]'"
+        ) from exc
 
 
 def _plan(reader: StoreReader, chosen: list[int], fps: int | None) -> _Plan:
@@ -122,11 +134,14 @@ def _plan(reader: StoreReader, chosen: list[int], fps: int | None) -> _Plan:
     rate = schema.stream_rates_hz.get(MAIN_STREAM)
     if fps is None:
         if rate is None:
-            raise StoreInputError(f"{reader.path}: the schema has no rate for stream "
-                                  f"{MAIN_STREAM!r}; pass --fps")
+            raise StoreInputError(
+                f"{reader.path}: the schema has no rate for stream {MAIN_STREAM!r}; pass --fps"
+            )
         if abs(rate - round(rate)) > 1e-9 or round(rate) < 1:
-            raise StoreInputError(f"{reader.path}: step rate {rate} Hz; LeRobot needs a whole "
-                                  "number of frames per second (pass --fps to override)")
+            raise StoreInputError(
+                f"{reader.path}: step rate {rate} Hz; LeRobot needs a whole "
+                "number of frames per second (pass --fps to override)"
+            )
         fps = int(round(rate))
     recorded = set.intersection(*(set(reader.episode(i).info.keys) for i in chosen))
     cameras, lowdim, skipped = [], [], []
@@ -136,31 +151,40 @@ def _plan(reader: StoreReader, chosen: list[int], fps: int | None) -> _Plan:
             skipped.append(f"{key} (not recorded in every episode)")
         elif not spec.is_image:
             lowdim.append(key)
-        elif spec.dtype == "uint8" and len(spec.shape) == 3 and spec.shape[2] == 3 \
-                and spec.codec != Codec.DEPTH:
+        elif (
+            spec.dtype == "uint8"
+            and len(spec.shape) == 3
+            and spec.shape[2] == 3
+            and spec.codec != Codec.DEPTH
+        ):
             cameras.append(key)
         else:
             skipped.append(f"{key} ({spec.codec} {spec.dtype} {spec.shape}: no LeRobot video)")
-    skipped += [f"{k} (stream {schema.keys[k].stream!r})" for k in schema.keys
-                if schema.keys[k].stream != MAIN_STREAM]
+    skipped += [
+        f"{k} (stream {schema.keys[k].stream!r})"
+        for k in schema.keys
+        if schema.keys[k].stream != MAIN_STREAM
+    ]
     for key in cameras:
         h, w, _ = schema.keys[key].shape
         if h % 2 or w % 2:
-            raise StoreInputError(f"{reader.path}: camera {key!r} is {w}x{h}; video needs even "
-                                  "sizes")
+            raise StoreInputError(
+                f"{reader.path}: camera {key!r} is {w}x{h}; video needs even sizes"
+            )
     features: dict[str, dict[str, Any]] = {}
     for key in cameras:
         features[fmt.video_feature(key)] = {
-            "dtype": "video", "shape": list(schema.keys[key].shape),
-            "names": ["height", "width", "channels"]}
+            "dtype": "video",
+            "shape": list(schema.keys[key].shape),
+            "names": ["height", "width", "channels"],
+        }
     if all(k in lowdim for k in fmt.STATE_KEYS):
         names = [n for k in fmt.STATE_KEYS for n in fmt.dimension_names(k, schema.keys[k].shape)]
         features[fmt.STATE] = {"dtype": "float32", "shape": [len(names)], "names": names}
     if fmt.LEROBOT_ACTION in lowdim:
         spec = schema.keys[fmt.LEROBOT_ACTION]
         names = fmt.dimension_names(fmt.LEROBOT_ACTION, spec.shape)
-        features[fmt.LEROBOT_ACTION] = {"dtype": "float32", "shape": [len(names)],
-                                        "names": names}
+        features[fmt.LEROBOT_ACTION] = {"dtype": "float32", "shape": [len(names)], "names": names}
     for key in lowdim:
         spec = schema.keys[key]
         shape = list(spec.shape) or [1]
@@ -175,8 +199,9 @@ def _plan(reader: StoreReader, chosen: list[int], fps: int | None) -> _Plan:
 class _Writer:
     """Streams episodes into chunked parquet and video files, gathering the metadata."""
 
-    def __init__(self, reader: StoreReader, plan: _Plan, root: Path, *, codec: str,
-                 crf: int) -> None:
+    def __init__(
+        self, reader: StoreReader, plan: _Plan, root: Path, *, codec: str, crf: int
+    ) -> None:
         self.reader, self.plan, self.root = reader, plan, root
         self.codec, self.crf = codec, crf
         self.tasks: dict[str, int] = {}
@@ -210,14 +235,13 @@ class _Writer:
         n = ep.length
         data = self.reader.read_episode(index, keys=self.plan.lowdim)
         task_index = self.tasks.setdefault(ep.info.task, len(self.tasks))
-        columns: dict[str, np.ndarray] = {
-            fmt.STORE_PREFIX + k: v for k, v in data.items()}
+        columns: dict[str, np.ndarray] = {fmt.STORE_PREFIX + k: v for k, v in data.items()}
         if fmt.STATE in self.plan.features:
             columns[fmt.STATE] = np.concatenate(
-                [data[k].reshape(n, -1) for k in fmt.STATE_KEYS], axis=1).astype(np.float32)
+                [data[k].reshape(n, -1) for k in fmt.STATE_KEYS], axis=1
+            ).astype(np.float32)
         if fmt.LEROBOT_ACTION in self.plan.features:
-            columns[fmt.LEROBOT_ACTION] = data[fmt.LEROBOT_ACTION].reshape(n, -1).astype(
-                np.float32)
+            columns[fmt.LEROBOT_ACTION] = data[fmt.LEROBOT_ACTION].reshape(n, -1).astype(np.float32)
         columns[fmt.TIMESTAMP] = (np.arange(n) / self.plan.fps).astype(np.float32)
         columns[fmt.FRAME_INDEX] = np.arange(n, dtype=np.int64)
         columns[fmt.EPISODE_INDEX] = np.full(n, position, dtype=np.int64)
@@ -226,9 +250,12 @@ class _Writer:
         if self._data and self._data_bytes > fmt.DATA_FILE_MB * 1e6:
             self._flush_data()
         row: dict[str, Any] = {
-            "episode_index": position, "tasks": [ep.info.task], "length": n,
+            "episode_index": position,
+            "tasks": [ep.info.task],
+            "length": n,
             **{f"data/{k}": v for k, v in fmt.chunk_file(self._data_files).items()},
-            "dataset_from_index": self.frames, "dataset_to_index": self.frames + n,
+            "dataset_from_index": self.frames,
+            "dataset_to_index": self.frames + n,
             fmt.EPISODE_INFO_COLUMN: ep.info.to_json(),
         }
         self._data.append(columns)
@@ -236,8 +263,7 @@ class _Writer:
         stats = {name: fmt.feature_stats(values) for name, values in columns.items()}
         for key in self.plan.cameras:
             row.update(self._video(key, index, n))
-            stats[fmt.video_feature(key)] = fmt.feature_stats(self.stats_parts[key][-1],
-                                                              image=True)
+            stats[fmt.video_feature(key)] = fmt.feature_stats(self.stats_parts[key][-1], image=True)
         for name, values in columns.items():
             self.stats_parts.setdefault(name, []).append(values)
         for feature, values in stats.items():
@@ -256,9 +282,11 @@ class _Writer:
         if writer is None:
             h, w, _ = self.reader.spec(key).shape
             path = self.root / fmt.VIDEO_PATH.format(
-                video_key=feature, **fmt.chunk_file(self._video_files[key]))
-            writer = self._videos[key] = VideoWriter(path, fps=self.plan.fps, width=w,
-                                                     height=h, codec=self.codec, crf=self.crf)
+                video_key=feature, **fmt.chunk_file(self._video_files[key])
+            )
+            writer = self._videos[key] = VideoWriter(
+                path, fps=self.plan.fps, width=w, height=h, codec=self.codec, crf=self.crf
+            )
         first = writer.frames
         start, _ = self.reader.episode(index).rows[MAIN_STREAM]
         sample_rows = set(np.linspace(0, n - 1, num=min(n, _STATS_FRAMES)).astype(int).tolist())
@@ -284,8 +312,7 @@ class _Writer:
             return
         import pyarrow.parquet as pq
 
-        columns = {name: np.concatenate([ep[name] for ep in self._data])
-                   for name in self._data[0]}
+        columns = {name: np.concatenate([ep[name] for ep in self._data]) for name in self._data[0]}
         table = _table(columns, self.plan.features)
         path = self.root / fmt.DATA_PATH.format(**fmt.chunk_file(self._data_files))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,8 +335,12 @@ class _Writer:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.table({"task_index": pa.array(list(self.tasks.values()), pa.int64()),
-                          "task": pa.array(list(self.tasks), pa.string())})
+        table = pa.table(
+            {
+                "task_index": pa.array(list(self.tasks.values()), pa.int64()),
+                "task": pa.array(list(self.tasks), pa.string()),
+            }
+        )
         table = table.replace_schema_metadata({b"pandas": fmt.tasks_pandas_metadata()})
         pq.write_table(table, self.root / fmt.TASKS_PATH)
 
@@ -317,8 +348,9 @@ class _Writer:
         stats = {}
         for name, parts in self.stats_parts.items():
             if name in self.plan.cameras:
-                stats[fmt.video_feature(name)] = fmt.feature_stats(np.concatenate(parts),
-                                                                   image=True)
+                stats[fmt.video_feature(name)] = fmt.feature_stats(
+                    np.concatenate(parts), image=True
+                )
             else:
                 stats[name] = fmt.feature_stats(np.concatenate(parts))
         (self.root / fmt.STATS_PATH).write_text(json.dumps(stats, indent=2))
@@ -346,13 +378,20 @@ def _table(columns: dict[str, np.ndarray], features: dict[str, dict[str, Any]]):
     return pa.table(arrays)
 
 
-def _write_info(reader: StoreReader, plan: _Plan, root: Path, chosen: list[int], frames: int,
-                robot_type: str | None) -> None:
+def _write_info(
+    reader: StoreReader,
+    plan: _Plan,
+    root: Path,
+    chosen: list[int],
+    frames: int,
+    robot_type: str | None,
+) -> None:
     features = plan.features
     for key in plan.cameras:
         feature = fmt.video_feature(key)
         features[feature]["info"] = video_info(
-            root / fmt.VIDEO_PATH.format(video_key=feature, **fmt.chunk_file(0)))
+            root / fmt.VIDEO_PATH.format(video_key=feature, **fmt.chunk_file(0))
+        )
     exported = {k: reader.schema.keys[k] for k in plan.cameras + plan.lowdim}
     info = {
         "codebase_version": fmt.CODEBASE_VERSION,
@@ -372,8 +411,11 @@ def _write_info(reader: StoreReader, plan: _Plan, root: Path, chosen: list[int],
             "store": reader.path,
             "fingerprint": reader.fingerprint(chosen),
             "episodes": chosen,
-            "schema": StoreSchema(keys=exported, stream_rates_hz={
-                MAIN_STREAM: reader.schema.stream_rates_hz.get(MAIN_STREAM, plan.fps)}
+            "schema": StoreSchema(
+                keys=exported,
+                stream_rates_hz={
+                    MAIN_STREAM: reader.schema.stream_rates_hz.get(MAIN_STREAM, plan.fps)
+                },
             ).to_json(),
             "not_exported": plan.skipped,
         },
@@ -385,17 +427,26 @@ def register(store_subparsers: argparse._SubParsersAction) -> None:
     from robot_learning.store.cli import add_filters
 
     parser = store_subparsers.add_parser(
-        "export-lerobot", help="episodes -> a LeRobotDataset v3 directory (parquet + AV1 video)",
-        description=__doc__.split("\n\n")[1])
+        "export-lerobot",
+        help="episodes -> a LeRobotDataset v3 directory (parquet + AV1 video)",
+        description=__doc__.split("\n\n")[1],
+    )
     parser.add_argument("path", help="the store")
     parser.add_argument("out_dir", type=Path, help="new dataset directory (must not exist)")
     add_filters(parser)
     parser.add_argument("--episodes", type=int, nargs="+", help="these episodes (else filters)")
     parser.add_argument("--fps", type=int, help="override the store's step rate")
-    parser.add_argument("--vcodec", default=DEFAULT_CODEC,
-                        help=f"FFmpeg video encoder (default {DEFAULT_CODEC}, LeRobot's)")
-    parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="video quality (lower: "
-                        f"better, larger; default {DEFAULT_CRF})")
+    parser.add_argument(
+        "--vcodec",
+        default=DEFAULT_CODEC,
+        help=f"FFmpeg video encoder (default {DEFAULT_CODEC}, LeRobot's)",
+    )
+    parser.add_argument(
+        "--crf",
+        type=int,
+        default=DEFAULT_CRF,
+        help=f"video quality (lower: better, larger; default {DEFAULT_CRF})",
+    )
     parser.add_argument("--robot-type", help="info.json robot_type, e.g. fr3")
     parser.set_defaults(func=run)
 
@@ -407,9 +458,16 @@ def run(args: argparse.Namespace) -> int:
     if episodes is None:
         episodes = selection(args, StoreReader(args.path))
     try:
-        summary = export_lerobot(args.path, args.out_dir, episodes, fps=args.fps,
-                                 codec=args.vcodec, crf=args.crf, robot_type=args.robot_type,
-                                 progress=sys.stderr.isatty())
+        summary = export_lerobot(
+            args.path,
+            args.out_dir,
+            episodes,
+            fps=args.fps,
+            codec=args.vcodec,
+            crf=args.crf,
+            robot_type=args.robot_type,
+            progress=sys.stderr.isatty(),
+        )
     except IndexError as exc:  # an --episodes entry the store does not have
         raise InputError(str(exc)) from exc
     print(summary.message())

@@ -83,7 +83,7 @@ class LeRobotFormatError(InputError):
 
 def video_feature(camera_key: str) -> str:
     """``camera_front`` -> ``observation.images.front``."""
-    name = camera_key[len(CAMERA_PREFIX):] if camera_key.startswith(CAMERA_PREFIX) else camera_key
+    name = camera_key[len(CAMERA_PREFIX) :] if camera_key.startswith(CAMERA_PREFIX) else camera_key
     return IMAGES_PREFIX + name
 
 
@@ -120,8 +120,11 @@ def feature_stats(values: np.ndarray, *, image: bool = False) -> dict[str, Any]:
         reduce = lambda f, **kw: f(data, axis=0, **kw)  # noqa: E731
         count = len(values)
     out: dict[str, Any] = {
-        "min": reduce(np.min), "max": reduce(np.max), "mean": reduce(np.mean),
-        "std": reduce(np.std), "count": np.array([count]),
+        "min": reduce(np.min),
+        "max": reduce(np.max),
+        "mean": reduce(np.mean),
+        "std": reduce(np.std),
+        "count": np.array([count]),
     }
     for name, q in QUANTILES.items():
         out[name] = reduce(np.quantile, q=q, method="inverted_cdf")
@@ -152,16 +155,35 @@ def tasks_pandas_metadata() -> bytes:
     """The pandas metadata that makes ``pandas.read_parquet`` give the task strings as the
     index, as LeRobot expects (``tasks.loc[task].task_index``), written without pandas."""
     columns = [
-        {"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-         "numpy_type": "int64", "metadata": None},
-        {"name": "task", "field_name": "task", "pandas_type": "unicode",
-         "numpy_type": "object", "metadata": None},
+        {
+            "name": "task_index",
+            "field_name": "task_index",
+            "pandas_type": "int64",
+            "numpy_type": "int64",
+            "metadata": None,
+        },
+        {
+            "name": "task",
+            "field_name": "task",
+            "pandas_type": "unicode",
+            "numpy_type": "object",
+            "metadata": None,
+        },
     ]
-    return json.dumps({
-        "index_columns": ["task"],
-        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
-                            "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
-        "columns": columns,
-        "creator": {"library": "pyarrow", "version": "robot_learning"},
-        "pandas_version": "2.2.0",
-    }).encode()
+    return json.dumps(
+        {
+            "index_columns": ["task"],
+            "column_indexes": [
+                {
+                    "name": None,
+                    "field_name": None,
+                    "pandas_type": "unicode",
+                    "numpy_type": "object",
+                    "metadata": {"encoding": "UTF-8"},
+                }
+            ],
+            "columns": columns,
+            "creator": {"library": "pyarrow", "version": "robot_learning"},
+            "pandas_version": "2.2.0",
+        }
+    ).encode()

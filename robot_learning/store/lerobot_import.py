@@ -47,8 +47,10 @@ class ImportSummary:
 
     def message(self) -> str:
         last = self.first_episode + self.episodes - 1
-        return (f"{self.store}: imported {self.episodes} episodes ({self.first_episode}..{last}), "
-                f"{self.frames} steps in {self.seconds:.1f} s")
+        return (
+            f"{self.store}: imported {self.episodes} episodes ({self.first_episode}..{last}), "
+            f"{self.frames} steps in {self.seconds:.1f} s"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,9 @@ class _Column:
     spec: KeySpec
 
 
-def import_lerobot(dataset: str | Path, store: str | Path, *, source: str = Source.TELEOP,
-                   progress: bool = True) -> ImportSummary:
+def import_lerobot(
+    dataset: str | Path, store: str | Path, *, source: str = Source.TELEOP, progress: bool = True
+) -> ImportSummary:
     require_interop_packages()
     started = time.perf_counter()
     root = Path(dataset)
@@ -70,23 +73,26 @@ def import_lerobot(dataset: str | Path, store: str | Path, *, source: str = Sour
     episodes = _read_parquets(root, "meta/episodes", "meta/episodes")
     episodes.sort(key=lambda row: row["episode_index"])
     if len(episodes) != info["total_episodes"]:
-        raise fmt.LeRobotFormatError(f"{root}/meta/episodes: {len(episodes)} episode rows, "
-                                     f"info.json says {info['total_episodes']}")
+        raise fmt.LeRobotFormatError(
+            f"{root}/meta/episodes: {len(episodes)} episode rows, "
+            f"info.json says {info['total_episodes']}"
+        )
     columns = _columns(root, info)
     tasks = _read_tasks(root)
-    schema = StoreSchema(keys={k: c.spec for k, c in columns.items()},
-                         stream_rates_hz={MAIN_STREAM: float(fps)})
+    schema = StoreSchema(
+        keys={k: c.spec for k, c in columns.items()}, stream_rates_hz={MAIN_STREAM: float(fps)}
+    )
     data = _read_data(root, info, columns)
     ours = fmt.OUR_INFO in info
     sources = {k: _Frames(root, info, c.feature) for k, c in columns.items() if c.kind == "video"}
     frames = 0
     with StoreWriter(store, schema) as writer:
         first = writer.num_episodes
-        bar = tqdm(total=len(episodes), unit="episode", desc="import-lerobot",
-                   disable=not progress)
+        bar = tqdm(total=len(episodes), unit="episode", desc="import-lerobot", disable=not progress)
         for row in episodes:
-            frames += _import_episode(writer, root, row, data, columns, sources, tasks, fps,
-                                      ours=ours, source=source)
+            frames += _import_episode(
+                writer, root, row, data, columns, sources, tasks, fps, ours=ours, source=source
+            )
             bar.update(1)
         bar.close()
     return ImportSummary(Path(store), first, len(episodes), frames, time.perf_counter() - started)
@@ -105,9 +111,11 @@ def _columns(root: Path, info: dict[str, Any]) -> dict[str, _Column]:
             else:
                 out[key] = _Column(fmt.STORE_PREFIX + key, "lowdim", spec)
             if out[key].feature not in features:
-                raise fmt.LeRobotFormatError(f"{root}/{fmt.INFO_PATH}: the robot_learning schema "
-                                             f"names {key!r}, but feature "
-                                             f"{out[key].feature!r} is missing")
+                raise fmt.LeRobotFormatError(
+                    f"{root}/{fmt.INFO_PATH}: the robot_learning schema "
+                    f"names {key!r}, but feature "
+                    f"{out[key].feature!r} is missing"
+                )
         return out
     out = {}
     for name, feature in features.items():
@@ -117,20 +125,24 @@ def _columns(root: Path, info: dict[str, Any]) -> dict[str, _Column]:
         if dtype in ("video", "image"):
             cam = name.removeprefix(fmt.IMAGES_PREFIX).replace(".", "_")
             if len(shape) != 3 or shape[2] != 3:
-                raise fmt.LeRobotFormatError(f"{root}/{fmt.INFO_PATH}: feature {name!r} has "
-                                             f"shape {list(shape)}; expected [H, W, 3]")
+                raise fmt.LeRobotFormatError(
+                    f"{root}/{fmt.INFO_PATH}: feature {name!r} has "
+                    f"shape {list(shape)}; expected [H, W, 3]"
+                )
             out[camera_key(cam)] = _Column(name, dtype, KeySpec(shape, "uint8", Codec.JPEG))
         elif name == fmt.TIMESTAMP:
-            out[TIMESTAMP] = _Column(name, "lowdim", KeySpec(
-                (), "float64", units="s from the episode's start"))
+            out[TIMESTAMP] = _Column(
+                name, "lowdim", KeySpec((), "float64", units="s from the episode's start")
+            )
         elif dtype in ("string", None):
             log.warning("%s: feature %r (%s) is not imported", root, name, dtype)
         else:
             try:
                 out[name] = _Column(name, "lowdim", KeySpec(shape, dtype))
             except ValueError as exc:
-                raise fmt.LeRobotFormatError(f"{root}/{fmt.INFO_PATH}: feature {name!r}: {exc}") \
-                    from exc
+                raise fmt.LeRobotFormatError(
+                    f"{root}/{fmt.INFO_PATH}: feature {name!r}: {exc}"
+                ) from exc
     return out
 
 
@@ -163,14 +175,17 @@ def _read_tasks(root: Path) -> dict[int, str]:
     index = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
     name = index[0] if index else "task"
     if name not in table.column_names or "task_index" not in table.column_names:
-        raise fmt.LeRobotFormatError(f"{path}: expected task strings and a task_index column, "
-                                     f"found {table.column_names}")
-    return dict(zip(table.column("task_index").to_pylist(), table.column(name).to_pylist(),
-                    strict=True))
+        raise fmt.LeRobotFormatError(
+            f"{path}: expected task strings and a task_index column, found {table.column_names}"
+        )
+    return dict(
+        zip(table.column("task_index").to_pylist(), table.column(name).to_pylist(), strict=True)
+    )
 
 
-def _read_data(root: Path, info: dict[str, Any], columns: dict[str, _Column]
-               ) -> dict[str, np.ndarray]:
+def _read_data(
+    root: Path, info: dict[str, Any], columns: dict[str, _Column]
+) -> dict[str, np.ndarray]:
     """Every frame's rows, ordered by the global ``index``: feature -> array (N, *shape)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -185,8 +200,9 @@ def _read_data(root: Path, info: dict[str, Any], columns: dict[str, _Column]
         try:
             table = pq.read_table(path, columns=wanted)
         except Exception as exc:
-            raise fmt.LeRobotFormatError(f"{path}: unreadable, or lacks a column of "
-                                         f"{wanted} ({exc})") from exc
+            raise fmt.LeRobotFormatError(
+                f"{path}: unreadable, or lacks a column of {wanted} ({exc})"
+            ) from exc
         tables.append(table)
     table = pa.concat_tables(tables)
     out = {}
@@ -212,8 +228,9 @@ class _Frames:
     def __init__(self, root: Path, info: dict[str, Any], feature: str) -> None:
         self.root, self.feature, self.template = root, feature, info.get("video_path")
         if not self.template:
-            raise fmt.LeRobotFormatError(f"{root}/{fmt.INFO_PATH}: video feature {feature!r} "
-                                         "but no video_path")
+            raise fmt.LeRobotFormatError(
+                f"{root}/{fmt.INFO_PATH}: video feature {feature!r} but no video_path"
+            )
         self._path: Path | None = None
         self._frames: Iterator[tuple[float, np.ndarray]] | None = None
         self._time = -np.inf  # time of the last frame taken from the open file
@@ -222,15 +239,19 @@ class _Frames:
         prefix = f"videos/{self.feature}/"
         try:
             path = self.root / self.template.format(
-                video_key=self.feature, chunk_index=row[prefix + "chunk_index"],
-                file_index=row[prefix + "file_index"])
+                video_key=self.feature,
+                chunk_index=row[prefix + "chunk_index"],
+                file_index=row[prefix + "file_index"],
+            )
             start = float(row[prefix + "from_timestamp"])
         except KeyError as exc:
-            raise fmt.LeRobotFormatError(f"{self.root}/meta/episodes: episode "
-                                         f"{row['episode_index']} lacks {exc}") from exc
+            raise fmt.LeRobotFormatError(
+                f"{self.root}/meta/episodes: episode {row['episode_index']} lacks {exc}"
+            ) from exc
         if not path.exists():
-            raise fmt.LeRobotFormatError(f"{path}: missing (video of {self.feature}, episode "
-                                         f"{row['episode_index']})")
+            raise fmt.LeRobotFormatError(
+                f"{path}: missing (video of {self.feature}, episode {row['episode_index']})"
+            )
         if path != self._path or start <= self._time:
             self._path, self._frames, self._time = path, decode_frames(path), -np.inf
         half = 0.5 / fps
@@ -241,45 +262,76 @@ class _Frames:
                 if t < want - half:
                     continue
                 if t > want + half:
-                    raise fmt.LeRobotFormatError(f"{path}: no frame at {want:.3f} s (episode "
-                                                 f"{row['episode_index']}, frame {i}); next is "
-                                                 f"at {t:.3f} s")
+                    raise fmt.LeRobotFormatError(
+                        f"{path}: no frame at {want:.3f} s (episode "
+                        f"{row['episode_index']}, frame {i}); next is "
+                        f"at {t:.3f} s"
+                    )
                 yield frame
                 break
             else:
-                raise fmt.LeRobotFormatError(f"{path}: ends before {want:.3f} s (episode "
-                                             f"{row['episode_index']}, frame {i} of "
-                                             f"{row['length']})")
+                raise fmt.LeRobotFormatError(
+                    f"{path}: ends before {want:.3f} s (episode "
+                    f"{row['episode_index']}, frame {i} of "
+                    f"{row['length']})"
+                )
 
 
-def _import_episode(writer: StoreWriter, root: Path, row: dict[str, Any],
-                    data: dict[str, np.ndarray], columns: dict[str, _Column],
-                    sources: dict[str, _Frames], tasks: dict[int, str], fps: int, *,
-                    ours: bool, source: str) -> int:
+def _import_episode(
+    writer: StoreWriter,
+    root: Path,
+    row: dict[str, Any],
+    data: dict[str, np.ndarray],
+    columns: dict[str, _Column],
+    sources: dict[str, _Frames],
+    tasks: dict[int, str],
+    fps: int,
+    *,
+    ours: bool,
+    source: str,
+) -> int:
     e, n = int(row["episode_index"]), int(row["length"])
     start, stop = int(row["dataset_from_index"]), int(row["dataset_to_index"])
     rows = np.flatnonzero(data[fmt.EPISODE_INDEX] == e)
-    if stop - start != n or len(rows) != n or not np.array_equal(
-            data[fmt.FRAME_INDEX][rows], np.arange(n)):
-        raise fmt.LeRobotFormatError(f"{root}/data: episode {e} should have frames 0..{n - 1} "
-                                     f"(rows {start}..{stop}); found {len(rows)} rows")
+    if (
+        stop - start != n
+        or len(rows) != n
+        or not np.array_equal(data[fmt.FRAME_INDEX][rows], np.arange(n))
+    ):
+        raise fmt.LeRobotFormatError(
+            f"{root}/data: episode {e} should have frames 0..{n - 1} "
+            f"(rows {start}..{stop}); found {len(rows)} rows"
+        )
     if ours and row.get(fmt.EPISODE_INFO_COLUMN):
         info = EpisodeInfo.from_json(row[fmt.EPISODE_INFO_COLUMN])
-        begin = {"source": info.source, "task": info.task, "operator": info.operator,
-                 "notes": {**info.notes, "imported_from": {"lerobot": str(root),
-                                                           "episode_index": e,
-                                                           "store_episode": info.index}},
-                 "calibration": info.calibration, "start_time_s": info.start_time_s}
+        begin = {
+            "source": info.source,
+            "task": info.task,
+            "operator": info.operator,
+            "notes": {
+                **info.notes,
+                "imported_from": {
+                    "lerobot": str(root),
+                    "episode_index": e,
+                    "store_episode": info.index,
+                },
+            },
+            "calibration": info.calibration,
+            "start_time_s": info.start_time_s,
+        }
         success = info.success
     else:
         task = tasks.get(int(data[fmt.TASK_INDEX][rows[0]]), (row.get("tasks") or [""])[0])
-        begin = {"source": source, "task": task,
-                 "notes": {"imported_from": {"lerobot": str(root), "episode_index": e}}}
+        begin = {
+            "source": source,
+            "task": task,
+            "notes": {"imported_from": {"lerobot": str(root), "episode_index": e}},
+        }
         success = True
     frames = {k: sources[k].episode(row, fps) for k in sources}
     writer.begin_episode(**begin)
     for offset in range(0, n, _BLOCK_ROWS):
-        block = rows[offset:offset + _BLOCK_ROWS]
+        block = rows[offset : offset + _BLOCK_ROWS]
         batch: dict[str, np.ndarray] = {}
         for key, column in columns.items():
             if column.kind == "video":
@@ -304,17 +356,24 @@ def _decode_png(value: Any) -> np.ndarray:
 
 def register(store_subparsers: argparse._SubParsersAction) -> None:
     parser = store_subparsers.add_parser(
-        "import-lerobot", help="a LeRobotDataset v3 directory -> episodes appended to a store",
-        description=__doc__.split("\n\n")[1])
+        "import-lerobot",
+        help="a LeRobotDataset v3 directory -> episodes appended to a store",
+        description=__doc__.split("\n\n")[1],
+    )
     parser.add_argument("dataset", type=Path, help="LeRobotDataset v3 directory")
     parser.add_argument("store", help="store to append to (created when missing)")
-    parser.add_argument("--source", default=str(Source.TELEOP), choices=[str(s) for s in Source],
-                        help="source of the episodes of a dataset not exported by this project")
+    parser.add_argument(
+        "--source",
+        default=str(Source.TELEOP),
+        choices=[str(s) for s in Source],
+        help="source of the episodes of a dataset not exported by this project",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = import_lerobot(args.dataset, args.store, source=args.source,
-                             progress=sys.stderr.isatty())
+    summary = import_lerobot(
+        args.dataset, args.store, source=args.source, progress=sys.stderr.isatty()
+    )
     print(summary.message())
     return 0

@@ -121,8 +121,9 @@ def merge(
     """One new store ``to`` holding every committed episode of ``sources``, in order."""
     if len(sources) < 1:
         raise StoreInputError("merge needs at least one source store")
-    return _rebuild("merge", sources, to, shard_frames=shard_frames, progress=progress,
-                    keep_records=False)
+    return _rebuild(
+        "merge", sources, to, shard_frames=shard_frames, progress=progress, keep_records=False
+    )
 
 
 def compact(
@@ -138,18 +139,28 @@ def compact(
 ) -> RebuildReport:
     """Re-encode color image keys (default: every JPEG/JPEG-XL key) into a denser codec."""
     schema = StoreReader(path).schema
-    chosen = list(keys) if keys else [
-        k for k, spec in schema.keys.items() if spec.codec in (Codec.JPEG, Codec.JPEGXL)
-    ]
+    chosen = (
+        list(keys)
+        if keys
+        else [k for k, spec in schema.keys.items() if spec.codec in (Codec.JPEG, Codec.JPEGXL)]
+    )
     try:
-        specs = {k: replace(schema.keys[k], codec=codec, quality=quality, effort=effort)
-                 for k in chosen}
+        specs = {
+            k: replace(schema.keys[k], codec=codec, quality=quality, effort=effort) for k in chosen
+        }
     except KeyError as exc:
         raise StoreInputError(f"{path}: no key {exc} to compact") from exc
     except ValueError as exc:
         raise StoreInputError(f"{path}: cannot compact: {exc}") from exc
-    return _rebuild("compact", [path], to, shard_frames=shard_frames, progress=progress,
-                    keep_records=True, new_specs=specs)
+    return _rebuild(
+        "compact",
+        [path],
+        to,
+        shard_frames=shard_frames,
+        progress=progress,
+        keep_records=True,
+        new_specs=specs,
+    )
 
 
 # ------------------------------------------------------------------------------ the frame
@@ -200,11 +211,19 @@ def _rebuild(
         report.bytes_before, report.files_before = _usage(roots)
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir(parents=True)
-        (building / _MARKER).write_text(json.dumps({"how": how, "sources": [str(r) for r in roots],
-                                                    "target": str(target)}))
+        (building / _MARKER).write_text(
+            json.dumps({"how": how, "sources": [str(r) for r in roots], "target": str(target)})
+        )
         try:
-            report.psnr_db = _build(building, parts, schema, shard_frames=shard_frames,
-                                    keep_records=keep_records, progress=progress, how=how)
+            report.psnr_db = _build(
+                building,
+                parts,
+                schema,
+                shard_frames=shard_frames,
+                keep_records=keep_records,
+                progress=progress,
+                how=how,
+            )
             report.episodes = _verify(building, parts, keep_records and not new_specs)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)  # the sources were never touched
@@ -277,11 +296,16 @@ def _build(
     }
     totals = {s: sum(stop - start for *_, start, stop in r) for s, r in ranges.items()}
     psnr = {}
-    with tqdm(total=sum(totals[s.stream] for s in schema.keys.values() if s.is_image),
-              desc=f"{how}: frames", unit="frame", disable=not progress) as bar:
+    with tqdm(
+        total=sum(totals[s.stream] for s in schema.keys.values() if s.is_image),
+        desc=f"{how}: frames",
+        unit="frame",
+        disable=not progress,
+    ) as bar:
         for key, spec in schema.keys.items():
-            array = layout.create_key_array(root, key, spec, totals[spec.stream],
-                                            shard_frames=shard_frames)
+            array = layout.create_key_array(
+                root, key, spec, totals[spec.stream], shard_frames=shard_frames
+            )
             if spec.is_image:
                 mse = _copy_frames(key, array, ranges[spec.stream], dest, bar)
                 if mse is not None:
@@ -331,9 +355,7 @@ def _raw_info(reader: StoreReader, episode: int) -> str:
     return str(reader._root[layout.EPISODE_INFO][episode])
 
 
-def _copy_frames(
-    key: str, array: zarr.Array, ranges: list, dest: Path, bar: tqdm
-) -> float | None:
+def _copy_frames(key: str, array: zarr.Array, ranges: list, dest: Path, bar: tqdm) -> float | None:
     """Frames into the new array: the same bytes where the frame codecs agree, otherwise
     decoded and re-encoded (then the mean squared error to the old frames is returned)."""
     spec = KeySpec.from_json(array.attrs["spec"])
@@ -457,4 +479,3 @@ def is_current_layout(path: str | os.PathLike[str]) -> bool:
     return all(
         is_sharded(reader.array(k)) for k, spec in reader.schema.keys.items() if spec.is_image
     )
-

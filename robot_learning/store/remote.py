@@ -69,9 +69,7 @@ class UploadReport:
         )
 
 
-def upload(
-    path: str | os.PathLike[str], url: str, *, progress: bool = False
-) -> UploadReport:
+def upload(path: str | os.PathLike[str], url: str, *, progress: bool = False) -> UploadReport:
     """Send the committed episodes of the local store ``path`` to ``url`` (resumable)."""
     start = time.perf_counter()
     root_dir = layout.local_path(path)
@@ -100,15 +98,18 @@ def upload(
         if immutable:
             sent[rel] = len(data)
 
-    rows = {s: int(reader.stream_ends(s)[-1]) if reader.num_episodes else 0
-            for s in reader.schema.streams}
+    rows = {
+        s: int(reader.stream_ends(s)[-1]) if reader.num_episodes else 0
+        for s in reader.schema.streams
+    }
     n = reader.num_episodes
     arrays = [(layout.data_path(k), rows[s.stream], s) for k, s in reader.schema.keys.items()]
     meta = [(layout.EPISODE_INFO, n, None), (layout.CURATION, n, None)]
     meta += [(layout.ends_path(s), n, None) for s in reader.schema.streams[1:]]
     meta += [(layout.EPISODE_ENDS, n, None)]  # the commit point, last
-    with tqdm(total=len(arrays) + len(meta), desc="upload", unit="array",
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(arrays) + len(meta), desc="upload", unit="array", disable=not progress
+    ) as bar:
         for rel, count, spec in [*arrays, *meta]:
             if spec is not None and spec.is_image:
                 _upload_frames(reader, rel.split("/", 1)[1], count, put)
@@ -116,8 +117,11 @@ def upload(
                 _upload_chunks(reader, rel, count, put)
             put(f"{rel}/zarr.json", _metadata_with_rows(root_dir / rel, count), immutable=False)
             bar.update()
-    put(f"{layout.DATA_GROUP}/zarr.json", (root_dir / layout.DATA_GROUP / "zarr.json").read_bytes(),
-        immutable=False)
+    put(
+        f"{layout.DATA_GROUP}/zarr.json",
+        (root_dir / layout.DATA_GROUP / "zarr.json").read_bytes(),
+        immutable=False,
+    )
     group = json.loads((root_dir / layout.META_GROUP / "zarr.json").read_text())
     group.get("attributes", {}).pop(layout.PENDING_ATTR, None)
     put(f"{layout.META_GROUP}/zarr.json", json.dumps(group).encode(), immutable=False)
@@ -176,9 +180,14 @@ def _committed_chunk(array: zarr.Array, chunk: int, stop: int) -> bytes | None:
     values = np.asarray(array[start:stop])
     memory: dict = {}
     shadow = zarr.create_array(
-        zarr.storage.MemoryStore(memory), shape=(stop, *array.shape[1:]), chunks=array.chunks,
-        dtype=array.metadata.data_type, fill_value=array.fill_value,
-        serializer=array.serializer, compressors=array.compressors, filters=array.filters,
+        zarr.storage.MemoryStore(memory),
+        shape=(stop, *array.shape[1:]),
+        chunks=array.chunks,
+        dtype=array.metadata.data_type,
+        fill_value=array.fill_value,
+        serializer=array.serializer,
+        compressors=array.compressors,
+        filters=array.filters,
     )
     shadow[start:stop] = values
     data = memory.get(shadow.metadata.encode_chunk_key((chunk, *([0] * (array.ndim - 1)))))
@@ -229,8 +238,11 @@ class RemoteShards:
         """The byte ranges of ``wanted`` frames, neighbours in a shard fetched as one range
         (an observation window's frames lie side by side), all requests concurrently."""
         paths, starts, ends = fsspec.utils.merge_offset_ranges(
-            [w[1] for w in wanted], [w[2] for w in wanted], [w[3] for w in wanted],
-            max_gap=_MERGE_GAP_BYTES, max_block=_MERGE_MAX_BYTES,
+            [w[1] for w in wanted],
+            [w[2] for w in wanted],
+            [w[3] for w in wanted],
+            max_gap=_MERGE_GAP_BYTES,
+            max_block=_MERGE_MAX_BYTES,
         )
         blocks = self.fs.cat_ranges(paths, starts, ends)
         spans: dict[str, list[tuple[int, int, bytes]]] = {}
@@ -247,17 +259,21 @@ class RemoteShards:
         indexes = {s: self._indexes[s] for s in shards if s in self._indexes}
         missing = [s for s in shards if s not in indexes]
         if missing:
-            blobs = self.fs.cat_ranges([self.shard_path(s) for s in missing],
-                                       [-self._index_bytes] * len(missing), [None] * len(missing),
-                                       on_error="return")
+            blobs = self.fs.cat_ranges(
+                [self.shard_path(s) for s in missing],
+                [-self._index_bytes] * len(missing),
+                [None] * len(missing),
+                on_error="return",
+            )
             for shard, blob in zip(missing, blobs, strict=True):
                 if isinstance(blob, FileNotFoundError):
                     index = np.full((self.frames_per_shard, 2), EMPTY_ENTRY, dtype="<u8")
                 elif isinstance(blob, Exception):
                     raise StoreError(f"{self.shard_path(shard)}: {blob}") from blob
                 else:
-                    index = parse_index(blob, 2**62, self.frames_per_shard,
-                                         Path(self.shard_path(shard)))
+                    index = parse_index(
+                        blob, 2**62, self.frames_per_shard, Path(self.shard_path(shard))
+                    )
                 indexes[shard] = index
                 if shard < self._full_shards:
                     self._indexes[shard] = index

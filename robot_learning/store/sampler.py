@@ -119,8 +119,9 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         self.normalization = dict(normalization or {})
         keys = list(self.normalization)
         self.stats: dict[str, KeyStats] = (
-            pool_stats([stats_for(r, keys, eps) for r, eps in zip(readers, chosen, strict=True)
-                        if eps])
+            pool_stats(
+                [stats_for(r, keys, eps) for r, eps in zip(readers, chosen, strict=True) if eps]
+            )
             if keys
             else {}
         )
@@ -140,8 +141,9 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
             if not readers[0].spec(k).is_image
         ]
         for key in keys:
-            full = np.zeros((int(self._row_offsets[-1]), *readers[0].spec(key).shape),
-                            dtype=np.float32)
+            full = np.zeros(
+                (int(self._row_offsets[-1]), *readers[0].spec(key).shape), dtype=np.float32
+            )
             for offset, reader, eps in zip(self._row_offsets, readers, chosen, strict=False):
                 for e in eps:
                     start, stop = reader.episode(e).rows[MAIN_STREAM]
@@ -172,9 +174,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {key: value[0] for key, value in self.get_batch([index]).items()}
 
-    def get_batch(
-        self, indices: Sequence[int], *, images: bool = True
-    ) -> dict[str, torch.Tensor]:
+    def get_batch(self, indices: Sequence[int], *, images: bool = True) -> dict[str, torch.Tensor]:
         """Samples ``indices`` already stacked: every tensor gets a leading batch axis B.
 
         ``images=False`` skips the image keys (statistics over low-dim windows are cheap).
@@ -253,7 +253,9 @@ def _check_keys(
             )
         reference = first.spec(key)
         if (spec.shape, spec.dtype, spec.is_image) != (
-            reference.shape, reference.dtype, reference.is_image
+            reference.shape,
+            reference.dtype,
+            reference.is_image,
         ):
             raise ValueError(
                 f"{reader.path}: key {key!r} is {spec.dtype} {spec.shape}, but "

@@ -56,7 +56,8 @@ def validate(
     local = None if layout.is_remote(path) else layout.local_path(path)
     writer_active = local is not None and layout.writer_is_active(local)
     problems = _check_groups(root, schema, where) + _check_declarations(
-        root, schema, writer_active, where)
+        root, schema, writer_active, where
+    )
     if problems:
         return problems
     try:
@@ -111,10 +112,15 @@ def _check_shard_files(reader: StoreReader) -> list[Problem]:
             if not path.exists():
                 first = shard * files.frames_per_shard
                 last = min(first + files.frames_per_shard, committed) - 1
-                problems.append(Problem(
-                    f"no shard file for committed rows {first}..{last}: they read as all-black "
-                    "frames; unless the camera recorded only black there, the file was lost",
-                    episode=reader.episode_of_row(first), key=key, file=str(path)))
+                problems.append(
+                    Problem(
+                        f"no shard file for committed rows {first}..{last}: they read as all-black "
+                        "frames; unless the camera recorded only black there, the file was lost",
+                        episode=reader.episode_of_row(first),
+                        key=key,
+                        file=str(path),
+                    )
+                )
     return problems
 
 
@@ -185,12 +191,14 @@ def _check_declarations(
     except (KeyError, ValueError) as exc:
         return [*problems, Problem(f"data group unreadable ({exc})", file=f"{where}/data")]
     staged = layout.undeclared_annotation_arrays(root, schema)
-    problems += [Problem("array not declared in the schema", key=k) for k in extra
-                 if k not in staged]
+    problems += [
+        Problem("array not declared in the schema", key=k) for k in extra if k not in staged
+    ]
     if not writer_active:  # while annotation runs (it holds the writer lock): work in progress
         problems += [
-            Problem("array left undeclared by an interrupted annotation (run `rl store "
-                    "recover`)", key=k)
+            Problem(
+                "array left undeclared by an interrupted annotation (run `rl store recover`)", key=k
+            )
             for k in staged
         ]
     return problems

@@ -33,8 +33,16 @@ def _av():  # noqa: ANN202
 class VideoWriter:
     """Append RGB frames (H, W, 3 uint8) to one MP4 at ``fps``; frame k is shown at k/fps s."""
 
-    def __init__(self, path: Path, *, fps: int, width: int, height: int,
-                 codec: str = DEFAULT_CODEC, crf: int = DEFAULT_CRF) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fps: int,
+        width: int,
+        height: int,
+        codec: str = DEFAULT_CODEC,
+        crf: int = DEFAULT_CRF,
+    ) -> None:
         av = _av()
         os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner otherwise
         if width % 2 or height % 2:
@@ -54,8 +62,9 @@ class VideoWriter:
         except Exception as exc:
             self._container.close()
             path.unlink(missing_ok=True)
-            raise ValueError(f"video codec {codec!r} is not available in this FFmpeg ({exc})") \
-                from exc
+            raise ValueError(
+                f"video codec {codec!r} is not available in this FFmpeg ({exc})"
+            ) from exc
         self._stream.pix_fmt = "yuv420p"
         self._stream.width = width
         self._stream.height = height

@@ -291,13 +291,19 @@ class StoreWriter:
             calibration=dict(calibration or {}),
         )
         with self._disk_full_as_error(f"starting episode {index}"):
-            layout.update_meta_attrs(self._store, self.path, {layout.PENDING_ATTR: {
-                "index": index,
-                "source": str(source),
-                "task": task,
-                "start_time_s": self._episode.start_time_s,
-                "pid": os.getpid(),
-            }})
+            layout.update_meta_attrs(
+                self._store,
+                self.path,
+                {
+                    layout.PENDING_ATTR: {
+                        "index": index,
+                        "source": str(source),
+                        "task": task,
+                        "start_time_s": self._episode.start_time_s,
+                        "pid": os.getpid(),
+                    }
+                },
+            )
         return index
 
     def append(self, step: Mapping[str, Any], *, stream: str = MAIN_STREAM) -> None:
@@ -357,8 +363,13 @@ class StoreWriter:
         ep.keys[stream] = keys
         return checked
 
-    def commit(self, *, success: bool, notes: Mapping[str, Any] | None = None,
-               source: Source | str | None = None) -> int:
+    def commit(
+        self,
+        *,
+        success: bool,
+        notes: Mapping[str, Any] | None = None,
+        source: Source | str | None = None,
+    ) -> int:
         """Make the open episode durable and visible to readers; returns its index.
 
         ``source`` overrides the one given at ``begin_episode`` (a policy rollout turns out to
@@ -374,8 +385,7 @@ class StoreWriter:
         with self._disk_full_as_error(f"committing episode {ep.index}"):
             return self._commit(ep, success=success, notes=notes)
 
-    def _commit(self, ep: _OpenEpisode, *, success: bool, notes: Mapping[str, Any] | None
-                ) -> int:
+    def _commit(self, ep: _OpenEpisode, *, success: bool, notes: Mapping[str, Any] | None) -> int:
         self._flush_images(ep, None, force=True)
         self._drain()
         checksums = self._write_lowdim_and_fill(ep)
@@ -435,8 +445,7 @@ class StoreWriter:
             if layout.release_reserve(self.path):  # room for the few bytes of metadata
                 layout.update_meta_attrs(self._store, self.path, {layout.PENDING_ATTR: None})
             else:  # the next writer or `rl store recover` clears it
-                log.warning("%s: disk full, the discarded episode stays marked pending",
-                            self.path)
+                log.warning("%s: disk full, the discarded episode stays marked pending", self.path)
 
     @contextlib.contextmanager
     def _disk_full_as_error(self, doing: str) -> Iterator[None]:
@@ -530,8 +539,11 @@ class StoreWriter:
             exc = self._errors.pop(0)
             self._errors.clear()
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                doing = (f"writing episode {self._episode.index}" if self._episode is not None
-                         else "writing data")
+                doing = (
+                    f"writing episode {self._episode.index}"
+                    if self._episode is not None
+                    else "writing data"
+                )
                 raise self._disk_full(doing) from exc
             raise StoreError(f"{self.path}: writing data failed: {exc}") from exc
 

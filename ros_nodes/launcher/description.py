@@ -32,8 +32,21 @@ CONDITIONS = ("if", "unless")
 _KEYS: dict[str, tuple[set[str], set[str]]] = {  # action -> (required, optional)
     "arg": ({"name"}, {"default", "description", "choices"}),
     "let": ({"name", "value"}, set()),
-    "node": ({"exec"}, {"pkg", "name", "namespace", "param", "remap", "output", "respawn",
-                        "respawn_delay", "args", "ros_args"}),
+    "node": (
+        {"exec"},
+        {
+            "pkg",
+            "name",
+            "namespace",
+            "param",
+            "remap",
+            "output",
+            "respawn",
+            "respawn_delay",
+            "args",
+            "ros_args",
+        },
+    ),
     "include": ({"file"}, {"arg"}),
     "group": ({"children"}, {"scoped", "forwarding"}),
     "push_ros_namespace": ({"namespace"}, set()),
@@ -98,9 +111,9 @@ def load(path: str | Path, arguments: Mapping[str, str]) -> LaunchPlan:
     _run_file(file, _Context(dict(arguments), None, file), plan, f"{path}")
     unknown = sorted(set(arguments) - set(plan.declared))
     if unknown:
-        declared = ", ".join(
-            f"{n} ({d})" if d else n for n, d in sorted(plan.declared.items())
-        ) or "none"
+        declared = (
+            ", ".join(f"{n} ({d})" if d else n for n, d in sorted(plan.declared.items())) or "none"
+        )
         raise LaunchError(
             f"{path}: unknown launch argument(s) {', '.join(unknown)}; this file declares: "
             f"{declared}"
@@ -129,7 +142,7 @@ def _run_entities(entities: Any, ctx: _Context, plan: LaunchPlan, where: str) ->
         here = f"{where}: entry {i}"
         if not isinstance(entry, dict) or len(entry) != 1:
             raise LaunchError(f"{here}: each action is a one-key mapping such as '- node: {{...}}'")
-        (kind, body), = entry.items()
+        ((kind, body),) = entry.items()
         kind = _ALIASES.get(kind, kind)
         if kind not in _KEYS:
             raise LaunchError(
@@ -258,19 +271,21 @@ def _node(body: dict[str, Any], ctx: _Context, plan: LaunchPlan, where: str) -> 
         respawn_delay_s = float(delay)
     except ValueError as exc:
         raise LaunchError(f"{where}: respawn_delay {delay!r} is not a number of seconds") from exc
-    plan.nodes.append(NodeSpec(
-        executable=executable,
-        name=name,
-        namespace=_absolute(_join_namespace(ctx.namespace, namespace)),
-        parameters=tuple(_parameters(body.get("param"), ctx, where)),
-        remaps=tuple(_remaps(body.get("remap"), ctx, where)),
-        arguments=tuple(_text(body.get("args", ""), ctx, where).split()),
-        ros_arguments=tuple(_text(body.get("ros_args", ""), ctx, where).split()),
-        output=output,
-        respawn=respawn,
-        respawn_delay_s=respawn_delay_s,
-        where=where,
-    ))
+    plan.nodes.append(
+        NodeSpec(
+            executable=executable,
+            name=name,
+            namespace=_absolute(_join_namespace(ctx.namespace, namespace)),
+            parameters=tuple(_parameters(body.get("param"), ctx, where)),
+            remaps=tuple(_remaps(body.get("remap"), ctx, where)),
+            arguments=tuple(_text(body.get("args", ""), ctx, where).split()),
+            ros_arguments=tuple(_text(body.get("ros_args", ""), ctx, where).split()),
+            output=output,
+            respawn=respawn,
+            respawn_delay_s=respawn_delay_s,
+            where=where,
+        )
+    )
 
 
 def _list(value: Any, where: str) -> list[Any]:

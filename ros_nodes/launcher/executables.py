@@ -51,9 +51,7 @@ def known_executables() -> dict[str, str]:
     for item in filter(None, (x.strip() for x in extra.split(","))):
         name, sep, target = item.partition("=")
         if not sep or ":" not in target:
-            raise LaunchError(
-                f"{EXTRA_EXECUTABLES_ENV}: {item!r} is not 'exec=module:function'"
-            )
+            raise LaunchError(f"{EXTRA_EXECUTABLES_ENV}: {item!r} is not 'exec=module:function'")
         found[name.strip()] = target.strip()
     return found
 

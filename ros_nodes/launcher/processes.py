@@ -104,8 +104,10 @@ class Launcher:
 
     # --------------------------------------------------------------------------- running
     def run(self) -> int:
-        previous = {s: signal.signal(s, self._on_signal)
-                    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        previous = {
+            s: signal.signal(s, self._on_signal)
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
         try:
             for node in self._nodes:
                 self._start(node)
@@ -139,20 +141,36 @@ class Launcher:
         node.respawn_at = None
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         node.process = subprocess.Popen(
-            node.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, process_group=0, preexec_fn=_die_with_parent,
+            node.command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            process_group=0,
+            preexec_fn=_die_with_parent,
         )
         what = "respawned" if node.starts > 1 else "started"
-        self._announce(f"{what} {node.label!r} ({node.spec.executable.name}) "
-                       f"[pid {node.process.pid}]")
+        self._announce(
+            f"{what} {node.label!r} ({node.spec.executable.name}) [pid {node.process.pid}]"
+        )
         log_file = self._log_file(node)
         output = node.spec.output
         node.readers = [
-            threading.Thread(target=self._pump, daemon=True, args=(
-                node.process.stdout, node.label, self._stdout if output != "log" else None,
-                log_file)),
-            threading.Thread(target=self._pump, daemon=True, args=(
-                node.process.stderr, node.label, self._stderr, log_file)),
+            threading.Thread(
+                target=self._pump,
+                daemon=True,
+                args=(
+                    node.process.stdout,
+                    node.label,
+                    self._stdout if output != "log" else None,
+                    log_file,
+                ),
+            ),
+            threading.Thread(
+                target=self._pump,
+                daemon=True,
+                args=(node.process.stderr, node.label, self._stderr, log_file),
+            ),
         ]
         for reader in node.readers:
             reader.start()
@@ -167,8 +185,9 @@ class Launcher:
         self._log_dir.mkdir(parents=True, exist_ok=True)
         return self._log_dir / f"{node.label}.log"
 
-    def _pump(self, pipe: IO[bytes], label: str, screen: IO[str] | None,
-              log_file: Path | None) -> None:
+    def _pump(
+        self, pipe: IO[bytes], label: str, screen: IO[str] | None, log_file: Path | None
+    ) -> None:
         sink = open(log_file, "a") if log_file is not None else None  # noqa: SIM115
         try:
             for raw in iter(pipe.readline, b""):
@@ -192,11 +211,17 @@ class Launcher:
                 code = self._finish(node)
                 if node.spec.respawn:
                     node.respawn_at = now + node.spec.respawn_delay_s
-                    self._announce(f"node {node.label!r} exited with code {code}; respawning "
-                                   f"in {node.spec.respawn_delay_s:g} s", error=code != 0)
+                    self._announce(
+                        f"node {node.label!r} exited with code {code}; respawning "
+                        f"in {node.spec.respawn_delay_s:g} s",
+                        error=code != 0,
+                    )
                 else:
-                    self._announce(f"node {node.label!r} ({node.spec.executable.name}) exited "
-                                   f"with code {code}", error=code != 0)
+                    self._announce(
+                        f"node {node.label!r} ({node.spec.executable.name}) exited "
+                        f"with code {code}",
+                        error=code != 0,
+                    )
                     if code != 0:
                         self._failures.append(f"{node.label} exit code {code}")
             if node.respawn_at is not None and now >= node.respawn_at:
@@ -216,14 +241,21 @@ class Launcher:
         alive = [n for n in self._nodes if n.process is not None]
         if not alive:
             return
-        self._announce(f"shutting down ({self._shutdown_reason or 'all nodes done'}): "
-                       f"SIGINT to {', '.join(n.label for n in alive)}")
-        escalation = ((signal.SIGINT, self.sigterm_timeout_s),
-                      (signal.SIGTERM, self.sigkill_timeout_s), (signal.SIGKILL, 5.0))
+        self._announce(
+            f"shutting down ({self._shutdown_reason or 'all nodes done'}): "
+            f"SIGINT to {', '.join(n.label for n in alive)}"
+        )
+        escalation = (
+            (signal.SIGINT, self.sigterm_timeout_s),
+            (signal.SIGTERM, self.sigkill_timeout_s),
+            (signal.SIGKILL, 5.0),
+        )
         for sig, timeout_s in escalation:
             if sig != signal.SIGINT:
-                self._announce(f"{', '.join(n.label for n in alive)} still running: "
-                               f"sending {sig.name}", error=True)
+                self._announce(
+                    f"{', '.join(n.label for n in alive)} still running: sending {sig.name}",
+                    error=True,
+                )
             for node in alive:
                 _signal(node, sig)
             deadline = time.monotonic() + timeout_s

@@ -204,13 +204,22 @@ def _logic(combine: Callable[[list[bool]], bool]) -> Callable[[list[str], Scope,
 
 
 _BINARY = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
 }
 _COMPARE = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
 }
 
 
@@ -230,8 +239,9 @@ def safe_eval(expression: str, where: str) -> Any:
             return [walk(e) for e in node.elts]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub | ast.UAdd):
             value = walk(node.operand)
-            return {ast.Not: lambda v: not v, ast.USub: operator.neg,
-                    ast.UAdd: operator.pos}[type(node.op)](value)
+            return {ast.Not: lambda v: not v, ast.USub: operator.neg, ast.UAdd: operator.pos}[
+                type(node.op)
+            ](value)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             return _BINARY[type(node.op)](walk(node.left), walk(node.right))
         if isinstance(node, ast.BoolOp):
@@ -273,7 +283,16 @@ _HANDLERS: dict[str, Callable[[list[str], Scope, str], str]] = {
     "eval": lambda a, s, w: str(safe_eval(a[0], w)),
 }
 _ARITY = {
-    "var": (1, 1), "env": (1, 2), "optenv": (1, 2), "find-pkg-share": (1, 1),
-    "dirname": (0, 0), "filename": (0, 0), "not": (1, 1), "and": (2, 2), "or": (2, 2),
-    "equals": (2, 2), "not-equals": (2, 2), "eval": (1, 1),
+    "var": (1, 1),
+    "env": (1, 2),
+    "optenv": (1, 2),
+    "find-pkg-share": (1, 1),
+    "dirname": (0, 0),
+    "filename": (0, 0),
+    "not": (1, 1),
+    "and": (2, 2),
+    "or": (2, 2),
+    "equals": (2, 2),
+    "not-equals": (2, 2),
+    "eval": (1, 1),
 }

@@ -36,9 +36,22 @@ from ros_nodes.runtime.node import (
 from ros_nodes.runtime.qos import DEFAULT, LATCHED, SENSOR_DATA, QoSProfile
 
 __all__ = [
-    "DEFAULT", "LATCHED", "SENSOR_DATA", "Endpoint", "Node", "Parameter", "ParameterError",
-    "Publisher", "QoSProfile", "RosArgs", "RosArgsError", "Subscription", "backend_name",
-    "create_node", "parse_ros_args", "run_node",
+    "DEFAULT",
+    "LATCHED",
+    "SENSOR_DATA",
+    "Endpoint",
+    "Node",
+    "Parameter",
+    "ParameterError",
+    "Publisher",
+    "QoSProfile",
+    "RosArgs",
+    "RosArgsError",
+    "Subscription",
+    "backend_name",
+    "create_node",
+    "parse_ros_args",
+    "run_node",
 ]
 
 
@@ -51,21 +64,27 @@ def backend_name() -> str:
         return "dds"
     if importlib.util.find_spec("rclpy") is None:
         if forced:
-            raise ValueError(f"ROS_NODES_BACKEND=rclpy, but no rclpy is importable by "
-                             f"{sys.executable} (Python {_python()}): source a ROS 2 "
-                             "distribution built for this Python, or set ROS_NODES_BACKEND=dds")
+            raise ValueError(
+                f"ROS_NODES_BACKEND=rclpy, but no rclpy is importable by "
+                f"{sys.executable} (Python {_python()}): source a ROS 2 "
+                "distribution built for this Python, or set ROS_NODES_BACKEND=dds"
+            )
         return "dds"
     why = rclpy_import_error()
     if why is None:
         return "rclpy"
     if forced:
-        raise ValueError(f"ROS_NODES_BACKEND=rclpy, but rclpy does not import in Python "
-                         f"{_python()} ({sys.executable}): {why}. A sourced ROS 2 is built for "
-                         "its own Python (Humble 3.10, Jazzy 3.12); set ROS_NODES_BACKEND=dds "
-                         "to speak ROS 2 over the pip cyclonedds binding instead")
-    _warn_once(f"rclpy is on the path ({_rclpy_location()}) but does not import in Python "
-               f"{_python()}: {why}; using the dds backend (ROS_NODES_BACKEND=dds silences "
-               "this)")
+        raise ValueError(
+            f"ROS_NODES_BACKEND=rclpy, but rclpy does not import in Python "
+            f"{_python()} ({sys.executable}): {why}. A sourced ROS 2 is built for "
+            "its own Python (Humble 3.10, Jazzy 3.12); set ROS_NODES_BACKEND=dds "
+            "to speak ROS 2 over the pip cyclonedds binding instead"
+        )
+    _warn_once(
+        f"rclpy is on the path ({_rclpy_location()}) but does not import in Python "
+        f"{_python()}: {why}; using the dds backend (ROS_NODES_BACKEND=dds silences "
+        "this)"
+    )
     return "dds"
 
 
@@ -111,13 +130,15 @@ def configure_logging() -> None:
     if logging.getLogger().handlers:
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("[%(levelname)s] [%(created).3f] [%(name)s]: "
-                                           "%(message)s"))
+    handler.setFormatter(
+        logging.Formatter("[%(levelname)s] [%(created).3f] [%(name)s]: %(message)s")
+    )
     logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
-def run_node(default_name: str, build: Callable[[Node], object],
-             argv: list[str] | None = None) -> int:
+def run_node(
+    default_name: str, build: Callable[[Node], object], argv: list[str] | None = None
+) -> int:
     """Create the node, let ``build`` set it up, spin until a signal, shut down cleanly.
 
     Returns the process exit code: 0 after a clean shutdown, 2 for bad arguments or

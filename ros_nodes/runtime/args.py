@@ -76,14 +76,20 @@ def parse_ros_args(argv: list[str]) -> RosArgs:
                 out.param_files.append(path)
             else:
                 out.log_level = value
-        elif arg in ("--enable-rosout-logs", "--disable-rosout-logs", "--enable-stdout-logs",
-                     "--disable-stdout-logs", "--enable-external-lib-logs",
-                     "--disable-external-lib-logs"):
+        elif arg in (
+            "--enable-rosout-logs",
+            "--disable-rosout-logs",
+            "--enable-stdout-logs",
+            "--disable-stdout-logs",
+            "--enable-external-lib-logs",
+            "--disable-external-lib-logs",
+        ):
             pass  # logging sinks: accepted for compatibility, stdout logging is always on
         else:
             raise RosArgsError(
                 f"--ros-args: unknown argument {arg!r} (supported: -r from:=to, "
-                "-p name:=value, --params-file FILE, --log-level LEVEL)")
+                "-p name:=value, --params-file FILE, --log-level LEVEL)"
+            )
         i += 1
     return out
 
@@ -111,8 +117,9 @@ def load_params_file(path: Path, node_fqn: str) -> dict[str, Any]:
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise RosArgsError(f"parameter file {path}: top level must map node names to "
-                           "{ros__parameters: {...}}")
+        raise RosArgsError(
+            f"parameter file {path}: top level must map node names to {{ros__parameters: {{...}}}}"
+        )
     name = node_fqn.rsplit("/", 1)[-1]
     values: dict[str, Any] = {}
     for key, body in doc.items():

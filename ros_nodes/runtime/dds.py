@@ -61,12 +61,16 @@ def dds_qos(profile: QoSProfile) -> Any:
     from cyclonedds.core import Policy, Qos
     from cyclonedds.util import duration
 
-    reliability = (Policy.Reliability.Reliable(max_blocking_time=duration(milliseconds=100))
-                   if profile.reliability is Reliability.RELIABLE
-                   else Policy.Reliability.BestEffort)
-    durability = (Policy.Durability.TransientLocal
-                  if profile.durability is Durability.TRANSIENT_LOCAL
-                  else Policy.Durability.Volatile)
+    reliability = (
+        Policy.Reliability.Reliable(max_blocking_time=duration(milliseconds=100))
+        if profile.reliability is Reliability.RELIABLE
+        else Policy.Reliability.BestEffort
+    )
+    durability = (
+        Policy.Durability.TransientLocal
+        if profile.durability is Durability.TRANSIENT_LOCAL
+        else Policy.Durability.Volatile
+    )
     return Qos(reliability, durability, Policy.History.KeepLast(profile.depth))
 
 
@@ -83,8 +87,9 @@ class DdsPublisher(Publisher[M]):
 
 
 class DdsSubscription(Subscription[M]):
-    def __init__(self, node: DdsNode, reader: Any, condition: Any, topic: str,
-                 callback: Callable[[M], None]) -> None:
+    def __init__(
+        self, node: DdsNode, reader: Any, condition: Any, topic: str, callback: Callable[[M], None]
+    ) -> None:
         self._node = node
         self.reader = reader
         self.condition = condition
@@ -110,8 +115,9 @@ class DdsNode(Node):
         from cyclonedds.domain import DomainParticipant
 
         user_data = f"node={self.fqn};pid={os.getpid()};".encode()
-        self.participant = DomainParticipant(domain_id(), qos=Qos(
-            Policy.EntityName(self.fqn), Policy.Userdata(user_data)))
+        self.participant = DomainParticipant(
+            domain_id(), qos=Qos(Policy.EntityName(self.fqn), Policy.Userdata(user_data))
+        )
         self._guard = GuardCondition(self.participant)
         self._waitset = WaitSet(self.participant)
         self._waitset.attach(self._guard)
@@ -131,20 +137,28 @@ class DdsNode(Node):
         if topic is None:
             topic = self._topics[name] = Topic(self.participant, name, msg_type)
         elif topic.data_type is not msg_type:
-            raise TypeError(f"topic {ros_topic}: already used with type "
-                            f"{topic.data_type.__name__}, not {msg_type.__name__}")
+            raise TypeError(
+                f"topic {ros_topic}: already used with type "
+                f"{topic.data_type.__name__}, not {msg_type.__name__}"
+            )
         return topic
 
-    def create_publisher(self, msg_type: type[M], topic: str,
-                         qos: QoSProfile = DEFAULT) -> Publisher[M]:
+    def create_publisher(
+        self, msg_type: type[M], topic: str, qos: QoSProfile = DEFAULT
+    ) -> Publisher[M]:
         from cyclonedds.pub import DataWriter
 
         resolved = self.resolve_topic(topic)
         writer = DataWriter(self.participant, self._topic(msg_type, resolved), qos=dds_qos(qos))
         return DdsPublisher(writer, resolved)
 
-    def create_subscription(self, msg_type: type[M], topic: str, callback: Callable[[M], None],
-                            qos: QoSProfile = DEFAULT) -> Subscription[M]:
+    def create_subscription(
+        self,
+        msg_type: type[M],
+        topic: str,
+        callback: Callable[[M], None],
+        qos: QoSProfile = DEFAULT,
+    ) -> Subscription[M]:
         from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState
         from cyclonedds.sub import DataReader
 
@@ -175,8 +189,9 @@ class DdsNode(Node):
         from cyclonedds.core import Policy
 
         if self._participants_reader is None:
-            self._participants_reader = BuiltinDataReader(self.participant,
-                                                          BuiltinTopicDcpsParticipant)
+            self._participants_reader = BuiltinDataReader(
+                self.participant, BuiltinTopicDcpsParticipant
+            )
         for sample in self._participants_reader.read(N=256):
             qos = getattr(sample, "qos", None)
             if qos is None:
@@ -188,7 +203,8 @@ class DdsNode(Node):
                 fields = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
             pid = fields.get("pid")
             self._known_participants[sample.key] = Endpoint(
-                str(sample.key), fields.get("node"), int(pid) if pid and pid.isdigit() else None)
+                str(sample.key), fields.get("node"), int(pid) if pid and pid.isdigit() else None
+            )
 
     # -- executor ------------------------------------------------------------------------
     def _spin(self, until: Callable[[], bool] | None) -> None:

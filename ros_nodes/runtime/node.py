@@ -121,8 +121,12 @@ class Node(ABC):
     def warn_undeclared_overrides(self) -> None:
         unknown = sorted(set(self._overrides) - set(self._parameters))
         if unknown:
-            self.log.warning("parameters given but not declared by %s (ignored): %s; declared: "
-                             "%s", self.fqn, ", ".join(unknown), ", ".join(self._parameters))
+            self.log.warning(
+                "parameters given but not declared by %s (ignored): %s; declared: %s",
+                self.fqn,
+                ", ".join(unknown),
+                ", ".join(self._parameters),
+            )
 
     # -- names ---------------------------------------------------------------------------
     def resolve_topic(self, name: str) -> str:
@@ -146,12 +150,18 @@ class Node(ABC):
 
     # -- transport (backends) ------------------------------------------------------------
     @abstractmethod
-    def create_publisher(self, msg_type: type[M], topic: str,
-                         qos: QoSProfile = DEFAULT) -> Publisher[M]: ...
+    def create_publisher(
+        self, msg_type: type[M], topic: str, qos: QoSProfile = DEFAULT
+    ) -> Publisher[M]: ...
 
     @abstractmethod
-    def create_subscription(self, msg_type: type[M], topic: str, callback: Callable[[M], None],
-                            qos: QoSProfile = DEFAULT) -> Subscription[M]: ...
+    def create_subscription(
+        self,
+        msg_type: type[M],
+        topic: str,
+        callback: Callable[[M], None],
+        qos: QoSProfile = DEFAULT,
+    ) -> Subscription[M]: ...
 
     @abstractmethod
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Timer: ...
@@ -225,17 +235,21 @@ def _checked_type(fqn: str, name: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, bool) or isinstance(value, bool):
         if not (isinstance(default, bool) and isinstance(value, bool)):
-            raise ParameterError(f"node {fqn}: parameter {name!r} must be a bool like its "
-                                 f"default {default!r}, got {value!r}")
+            raise ParameterError(
+                f"node {fqn}: parameter {name!r} must be a bool like its "
+                f"default {default!r}, got {value!r}"
+            )
         return value
     if isinstance(default, float) and isinstance(value, int):
         return float(value)
     if isinstance(default, list | tuple) and isinstance(value, list | tuple):
         return list(value)
     if not isinstance(value, type(default)):
-        raise ParameterError(f"node {fqn}: parameter {name!r} must be "
-                             f"{type(default).__name__} like its default {default!r}, "
-                             f"got {value!r}")
+        raise ParameterError(
+            f"node {fqn}: parameter {name!r} must be "
+            f"{type(default).__name__} like its default {default!r}, "
+            f"got {value!r}"
+        )
     return value
 
 

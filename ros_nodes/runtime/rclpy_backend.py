@@ -61,12 +61,19 @@ def rclpy_qos(profile: QoSProfile) -> Any:
     from rclpy.qos import QoSProfile as RclpyQoS
 
     return RclpyQoS(
-        history=HistoryPolicy.KEEP_LAST, depth=profile.depth,
-        reliability=(ReliabilityPolicy.RELIABLE if profile.reliability is Reliability.RELIABLE
-                     else ReliabilityPolicy.BEST_EFFORT),
-        durability=(DurabilityPolicy.TRANSIENT_LOCAL
-                    if profile.durability is Durability.TRANSIENT_LOCAL
-                    else DurabilityPolicy.VOLATILE))
+        history=HistoryPolicy.KEEP_LAST,
+        depth=profile.depth,
+        reliability=(
+            ReliabilityPolicy.RELIABLE
+            if profile.reliability is Reliability.RELIABLE
+            else ReliabilityPolicy.BEST_EFFORT
+        ),
+        durability=(
+            DurabilityPolicy.TRANSIENT_LOCAL
+            if profile.durability is Durability.TRANSIENT_LOCAL
+            else DurabilityPolicy.VOLATILE
+        ),
+    )
 
 
 class RclpyPublisher(Publisher[M]):
@@ -87,9 +94,13 @@ class RclpySubscription(Subscription[M]):
         self.topic = topic
 
     def publishers(self) -> list[Endpoint]:
-        return [Endpoint(participant=bytes(info.endpoint_gid).hex(),
-                         node=f"{info.node_namespace.rstrip('/')}/{info.node_name}")
-                for info in self._node.get_publishers_info_by_topic(self.topic)]
+        return [
+            Endpoint(
+                participant=bytes(info.endpoint_gid).hex(),
+                node=f"{info.node_namespace.rstrip('/')}/{info.node_name}",
+            )
+            for info in self._node.get_publishers_info_by_topic(self.topic)
+        ]
 
 
 class RclpyNode(Node):
@@ -114,22 +125,27 @@ class RclpyNode(Node):
     def resolve_topic(self, name: str) -> str:
         return self._node.resolve_topic_name(name)
 
-    def create_publisher(self, msg_type: type[M], topic: str,
-                         qos: QoSProfile = DEFAULT) -> Publisher[M]:
+    def create_publisher(
+        self, msg_type: type[M], topic: str, qos: QoSProfile = DEFAULT
+    ) -> Publisher[M]:
         pub = self._node.create_publisher(ros_class(msg_type), topic, rclpy_qos(qos))
         return RclpyPublisher(pub, pub.topic_name)
 
-    def create_subscription(self, msg_type: type[M], topic: str, callback: Callable[[M], None],
-                            qos: QoSProfile = DEFAULT) -> Subscription[M]:
+    def create_subscription(
+        self,
+        msg_type: type[M],
+        topic: str,
+        callback: Callable[[M], None],
+        qos: QoSProfile = DEFAULT,
+    ) -> Subscription[M]:
         sub = self._node.create_subscription(
-            ros_class(msg_type), topic, lambda m: callback(from_ros(m, msg_type)),
-            rclpy_qos(qos))
+            ros_class(msg_type), topic, lambda m: callback(from_ros(m, msg_type)), rclpy_qos(qos)
+        )
         return RclpySubscription(self._node, sub.topic_name)
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Timer:
         timer = Timer(period_s, callback, 0.0)
-        handle = self._node.create_timer(period_s, lambda: None if timer.cancelled
-                                         else callback())
+        handle = self._node.create_timer(period_s, lambda: None if timer.cancelled else callback())
         timer.cancel = lambda: (setattr(timer, "cancelled", True), handle.cancel())  # type: ignore[method-assign]
         return timer
 

@@ -34,8 +34,9 @@ def test_capture_without_robot_poses_is_explained(tmp_path, capsys):
     assert err.startswith("rl calibrate handeye: error: ") and "no hand poses were logged" in err
 
 
-def test_two_runs_update_the_workcell_file_and_keep_each_others_cameras(tmp_path, capsys,
-                                                                      monkeypatch):
+def test_two_runs_update_the_workcell_file_and_keep_each_others_cameras(
+    tmp_path, capsys, monkeypatch
+):
     """The front camera first, then the wrist: the second run keeps the front (pose, date)
     and adds the wrist; the file's ``created`` is the last update. Recalibrating the front
     keeps the wrist."""
@@ -44,15 +45,25 @@ def test_two_runs_update_the_workcell_file_and_keep_each_others_cameras(tmp_path
     from calibration.calibration_file import WorkcellCalibration
 
     monkeypatch.setenv("RL_CALIBRATION_DIR", str(tmp_path))
-    common = ["--sim", "--json", "--views", "8", "--size", "240x320", "--workcell", "lab",
-              "--force"]  # (8 small views: a held-out check may fail; not the point here)
+    common = [
+        "--sim",
+        "--json",
+        "--views",
+        "8",
+        "--size",
+        "240x320",
+        "--workcell",
+        "lab",
+        "--force",
+    ]  # (8 small views: a held-out check may fail; not the point here)
     assert main(["calibrate", "handeye", *common, "--cameras", "front"]) == 0
     first = WorkcellCalibration.load(tmp_path / "lab.yaml")
     assert list(first.cameras) == ["front"]
     # the first run dates from ten days ago (the file format's per-camera date)
     aged = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).isoformat(timespec="seconds")
     (tmp_path / "lab.yaml").write_text(
-        (tmp_path / "lab.yaml").read_text().replace(first.created, aged))
+        (tmp_path / "lab.yaml").read_text().replace(first.created, aged)
+    )
     capsys.readouterr()
     assert main(["calibrate", "handeye", *common, "--cameras", "wrist"]) == 0
     assert json.loads(capsys.readouterr().out)["saved"] == str(tmp_path / "lab.yaml")
@@ -63,7 +74,8 @@ def test_two_runs_update_the_workcell_file_and_keep_each_others_cameras(tmp_path
     assert both.calibrated("front") == aged and round(both.camera_age_days("front")) == 10
     assert both.camera_age_days("wrist") < 0.1 and both.age_days() < 0.1
     assert both.recording_problems({"front": ""}, max_age_days=5) == [
-        "calibration of camera 'front' in 'lab' is 10 days old; recalibrate"]
+        "calibration of camera 'front' in 'lab' is 10 days old; recalibrate"
+    ]
     assert main(["calibrate", "handeye", *common, "--cameras", "front", "--seed", "1"]) == 0
     third = WorkcellCalibration.load(tmp_path / "lab.yaml")
     np.testing.assert_array_equal(third.cameras["wrist"].pose, both.cameras["wrist"].pose)
@@ -74,7 +86,23 @@ def test_two_runs_update_the_workcell_file_and_keep_each_others_cameras(tmp_path
 def test_an_unreadable_existing_file_is_not_overwritten(tmp_path, capsys):
     out = tmp_path / "lab.yaml"
     out.write_text("format: something_else\n")
-    assert main(["calibrate", "handeye", "--sim", "--views", "8", "--size", "240x320",
-                 "--cameras", "wrist", "--out", str(out)]) == 1  # computed, not saved
+    assert (
+        main(
+            [
+                "calibrate",
+                "handeye",
+                "--sim",
+                "--views",
+                "8",
+                "--size",
+                "240x320",
+                "--cameras",
+                "wrist",
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )  # computed, not saved
     assert "exists but cannot be updated" in capsys.readouterr().err
     assert out.read_text() == "format: something_else\n"

@@ -23,11 +23,19 @@ FOVY_DEG = 45.0
 CAMERA_DISTANCE_M = 0.45
 
 _MCP = {5: (0.030, 0.088), 9: (0.010, 0.092), 13: (-0.010, 0.088), 17: (-0.028, 0.080)}
-_PHALANGES_M = {5: (0.040, 0.025, 0.020), 9: (0.045, 0.028, 0.021),
-                13: (0.042, 0.027, 0.021), 17: (0.033, 0.019, 0.018)}
+_PHALANGES_M = {
+    5: (0.040, 0.025, 0.020),
+    9: (0.045, 0.028, 0.021),
+    13: (0.042, 0.027, 0.021),
+    17: (0.033, 0.019, 0.018),
+}
 _SPLAY_RAD = {5: 0.10, 9: 0.02, 13: -0.06, 17: -0.14}
-_THUMB = ((0.022, 0.022, 0.005), (0.048, 0.042, 0.012), (0.066, 0.064, 0.016),
-          (0.080, 0.084, 0.018))
+_THUMB = (
+    (0.022, 0.022, 0.005),
+    (0.048, 0.042, 0.012),
+    (0.066, 0.064, 0.016),
+    (0.080, 0.084, 0.018),
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,9 @@ def landmarks_3d(pose: HandPose) -> np.ndarray:
         angle = 0.0
         for j, length in enumerate(_PHALANGES_M[base]):
             angle += pose.curl_rad
-            d = np.array([np.sin(_SPLAY_RAD[base]), np.cos(angle) * np.cos(_SPLAY_RAD[base]),
-                          np.sin(angle)])
+            d = np.array(
+                [np.sin(_SPLAY_RAD[base]), np.cos(angle) * np.cos(_SPLAY_RAD[base]), np.sin(angle)]
+            )
             p = p + length * d / np.linalg.norm(d)
             pts[base + j + 1] = p
     pts[1:5] = _THUMB
@@ -71,8 +80,10 @@ def _hand_geoms(pts: np.ndarray, roll_rad: float) -> list[str]:
     geoms = []
 
     def capsule(a: np.ndarray, b: np.ndarray, radius: float) -> None:
-        geoms.append(f'<geom type="capsule" fromto="{a[0]:.5f} {a[1]:.5f} {a[2]:.5f} '
-                     f'{b[0]:.5f} {b[1]:.5f} {b[2]:.5f}" size="{radius:.4f}" material="skin"/>')
+        geoms.append(
+            f'<geom type="capsule" fromto="{a[0]:.5f} {a[1]:.5f} {a[2]:.5f} '
+            f'{b[0]:.5f} {b[1]:.5f} {b[2]:.5f}" size="{radius:.4f}" material="skin"/>'
+        )
 
     for finger in (1, 5, 9, 13, 17):
         chain = ([0] if finger == 1 else []) + [finger, finger + 1, finger + 2, finger + 3]
@@ -84,8 +95,10 @@ def _hand_geoms(pts: np.ndarray, roll_rad: float) -> list[str]:
     capsule(pts[5], pts[17], 0.011)
     palm = 0.5 * (pts[0] + 0.5 * (pts[5] + pts[17]))
     deg = np.degrees(roll_rad)
-    geoms.append(f'<geom type="ellipsoid" pos="{palm[0]:.5f} {palm[1]:.5f} {palm[2]:.5f}" '
-                 f'euler="0 0 {-deg:.3f}" size="0.040 0.048 0.013" material="skin"/>')
+    geoms.append(
+        f'<geom type="ellipsoid" pos="{palm[0]:.5f} {palm[1]:.5f} {palm[2]:.5f}" '
+        f'euler="0 0 {-deg:.3f}" size="0.040 0.048 0.013" material="skin"/>'
+    )
     forearm = pts[0] + np.array([-np.sin(-roll_rad), -np.cos(-roll_rad), 0.0]) * 0.19
     capsule(forearm + [0, 0, -0.005], pts[0] + [0, 0, -0.005], 0.027)
     return geoms
@@ -108,12 +121,14 @@ def project(points: np.ndarray, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarra
     """World points -> (N, 2) pixels of the rendering camera (u right, v down)."""
     f = 0.5 * size[0] / np.tan(np.radians(FOVY_DEG) / 2.0)
     depth = CAMERA_DISTANCE_M - points[:, 2]
-    return np.stack([size[1] / 2.0 + f * points[:, 0] / depth,
-                     size[0] / 2.0 - f * points[:, 1] / depth], axis=1)
+    return np.stack(
+        [size[1] / 2.0 + f * points[:, 0] / depth, size[0] / 2.0 - f * points[:, 1] / depth], axis=1
+    )
 
 
-def render_hands(poses: list[HandPose], size: tuple[int, int] = IMAGE_SIZE
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def render_hands(
+    poses: list[HandPose], size: tuple[int, int] = IMAGE_SIZE
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """RGB uint8 image and each side's (21, 2) true pixel landmarks."""
     import mujoco
 

@@ -57,9 +57,15 @@ def test_rrd_holds_every_camera_track_series_and_control_step(store, tmp_path, c
     assert f"rerun {out}" in capsys.readouterr().out
     n = LENGTHS[1]
     rows = rrd_rows(out)
-    for entity in ("/cameras/front", "/cameras/wrist", "/cameras/front/track",
-                   f"/series/{keys.ACTION}", f"/series/{keys.EE_POSE}",
-                   f"/series/{keys.GRIPPER_WIDTH}", "/control_source"):
+    for entity in (
+        "/cameras/front",
+        "/cameras/wrist",
+        "/cameras/front/track",
+        f"/series/{keys.ACTION}",
+        f"/series/{keys.EE_POSE}",
+        f"/series/{keys.GRIPPER_WIDTH}",
+        "/control_source",
+    ):
         assert rows.get(entity) == n, (entity, rows)
     assert "/cameras/wrist/track" not in rows  # the store has tracks of the front camera only
     view = load_view(store, 1)
@@ -77,13 +83,19 @@ def test_without_a_viewer_the_recording_is_saved_here(store, tmp_path, monkeypat
 def test_an_open_viewer_gets_the_episode_streamed(store, tmp_path, capsys):
     """A headless rerun viewer process (rerun's own CLI, saving what it receives)."""
     port, saved = free_port(), tmp_path / "received.rrd"
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
-           "XDG_DATA_HOME": str(tmp_path / "data")}  # its analytics: off, in a config of its own
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }  # its analytics: off, in a config of its own
     rerun = shutil.which("rerun", path=str(Path(sys.executable).parent))
     subprocess.run([rerun, "analytics", "disable"], env=env, capture_output=True, check=True)
-    viewer = subprocess.Popen([rerun, "--bind", "127.0.0.1", "--port", str(port), "--save",
-                               str(saved)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    viewer = subprocess.Popen(
+        [rerun, "--bind", "127.0.0.1", "--port", str(port), "--save", str(saved)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while not viewer_is_open(port):
@@ -125,7 +137,7 @@ def test_tracks_are_drawn_where_the_points_are(store):
         if s == 0:
             continue
         u, v = int(round(u)), int(round(v))
-        patch = strip[max(0, v - 2):v + 3, max(0, u - 2):u + 3]
+        patch = strip[max(0, v - 2) : v + 3, max(0, u - 2) : u + 3]
         assert (np.abs(patch - TRACK_COLORS[i]).sum(axis=-1) < 60).any(), (i, u, v)
 
 
@@ -145,8 +157,11 @@ def test_bad_input_gets_a_clear_error(store, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("rl store view: error: ") and "episode_ends" in err
     recording_store(damaged2 := tmp_path / "damaged2.zarr")
-    shards = sorted(p for p in (damaged2 / "data" / keys.camera_key("front")).rglob("*")
-                    if p.is_file() and p.name != "zarr.json")
+    shards = sorted(
+        p
+        for p in (damaged2 / "data" / keys.camera_key("front")).rglob("*")
+        if p.is_file() and p.name != "zarr.json"
+    )
     shards[0].write_bytes(b"\0" * 64)
     assert rl(["store", "view", str(damaged2), "0", "--out", str(tmp_path / "d2.mp4")]) == 2
     err = capsys.readouterr().err

@@ -41,8 +41,9 @@ def test_one_cv2_the_headless_one_and_it_calibrates_hand_eye(tracker) -> None:
 
 
 def test_finds_both_hands_on_their_own_side(tracker) -> None:
-    image, truth = render_hands([HandPose("right", (-0.07, 0.0), 0.2, 0.2),
-                                 HandPose("left", (0.08, 0.01), -0.15, 0.3)])
+    image, truth = render_hands(
+        [HandPose("right", (-0.07, 0.0), 0.2, 0.2), HandPose("left", (0.08, 0.01), -0.15, 0.3)]
+    )
     found = {o.handedness: o for o in tracker.detect(image, 0.0)}
     assert set(found) == {"right", "left"}
     for side, obs in found.items():

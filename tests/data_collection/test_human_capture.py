@@ -43,21 +43,27 @@ class Feeder(threading.Thread):
         while self.running:
             t_ms = time.time() * 1000.0
             for rig in self.rigs:
-                rig.inject(color=np.full((H, W, 3), gray_of(n), np.uint8),
-                           depth=np.full((H, W), 800 + n, np.uint16), timestamp_ms=t_ms,
-                           frame_number=n)
+                rig.inject(
+                    color=np.full((H, W, 3), gray_of(n), np.uint8),
+                    depth=np.full((H, W), 800 + n, np.uint16),
+                    timestamp_ms=t_ms,
+                    frame_number=n,
+                )
             n += 1
             time.sleep(1 / 30)
 
 
 @pytest.fixture
 def rig():
-    rigs = [SoftwareRealSense(serial=s, color_intrinsics=INTR, depth_intrinsics=INTR)
-            for s in ("841512070001", "841512070002")]
+    rigs = [
+        SoftwareRealSense(serial=s, color_intrinsics=INTR, depth_intrinsics=INTR)
+        for s in ("841512070001", "841512070002")
+    ]
     feeder = Feeder(rigs)
-    cameras = {name: RealSenseCamera(name=name, source=r.source(), enable_depth=True,
-                                     width=W, height=H)
-               for name, r in zip(("front", "side"), rigs, strict=True)}
+    cameras = {
+        name: RealSenseCamera(name=name, source=r.source(), enable_depth=True, width=W, height=H)
+        for name, r in zip(("front", "side"), rigs, strict=True)
+    }
     feeder.start()
     for cam in cameras.values():
         cam.connect()
@@ -77,20 +83,27 @@ def test_keys_start_stop_discard_and_the_store_holds_synchronized_episodes(rig, 
             time.sleep(delay)
             os.write(master, key)
 
-    calibration = camera_calibration({n: c.intrinsics for n, c in rig.items()},
-                                     {"front": T_FRONT, "side": T_SIDE},
-                                     source={"fingerprint": "abc123"})
+    calibration = camera_calibration(
+        {n: c.intrinsics for n, c in rig.items()},
+        {"front": T_FRONT, "side": T_SIDE},
+        source={"fingerprint": "abc123"},
+    )
     config = CaptureConfig(task="pour", record_hz=10.0, depth=True, episodes=2)
-    schema = human_video_schema({n: c.intrinsics for n, c in rig.items()}, depth=True,
-                                record_hz=10.0)
+    schema = human_video_schema(
+        {n: c.intrinsics for n, c in rig.items()}, depth=True, record_hz=10.0
+    )
     lines: list[str] = []
     threading.Thread(target=operator, daemon=True).start()
     deadline = time.monotonic() + 20
     with StoreWriter(tmp_path / "h.zarr", schema) as writer, KeyboardTeleop(fd=slave) as keys:
-        summaries = HumanCapture(cameras=rig, writer=writer, device=keys,
-                                 calibration=calibration, config=config,
-                                 report=lines.append).run(
-                                     stop=lambda: time.monotonic() > deadline)
+        summaries = HumanCapture(
+            cameras=rig,
+            writer=writer,
+            device=keys,
+            calibration=calibration,
+            config=config,
+            report=lines.append,
+        ).run(stop=lambda: time.monotonic() > deadline)
     os.close(master)
     os.close(slave)
     assert [s.success for s in summaries] == [True, False]
@@ -108,8 +121,7 @@ def test_keys_start_stop_discard_and_the_store_holds_synchronized_episodes(rig, 
         front, side = ep[camera_key("front")], ep[camera_key("side")]
         assert len(front) == summary.frames
         # the same frame number from both cameras in every step, and time moves on
-        np.testing.assert_allclose(front.mean(axis=(1, 2, 3)), side.mean(axis=(1, 2, 3)),
-                                   atol=2)
+        np.testing.assert_allclose(front.mean(axis=(1, 2, 3)), side.mean(axis=(1, 2, 3)), atol=2)
         np.testing.assert_array_equal(ep[depth_key("front")], ep[depth_key("side")])
         stamps = ep[camera_timestamp_key("front")]
         # 10 Hz steps (a loaded CPU may stretch a few, never repeat or reorder one)

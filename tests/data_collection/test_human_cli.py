@@ -28,15 +28,21 @@ def test_track_writes_hand_keys_into_human_episodes_only(tmp_path, capsys) -> No
     intr = CameraIntrinsics(width=w, height=h, fx=580.0, fy=580.0, cx=w / 2, cy=h / 2)
     store = tmp_path / "h.zarr"
     truth = []
-    with StoreWriter(store, human_video_schema({"front": intr}, depth=False,
-                                               record_hz=10.0)) as writer:
+    with StoreWriter(
+        store, human_video_schema({"front": intr}, depth=False, record_hz=10.0)
+    ) as writer:
         for source in (Source.TELEOP, Source.HUMAN_VIDEO):
             writer.begin_episode(source=source, task="t")
             for i in range(5):
                 image, kp = render_hands([HandPose("right", (-0.04 + 0.01 * i, 0.0), 0.1)])
                 truth.append(kp["right"])
-                writer.append({TIMESTAMP: 10 + 0.1 * i, camera_key("front"): image,
-                               camera_timestamp_key("front"): 10 + 0.1 * i})
+                writer.append(
+                    {
+                        TIMESTAMP: 10 + 0.1 * i,
+                        camera_key("front"): image,
+                        camera_timestamp_key("front"): 10 + 0.1 * i,
+                    }
+                )
             writer.commit(success=True)
     assert main(["human", "track", "--store", str(store)]) == 0
     assert "annotated 1 episodes" in capsys.readouterr().out
@@ -45,18 +51,21 @@ def test_track_writes_hand_keys_into_human_episodes_only(tmp_path, capsys) -> No
     ep = reader.read_episode(1, [hand_keypoints_key("front"), hand_state_key("front")])
     assert np.all(ep[hand_state_key("front")][:, RIGHT] == PointState.DETECTED)
     assert np.all(ep[hand_state_key("front")][:, 1 - RIGHT] == PointState.MISSING)
-    error = np.linalg.norm(ep[hand_keypoints_key("front")][:, RIGHT] - np.array(truth[5:]),
-                           axis=-1)
+    error = np.linalg.norm(ep[hand_keypoints_key("front")][:, RIGHT] - np.array(truth[5:]), axis=-1)
     assert error.mean() < 12.0
     # a second run skips what is tracked
     assert main(["human", "track", "--store", str(store)]) == 0
     assert "skipping 1 episodes already tracked" in capsys.readouterr().out
 
 
-def test_bad_camera_spec_and_missing_store_are_named(tmp_path, capsys,
-                                                  ) -> None:
-    assert main(["human", "collect", "--store", str(tmp_path / "s.zarr"),
-                 "--cameras", "front=webcam"]) == 2
+def test_bad_camera_spec_and_missing_store_are_named(
+    tmp_path,
+    capsys,
+) -> None:
+    assert (
+        main(["human", "collect", "--store", str(tmp_path / "s.zarr"), "--cameras", "front=webcam"])
+        == 2
+    )
     assert "NAME=realsense[:SERIAL]" in capsys.readouterr().err
     assert main(["human", "track", "--store", str(tmp_path / "none.zarr")]) == 2
     assert "none.zarr" in capsys.readouterr().err
@@ -73,14 +82,23 @@ def test_detected_hands_become_motion_tracks(tmp_path, capsys) -> None:
     h, w = IMAGE_SIZE
     intr = CameraIntrinsics(width=w, height=h, fx=580.0, fy=580.0, cx=w / 2, cy=h / 2)
     store = tmp_path / "h.zarr"
-    with StoreWriter(store, human_video_schema({"front": intr}, depth=False,
-                                               record_hz=10.0)) as writer:
-        writer.begin_episode(source=Source.HUMAN_VIDEO, task="t", calibration=camera_calibration(
-            {"front": intr}, {"front": np.eye(4)}))
+    with StoreWriter(
+        store, human_video_schema({"front": intr}, depth=False, record_hz=10.0)
+    ) as writer:
+        writer.begin_episode(
+            source=Source.HUMAN_VIDEO,
+            task="t",
+            calibration=camera_calibration({"front": intr}, {"front": np.eye(4)}),
+        )
         for i in range(4):
             image, _ = render_hands([HandPose("right", (-0.03 + 0.02 * i, 0.0), 0.1)])
-            writer.append({TIMESTAMP: 10 + 0.1 * i, camera_key("front"): image,
-                           camera_timestamp_key("front"): 10 + 0.1 * i})
+            writer.append(
+                {
+                    TIMESTAMP: 10 + 0.1 * i,
+                    camera_key("front"): image,
+                    camera_timestamp_key("front"): 10 + 0.1 * i,
+                }
+            )
         writer.commit(success=True)
     assert main(["human", "track", "--store", str(store)]) == 0
     assert main(["tracks", "label", "--store", str(store), "--tracker", "stored"]) == 0
@@ -88,12 +106,15 @@ def test_detected_hands_become_motion_tracks(tmp_path, capsys) -> None:
     keys = [track_key("front"), track_state_key("front"), hand_keypoints_key("front"), TRACK_GRASP]
     ep = reader.read_episode(0, keys)
     hands = ep[hand_keypoints_key("front")][:, RIGHT]
-    np.testing.assert_allclose(ep[track_key("front")],
-                               hands[:, [THUMB_TIP, INDEX_TIP, INDEX_MCP]], atol=1e-4)
+    np.testing.assert_allclose(
+        ep[track_key("front")], hands[:, [THUMB_TIP, INDEX_TIP, INDEX_MCP]], atol=1e-4
+    )
     assert np.all(ep[track_state_key("front")] == PointState.DETECTED)
     # the detector run by the labeller itself gives the same tracks
-    assert main(["tracks", "label", "--store", str(store), "--tracker", "mediapipe",
-                 "--overwrite"]) == 0
+    assert (
+        main(["tracks", "label", "--store", str(store), "--tracker", "mediapipe", "--overwrite"])
+        == 0
+    )
     again = StoreReader(store).read_episode(0, [track_key("front")])[track_key("front")]
     np.testing.assert_allclose(again, ep[track_key("front")], atol=2.0)
     capsys.readouterr()

@@ -28,11 +28,48 @@ SIZE = "96x128"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("tracks") / "mixed.zarr"
-    assert main(["sim", "collect", "--task", "lift", "--episodes", "1", "--store", str(path),
-                 "--cameras", "front", "side", "--size", SIZE]) == 0
+    assert (
+        main(
+            [
+                "sim",
+                "collect",
+                "--task",
+                "lift",
+                "--episodes",
+                "1",
+                "--store",
+                str(path),
+                "--cameras",
+                "front",
+                "side",
+                "--size",
+                SIZE,
+            ]
+        )
+        == 0
+    )
     for task in ("lift", "push"):
-        assert main(["sim", "collect", "--embodiment", "hand", "--task", task, "--episodes",
-                     "1", "--store", str(path), "--size", SIZE, "--seed", "4"]) == 0
+        assert (
+            main(
+                [
+                    "sim",
+                    "collect",
+                    "--embodiment",
+                    "hand",
+                    "--task",
+                    task,
+                    "--episodes",
+                    "1",
+                    "--store",
+                    str(path),
+                    "--size",
+                    SIZE,
+                    "--seed",
+                    "4",
+                ]
+            )
+            == 0
+        )
     return path
 
 
@@ -43,8 +80,10 @@ def test_robot_track_points_match_mujoco_fingers_to_a_subpixel(tmp_path):
     samples = []
     with Workcell(task="lift", cameras=("front", "side"), image_size=(240, 320)) as w:
         cameras = w.cameras
-        calibration = camera_calibration({n: c.intrinsics for n, c in cameras.items()},
-                                         {n: c.extrinsics for n, c in cameras.items()})
+        calibration = camera_calibration(
+            {n: c.intrinsics for n, c in cameras.items()},
+            {n: c.extrinsics for n, c in cameras.items()},
+        )
 
         def on_step(step, state, command, target):
             if step % 40:
@@ -65,8 +104,9 @@ def test_robot_track_points_match_mujoco_fingers_to_a_subpixel(tmp_path):
     assert widths.min() < 0.06 < widths.max()  # open and closed on the cube both covered
     points = gripper_points(poses, widths)
     np.testing.assert_allclose(points, truth, atol=2e-4)  # left pad, right pad, root centre
-    info = EpisodeInfo(index=0, source=Source.TELEOP, task="lift", success=True,
-                       calibration=calibration)
+    info = EpisodeInfo(
+        index=0, source=Source.TELEOP, task="lift", success=True, calibration=calibration
+    )
     for name in ("front", "side"):
         camera = EpisodeCamera.from_episode(info, name, steps=len(points))
         ours, _ = camera.project(points)
@@ -104,9 +144,14 @@ def test_labelling_round_trip_with_perfect_tracker(store, capsys):
     assert lift[0] == 0 and lift[-1] == 1 and np.count_nonzero(np.diff(lift)) == 1
     push = reader.read_episode(2)[keys.TRACK_GRASP]
     assert push[-1] == 1  # pinched shut as a paddle
-    ds = SequenceDataset(store, obs_keys=[keys.track_key("front"), keys.TRACK_GRASP],
-                         action_keys=[keys.TRACK_POINTS_3D], obs_horizon=1, action_horizon=4,
-                         select={"source": "human_video"})
+    ds = SequenceDataset(
+        store,
+        obs_keys=[keys.track_key("front"), keys.TRACK_GRASP],
+        action_keys=[keys.TRACK_POINTS_3D],
+        obs_horizon=1,
+        action_horizon=4,
+        select={"source": "human_video"},
+    )
     assert len(ds) == reader.episode(1).length + reader.episode(2).length
     # labelled already: refused without --overwrite, replaced with it
     assert main(["tracks", "label", "--store", str(store)]) == 2
@@ -125,8 +170,7 @@ def test_simulated_tracker_errors_have_their_documented_sizes(store):
     truth = np.repeat(truth, 40, axis=0)  # a long episode for the statistics
     timestamps = np.arange(len(truth)) / 10.0
     camera = EpisodeCamera.from_episode(ep.info, "front", steps=len(truth))
-    seq = simulate_tracking(truth, camera, timestamps, max_gap_s=0.0,
-                            rng=np.random.default_rng(1))
+    seq = simulate_tracking(truth, camera, timestamps, max_gap_s=0.0, rng=np.random.default_rng(1))
     pixels, _ = camera.project(truth[:, 0])
     detected = seq.state[:, 0] == PointState.DETECTED
     palm = np.linalg.norm(pixels[:, 9] - pixels[:, 0], axis=-1)
@@ -145,8 +189,23 @@ def test_bad_inputs_name_episode_and_camera(store, tmp_path, capsys):
     assert "episode 0 (teleop): view(s) ['wrist'] missing" in err
     # an episode recorded with an uncalibrated camera
     broken = tmp_path / "uncalibrated.zarr"
-    assert main(["sim", "collect", "--embodiment", "hand", "--episodes", "1", "--store",
-                 str(broken), "--size", SIZE]) == 0
+    assert (
+        main(
+            [
+                "sim",
+                "collect",
+                "--embodiment",
+                "hand",
+                "--episodes",
+                "1",
+                "--store",
+                str(broken),
+                "--size",
+                SIZE,
+            ]
+        )
+        == 0
+    )
     info_array = zarr.open_array(broken / "meta" / "episode_info", mode="r+")
     info = json.loads(str(info_array[0]))
     info["calibration"]["side"]["T_base_camera"] = None
@@ -158,8 +217,27 @@ def test_bad_inputs_name_episode_and_camera(store, tmp_path, capsys):
 
 def test_hands_lost_for_long_stretches_are_flagged_and_excluded(tmp_path, capsys):
     path = tmp_path / "lossy.zarr"
-    assert main(["sim", "collect", "--embodiment", "hand", "--episodes", "1", "--store",
-                 str(path), "--size", SIZE, "--task", "push", "--seed", "2"]) == 0
+    assert (
+        main(
+            [
+                "sim",
+                "collect",
+                "--embodiment",
+                "hand",
+                "--episodes",
+                "1",
+                "--store",
+                str(path),
+                "--size",
+                SIZE,
+                "--task",
+                "push",
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert main(["tracks", "label", "--store", str(path), "--dropout", "0.6"]) == 0
     out = capsys.readouterr().out
     assert "episode 0 flagged: right hand not found in view" in out
@@ -172,38 +250,66 @@ def test_human_episode_without_ground_truth_or_images_is_refused(tmp_path, capsy
     from robot_learning.store import Codec, KeySpec, StoreSchema, StoreWriter
 
     path = tmp_path / "plain.zarr"
-    calibration = {"front": {"width": 64, "height": 48, "fx": 50.0, "fy": 50.0, "cx": 32.0,
-                             "cy": 24.0, "distortion": [0.0] * 5,
-                             "T_base_camera": np.eye(4).tolist(), "T_hand_camera": None}}
-    schema = StoreSchema(keys={
-        keys.TIMESTAMP: KeySpec((), "float64"),
-        keys.camera_key("front"): KeySpec((48, 64, 3), "uint8", Codec.JPEG)})
+    calibration = {
+        "front": {
+            "width": 64,
+            "height": 48,
+            "fx": 50.0,
+            "fy": 50.0,
+            "cx": 32.0,
+            "cy": 24.0,
+            "distortion": [0.0] * 5,
+            "T_base_camera": np.eye(4).tolist(),
+            "T_hand_camera": None,
+        }
+    }
+    schema = StoreSchema(
+        keys={
+            keys.TIMESTAMP: KeySpec((), "float64"),
+            keys.camera_key("front"): KeySpec((48, 64, 3), "uint8", Codec.JPEG),
+        }
+    )
     with StoreWriter(path, schema) as writer:
         writer.begin_episode(source="human_video", task="lift", calibration=calibration)
-        writer.append_batch({keys.TIMESTAMP: np.arange(5) / 10.0,
-                             keys.camera_key("front"): np.full((5, 48, 64, 3), 90, np.uint8)})
+        writer.append_batch(
+            {
+                keys.TIMESTAMP: np.arange(5) / 10.0,
+                keys.camera_key("front"): np.full((5, 48, 64, 3), 90, np.uint8),
+            }
+        )
         writer.commit(success=True)
         writer.begin_episode(source="teleop", task="lift", calibration=calibration)
-        writer.append_batch({keys.TIMESTAMP: np.arange(5) / 10.0,
-                             keys.camera_key("front"): np.full((5, 48, 64, 3), 90, np.uint8)})
+        writer.append_batch(
+            {
+                keys.TIMESTAMP: np.arange(5) / 10.0,
+                keys.camera_key("front"): np.full((5, 48, 64, 3), 90, np.uint8),
+            }
+        )
         writer.commit(success=True)
     assert main(["tracks", "label", "--store", str(path), "--episodes", "0"]) == 2
-    assert "episode 0 (human_video): lacks ['hand_landmarks_3d'] (the sim tracker needs " \
-           "simulator ground truth" in capsys.readouterr().err
+    assert (
+        "episode 0 (human_video): lacks ['hand_landmarks_3d'] (the sim tracker needs "
+        "simulator ground truth" in capsys.readouterr().err
+    )
     assert main(["tracks", "label", "--store", str(path), "--episodes", "1"]) == 2
     assert "episode 1 (teleop): lacks ['robot_ee_pose'" in capsys.readouterr().err
     one_view = tmp_path / "one_view.zarr"
     two_cameras = {**calibration, "side": calibration["front"]}
     with StoreWriter(one_view, schema) as writer:
         writer.begin_episode(source="human_video", task="lift", calibration=two_cameras)
-        writer.append_batch({keys.TIMESTAMP: np.arange(5) / 10.0,
-                             keys.camera_key("front"): np.full((5, 48, 64, 3), 90, np.uint8)})
+        writer.append_batch(
+            {
+                keys.TIMESTAMP: np.arange(5) / 10.0,
+                keys.camera_key("front"): np.full((5, 48, 64, 3), 90, np.uint8),
+            }
+        )
         writer.commit(success=True)
     assert main(["tracks", "label", "--store", str(one_view)]) == 2
     assert "episode 0 (human_video): view(s) ['side'] missing" in capsys.readouterr().err
     no_images = tmp_path / "no_images.zarr"
-    with StoreWriter(no_images, StoreSchema(keys={keys.TIMESTAMP: KeySpec((), "float64")})
-                     ) as writer:
+    with StoreWriter(
+        no_images, StoreSchema(keys={keys.TIMESTAMP: KeySpec((), "float64")})
+    ) as writer:
         writer.begin_episode(source="human_video", task="lift", calibration=calibration)
         writer.append_batch({keys.TIMESTAMP: np.arange(5) / 10.0})
         writer.commit(success=True)

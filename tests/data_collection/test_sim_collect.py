@@ -18,9 +18,25 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_collect_records_every_camera_state_action_and_success(tmp_path):
     store = tmp_path / "demos.zarr"
     result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "sim", "collect", "--task", "lift",
-         "--episodes", "3", "--store", str(store), "--seed", "5"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "sim",
+            "collect",
+            "--task",
+            "lift",
+            "--episodes",
+            "3",
+            "--store",
+            str(store),
+            "--seed",
+            "5",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "3/3 successful" in result.stdout
@@ -69,9 +85,23 @@ def test_collect_appends_and_rejects_unknown_task(tmp_path):
     collect(CollectConfig(task="push", episodes=1, store=store, seed=2), progress=False)
     assert StoreReader(store).num_episodes == 2
     result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "sim", "collect", "--task", "pour",
-         "--episodes", "1", "--store", str(tmp_path / "x.zarr")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "sim",
+            "collect",
+            "--task",
+            "pour",
+            "--episodes",
+            "1",
+            "--store",
+            str(tmp_path / "x.zarr"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2 and "known tasks: empty, lift, push, stack" in result.stderr
 
@@ -83,8 +113,10 @@ def test_reflex_mid_episode_drops_that_episode_and_keeps_the_rest(tmp_path):
     first = collect(CollectConfig(task="lift", episodes=1, store=store, seed=1), progress=False)
     assert first.episodes == 1 and first.reflexes == 0
     # A reflex threshold below grasping forces: every episode stops the arm mid-way.
-    touchy = collect(CollectConfig(task="lift", episodes=2, store=store, seed=2,
-                                   reflex_force_n=5.0), progress=False)
+    touchy = collect(
+        CollectConfig(task="lift", episodes=2, store=store, seed=2, reflex_force_n=5.0),
+        progress=False,
+    )
     assert touchy.reflexes == 2 and touchy.episodes == 0
     reader = StoreReader(store)
     assert reader.num_episodes == 1 and reader.episode(0).info.notes["seed"] == 1

@@ -18,8 +18,27 @@ from robot_learning.store.validate import validate
 def human_store(tmp_path_factory):
     store = tmp_path_factory.mktemp("human") / "human.zarr"
     for task, seed in (("lift", 0), ("push", 10)):
-        assert main(["sim", "collect", "--embodiment", "hand", "--task", task, "--episodes",
-                     "2", "--store", str(store), "--seed", str(seed), "--size", "120x160"]) == 0
+        assert (
+            main(
+                [
+                    "sim",
+                    "collect",
+                    "--embodiment",
+                    "hand",
+                    "--task",
+                    task,
+                    "--episodes",
+                    "2",
+                    "--store",
+                    str(store),
+                    "--seed",
+                    str(seed),
+                    "--size",
+                    "120x160",
+                ]
+            )
+            == 0
+        )
     return store
 
 
@@ -77,12 +96,58 @@ def test_novel_push_targets_lie_where_robot_region_targets_never_do():
 
 def test_bad_hand_collections_are_refused(tmp_path, capsys):
     store = str(tmp_path / "x.zarr")
-    assert main(["sim", "collect", "--embodiment", "hand", "--cameras", "front", "wrist",
-                 "--store", store, "--episodes", "1"]) == 2
+    assert (
+        main(
+            [
+                "sim",
+                "collect",
+                "--embodiment",
+                "hand",
+                "--cameras",
+                "front",
+                "wrist",
+                "--store",
+                store,
+                "--episodes",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "fixed cameras" in capsys.readouterr().err
-    assert main(["sim", "collect", "--embodiment", "hand", "--task", "stack",
-                 "--store", store, "--episodes", "1"]) == 2
+    assert (
+        main(
+            [
+                "sim",
+                "collect",
+                "--embodiment",
+                "hand",
+                "--task",
+                "stack",
+                "--store",
+                store,
+                "--episodes",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "no hand demonstrator for task 'stack'" in capsys.readouterr().err
-    assert main(["sim", "collect", "--task", "push", "--task-option", "targets=moon",
-                 "--store", store, "--episodes", "1"]) == 2
+    assert (
+        main(
+            [
+                "sim",
+                "collect",
+                "--task",
+                "push",
+                "--task-option",
+                "targets=moon",
+                "--store",
+                store,
+                "--episodes",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "targets='moon'" in capsys.readouterr().err

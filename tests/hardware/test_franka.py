@@ -210,8 +210,10 @@ def test_cartesian_target_reaches_pose(ready: FrankaRobot) -> None:
     assert ready.wait_for_motion(timeout_s=10.0)
     state = _settle(
         ready,
-        lambda s: np.linalg.norm(s.ee_position - goal_position) < POS_TOL_M
-        and _angle_between(s.ee_quaternion, goal_quat) < ANGLE_TOL_RAD,
+        lambda s: (
+            np.linalg.norm(s.ee_position - goal_position) < POS_TOL_M
+            and _angle_between(s.ee_quaternion, goal_quat) < ANGLE_TOL_RAD
+        ),
     )
     assert np.linalg.norm(state.ee_position - goal_position) < POS_TOL_M
     assert _angle_between(state.ee_quaternion, goal_quat) < ANGLE_TOL_RAD

@@ -12,13 +12,35 @@ from policies.config import PolicyConfig
 from policies.registry import preset
 
 TINY = {
-    "act": dict(image_size=(48, 64), crop_size=(44, 58), encoder_width=8, dim_model=32,
-                n_heads=4, dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=2,
-                n_vae_encoder_layers=1, horizon_s=1.0, lr=1e-3, lr_backbone=1e-3),
-    "diffusion": dict(image_size=(48, 64), crop_size=(44, 58), encoder_width=8,
-                      down_dims=(16, 32), diffusion_step_embed_dim=16, num_keypoints=8,
-                      horizon_s=0.8, execute_s=0.4, num_inference_steps=4, warmup_steps=2,
-                      lr=1e-3, lr_backbone=1e-3, ema_decay=0.9),
+    "act": dict(
+        image_size=(48, 64),
+        crop_size=(44, 58),
+        encoder_width=8,
+        dim_model=32,
+        n_heads=4,
+        dim_feedforward=64,
+        n_encoder_layers=1,
+        n_decoder_layers=2,
+        n_vae_encoder_layers=1,
+        horizon_s=1.0,
+        lr=1e-3,
+        lr_backbone=1e-3,
+    ),
+    "diffusion": dict(
+        image_size=(48, 64),
+        crop_size=(44, 58),
+        encoder_width=8,
+        down_dims=(16, 32),
+        diffusion_step_embed_dim=16,
+        num_keypoints=8,
+        horizon_s=0.8,
+        execute_s=0.4,
+        num_inference_steps=4,
+        warmup_steps=2,
+        lr=1e-3,
+        lr_backbone=1e-3,
+        ema_decay=0.9,
+    ),
 }
 
 
@@ -42,6 +64,8 @@ def lift_store(tmp_path_factory) -> Path:
     from data_collection.sim_collect import CollectConfig, collect
 
     store = tmp_path_factory.mktemp("stores") / "lift.zarr"
-    collect(CollectConfig(task="lift", episodes=4, store=store, image_size=(48, 64), seed=0),
-            progress=False)
+    collect(
+        CollectConfig(task="lift", episodes=4, store=store, image_size=(48, 64), seed=0),
+        progress=False,
+    )
     return store

@@ -41,9 +41,17 @@ CAMERAS = ("front", "side")
 TERMINAL_S = 0.5  # the final half second of a successful episode is "done"
 
 
-def record_track_store(path: Path, *, episodes: int = 3, human_episodes: int = 0,
-                       task: str = "lift", image_size: tuple[int, int] = (72, 96),
-                       seed: int = 0, tracks: bool = True, calibrated: bool = True) -> Path:
+def record_track_store(
+    path: Path,
+    *,
+    episodes: int = 3,
+    human_episodes: int = 0,
+    task: str = "lift",
+    image_size: tuple[int, int] = (72, 96),
+    seed: int = 0,
+    tracks: bool = True,
+    calibrated: bool = True,
+) -> Path:
     from robot_learning.sim.rollout import run_episode
     from robot_learning.sim.workcell import Workcell
 
@@ -51,20 +59,24 @@ def record_track_store(path: Path, *, episodes: int = 3, human_episodes: int = 0
     with Workcell(task=task, seed=seed, cameras=CAMERAS, image_size=image_size) as workcell:
         every = round(1.0 / (record_hz * workcell.control_period_s))
         intrinsics = {n: workcell.camera(n).intrinsics for n in CAMERAS}
-        schema = recording_schema(intrinsics, record_hz=record_hz,
-                                  control_hz=1.0 / workcell.control_period_s)
+        schema = recording_schema(
+            intrinsics, record_hz=record_hz, control_hz=1.0 / workcell.control_period_s
+        )
         if tracks:
-            schema = type(schema)(keys={**schema.keys, **track_key_specs(CAMERAS)},
-                                  stream_rates_hz=schema.stream_rates_hz)
+            schema = type(schema)(
+                keys={**schema.keys, **track_key_specs(CAMERAS)},
+                stream_rates_hz=schema.stream_rates_hz,
+            )
         with StoreWriter(path, schema) as writer:
             for i in range(episodes + human_episodes):
                 episode_seed = seed + i
                 workcell.reset(episode_seed)
                 views = workcell.camera_views(CAMERAS)
                 calibration = camera_calibration(
-                    intrinsics, {n: v.T_base_camera if calibrated else None
-                                 for n, v in views.items()},
-                    source={"kind": "simulator ground truth", "seed": episode_seed})
+                    intrinsics,
+                    {n: v.T_base_camera if calibrated else None for n, v in views.items()},
+                    source={"kind": "simulator ground truth", "seed": episode_seed},
+                )
                 rows: list[dict] = []
 
                 def on_step(step, state, command, target, rows=rows, views=views):
@@ -72,12 +84,17 @@ def record_track_store(path: Path, *, episodes: int = 3, human_episodes: int = 0
                         return
                     frames = workcell.render(CAMERAS)
                     points = workcell.true_gripper_keypoints()
-                    row = {TIMESTAMP: state.timestamp_s, EE_POSE: state.ee_pose_vector(),
-                           GRIPPER_WIDTH: state.gripper_width_m,
-                           JOINT_POSITIONS: state.joint_positions,
-                           JOINT_VELOCITIES: state.joint_velocities,
-                           ACTION: target.as_vector(), TELEOP_TWIST: command.twist,
-                           "_points": points, "_grasp": float(target.gripper_closed)}
+                    row = {
+                        TIMESTAMP: state.timestamp_s,
+                        EE_POSE: state.ee_pose_vector(),
+                        GRIPPER_WIDTH: state.gripper_width_m,
+                        JOINT_POSITIONS: state.joint_positions,
+                        JOINT_VELOCITIES: state.joint_velocities,
+                        ACTION: target.as_vector(),
+                        TELEOP_TWIST: command.twist,
+                        "_points": points,
+                        "_grasp": float(target.gripper_closed),
+                    }
                     for name in CAMERAS:
                         row[camera_key(name)] = frames[name]
                         row[camera_timestamp_key(name)] = state.timestamp_s
@@ -85,26 +102,33 @@ def record_track_store(path: Path, *, episodes: int = 3, human_episodes: int = 0
 
                 result = run_episode(workcell, seed=episode_seed, on_step=on_step)
                 human = i >= episodes
-                writer.begin_episode(source=Source.HUMAN_VIDEO if human else Source.TELEOP,
-                                     task=task, operator="test", calibration=calibration,
-                                     notes={"seed": episode_seed})
+                writer.begin_episode(
+                    source=Source.HUMAN_VIDEO if human else Source.TELEOP,
+                    task=task,
+                    operator="test",
+                    calibration=calibration,
+                    notes={"seed": episode_seed},
+                )
                 end_s = rows[-1][TIMESTAMP]
                 for row in rows:
                     points = row.pop("_points")
                     grasp = row.pop("_grasp")
                     if human:
-                        row = {k: v for k, v in row.items()
-                               if k == TIMESTAMP or k.startswith("camera_")}
+                        row = {
+                            k: v
+                            for k, v in row.items()
+                            if k == TIMESTAMP or k.startswith("camera_")
+                        }
                         points = hand_points(points)
                     if tracks:
                         row[TRACK_POINTS_3D] = points.astype(np.float32)
                         row[TRACK_GRASP] = np.float32(grasp)
                         row[TRACK_TERMINAL] = np.uint8(
-                            result.success and row[TIMESTAMP] > end_s - TERMINAL_S)
+                            result.success and row[TIMESTAMP] > end_s - TERMINAL_S
+                        )
                         for name, view in views.items():
                             row[track_key(name)] = view.project(points).astype(np.float32)
-                            row[track_state_key(name)] = np.full(3, PointState.DETECTED,
-                                                                 np.uint8)
+                            row[track_state_key(name)] = np.full(3, PointState.DETECTED, np.uint8)
                     writer.append(row)
                 writer.commit(success=True)
     return path

@@ -27,9 +27,17 @@ def one_thread():
 
 def tiny_config(**changes: object) -> ACTConfig:
     base = dict(
-        image_size=(64, 80), crop_size=None, encoder_width=8, dim_model=32, n_heads=4,
-        dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=2, n_vae_encoder_layers=1,
-        latent_dim=8, dropout=0.0,
+        image_size=(64, 80),
+        crop_size=None,
+        encoder_width=8,
+        dim_model=32,
+        n_heads=4,
+        dim_feedforward=64,
+        n_encoder_layers=1,
+        n_decoder_layers=2,
+        n_vae_encoder_layers=1,
+        latent_dim=8,
+        dropout=0.0,
     )
     base.update(changes)
     return ACTConfig(**base)

@@ -28,8 +28,9 @@ def test_matrix_conversions_agree_with_mujoco_and_round_trip():
         np.testing.assert_allclose(mats[i].numpy(), mat_from_quat_xyzw(q[i].numpy()), atol=1e-12)
     back = quat_from_matrix(mats)
     np.testing.assert_allclose((back * q).sum(-1).abs().numpy(), 1.0, atol=1e-12)
-    np.testing.assert_allclose(matrix_from_rot6d(rot6d_from_matrix(mats)).numpy(), mats.numpy(),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        matrix_from_rot6d(rot6d_from_matrix(mats)).numpy(), mats.numpy(), atol=1e-12
+    )
 
 
 def test_gram_schmidt_turns_any_6d_vector_into_a_rotation():
@@ -43,20 +44,28 @@ def test_gram_schmidt_turns_any_6d_vector_into_a_rotation():
 def test_actions_round_trip_and_ignore_the_quaternion_sign(mode):
     space = ActionSpace(mode)
     q = random_quats(40, seed=1)
-    actions = torch.cat([torch.randn(5, 7, 3, dtype=torch.float64), q[:35].reshape(5, 7, 4),
-                         torch.randint(0, 2, (5, 7, 1)).double()], dim=-1)
+    actions = torch.cat(
+        [
+            torch.randn(5, 7, 3, dtype=torch.float64),
+            q[:35].reshape(5, 7, 4),
+            torch.randint(0, 2, (5, 7, 1)).double(),
+        ],
+        dim=-1,
+    )
     current = torch.cat([torch.randn(5, 3, dtype=torch.float64), q[35:]], dim=-1)
     encoded = space.encode_actions(actions, current)
     assert encoded.shape == (5, 7, 10)
     decoded = space.decode_actions(encoded, current)
     np.testing.assert_allclose(decoded[..., :3].numpy(), actions[..., :3].numpy(), atol=1e-12)
-    np.testing.assert_allclose((decoded[..., 3:7] * actions[..., 3:7]).sum(-1).abs().numpy(), 1.0,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        (decoded[..., 3:7] * actions[..., 3:7]).sum(-1).abs().numpy(), 1.0, atol=1e-12
+    )
     np.testing.assert_array_equal(decoded[..., 7].numpy(), actions[..., 7].numpy())
     flipped = actions.clone()
     flipped[..., 3:7] *= -1  # the same orientations, the other hemisphere
-    np.testing.assert_allclose(space.encode_actions(flipped, current).numpy(), encoded.numpy(),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        space.encode_actions(flipped, current).numpy(), encoded.numpy(), atol=1e-12
+    )
 
 
 def test_relative_actions_of_the_current_pose_are_identity():
@@ -65,5 +74,6 @@ def test_relative_actions_of_the_current_pose_are_identity():
     actions = torch.cat([current, torch.zeros(3, 1, dtype=torch.float64)], dim=-1)[:, None]
     encoded = space.encode_actions(actions, current)
     np.testing.assert_allclose(encoded[..., :3].numpy(), 0.0, atol=1e-12)
-    np.testing.assert_allclose(encoded[..., 3:9].numpy(),
-                               np.broadcast_to([1.0, 0, 0, 0, 1, 0], (3, 1, 6)), atol=1e-12)
+    np.testing.assert_allclose(
+        encoded[..., 3:9].numpy(), np.broadcast_to([1.0, 0, 0, 0, 1, 0], (3, 1, 6)), atol=1e-12
+    )

@@ -25,10 +25,29 @@ def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path
     train_tiny(lift_store, tmp_path / "run", "diffusion", steps=2)
     store = tmp_path / "rollouts.zarr"
     result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "deploy", "--sim", "--checkpoint",
-         str(tmp_path / "run"), "--task", "lift", "--episodes", "2", "--store", str(store),
-         "--max-duration", "6", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "deploy",
+            "--sim",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--task",
+            "lift",
+            "--episodes",
+            "2",
+            "--store",
+            str(store),
+            "--max-duration",
+            "6",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["episodes"] == 2 and report["interventions"] >= 1
@@ -45,8 +64,9 @@ def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path
     human = sources == ControlSource.HUMAN
     assert human.any() and (sources != ControlSource.HUMAN).any()
     # while the human was in control, the executed action is the human's
-    np.testing.assert_allclose(data[ACTION][human][:, :3], data[HUMAN_ACTION][human][:, :3],
-                               atol=0.05 + 1e-6)  # within the safety filter's lead bound
+    np.testing.assert_allclose(
+        data[ACTION][human][:, :3], data[HUMAN_ACTION][human][:, :3], atol=0.05 + 1e-6
+    )  # within the safety filter's lead bound
     assert np.isfinite(data[POLICY_ACTION]).all()
     assert reader.episode(ep).info.notes["takeovers"]
 
@@ -54,9 +74,26 @@ def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path
 def test_rl_deploy_refuses_a_training_seed(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "act", steps=2)
     result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "deploy", "--sim", "--checkpoint",
-         str(tmp_path / "run"), "--task", "lift", "--episodes", "1", "--seed", "2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "deploy",
+            "--sim",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--task",
+            "lift",
+            "--episodes",
+            "1",
+            "--seed",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "were used by training" in result.stderr
 
 
@@ -72,29 +109,52 @@ def test_interventions_land_in_the_demo_store_and_weight_training(lift_store, tm
     store = tmp_path / "demos.zarr"
     shutil.copytree(lift_store, store)
     train_tiny(store, tmp_path / "run", "act", steps=2)
-    report = deploy_sim(DeployConfig(checkpoint=tmp_path / "run", task="lift", episodes=1,
-                                     store=store, max_duration_s=5.0), progress=False)
+    report = deploy_sim(
+        DeployConfig(
+            checkpoint=tmp_path / "run", task="lift", episodes=1, store=store, max_duration_s=5.0
+        ),
+        progress=False,
+    )
     assert report.recorded == [4] and report.interventions >= 1
     assert validate(store) == []
     selection = DataSelection(success=None, val_fraction=0.0, human_weight=2.0)
-    data = TrainingData.from_store(str(store), tiny_config("act"), selection,
-                                   cache_images=False, progress=False)
+    data = TrainingData.from_store(
+        str(store), tiny_config("act"), selection, cache_images=False, progress=False
+    )
     episode_of = np.asarray(data.train._episode_of_anchor)
     control = StoreReader(store).read_episode(4, keys=[CONTROL_SOURCE])[CONTROL_SOURCE]
     weights = data.weights
     assert np.all(weights[episode_of < 4] == 1.0)
-    np.testing.assert_array_equal(weights[episode_of == 4],
-                                  np.where(control == ControlSource.HUMAN, 2.0, 0.0))
-    drawn = np.concatenate([StepBatches(len(weights), 8, seed=0, steps=40,
-                                        weights=weights).indices(s) for s in range(40)])
+    np.testing.assert_array_equal(
+        weights[episode_of == 4], np.where(control == ControlSource.HUMAN, 2.0, 0.0)
+    )
+    drawn = np.concatenate(
+        [
+            StepBatches(len(weights), 8, seed=0, steps=40, weights=weights).indices(s)
+            for s in range(40)
+        ]
+    )
     assert np.all(weights[drawn] > 0)
     assert np.isin(np.flatnonzero(episode_of == 4), drawn).any()
 
     # RLIF labels of the same rollout: -1 where the human took over, 0 elsewhere
     out = tmp_path / "rlif.npz"
-    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "export-rlif",
-                             str(store), "--out", str(out)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "store",
+            "export-rlif",
+            str(store),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     labels = np.load(out)
     assert list(labels["episodes"]) == [4]
@@ -107,7 +167,8 @@ def test_interventions_land_in_the_demo_store_and_weight_training(lift_store, tm
 
 
 def test_a_reflex_mid_rollout_is_recorded_as_interrupted_and_deployment_goes_on(
-        lift_store, tmp_path):
+    lift_store, tmp_path
+):
     """Robot reflex fault: the arm stops itself (here a reflex threshold below the cube's
     weight, so the operator's grasp trips it), the episode is kept as interrupted with the
     reason, the store stays valid, and the next episode starts after ``recover()``."""
@@ -116,9 +177,17 @@ def test_a_reflex_mid_rollout_is_recorded_as_interrupted_and_deployment_goes_on(
 
     train_tiny(lift_store, tmp_path / "run", "act", steps=2)
     store = tmp_path / "rollouts.zarr"
-    report = deploy_sim(DeployConfig(checkpoint=tmp_path / "run", task="lift", episodes=2,
-                                     store=store, max_duration_s=8.0,
-                                     sim_servo=SimServo(reflex_force_n=0.3)), progress=False)
+    report = deploy_sim(
+        DeployConfig(
+            checkpoint=tmp_path / "run",
+            task="lift",
+            episodes=2,
+            store=store,
+            max_duration_s=8.0,
+            sim_servo=SimServo(reflex_force_n=0.3),
+        ),
+        progress=False,
+    )
     assert len(report.faults) == 2, report.faults
     assert all("collision reflex" in f for f in report.faults)
     assert report.successes == 0 and report.recorded == [0, 1]

@@ -17,8 +17,10 @@ def test_output_stride_sets_the_feature_map_size(stride: int, cells: tuple[int, 
 
 def test_output_stride_keeps_the_published_weights() -> None:
     """Same parameters at every stride: a stride is a resolution choice, not another net."""
-    counts = {s: sum(p.numel() for p in ImageEncoder(width=8, output_stride=s).parameters())
-              for s in (8, 16, 32)}
+    counts = {
+        s: sum(p.numel() for p in ImageEncoder(width=8, output_stride=s).parameters())
+        for s in (8, 16, 32)
+    }
     assert len(set(counts.values())) == 1
 
 

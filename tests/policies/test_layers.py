@@ -23,31 +23,37 @@ def _same_function(ours: nn.Module, reference: nn.Module, x: torch.Tensor) -> No
     (y_ref * weights).sum().backward()
     (y_ours * weights).sum().backward()
     torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-4, atol=1e-4)
-    for (name, p_ours), p_ref in zip(ours.named_parameters(), reference.parameters(),
-                                     strict=True):
+    for (name, p_ours), p_ref in zip(ours.named_parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p_ours.grad, p_ref.grad, rtol=1e-4, atol=1e-4, msg=name)
 
 
-@pytest.mark.parametrize(("cin", "cout", "k", "stride", "padding", "length", "batch"), [
-    (8, 32, 5, 1, 2, 16, 3),  # the U-Net's first block
-    (48, 48, 5, 1, 2, 4, 1),  # batch 1 at the bottom of the U-Net
-    (32, 32, 3, 2, 1, 16, 2),  # the downsampling convolution
-    (32, 32, 3, 2, 1, 7, 2),  # odd length
-    (64, 16, 1, 1, 0, 8, 2),  # the residual / output projection
-])
+@pytest.mark.parametrize(
+    ("cin", "cout", "k", "stride", "padding", "length", "batch"),
+    [
+        (8, 32, 5, 1, 2, 16, 3),  # the U-Net's first block
+        (48, 48, 5, 1, 2, 4, 1),  # batch 1 at the bottom of the U-Net
+        (32, 32, 3, 2, 1, 16, 2),  # the downsampling convolution
+        (32, 32, 3, 2, 1, 7, 2),  # odd length
+        (64, 16, 1, 1, 0, 8, 2),  # the residual / output projection
+    ],
+)
 def test_gemm_conv1d_matches_conv1d(cin, cout, k, stride, padding, length, batch) -> None:
     torch.manual_seed(0)
     reference = nn.Conv1d(cin, cout, k, stride, padding)
-    _same_function(GemmConv1d(cin, cout, k, stride, padding), reference,
-                   torch.randn(batch, cin, length))
+    _same_function(
+        GemmConv1d(cin, cout, k, stride, padding), reference, torch.randn(batch, cin, length)
+    )
 
 
 @pytest.mark.parametrize(("channels", "length", "batch"), [(32, 4, 2), (16, 8, 1), (24, 5, 3)])
 def test_gemm_conv_transpose1d_matches(channels, length, batch) -> None:
     torch.manual_seed(0)
     reference = nn.ConvTranspose1d(channels, channels, 4, stride=2, padding=1)
-    _same_function(GemmConvTranspose1d(channels, channels, 4, stride=2, padding=1), reference,
-                   torch.randn(batch, channels, length))
+    _same_function(
+        GemmConvTranspose1d(channels, channels, 4, stride=2, padding=1),
+        reference,
+        torch.randn(batch, channels, length),
+    )
 
 
 @pytest.mark.parametrize("shape", [(1, 2048, 4), (2, 64, 16), (8, 512, 16), (2, 64, 6, 6)])
@@ -60,4 +66,3 @@ def test_group_norm_matches_below_and_above_the_grain_size(shape) -> None:
     x = torch.randn(*shape) * 3 + 1
     assert (x.numel() > GRAIN_SIZE) == (shape == (8, 512, 16))  # both paths are exercised
     _same_function(GroupNorm(8, shape[1]), reference, x)
-

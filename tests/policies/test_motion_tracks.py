@@ -34,9 +34,20 @@ from robot_learning.track_geometry import TrackGeometryError, gripper_keypoints
 from tests.policies.mtpi_store import CAMERAS, hand_points, record_track_store
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = dict(image_size=(48, 64), crop_size=(44, 58), encoder_width=8, num_keypoints=8,
-            embed_dim=16, down_dims=(16, 32), diffusion_step_embed_dim=16,
-            num_inference_steps=4, warmup_steps=2, lr=1e-3, lr_backbone=1e-3, ema_decay=0.9)
+TINY = dict(
+    image_size=(48, 64),
+    crop_size=(44, 58),
+    encoder_width=8,
+    num_keypoints=8,
+    embed_dim=16,
+    down_dims=(16, 32),
+    diffusion_step_embed_dim=16,
+    num_inference_steps=4,
+    warmup_steps=2,
+    lr=1e-3,
+    lr_backbone=1e-3,
+    ema_decay=0.9,
+)
 
 
 def tiny(**changes):
@@ -46,20 +57,36 @@ def tiny(**changes):
 @pytest.fixture(scope="module")
 def track_store(tmp_path_factory) -> Path:
     """3 scripted lift demos (seeds 0-2) + 2 human stand-in episodes, front + side, 48x64."""
-    return record_track_store(tmp_path_factory.mktemp("mtpi") / "tracks.zarr", episodes=3,
-                              human_episodes=2, image_size=(48, 64))
+    return record_track_store(
+        tmp_path_factory.mktemp("mtpi") / "tracks.zarr",
+        episodes=3,
+        human_episodes=2,
+        image_size=(48, 64),
+    )
 
 
 def load_data(store: Path, **changes) -> TrackTrainingData:
-    return TrackTrainingData.from_store(str(store), tiny(**changes),
-                                        DataSelection(val_fraction=0.0), cache_images=True,
-                                        progress=False)
+    return TrackTrainingData.from_store(
+        str(store),
+        tiny(**changes),
+        DataSelection(val_fraction=0.0),
+        cache_images=True,
+        progress=False,
+    )
 
 
 def train_tiny(store: Path, out: Path, steps: int) -> object:
-    cfg = TrainConfig(store=str(store), out=out, steps=steps, batch_size=8, num_workers=0,
-                      cache_images=True, val_every=steps, checkpoint_every=steps,
-                      selection=DataSelection(val_fraction=0.25))
+    cfg = TrainConfig(
+        store=str(store),
+        out=out,
+        steps=steps,
+        batch_size=8,
+        num_workers=0,
+        cache_images=True,
+        val_every=steps,
+        checkpoint_every=steps,
+        selection=DataSelection(val_fraction=0.25),
+    )
     return train(cfg, tiny(), progress=False)
 
 
@@ -112,7 +139,8 @@ def test_samples_per_view_with_human_and_robot_balanced(track_store):
     from robot_learning.track_geometry import CameraView
 
     expected = CameraView.from_episode(names[view], cam, where="test").project(
-        retarget_hand_points(points[step]))
+        retarget_hand_points(points[step])
+    )
     np.testing.assert_allclose(batch["current"][0].numpy(), expected, atol=1e-3)
     assert batch["image"].shape == (1, 3, 48, 64) and batch["image"].dtype == torch.uint8
 
@@ -162,11 +190,17 @@ def test_checkpoint_round_trip_and_the_chunk_it_acts_with(track_store, tmp_path)
     for _ in range(2):
         policy = load_policy(tmp_path / "run")
         assert isinstance(policy, MotionTrackPolicy)
-        images = torch.stack([torch.from_numpy(obs[camera_key(c)]).permute(2, 0, 1)
-                              for c in CAMERAS])
-        current = torch.from_numpy(np.stack([
-            v.project(gripper_keypoints(obs[EE_POSE], float(obs[GRIPPER_WIDTH])))
-            for v in policy.features.views().values()]))
+        images = torch.stack(
+            [torch.from_numpy(obs[camera_key(c)]).permute(2, 0, 1) for c in CAMERAS]
+        )
+        current = torch.from_numpy(
+            np.stack(
+                [
+                    v.project(gripper_keypoints(obs[EE_POSE], float(obs[GRIPPER_WIDTH])))
+                    for v in policy.features.views().values()
+                ]
+            )
+        )
         torch.manual_seed(0)
         outputs.append(policy.network.predict_tracks(images, current))
     for a, b in zip(*outputs, strict=True):
@@ -184,29 +218,70 @@ def test_rl_train_and_rl_eval_end_to_end(track_store, tmp_path):
     for key, value in TINY.items():
         sets += ["--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
     run = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "train", "--policy", "mtpi", "--preset",
-         "sim", "--store", str(track_store), "--out", str(tmp_path / "run"), "--steps", "2",
-         "--batch-size", "8", "--workers", "0", "--cache-images", "--val-fraction", "0.25",
-         *sets], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "train",
+            "--policy",
+            "mtpi",
+            "--preset",
+            "sim",
+            "--store",
+            str(track_store),
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--workers",
+            "0",
+            "--cache-images",
+            "--val-fraction",
+            "0.25",
+            *sets,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "eval", "--checkpoint", str(tmp_path / "run"),
-         "--task", "lift", "--episodes", "1", "--max-duration", "2", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "eval",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--task",
+            "lift",
+            "--episodes",
+            "1",
+            "--max-duration",
+            "2",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["episodes"] == 1 and report["seeds"] == [100000]
     assert 0 < report["episode_length_s"][0] <= 2.0 + 1e-6 and report["latency_ms_p50"] > 0
 
 
-def test_stores_without_tracks_or_calibration_or_a_second_view_are_refused(track_store,
-                                                                           tmp_path):
-    bare = record_track_store(tmp_path / "bare.zarr", episodes=1, image_size=(48, 64),
-                              tracks=False)
+def test_stores_without_tracks_or_calibration_or_a_second_view_are_refused(track_store, tmp_path):
+    bare = record_track_store(tmp_path / "bare.zarr", episodes=1, image_size=(48, 64), tracks=False)
     with pytest.raises(TrackDataError, match=r"no motion tracks.*rl tracks label"):
         load_data(bare)
-    blind = record_track_store(tmp_path / "blind.zarr", episodes=1, image_size=(48, 64),
-                               calibrated=False)
+    blind = record_track_store(
+        tmp_path / "blind.zarr", episodes=1, image_size=(48, 64), calibrated=False
+    )
     with pytest.raises(TrackDataError, match=r"camera 'front' is uncalibrated"):
         load_data(blind)
     with pytest.raises(TrackDataError, match=r"two views.*\['camera_front'\]"):
@@ -219,20 +294,24 @@ def test_inference_refuses_a_missing_view_and_moved_cameras(track_store, tmp_pat
     train_tiny(track_store, tmp_path / "run", steps=1)
     policy = MotionTrackPolicy.load(tmp_path / "run")
     obs = observation(track_store, 0, 3)
-    one_view = Observation(time_s=obs.time_s, values={k: v for k, v in obs.values.items()
-                                                      if k != camera_key("side")})
+    one_view = Observation(
+        time_s=obs.time_s, values={k: v for k, v in obs.values.items() if k != camera_key("side")}
+    )
     with pytest.raises(ValueError, match=r"no view 'camera_side'.*every view"):
         policy.act(one_view)
-    views = {camera_key(n): v for n, v in zip(CAMERAS, policy.features.views().values(),
-                                               strict=True)}
+    views = {
+        camera_key(n): v for n, v in zip(CAMERAS, policy.features.views().values(), strict=True)
+    }
     station = {n: views[camera_key(n)] for n in CAMERAS}
     moved = dict(station)
     from robot_learning.track_geometry import CameraView
 
     side = station["side"]
-    moved["side"] = CameraView("side", side.intrinsics,
-                               make_transform(side.T_base_camera[:3, :3],
-                                              side.T_base_camera[:3, 3] + [0.0, 0.0, 0.12]))
+    moved["side"] = CameraView(
+        "side",
+        side.intrinsics,
+        make_transform(side.T_base_camera[:3, :3], side.T_base_camera[:3, 3] + [0.0, 0.0, 0.12]),
+    )
     policy.use_cameras(moved)
     with pytest.raises(TrackGeometryError, match=r"view 'side' is 12.0 cm and 0.0 deg"):
         policy.act(obs)

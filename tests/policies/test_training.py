@@ -27,9 +27,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def train_tiny(store: Path, out: Path, name: str, steps: int, **kw) -> object:
     changes = kw.pop("changes", {})
-    cfg = TrainConfig(store=str(store), out=out, steps=steps, batch_size=8, num_workers=0,
-                      val_every=kw.pop("val_every", 2), checkpoint_every=kw.pop("every", 2),
-                      selection=DataSelection(val_fraction=0.25), **kw)
+    cfg = TrainConfig(
+        store=str(store),
+        out=out,
+        steps=steps,
+        batch_size=8,
+        num_workers=0,
+        val_every=kw.pop("val_every", 2),
+        checkpoint_every=kw.pop("every", 2),
+        selection=DataSelection(val_fraction=0.25),
+        **kw,
+    )
     return train(cfg, tiny_config(name, **changes), progress=False)
 
 
@@ -48,8 +56,14 @@ def test_checkpoint_round_trip_gives_identical_chunks(lift_store, tmp_path, name
     assert len(result.losses) == 4 and all(np.isfinite(result.losses))
     assert set(result.val_losses) == {2, 4}
     files = json.loads((result.checkpoint / ckpt.MANIFEST).read_text())
-    assert {"config.json", "features.json", "normalization.json", "data.json",
-            "model.safetensors", "training/state.json"} <= set(files)
+    assert {
+        "config.json",
+        "features.json",
+        "normalization.json",
+        "data.json",
+        "model.safetensors",
+        "training/state.json",
+    } <= set(files)
     assert not list(result.checkpoint.rglob("*.pt")) and not list(result.checkpoint.rglob("*.pkl"))
     data = json.loads((result.checkpoint / "data.json").read_text())
     assert data["seeds"] == [0, 1, 2, 3] and len(data["val_episodes"]) == 1
@@ -71,8 +85,7 @@ def test_checkpoint_round_trip_gives_identical_chunks(lift_store, tmp_path, name
 def test_resume_continues_with_the_identical_loss_sequence(lift_store, tmp_path):
     full = train_tiny(lift_store, tmp_path / "full", "diffusion", steps=6, every=3)
     train_tiny(lift_store, tmp_path / "split", "diffusion", steps=6, every=3, stop_after=3)
-    resumed = train_tiny(lift_store, tmp_path / "split", "diffusion", steps=6, every=3,
-                         resume=True)
+    resumed = train_tiny(lift_store, tmp_path / "split", "diffusion", steps=6, every=3, resume=True)
     assert resumed.losses == full.losses  # bit for bit, steps 1-3 restored and 4-6 recomputed
     a = ckpt.read_tensors(full.checkpoint, ckpt.WEIGHTS)
     b = ckpt.read_tensors(resumed.checkpoint, ckpt.WEIGHTS)
@@ -84,23 +97,26 @@ def test_resume_with_another_config_is_refused(lift_store, tmp_path):
     with pytest.raises(TrainingError, match="already holds a checkpoint.*--resume"):
         train_tiny(lift_store, tmp_path / "run", "act", steps=2)  # never overwritten silently
     with pytest.raises(TrainingError, match="dim_model"):
-        train_tiny(lift_store, tmp_path / "run", "act", steps=4, resume=True,
-                   changes={"dim_model": 64})
+        train_tiny(
+            lift_store, tmp_path / "run", "act", steps=4, resume=True, changes={"dim_model": 64}
+        )
 
 
 def test_checkpoint_for_other_cameras_or_sizes_is_refused(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "act", steps=2)
     policy = ChunkPolicy.load(tmp_path / "run")
-    bigger = PolicyFeatures(cameras=policy.features.cameras,
-                            image_shapes=((240, 320, 3), (240, 320, 3)), rate_hz=10.0)
+    bigger = PolicyFeatures(
+        cameras=policy.features.cameras, image_shapes=((240, 320, 3), (240, 320, 3)), rate_hz=10.0
+    )
     with pytest.raises(FeatureMismatchError, match=r"camera_front.*\(240, 320, 3\).*\(48, 64, 3\)"):
         policy.features.check(bigger, where="station")
     other = PolicyFeatures(cameras=("camera_front",), image_shapes=((48, 64, 3),), rate_hz=10.0)
     with pytest.raises(FeatureMismatchError, match="camera_wrist.*missing"):
         policy.features.check(other, where="station")
     obs = observation_from_store(lift_store, 0, 0)
-    wrong = Observation(obs.time_s, {**obs.values, "camera_wrist": np.zeros((96, 128, 3),
-                                                                            np.uint8)})
+    wrong = Observation(
+        obs.time_s, {**obs.values, "camera_wrist": np.zeros((96, 128, 3), np.uint8)}
+    )
     with pytest.raises(ValueError, match="camera_wrist.*96, 128, 3.*48, 64, 3"):
         policy.act(wrong)
 
@@ -122,17 +138,27 @@ def test_missing_or_altered_checkpoint_files_are_named(lift_store, tmp_path):
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(lift_store, tmp_path):
     with pytest.raises(TrainingError, match=r"non-finite training loss .* at step \d+"):
-        train_tiny(lift_store, tmp_path / "run", "act", steps=50, every=1,
-                   changes={"lr": 1e30, "lr_backbone": 1e30, "grad_clip": None})
+        train_tiny(
+            lift_store,
+            tmp_path / "run",
+            "act",
+            steps=50,
+            every=1,
+            changes={"lr": 1e30, "lr_backbone": 1e30, "grad_clip": None},
+        )
     policy = ChunkPolicy.load(tmp_path / "run")  # the last good checkpoint still loads
     assert all(torch.isfinite(p).all() for p in policy.network.parameters())
 
 
 def test_bad_stores_get_clear_errors(lift_store, tmp_path):
     human = tmp_path / "human.zarr"
-    schema = StoreSchema(keys={
-        camera_key("front"): KeySpec((48, 64, 3), "uint8", Codec.JPEG),
-        TIMESTAMP: KeySpec((), "float64")}, stream_rates_hz={"step": 10.0})
+    schema = StoreSchema(
+        keys={
+            camera_key("front"): KeySpec((48, 64, 3), "uint8", Codec.JPEG),
+            TIMESTAMP: KeySpec((), "float64"),
+        },
+        stream_rates_hz={"step": 10.0},
+    )
     with StoreWriter(human, schema) as writer:
         writer.begin_episode(source=Source.HUMAN_VIDEO, task="lift")
         for t in range(3):
@@ -141,13 +167,26 @@ def test_bad_stores_get_clear_errors(lift_store, tmp_path):
     with pytest.raises(ValueError, match="no action key 'action'"):
         train_tiny(human, tmp_path / "a", "act", steps=1)
     with pytest.raises(ValueError, match="no episodes with robot actions match task=.'stack'"):
-        cfg = TrainConfig(store=str(lift_store), out=tmp_path / "b", steps=1, batch_size=2,
-                          num_workers=0, selection=DataSelection(task=("stack",)))
+        cfg = TrainConfig(
+            store=str(lift_store),
+            out=tmp_path / "b",
+            steps=1,
+            batch_size=2,
+            num_workers=0,
+            selection=DataSelection(task=("stack",)),
+        )
         train(cfg, tiny_config("act"), progress=False)
     with pytest.raises(ValueError, match="1 episode.*validation split needs at least 2"):
-        cfg = TrainConfig(store=str(lift_store), out=tmp_path / "c", steps=1, batch_size=2,
-                          num_workers=0, selection=DataSelection(task=("lift",)))
+        cfg = TrainConfig(
+            store=str(lift_store),
+            out=tmp_path / "c",
+            steps=1,
+            batch_size=2,
+            num_workers=0,
+            selection=DataSelection(task=("lift",)),
+        )
         from robot_learning.store.curation import set_excluded
+
         set_excluded(lift_store, [1, 2, 3], excluded=True, reason="test")
         try:
             train(cfg, tiny_config("act"), progress=False)
@@ -159,12 +198,44 @@ def test_torchrun_two_cpu_processes_keep_identical_weights(lift_store, tmp_path)
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "robot_learning.cli", "train", "--policy", "act", "--preset", "sim",
-         *tiny_overrides("act"), "--store", str(lift_store), "--out", str(out), "--steps", "3",
-         "--batch-size", "4", "--workers", "0", "--device", "cpu", "--val-fraction", "0.25",
-         "--val-every", "3"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "robot_learning.cli",
+            "train",
+            "--policy",
+            "act",
+            "--preset",
+            "sim",
+            *tiny_overrides("act"),
+            "--store",
+            str(lift_store),
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--batch-size",
+            "4",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--val-fraction",
+            "0.25",
+            "--val-every",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     digests = json.loads((out / "checkpoint" / "rank_digests.json").read_text())
     assert len(digests) == 2 and digests[0] == digests[1]
@@ -176,10 +247,28 @@ def test_torchrun_two_cpu_processes_keep_identical_weights(lift_store, tmp_path)
 def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "diffusion", steps=2)
     result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "eval", "--checkpoint", str(tmp_path / "run"),
-         "--task", "lift", "--episodes", "2", "--max-duration", "3", "--json", "--video",
-         str(tmp_path / "video")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "eval",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--task",
+            "lift",
+            "--episodes",
+            "2",
+            "--max-duration",
+            "3",
+            "--json",
+            "--video",
+            str(tmp_path / "video"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["episodes"] == 2 and 0.0 <= report["success_rate"] <= 1.0
@@ -188,9 +277,25 @@ def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
     assert all(0 < length <= 3.0 + 1e-6 for length in report["episode_length_s"])
     assert len(list((tmp_path / "video").glob("lift_seed*.png"))) == 2
     clash = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "eval", "--checkpoint", str(tmp_path / "run"),
-         "--task", "lift", "--episodes", "2", "--seed", "3"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "eval",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--task",
+            "lift",
+            "--episodes",
+            "2",
+            "--seed",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert clash.returncode == 2 and "seeds [3] were used by training" in clash.stderr
 
 
@@ -199,8 +304,9 @@ def test_training_reads_a_remote_store_through_fsspec(lift_store, tmp_path):
     memory = fsspec.filesystem("memory")
     for path in lift_store.rglob("*"):
         if path.is_file():
-            memory.pipe(f"/policy-remote/lift.zarr/{path.relative_to(lift_store)}",
-                        path.read_bytes())
+            memory.pipe(
+                f"/policy-remote/lift.zarr/{path.relative_to(lift_store)}", path.read_bytes()
+            )
     result = train_tiny("memory://policy-remote/lift.zarr", tmp_path / "remote", "act", steps=2)
     local = train_tiny(lift_store, tmp_path / "local", "act", steps=2)
     assert result.losses == local.losses  # the same rows, decoded the same way

@@ -35,12 +35,25 @@ def graph_env(domain_id: int | None = None) -> dict[str, str]:
     return env
 
 
-def node_command(executable: str, *, name: str, namespace: str = "/",
-                 params: dict[str, Any] | None = None, params_file: Path | None = None,
-                 remaps: dict[str, str] | None = None) -> list[str]:
-    cmd = [sys.executable, "-c",
-           f"from ros_nodes.{executable} import main; raise SystemExit(main())",
-           "--ros-args", "-r", f"__node:={name}", "-r", f"__ns:={namespace}"]
+def node_command(
+    executable: str,
+    *,
+    name: str,
+    namespace: str = "/",
+    params: dict[str, Any] | None = None,
+    params_file: Path | None = None,
+    remaps: dict[str, str] | None = None,
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-c",
+        f"from ros_nodes.{executable} import main; raise SystemExit(main())",
+        "--ros-args",
+        "-r",
+        f"__node:={name}",
+        "-r",
+        f"__ns:={namespace}",
+    ]
     if params_file is not None:
         cmd += ["--params-file", str(params_file)]
     for key, value in (params or {}).items():
@@ -66,9 +79,12 @@ class Graph:
             params_file = self.log_dir / f"{name}.params.yaml"
             params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (lives with the process)
-        proc = subprocess.Popen(node_command(executable, name=name, params_file=params_file,
-                                             **kwargs), env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            node_command(executable, name=name, params_file=params_file, **kwargs),
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.procs[name] = proc
         return proc
 
@@ -85,8 +101,9 @@ class Graph:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise AssertionError(f"{name} did not stop within {timeout_s} s on {sig}:\n"
-                                 f"{self.log(name)[-3000:]}") from None
+            raise AssertionError(
+                f"{name} did not stop within {timeout_s} s on {sig}:\n{self.log(name)[-3000:]}"
+            ) from None
 
     def stop_all(self) -> dict[str, int]:
         codes = {}
@@ -100,12 +117,18 @@ class Graph:
     def assert_alive(self) -> None:
         for name, proc in self.procs.items():
             if name not in self.stopped and proc.poll() is not None:
-                raise AssertionError(f"node {name} exited with {proc.returncode}:\n"
-                                     f"{self.log(name)[-3000:]}")
+                raise AssertionError(
+                    f"node {name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}"
+                )
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str,
-             graph: Graph | None = None, poll_s: float = 0.1) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    graph: Graph | None = None,
+    poll_s: float = 0.1,
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():

@@ -31,8 +31,17 @@ def _record(argv: list[str], **extra: object) -> Path:
             params[argv[i + 1]] = yaml.safe_load(Path(argv[i + 1]).read_text())
     out = Path(os.environ["LAUNCH_TEST_DIR"]) / f"{_node_name(argv)}.json"
     previous = json.loads(out.read_text()) if out.exists() else {"starts": 0}
-    out.write_text(json.dumps({"argv": argv, "params": params, "pid": os.getpid(),
-                               "starts": previous["starts"] + 1, **extra}))
+    out.write_text(
+        json.dumps(
+            {
+                "argv": argv,
+                "params": params,
+                "pid": os.getpid(),
+                "starts": previous["starts"] + 1,
+                **extra,
+            }
+        )
+    )
     return out
 
 

@@ -20,8 +20,13 @@ class Observer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def collect(self, msg_type: type, topic: str, qos: QoSProfile = DEFAULT,
-                keep: Callable[[Any], Any] = lambda m: m) -> None:
+    def collect(
+        self,
+        msg_type: type,
+        topic: str,
+        qos: QoSProfile = DEFAULT,
+        keep: Callable[[Any], Any] = lambda m: m,
+    ) -> None:
         self.messages[topic] = []
 
         def on_message(msg: Any) -> None:

@@ -42,9 +42,13 @@ def test_frame_gaps_count_missing_frames():
 
 def test_scripted_operator_plays_episodes_with_one_start_and_one_success_each():
     now = [100.0]
-    device = ScriptedTeleop(episodes=2, script=(Segment(0.5, (0.1, 0, 0, 0, 0, 0)),
-                                                Segment(0.5, (0, 0, 0, 0, 0, 0), True)),
-                            pause_s=0.5, start_delay_s=0.2, clock=lambda: now[0])
+    device = ScriptedTeleop(
+        episodes=2,
+        script=(Segment(0.5, (0.1, 0, 0, 0, 0, 0)), Segment(0.5, (0, 0, 0, 0, 0, 0), True)),
+        pause_s=0.5,
+        start_delay_s=0.2,
+        clock=lambda: now[0],
+    )
     device.connect()
     events, twists = [], []
     while now[0] < 103.3:

@@ -29,11 +29,26 @@ pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="needs cma
 def test_install_tree_has_launch_files_package_marker_and_node_wrappers(tmp_path):
     build, prefix = tmp_path / "build", tmp_path / "install"
     subprocess.run(
-        ["cmake", "-S", str(ROOT), "-B", str(build), f"-Dament_cmake_DIR={STUB}",
-         f"-DRL_PYTHON={sys.executable}", "-DRL_NODE_EXECUTABLES=sim_node;listener"],
-        check=True, capture_output=True, timeout=120)
-    subprocess.run(["cmake", "--install", str(build), "--prefix", str(prefix)],
-                   check=True, capture_output=True, timeout=120)
+        [
+            "cmake",
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build),
+            f"-Dament_cmake_DIR={STUB}",
+            f"-DRL_PYTHON={sys.executable}",
+            "-DRL_NODE_EXECUTABLES=sim_node;listener",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        ["cmake", "--install", str(build), "--prefix", str(prefix)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     share = prefix / "share" / "robot_learning"
     assert (share / "package.xml").is_file()
     assert (prefix / "share/ament_index/resource_index/packages/robot_learning").is_file()
@@ -43,10 +58,15 @@ def test_install_tree_has_launch_files_package_marker_and_node_wrappers(tmp_path
     assert sorted(p.name for p in wrappers.iterdir()) == ["listener", "sim_node"]
     assert os.access(wrappers / "sim_node", os.X_OK)
     # A wrapper runs the pip-installed node with the arguments ros2 launch passes.
-    env = {**os.environ, EXTRA_EXECUTABLES_ENV: EXECUTABLES, "LAUNCH_TEST_DIR": str(tmp_path),
-           "PYTHONPATH": str(ROOT)}
-    node = subprocess.Popen([wrappers / "listener", "--ros-args", "-r", "__node:=wrapped"],
-                            env=env, cwd=tmp_path)
+    env = {
+        **os.environ,
+        EXTRA_EXECUTABLES_ENV: EXECUTABLES,
+        "LAUNCH_TEST_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    node = subprocess.Popen(
+        [wrappers / "listener", "--ros-args", "-r", "__node:=wrapped"], env=env, cwd=tmp_path
+    )
     record = tmp_path / "wrapped.json"
     deadline = time.monotonic() + 30
     while not record.exists() and time.monotonic() < deadline:

@@ -40,9 +40,18 @@ class Sent:
 @pytest.fixture
 def arbiter(monkeypatch):
     monkeypatch.setenv("ROS_DOMAIN_ID", "231")
-    node = create_node("arbiter", ["--ros-args", "-p", "limits:=fr3_sim",
-                                   "-p", f"deadman_button:={DEADMAN}",
-                                   "-p", f"estop_button:={ESTOP}"])
+    node = create_node(
+        "arbiter",
+        [
+            "--ros-args",
+            "-p",
+            "limits:=fr3_sim",
+            "-p",
+            f"deadman_button:={DEADMAN}",
+            "-p",
+            f"estop_button:={ESTOP}",
+        ],
+    )
     arb = ArbiterNode(node)
     arb._target, arb._gripper, arb._status = Sent(), Sent(), Sent()
     yield arb
@@ -58,16 +67,30 @@ def _joy(now: float, *held: int) -> msgs.Joy:
 
 def _ready(arb: ArbiterNode, now: float) -> None:
     arb._on_pose(convert.pose_stamped(np.array([0.5, 0.0, 0.3]), np.array([1.0, 0, 0, 0]), now))
-    arb._on_policy_status(msgs.String(data=json.dumps({
-        "ready": True, "checkpoint": "ckpt", "replan_period_s": 0.5,
-        "execution": {"execute_steps": 5, "temporal_ensemble_k": None, "interpolate": True}})))
+    arb._on_policy_status(
+        msgs.String(
+            data=json.dumps(
+                {
+                    "ready": True,
+                    "checkpoint": "ckpt",
+                    "replan_period_s": 0.5,
+                    "execution": {
+                        "execute_steps": 5,
+                        "temporal_ensemble_k": None,
+                        "interpolate": True,
+                    },
+                }
+            )
+        )
+    )
 
 
 def _publish_chunk(arb: ArbiterNode, start_s: float) -> None:
     rows = np.tile(np.r_[0.5, 0.0, 0.3, 1.0, 0, 0, 0, 0.0], (10, 1))
     rows[:, 0] += 0.02 * np.arange(10)  # 0.2 m/s along x
-    poses, fingers = convert.chunk_messages(ActionChunk.from_vectors(
-        start_s + 0.1 * np.arange(10), rows))
+    poses, fingers = convert.chunk_messages(
+        ActionChunk.from_vectors(start_s + 0.1 * np.arange(10), rows)
+    )
     arb._on_chunk_part("poses", poses)
     arb._on_chunk_part("fingers", fingers)
 
@@ -118,13 +141,25 @@ def _deploy_arbiter_argv(keep: Path, *launch_args: str) -> list[str]:
     """The arbiter's ``--ros-args ...`` as ``rl launch --print launch/deploy.yaml`` gives it
     (its parameter files moved into ``keep``, --print's temporary folder removed)."""
     printed = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "launch", "--print", "launch/deploy.yaml",
-         "checkpoint:=runs/act/checkpoint", *launch_args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "launch",
+            "--print",
+            "launch/deploy.yaml",
+            "checkpoint:=runs/act/checkpoint",
+            *launch_args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert printed.returncode == 0, printed.stderr
     (line,) = [ln for ln in printed.stdout.splitlines() if ln.startswith("arbiter: ")]
     command = shlex.split(line.removeprefix("arbiter: "))
-    argv = command[command.index("--ros-args"):]
+    argv = command[command.index("--ros-args") :]
     printed_dir = Path(argv[argv.index("--params-file") + 1]).parent
     keep.mkdir(exist_ok=True)
     for i, arg in enumerate(argv):
@@ -134,8 +169,9 @@ def _deploy_arbiter_argv(keep: Path, *launch_args: str) -> list[str]:
     return argv
 
 
-def test_deploy_launch_buttons_default_and_documented_deadman_start_the_arbiter(tmp_path,
-                                                                               monkeypatch):
+def test_deploy_launch_buttons_default_and_documented_deadman_start_the_arbiter(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("ROS_DOMAIN_ID", "231")
     argv = _deploy_arbiter_argv(tmp_path / "default")
     node = create_node("arbiter", argv)
@@ -151,8 +187,10 @@ def test_deploy_launch_buttons_default_and_documented_deadman_start_the_arbiter(
         finally:
             node.close()
     # the documented deadman on a two-button SpaceMouse: right button held (Joy 1)
-    node = create_node("arbiter", _deploy_arbiter_argv(tmp_path / "deadman", "deadman_button:=1",
-                                                       "intervene_button:=-1"))
+    node = create_node(
+        "arbiter",
+        _deploy_arbiter_argv(tmp_path / "deadman", "deadman_button:=1", "intervene_button:=-1"),
+    )
     try:
         arb = ArbiterNode(node)
         arb._target, arb._gripper, arb._status = Sent(), Sent(), Sent()

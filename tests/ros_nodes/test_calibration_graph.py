@@ -36,26 +36,55 @@ VIEWS = 8
 def _truth(camera: str, seed: int) -> tuple[np.ndarray, object]:
     """The simulator's true pose (T_base_camera, or T_hand_camera on the hand) and
     intrinsics of ``camera`` for ``seed``."""
-    with Workcell(task="empty", seed=seed, cameras=(camera,),
-                  image_size=(SIZE["height"], SIZE["width"])) as workcell:
+    with Workcell(
+        task="empty", seed=seed, cameras=(camera,), image_size=(SIZE["height"], SIZE["width"])
+    ) as workcell:
         workcell.reset(seed)
-        pose = workcell.true_T_hand_camera(camera) if camera == "wrist" else \
-            workcell.true_T_base_camera(camera)
+        pose = (
+            workcell.true_T_hand_camera(camera)
+            if camera == "wrist"
+            else workcell.true_T_base_camera(camera)
+        )
         return pose, workcell.camera(camera).intrinsics
 
 
-@pytest.mark.parametrize(("camera", "board", "parent"), [
-    ("front", "gripper", topics.BASE_FRAME),  # eye-to-hand
-    ("wrist", "table", topics.TCP_FRAME),  # eye-in-hand
-])
+@pytest.mark.parametrize(
+    ("camera", "board", "parent"),
+    [
+        ("front", "gripper", topics.BASE_FRAME),  # eye-to-hand
+        ("wrist", "table", topics.TCP_FRAME),  # eye-in-hand
+    ],
+)
 def test_auto_calibration_lands_on_tf_static(graph, tmp_path, camera, board, parent):
     out = tmp_path / "calibration" / "sim.yaml"
-    graph.start("sim_node", "sim", params={
-        "task": "empty", "seed": SEED, "cameras": [camera], **SIZE, "camera_hz": 10.0,
-        "publish_raw": False, "jpeg_quality": 95, "boards": board, "lens": "realistic"})
-    graph.start("calibration_node", "calibration", params={
-        "mode": "auto", "cameras": [camera], "board": board, "views": VIEWS,
-        "seed": SEED, "workcell": "sim", "out": str(out)})
+    graph.start(
+        "sim_node",
+        "sim",
+        params={
+            "task": "empty",
+            "seed": SEED,
+            "cameras": [camera],
+            **SIZE,
+            "camera_hz": 10.0,
+            "publish_raw": False,
+            "jpeg_quality": 95,
+            "boards": board,
+            "lens": "realistic",
+        },
+    )
+    graph.start(
+        "calibration_node",
+        "calibration",
+        params={
+            "mode": "auto",
+            "cameras": [camera],
+            "board": board,
+            "views": VIEWS,
+            "seed": SEED,
+            "workcell": "sim",
+            "out": str(out),
+        },
+    )
     status = Observer("status_watcher")
     status.status(msgs.String, topics.CALIBRATION_STATUS)
     status.start()
@@ -87,9 +116,15 @@ def test_auto_calibration_lands_on_tf_static(graph, tmp_path, camera, board, par
     late.collect(msgs.CameraInfo, topics.calibrated_camera_info(camera), LATCHED)
     late.start()
     try:
-        wait_for(lambda: late.snapshot(topics.TF_STATIC) and
-                 late.snapshot(topics.calibrated_camera_info(camera)), 10.0,
-                 "the latched /tf_static and camera_info", graph)
+        wait_for(
+            lambda: (
+                late.snapshot(topics.TF_STATIC)
+                and late.snapshot(topics.calibrated_camera_info(camera))
+            ),
+            10.0,
+            "the latched /tf_static and camera_info",
+            graph,
+        )
         tf = late.snapshot(topics.TF_STATIC)[0]
         info = late.snapshot(topics.calibrated_camera_info(camera))[0]
     finally:
@@ -105,9 +140,11 @@ def test_auto_calibration_lands_on_tf_static(graph, tmp_path, camera, board, par
 
     T_true, K_true = _truth(camera, SEED)
     error_m, error_rad = transform_error(T_published, T_true)
-    print(f"calibration graph, {camera}: {final['captured']} views in {took_s:.1f} s; hand-eye "
-          f"{1000 * error_m:.2f} mm, {np.degrees(error_rad):.3f} deg; fx "
-          f"{info.k[0]:.1f} vs {K_true.fx:.1f}")
+    print(
+        f"calibration graph, {camera}: {final['captured']} views in {took_s:.1f} s; hand-eye "
+        f"{1000 * error_m:.2f} mm, {np.degrees(error_rad):.3f} deg; fx "
+        f"{info.k[0]:.1f} vs {K_true.fx:.1f}"
+    )
     # 8 JPEG views at 640x480 (the library gets ~0.6 mm, 0.06 deg for the front camera from
     # 8 lossless views); bars loose enough for JPEG and timing, tight enough to matter.
     assert error_m < 0.004 and np.degrees(error_rad) < 0.4
@@ -142,14 +179,36 @@ def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(gr
     Then a calibration_node in publish mode latches the saved file on /tf_static."""
     out = tmp_path / "sim.yaml"
     views = 7
-    graph.start("sim_node", "sim", params={
-        "task": "empty", "seed": SEED, "cameras": ["front"], **SIZE, "camera_hz": 10.0,
-        "publish_raw": False, "jpeg_quality": 95, "boards": "gripper", "lens": "realistic"})
-    graph.start("calibration_node", "calibration", params={
-        "mode": "manual", "cameras": ["front"], "board": "gripper", "views": views,
-        "out": str(out), "capture_button": topics.JoyButton.START})
-    config = SimCalibrationConfig(seed=SEED, views=views, wrist_cameras=(),
-                                  fixed_cameras=("front",))
+    graph.start(
+        "sim_node",
+        "sim",
+        params={
+            "task": "empty",
+            "seed": SEED,
+            "cameras": ["front"],
+            **SIZE,
+            "camera_hz": 10.0,
+            "publish_raw": False,
+            "jpeg_quality": 95,
+            "boards": "gripper",
+            "lens": "realistic",
+        },
+    )
+    graph.start(
+        "calibration_node",
+        "calibration",
+        params={
+            "mode": "manual",
+            "cameras": ["front"],
+            "board": "gripper",
+            "views": views,
+            "out": str(out),
+            "capture_button": topics.JoyButton.START,
+        },
+    )
+    config = SimCalibrationConfig(
+        seed=SEED, views=views, wrist_cameras=(), fixed_cameras=("front",)
+    )
     poses = plan_poses(config, "gripper", ["front"], np.random.default_rng([SEED, 7]))
     obs = Observer("operator")
     obs.collect(msgs.PoseStamped, topics.EE_POSE, keep=convert.pose_vector)
@@ -163,16 +222,25 @@ def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(gr
         return obs.latest_status.get(topics.CALIBRATION_STATUS, {})
 
     try:
-        wait_for(lambda: status().get("state") == "capturing" and joy.subscription_count() > 0
-                 and command.subscription_count() > 0, 30.0, "calibration inputs", graph)
+        wait_for(
+            lambda: (
+                status().get("state") == "capturing"
+                and joy.subscription_count() > 0
+                and command.subscription_count() > 0
+            ),
+            30.0,
+            "calibration inputs",
+            graph,
+        )
         for i, T in enumerate(poses):
             _guide_to(obs, target, T, graph)
             if i % 2 == 0:
                 buttons = [0] * topics.JoyButton.COUNT
                 for pressed in (1, 0):  # press and release
                     buttons[topics.JoyButton.START] = pressed
-                    joy.publish(msgs.Joy(header=convert.header(time.time(), ""),
-                                         buttons=list(buttons)))
+                    joy.publish(
+                        msgs.Joy(header=convert.header(time.time(), ""), buttons=list(buttons))
+                    )
                     time.sleep(0.05)
             else:
                 command.publish(msgs.String(data="capture"))
@@ -189,8 +257,11 @@ def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(gr
     assert error_m < 0.004 and np.degrees(error_rad) < 0.4
     assert graph.stop("calibration") == 0
 
-    graph.start("calibration_node", "replay", params={
-        "mode": "publish", "cameras": ["front"], "out": str(out)})
+    graph.start(
+        "calibration_node",
+        "replay",
+        params={"mode": "publish", "cameras": ["front"], "out": str(out)},
+    )
     late = Observer("tf_listener")
     late.collect(msgs.TFMessage, topics.TF_STATIC, LATCHED)
     late.start()
@@ -205,8 +276,9 @@ def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(gr
 def test_bad_input_is_explained(graph, tmp_path):
     """A board the camera cannot see exits 2 naming the fix; silent topics and a second
     command publisher end the session with the reason on /calibration/status."""
-    graph.start("calibration_node", "wrong_board", params={
-        "cameras": ["wrist"], "board": "gripper"})
+    graph.start(
+        "calibration_node", "wrong_board", params={"cameras": ["wrist"], "board": "gripper"}
+    )
     assert graph.procs["wrong_board"].wait(30) == 2
     assert "hand cameras calibrate against board:=table" in graph.log("wrong_board")
     graph.stopped.add("wrong_board")
@@ -219,19 +291,43 @@ def test_bad_input_is_explained(graph, tmp_path):
         return obs.latest_status.get(topics.CALIBRATION_STATUS, {})
 
     try:
-        graph.start("calibration_node", "calibration", params={
-            "cameras": ["front"], "views": 6, "input_timeout_s": 2.0,
-            "out": str(tmp_path / "never.yaml")})
+        graph.start(
+            "calibration_node",
+            "calibration",
+            params={
+                "cameras": ["front"],
+                "views": 6,
+                "input_timeout_s": 2.0,
+                "out": str(tmp_path / "never.yaml"),
+            },
+        )
         wait_for(lambda: status().get("state") == "failed", 30.0, "the input timeout", graph)
         assert "/camera/front/color/image_raw/compressed" in status()["error"]
         assert topics.EE_POSE in status()["error"]
         graph.stop("calibration")
 
-        graph.start("sim_node", "sim", params={
-            "task": "empty", "seed": SEED, "cameras": ["front"], "width": 160, "height": 120,
-            "publish_raw": False, "boards": "gripper"})
-        graph.start("calibration_node", "calibration2", params={  # a session of ~30 s
-            "cameras": ["front"], "views": 30, "out": str(tmp_path / "never.yaml")})
+        graph.start(
+            "sim_node",
+            "sim",
+            params={
+                "task": "empty",
+                "seed": SEED,
+                "cameras": ["front"],
+                "width": 160,
+                "height": 120,
+                "publish_raw": False,
+                "boards": "gripper",
+            },
+        )
+        graph.start(
+            "calibration_node",
+            "calibration2",
+            params={  # a session of ~30 s
+                "cameras": ["front"],
+                "views": 30,
+                "out": str(tmp_path / "never.yaml"),
+            },
+        )
         wait_for(lambda: status().get("state") == "capturing", 30.0, "the session", graph)
         # a second command publisher (a teleop node left running): the bridge holds the arm
         intruder = obs.publisher(msgs.PoseStamped, topics.TARGET_POSE)  # kept: alive while held
@@ -251,34 +347,56 @@ def test_manual_without_a_robot_gives_intrinsics_only(graph, tmp_path):
     publishes each MuJoCo render on the camera's topic, as a camera_node would."""
     out = tmp_path / "never.yaml"
     views = 7
-    graph.start("calibration_node", "calibration", params={
-        "mode": "manual", "cameras": ["front"], "board": "gripper", "views": views,
-        "out": str(out)})
+    graph.start(
+        "calibration_node",
+        "calibration",
+        params={
+            "mode": "manual",
+            "cameras": ["front"],
+            "board": "gripper",
+            "views": views,
+            "out": str(out),
+        },
+    )
     obs = Observer("person")
     obs.status(msgs.String, topics.CALIBRATION_STATUS)
     info_topic = topics.calibrated_camera_info("front")
     obs.collect(msgs.CameraInfo, info_topic, LATCHED)
-    camera = obs.node.create_publisher(msgs.CompressedImage, topics.CameraTopics("front")
-                                       .compressed, SENSOR_DATA)
+    camera = obs.node.create_publisher(
+        msgs.CompressedImage, topics.CameraTopics("front").compressed, SENSOR_DATA
+    )
     command = obs.publisher(msgs.String, topics.CALIBRATION_COMMAND)
     obs.start()
 
     def status() -> dict:
         return obs.latest_status.get(topics.CALIBRATION_STATUS, {})
 
-    config = SimCalibrationConfig(seed=SEED, views=views, wrist_cameras=(),
-                                  fixed_cameras=("front",))
-    with Workcell(task="empty", seed=SEED, cameras=("front",), boards=("gripper",),
-                  image_size=(SIZE["height"], SIZE["width"]),
-                  lenses={"front": REALISTIC_LENS}) as workcell:
+    config = SimCalibrationConfig(
+        seed=SEED, views=views, wrist_cameras=(), fixed_cameras=("front",)
+    )
+    with Workcell(
+        task="empty",
+        seed=SEED,
+        cameras=("front",),
+        boards=("gripper",),
+        image_size=(SIZE["height"], SIZE["width"]),
+        lenses={"front": REALISTIC_LENS},
+    ) as workcell:
         workcell.reset(SEED)
         K_true = workcell.camera("front").intrinsics
         visitor = PoseVisitor(workcell.robot, wait=workcell.robot.advance)
         poses = plan_poses(config, "gripper", ["front"], np.random.default_rng([SEED, 7]))
         try:  # volatile topics: publish once the node is there to hear them
-            wait_for(lambda: status().get("state") == "waiting" and
-                     camera.subscription_count() > 0 and command.subscription_count() > 0,
-                     30.0, "calibration_node to subscribe", graph)
+            wait_for(
+                lambda: (
+                    status().get("state") == "waiting"
+                    and camera.subscription_count() > 0
+                    and command.subscription_count() > 0
+                ),
+                30.0,
+                "calibration_node to subscribe",
+                graph,
+            )
             for i, T in enumerate(poses):
                 assert visitor.move_to(T) is not None
                 image = workcell.render(["front"])["front"]
@@ -287,8 +405,7 @@ def test_manual_without_a_robot_gives_intrinsics_only(graph, tmp_path):
                     time.sleep(0.1)
                     camera.publish(convert.compressed_image(image, time.time(), "front", 95))
                 wait_for(lambda i=i: status().get("captured", 0) > i, 10.0, f"view {i}", graph)
-            wait_for(lambda: obs.snapshot(info_topic), 20.0, "the calibrated CameraInfo",
-                     graph)
+            wait_for(lambda: obs.snapshot(info_topic), 20.0, "the calibrated CameraInfo", graph)
         finally:
             obs.close()
     final = status()

@@ -37,12 +37,22 @@ FRONT = topics.CameraTopics("front")
 
 def _observer_of_the_cell() -> Observer:
     obs = Observer()
-    obs.collect(msgs.CompressedImage, FRONT.compressed, SENSOR_DATA,
-                keep=lambda m: (convert.stamp_s(m), convert.compressed_array(m)))
-    obs.collect(msgs.PoseStamped, ACCEPTED_TARGET,
-                keep=lambda m: (convert.stamp_s(m), convert.pose_vector(m)))
-    obs.collect(msgs.JointState, ACCEPTED_GRIPPER,
-                keep=lambda m: (convert.stamp_s(m), convert.gripper_closed(m)))
+    obs.collect(
+        msgs.CompressedImage,
+        FRONT.compressed,
+        SENSOR_DATA,
+        keep=lambda m: (convert.stamp_s(m), convert.compressed_array(m)),
+    )
+    obs.collect(
+        msgs.PoseStamped,
+        ACCEPTED_TARGET,
+        keep=lambda m: (convert.stamp_s(m), convert.pose_vector(m)),
+    )
+    obs.collect(
+        msgs.JointState,
+        ACCEPTED_GRIPPER,
+        keep=lambda m: (convert.stamp_s(m), convert.gripper_closed(m)),
+    )
     obs.status(msgs.String, topics.RECORDER_STATUS)
     obs.status(msgs.String, topics.ROBOT_STATUS)
     return obs.start()
@@ -57,8 +67,9 @@ def _latest_at(samples: list[tuple[float, object]], t: float) -> tuple[float, ob
     return max(before, key=lambda s: s[0]) if before else None
 
 
-def assert_episodes_match_sources(store, obs: Observer, episodes: int, wall_start: float,
-                                  wall_end: float) -> None:
+def assert_episodes_match_sources(
+    store, obs: Observer, episodes: int, wall_start: float, wall_end: float
+) -> None:
     """Every stored frame, stamp and action against what the cell published (``obs``)."""
     assert validate(store) == []
     reader = StoreReader(store)
@@ -109,14 +120,25 @@ def test_three_episodes_through_dds_match_their_sources(graph, tmp_path):
     wall_start = time.time()
     graph.start("sim_node", "sim", params={"cameras": ["front"], "camera_hz": 15.0, **SIZE})
     graph.start("teleop_node", "teleop", params={"device": "scripted", "episodes": 4})
-    graph.start("recorder_node", "recorder", params={"store": str(store), "cameras": ["front"],
-                                                      "task": "lift", "operator": "ci"})
+    graph.start(
+        "recorder_node",
+        "recorder",
+        params={"store": str(store), "cameras": ["front"], "task": "lift", "operator": "ci"},
+    )
     try:
-        wait_for(lambda: _recorder_status(obs).get("committed", 0) >= 3, 60,
-                 "3 committed episodes", graph)
+        wait_for(
+            lambda: _recorder_status(obs).get("committed", 0) >= 3,
+            60,
+            "3 committed episodes",
+            graph,
+        )
         # The fourth episode is under way: stopping the recorder now must not commit it.
-        wait_for(lambda: _recorder_status(obs).get("steps", 0) >= 3, 10,
-                 "the 4th episode recording", graph)
+        wait_for(
+            lambda: _recorder_status(obs).get("steps", 0) >= 3,
+            10,
+            "the 4th episode recording",
+            graph,
+        )
         assert graph.stop("recorder") == 0
         assert "interrupted" in graph.log("recorder")
         codes = graph.stop_all()
@@ -134,18 +156,31 @@ def test_camera_killed_mid_episode_ends_it_without_misaligned_frames(graph, tmp_
     obs.status(msgs.String, topics.RECORDER_STATUS)
     obs.start()
     graph.start("sim_node", "sim", params={"cameras": ["front"], "camera_hz": 15.0, **SIZE})
-    graph.start("camera_node", "side", params={"source": "sim", "sim_camera": "wrist",
-                                               "fps": 15.0, **SIZE})
+    graph.start(
+        "camera_node", "side", params={"source": "sim", "sim_camera": "wrist", "fps": 15.0, **SIZE}
+    )
     graph.start("teleop_node", "teleop", params={"device": "scripted", "episodes": 3})
-    graph.start("recorder_node", "recorder", params={
-        "store": str(store), "cameras": ["front", "side"], "on_camera_silence": "end",
-        "camera_timeout_s": 0.5})
+    graph.start(
+        "recorder_node",
+        "recorder",
+        params={
+            "store": str(store),
+            "cameras": ["front", "side"],
+            "on_camera_silence": "end",
+            "camera_timeout_s": 0.5,
+        },
+    )
     try:
-        wait_for(lambda: _recorder_status(obs).get("steps", 0) >= 8, 60,
-                 "an episode under way", graph)
+        wait_for(
+            lambda: _recorder_status(obs).get("steps", 0) >= 8, 60, "an episode under way", graph
+        )
         graph.stop("side", signal.SIGKILL)
-        wait_for(lambda: _recorder_status(obs).get("committed", 0) >= 1, 10,
-                 "the recorder to end the episode", graph)
+        wait_for(
+            lambda: _recorder_status(obs).get("committed", 0) >= 1,
+            10,
+            "the recorder to end the episode",
+            graph,
+        )
         status = _recorder_status(obs)
         assert status["silent_cameras"] == ["side"]
         assert "/camera/side/color/image_raw/compressed" in status["error"]
@@ -197,12 +232,16 @@ def test_second_command_publisher_and_stale_commands_put_the_arm_on_hold(graph):
                 _publish_targets(target_pub, target, offset_s)
                 time.sleep(0.05)
 
-        command_until(lambda: np.linalg.norm(pose()[:3] - goal[:3]) < 0.005, 10,
-                      "the arm to follow the one publisher")
+        command_until(
+            lambda: np.linalg.norm(pose()[:3] - goal[:3]) < 0.005,
+            10,
+            "the arm to follow the one publisher",
+        )
         assert status()["state"] == "tracking"
         far = home + np.r_[-0.1, 0.2, 0.1, 0, 0, 0, 0]
-        intruder = subprocess.Popen([sys.executable, "-c", INTRUDER, json.dumps(far.tolist())],
-                                    env=graph.env)
+        intruder = subprocess.Popen(
+            [sys.executable, "-c", INTRUDER, json.dumps(far.tolist())], env=graph.env
+        )
         command_until(lambda: status().get("state") == "hold", 20, "the hold")
         assert "/intruder" in status()["error"] and f"pid {intruder.pid}" in status()["error"]
         held = pose()
@@ -215,8 +254,9 @@ def test_second_command_publisher_and_stale_commands_put_the_arm_on_hold(graph):
         intruder.send_signal(signal.SIGTERM)
         assert intruder.wait(10) == 0
         command_until(lambda: status().get("state") == "tracking", 10, "the hold to clear")
-        command_until(lambda: status().get("state") == "hold", 5, "a stale-command hold",
-                      offset_s=-1.0)
+        command_until(
+            lambda: status().get("state") == "hold", 5, "a stale-command hold", offset_s=-1.0
+        )
         assert "stale command" in status()["error"] and "/operator" in status()["error"]
         assert graph.stop("franka") == 0
     finally:
@@ -238,16 +278,23 @@ node.close()
 """
 
 
-def test_full_disk_stops_the_recorder_with_a_message_and_a_valid_store(graph, tmp_path,
-                                                                       small_disk):
+def test_full_disk_stops_the_recorder_with_a_message_and_a_valid_store(graph, tmp_path, small_disk):
     """A 600 kB filesystem fills up during the first episode: the recorder frees what it
     wrote of it, says what happened and exits with code 3 (no traceback); the store is valid."""
     store = small_disk(0.6) / "demos.zarr"
     graph.start("sim_node", "sim", params={"cameras": ["front"], "camera_hz": 15.0, **SIZE})
     graph.start("teleop_node", "teleop", params={"device": "scripted", "episodes": 3})
-    graph.start("recorder_node", "recorder", params={
-        "store": str(store), "cameras": ["front"], "task": "lift", "min_free_mb": 0.0,
-        "jpeg_quality": 100})
+    graph.start(
+        "recorder_node",
+        "recorder",
+        params={
+            "store": str(store),
+            "cameras": ["front"],
+            "task": "lift",
+            "min_free_mb": 0.0,
+            "jpeg_quality": 100,
+        },
+    )
     deadline = time.monotonic() + 90
     while graph.procs["recorder"].poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -270,18 +317,25 @@ def _true_calibration(path) -> WorkcellCalibration:
     front fixed (T_base_camera), wrist on the hand (T_hand_camera)."""
     size = (SIZE["height"], SIZE["width"])
     with Workcell(task="lift", seed=0, cameras=("front", "wrist"), image_size=size) as cell:
-        cameras = {name: CameraCalibration(
-            name=name, serial="", mount=mount, intrinsics=cell.cameras[name].intrinsics,
-            pose=pose) for name, mount, pose in (
+        cameras = {
+            name: CameraCalibration(
+                name=name,
+                serial="",
+                mount=mount,
+                intrinsics=cell.cameras[name].intrinsics,
+                pose=pose,
+            )
+            for name, mount, pose in (
                 ("front", "fixed", cell.true_T_base_camera("front")),
-                ("wrist", "hand", cell.true_T_hand_camera("wrist")))}
+                ("wrist", "hand", cell.true_T_hand_camera("wrist")),
+            )
+        }
     calibration = WorkcellCalibration(workcell="sim", cameras=cameras)
     calibration.save(path)
     return calibration
 
 
-def test_a_spacemouse_without_a_start_button_runs_episodes_from_the_command_topic(graph,
-                                                                                  tmp_path):
+def test_a_spacemouse_without_a_start_button_runs_episodes_from_the_command_topic(graph, tmp_path):
     """The real SpaceMouse code reads a FIFO in place of /dev/hidraw (a pipe is a byte stream,
     not a report stream: reports are written far apart so each read returns whole ones).
     Its default (deployment) button map has no START; the episode starts and ends on
@@ -296,13 +350,24 @@ def test_a_spacemouse_without_a_start_button_runs_episodes_from_the_command_topi
     cameras = ["front", "wrist"]
     graph.start("sim_node", "sim", params={"cameras": cameras, "camera_hz": 10.0, **SIZE})
     graph.start("teleop_node", "teleop", params={"device": "spacemouse", "hidraw": str(hidraw)})
-    graph.start("recorder_node", "recorder", params={
-        "store": str(store), "cameras": cameras, "camera_hz": 10.0,
-        "calibration": str(tmp_path / "sim.yaml")})
+    graph.start(
+        "recorder_node",
+        "recorder",
+        params={
+            "store": str(store),
+            "cameras": cameras,
+            "camera_hz": 10.0,
+            "calibration": str(tmp_path / "sim.yaml"),
+        },
+    )
     try:
         wait_for(lambda: _recorder_status(obs).get("ready"), 60, "the recorder ready", graph)
-        wait_for(lambda: command.subscription_count() >= 3, 20,
-                 "teleop, recorder and sim on /recorder/command", graph)
+        wait_for(
+            lambda: command.subscription_count() >= 3,
+            20,
+            "teleop, recorder and sim on /recorder/command",
+            graph,
+        )
         time.sleep(1.0)
         assert obs.snapshot(ACCEPTED_TARGET) == [], "no target before the episode starts"
         started = time.time()
@@ -312,16 +377,21 @@ def test_a_spacemouse_without_a_start_button_runs_episodes_from_the_command_topi
             time.sleep(0.2)
         command.publish(msgs.String(data="success"))
         ended = time.time()
-        wait_for(lambda: _recorder_status(obs).get("committed", 0) >= 1, 30,
-                 "the episode committed", graph)
+        wait_for(
+            lambda: _recorder_status(obs).get("committed", 0) >= 1,
+            30,
+            "the episode committed",
+            graph,
+        )
         time.sleep(0.5)
         assert all(code == 0 for code in graph.stop_all().values())
     finally:
         obs.close()
         os.close(device)
     targets = obs.snapshot(ACCEPTED_TARGET)
-    assert targets and all(started <= stamp <= ended + 0.1 for stamp, _ in targets), \
+    assert targets and all(started <= stamp <= ended + 0.1 for stamp, _ in targets), (
         "targets only between the start and the success on the topic"
+    )
     assert targets[-1][1][0] - targets[0][1][0] > 0.05, "pushing the cap moved the arm forward"
     ep, info = StoreReader(store).read_episode(0), StoreReader(store).episode(0).info
     assert info.success
@@ -334,7 +404,8 @@ def test_a_spacemouse_without_a_start_button_runs_episodes_from_the_command_topi
     np.testing.assert_allclose(wrist["T_hand_camera"], calibration.cameras["wrist"].pose)
     assert front["fx"] == calibration.cameras["front"].intrinsics.fx
     hand_at_start = transform_from_pose(ep["robot_ee_pose"][0][:3], ep["robot_ee_pose"][0][3:])
-    np.testing.assert_allclose(wrist["T_base_camera"],
-                               hand_at_start @ calibration.cameras["wrist"].pose, atol=0.01)
+    np.testing.assert_allclose(
+        wrist["T_base_camera"], hand_at_start @ calibration.cameras["wrist"].pose, atol=0.01
+    )
     poses = info.camera_poses("wrist", ep["robot_ee_pose"])
     assert poses[-1][0, 3] - poses[0][0, 3] > 0.05, "the wrist camera follows the hand"

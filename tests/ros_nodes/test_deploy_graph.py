@@ -42,10 +42,20 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("deploy")
     store = root / "lift.zarr"
-    collect(CollectConfig(task="lift", episodes=2, store=store, image_size=(48, 64), seed=0),
-            progress=False)
-    cfg = TrainConfig(store=str(store), out=root / "act", steps=2, batch_size=8, num_workers=0,
-                      val_every=2, checkpoint_every=2, selection=DataSelection(val_fraction=0.5))
+    collect(
+        CollectConfig(task="lift", episodes=2, store=store, image_size=(48, 64), seed=0),
+        progress=False,
+    )
+    cfg = TrainConfig(
+        store=str(store),
+        out=root / "act",
+        steps=2,
+        batch_size=8,
+        num_workers=0,
+        val_every=2,
+        checkpoint_every=2,
+        selection=DataSelection(val_fraction=0.5),
+    )
     return train(cfg, tiny_config("act"), progress=False).checkpoint
 
 
@@ -61,25 +71,55 @@ def _observe_deployment() -> tuple[Observer, object]:
     obs.collect(msgs.PoseStamped, ACCEPTED_TARGET, keep=convert.stamp_s)
     obs.messages[topics.TARGET_POSE] = []
     target_sub = obs.node.create_subscription(
-        msgs.PoseStamped, topics.TARGET_POSE,
-        lambda m: obs.messages[topics.TARGET_POSE].append(convert.stamp_s(m)), DEFAULT)
+        msgs.PoseStamped,
+        topics.TARGET_POSE,
+        lambda m: obs.messages[topics.TARGET_POSE].append(convert.stamp_s(m)),
+        DEFAULT,
+    )
     return obs.start(), target_sub
 
 
 def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_checkpoint):
     store = tmp_path / "rollouts.zarr"
     obs, target_sub = _observe_deployment()
-    graph.start("sim_node", "sim", params={"cameras": ["front", "wrist"], "camera_hz": 15.0,
-                                           "publish_raw": False, "seed": 200000, **SIZE})
+    graph.start(
+        "sim_node",
+        "sim",
+        params={
+            "cameras": ["front", "wrist"],
+            "camera_hz": 15.0,
+            "publish_raw": False,
+            "seed": 200000,
+            **SIZE,
+        },
+    )
     graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
     graph.start("arbiter_node", "arbiter", params={"limits": "fr3_sim"})
-    graph.start("teleop_node", "teleop", params={
-        "device": "scripted_intervention", "episodes": 1, "publish_target": False,
-        "policy_s": POLICY_S, "intervene_s": INTERVENE_S, "after_s": AFTER_S})
-    graph.start("recorder_node", "recorder", params={
-        "store": str(store), "cameras": ["front", "wrist"], "task": "lift", "arbiter": True})
+    graph.start(
+        "teleop_node",
+        "teleop",
+        params={
+            "device": "scripted_intervention",
+            "episodes": 1,
+            "publish_target": False,
+            "policy_s": POLICY_S,
+            "intervene_s": INTERVENE_S,
+            "after_s": AFTER_S,
+        },
+    )
+    graph.start(
+        "recorder_node",
+        "recorder",
+        params={
+            "store": str(store),
+            "cameras": ["front", "wrist"],
+            "task": "lift",
+            "arbiter": True,
+        },
+    )
     command_publishers = set()
     try:
+
         def committed() -> bool:
             for endpoint in target_sub.publishers():
                 command_publishers.add(endpoint.node)
@@ -105,12 +145,16 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
     statuses = [s for s in obs.snapshot(topics.ARBITER_STATUS) if s["active"]]
     first_human = min(s["stamp"] for s in statuses if s["source"] == "human")
     takeover_ticks = (first_human - press_s) / 0.01
-    print(f"takeover latency: {takeover_ticks:.1f} control ticks "
-          f"(Joy press stamp to the first human command)")
+    print(
+        f"takeover latency: {takeover_ticks:.1f} control ticks "
+        f"(Joy press stamp to the first human command)"
+    )
     assert 0 <= takeover_ticks < 10
-    print(f"chunk age at the arbiter (observation stamp to arrival), p50: "
-          f"{statuses[-1]['chunk_age_ms_p50']:.0f} ms; policy.act p50 "
-          f"{obs.latest_status[topics.POLICY_STATUS]['latency_ms_p50']:.0f} ms")
+    print(
+        f"chunk age at the arbiter (observation stamp to arrival), p50: "
+        f"{statuses[-1]['chunk_age_ms_p50']:.0f} ms; policy.act p50 "
+        f"{obs.latest_status[topics.POLICY_STATUS]['latency_ms_p50']:.0f} ms"
+    )
 
     # The store: one intervention episode whose steps say who was in control when.
     assert validate(store) == []
@@ -131,8 +175,9 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
     assert np.sum(source[after] == ControlSource.POLICY) >= 5, "and again after the hand-back"
     # While the human is in control the arm is sent the operator's target (unless the safety
     # filter held a tick: a state delayed on this loaded machine); the twist lifted it.
-    same = np.all(np.abs(ep["action"][human][:, :7] - ep[HUMAN_ACTION][human][:, :7]) < 1e-6,
-                  axis=1)
+    same = np.all(
+        np.abs(ep["action"][human][:, :7] - ep[HUMAN_ACTION][human][:, :7]) < 1e-6, axis=1
+    )
     assert same.mean() >= 0.8, same
     lifted = ep["robot_ee_pose"][human][-1, 2] - ep["robot_ee_pose"][human][0, 2]
     assert lifted > 0.015
@@ -147,35 +192,67 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
             continue
         candidates = [c for c in chunks if c.start_s <= status["stamp"]][-2:]
         policy = np.asarray(status["policy_action"])
-        assert any(np.allclose(c.target_at(status["stamp"]).as_vector()[:7], policy[:7],
-                               atol=1e-6) for c in candidates), status["stamp"]
+        assert any(
+            np.allclose(c.target_at(status["stamp"]).as_vector()[:7], policy[:7], atol=1e-6)
+            for c in candidates
+        ), status["stamp"]
         checked += 1
     assert checked > 100
 
 
 def _chunks(obs: Observer) -> list:
-    poses = {(m.header.stamp.sec, m.header.stamp.nanosec): m
-             for m in obs.snapshot(topics.POLICY_CHUNK)}
-    fingers = {(m.header.stamp.sec, m.header.stamp.nanosec): m
-               for m in obs.snapshot(topics.POLICY_CHUNK_GRIPPER)}
-    return sorted((convert.chunk_from_messages(poses[k], fingers[k]) for k in poses
-                   if k in fingers), key=lambda c: c.start_s)
+    poses = {
+        (m.header.stamp.sec, m.header.stamp.nanosec): m for m in obs.snapshot(topics.POLICY_CHUNK)
+    }
+    fingers = {
+        (m.header.stamp.sec, m.header.stamp.nanosec): m
+        for m in obs.snapshot(topics.POLICY_CHUNK_GRIPPER)
+    }
+    return sorted(
+        (convert.chunk_from_messages(poses[k], fingers[k]) for k in poses if k in fingers),
+        key=lambda c: c.start_s,
+    )
 
 
 def test_emergency_stop_and_a_killed_policy_hold_the_arm_and_interrupt_the_episode(
-        graph, tmp_path, tiny_checkpoint):
+    graph, tmp_path, tiny_checkpoint
+):
     store = tmp_path / "rollouts.zarr"
     obs, _ = _observe_deployment()
     estop = obs.node.create_publisher(msgs.Bool, topics.EMERGENCY_STOP, DEFAULT)
-    graph.start("sim_node", "sim", params={"cameras": ["front", "wrist"], "camera_hz": 15.0,
-                                           "publish_raw": False, "seed": 200010, **SIZE})
+    graph.start(
+        "sim_node",
+        "sim",
+        params={
+            "cameras": ["front", "wrist"],
+            "camera_hz": 15.0,
+            "publish_raw": False,
+            "seed": 200010,
+            **SIZE,
+        },
+    )
     graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
     graph.start("arbiter_node", "arbiter", params={"limits": "fr3_sim", "policy_timeout_s": 0.5})
-    graph.start("teleop_node", "teleop", params={  # hands off for longer than the test runs
-        "device": "scripted_intervention", "episodes": 1, "publish_target": False,
-        "policy_s": 60.0})
-    graph.start("recorder_node", "recorder", params={
-        "store": str(store), "cameras": ["front", "wrist"], "task": "lift", "arbiter": True})
+    graph.start(
+        "teleop_node",
+        "teleop",
+        params={  # hands off for longer than the test runs
+            "device": "scripted_intervention",
+            "episodes": 1,
+            "publish_target": False,
+            "policy_s": 60.0,
+        },
+    )
+    graph.start(
+        "recorder_node",
+        "recorder",
+        params={
+            "store": str(store),
+            "cameras": ["front", "wrist"],
+            "task": "lift",
+            "arbiter": True,
+        },
+    )
 
     def latest() -> dict:
         statuses = obs.snapshot(topics.ARBITER_STATUS)
@@ -187,12 +264,19 @@ def test_emergency_stop_and_a_killed_policy_hold_the_arm_and_interrupt_the_episo
         wait_for(lambda: "emergency_stop" in latest().get("events", []), 5, "the e-stop")
         stopped_s = latest()["stamp"]
         estop.publish(msgs.Bool(data=False))
-        wait_for(lambda: latest().get("estop") is None and latest()["stamp"] > stopped_s + 0.3,
-                 5, "the e-stop released")
+        wait_for(
+            lambda: latest().get("estop") is None and latest()["stamp"] > stopped_s + 0.3,
+            5,
+            "the e-stop released",
+        )
         graph.stop("policy", signal.SIGKILL)
         killed_s = time.time()
-        wait_for(lambda: obs.latest_status.get(topics.RECORDER_STATUS, {}).get("committed"),
-                 15, "the interrupted episode", graph)
+        wait_for(
+            lambda: obs.latest_status.get(topics.RECORDER_STATUS, {}).get("committed"),
+            15,
+            "the interrupted episode",
+            graph,
+        )
         time.sleep(0.5)  # the arm keeps holding
         codes = graph.stop_all()
     finally:
@@ -202,8 +286,9 @@ def test_emergency_stop_and_a_killed_policy_hold_the_arm_and_interrupt_the_episo
     statuses = [s for s in obs.snapshot(topics.ARBITER_STATUS) if s["active"]]
     during = [s for s in statuses if s["estop"] is not None]
     assert during and all("emergency_stop" in s["events"] for s in during)
-    assert all(s["sent"][:7] == during[0]["sent"][:7] or "emergency_stop" in s["events"]
-               for s in during)
+    assert all(
+        s["sent"][:7] == during[0]["sent"][:7] or "emergency_stop" in s["events"] for s in during
+    )
     fault = next(s for s in statuses if s["fault"])
     assert "no chunk on /policy/chunk" in fault["fault"]
     assert killed_s < fault["stamp"] < killed_s + 1.0 + 0.5 + 1.0  # replan + timeout + slack
@@ -222,17 +307,29 @@ def test_emergency_stop_and_a_killed_policy_hold_the_arm_and_interrupt_the_episo
     assert ep["timestamp"][-1] <= fault["stamp"] + 0.01
 
 
-def test_a_checkpoint_for_other_image_sizes_never_gets_ready_and_says_why(
-        graph, tiny_checkpoint):
+def test_a_checkpoint_for_other_image_sizes_never_gets_ready_and_says_why(graph, tiny_checkpoint):
     obs = Observer("deploy_observer")
     obs.status(msgs.String, topics.POLICY_STATUS)
     obs.start()
-    graph.start("sim_node", "sim", params={"cameras": ["front", "wrist"], "camera_hz": 15.0,
-                                           "publish_raw": False, "width": 80, "height": 60})
+    graph.start(
+        "sim_node",
+        "sim",
+        params={
+            "cameras": ["front", "wrist"],
+            "camera_hz": 15.0,
+            "publish_raw": False,
+            "width": 80,
+            "height": 60,
+        },
+    )
     graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
     try:
-        wait_for(lambda: "60x80" in (obs.latest_status.get(topics.POLICY_STATUS, {})
-                                     .get("error") or ""), 40, "the size error", graph)
+        wait_for(
+            lambda: "60x80" in (obs.latest_status.get(topics.POLICY_STATUS, {}).get("error") or ""),
+            40,
+            "the size error",
+            graph,
+        )
         status = obs.latest_status[topics.POLICY_STATUS]
         codes = graph.stop_all()
     finally:

@@ -21,17 +21,28 @@ from tests.ros_nodes.observer import Observer  # noqa: E402
 def test_franka_node_on_franky_sim_tracks_targets_and_publishes_franka_ros2_state(graph):
     with FrankySimServer(host="127.0.0.1") as server:
         obs = Observer()
-        obs.collect(msgs.PoseStamped, topics.EE_POSE, SENSOR_DATA,
-                    keep=lambda m: (convert.stamp_s(m), convert.pose_vector(m)))
-        obs.collect(msgs.JointState, topics.JOINT_STATES, SENSOR_DATA,
-                    keep=lambda m: tuple(m.name))
-        obs.collect(msgs.JointState, topics.GRIPPER_JOINT_STATES, SENSOR_DATA,
-                    keep=lambda m: tuple(m.name))
+        obs.collect(
+            msgs.PoseStamped,
+            topics.EE_POSE,
+            SENSOR_DATA,
+            keep=lambda m: (convert.stamp_s(m), convert.pose_vector(m)),
+        )
+        obs.collect(msgs.JointState, topics.JOINT_STATES, SENSOR_DATA, keep=lambda m: tuple(m.name))
+        obs.collect(
+            msgs.JointState, topics.GRIPPER_JOINT_STATES, SENSOR_DATA, keep=lambda m: tuple(m.name)
+        )
         target_pub = obs.publisher(msgs.PoseStamped, topics.TARGET_POSE)
         obs.start()
-        graph.start("franka_node", "franka", params={
-            "robot": "franky", "host": server.host, "enforce_realtime": False,
-            "relative_dynamics_factor": 0.2})
+        graph.start(
+            "franka_node",
+            "franka",
+            params={
+                "robot": "franky",
+                "host": server.host,
+                "enforce_realtime": False,
+                "relative_dynamics_factor": 0.2,
+            },
+        )
         try:
             wait_for(lambda: len(obs.snapshot(topics.EE_POSE)) > 20, 60, "the arm's pose", graph)
             start = obs.snapshot(topics.EE_POSE)[-1][1]

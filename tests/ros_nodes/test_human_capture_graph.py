@@ -40,10 +40,16 @@ CAMERA_HZ = 30.0
 def sim_calibration(path: Path) -> WorkcellCalibration:
     """The sim cameras' true intrinsics and poses (scene seed 0), as a calibration file."""
     with Workcell(task="lift", seed=0, cameras=CAMERAS, image_size=SIZE) as cell:
-        cameras = {name: CameraCalibration(name=name, serial="", mount="fixed",
-                                           intrinsics=cell.cameras[name].intrinsics,
-                                           pose=cell.true_T_base_camera(name))
-                   for name in CAMERAS}
+        cameras = {
+            name: CameraCalibration(
+                name=name,
+                serial="",
+                mount="fixed",
+                intrinsics=cell.cameras[name].intrinsics,
+                pose=cell.true_T_base_camera(name),
+            )
+            for name in CAMERAS
+        }
     calibration = WorkcellCalibration(workcell="sim", cameras=cameras)
     calibration.save(path)
     return calibration
@@ -52,10 +58,18 @@ def sim_calibration(path: Path) -> WorkcellCalibration:
 def _observer() -> Observer:
     obs = Observer("operator")
     for name in CAMERAS:
-        obs.collect(msgs.CompressedImage, topics.CameraTopics(name).compressed, SENSOR_DATA,
-                    keep=lambda m: (convert.stamp_s(m), bytes(m.data)))
-        obs.collect(msgs.Image, topics.CameraTopics(name).aligned_depth, SENSOR_DATA,
-                    keep=lambda m: (convert.stamp_s(m), convert.image_array(m)))
+        obs.collect(
+            msgs.CompressedImage,
+            topics.CameraTopics(name).compressed,
+            SENSOR_DATA,
+            keep=lambda m: (convert.stamp_s(m), bytes(m.data)),
+        )
+        obs.collect(
+            msgs.Image,
+            topics.CameraTopics(name).aligned_depth,
+            SENSOR_DATA,
+            keep=lambda m: (convert.stamp_s(m), convert.image_array(m)),
+        )
     obs.collect(msgs.Joy, topics.JOY, keep=lambda m: (convert.stamp_s(m), list(m.buttons)))
     obs.status(msgs.String, topics.RECORDER_STATUS)
     return obs
@@ -70,7 +84,8 @@ def _image(jpeg: bytes) -> np.ndarray:
 
 
 def test_two_views_paired_by_stamp_into_human_video_episodes_and_a_discard_leaves_nothing(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     env = graph_env()
     for key in ("ROS_DOMAIN_ID", "CYCLONEDDS_URI", "ROS_NODES_BACKEND"):
         monkeypatch.setenv(key, env[key])
@@ -85,16 +100,34 @@ def test_two_views_paired_by_stamp_into_human_video_episodes_and_a_discard_leave
 
     log = open(tmp_path / "launch.log", "wb")  # noqa: SIM115
     launch = subprocess.Popen(
-        [sys.executable, "-m", "robot_learning.cli", "launch", "launch/human_capture_sim.yaml",
-         f"store:={store}", "episodes:=3", f"height:={SIZE[0]}", f"width:={SIZE[1]}",
-         f"camera_hz:={CAMERA_HZ}", "depth:=true", "uncalibrated:=false",
-         f"calibration:={tmp_path / 'sim.yaml'}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "launch",
+            "launch/human_capture_sim.yaml",
+            f"store:={store}",
+            "episodes:=3",
+            f"height:={SIZE[0]}",
+            f"width:={SIZE[1]}",
+            f"camera_hz:={CAMERA_HZ}",
+            "depth:=true",
+            "uncalibrated:=false",
+            f"calibration:={tmp_path / 'sim.yaml'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for(lambda: status().get("committed", 0) >= 1, 90, "the first episode")
         wait_for(lambda: command.subscription_count() > 0, 10, "/recorder/command matched")
-        wait_for(lambda: status().get("state") == "recording" and status()["steps"] >= 15, 20,
-                 "the second episode under way")
+        wait_for(
+            lambda: status().get("state") == "recording" and status()["steps"] >= 15,
+            20,
+            "the second episode under way",
+        )
         command.publish(msgs.String(data="discard"))
         discarded_s = time.time()
         wait_for(lambda: status().get("discarded", 0) == 1, 10, "the discard")
@@ -112,10 +145,8 @@ def test_two_views_paired_by_stamp_into_human_video_episodes_and_a_discard_leave
     reader = StoreReader(store)
     assert reader.num_episodes == 2, "the discarded episode left no episode"
     assert reader.array("timestamp").shape[0] == reader.num_steps, "nor any row"
-    published = {name: dict(obs.snapshot(topics.CameraTopics(name).compressed))
-                 for name in CAMERAS}
-    depths = {name: dict(obs.snapshot(topics.CameraTopics(name).aligned_depth))
-              for name in CAMERAS}
+    published = {name: dict(obs.snapshot(topics.CameraTopics(name).compressed)) for name in CAMERAS}
+    depths = {name: dict(obs.snapshot(topics.CameraTopics(name).aligned_depth)) for name in CAMERAS}
     joy = obs.snapshot(topics.JOY)
     starts, ends = _presses(joy, JoyButton.START), _presses(joy, JoyButton.SUCCESS)
     assert len(starts) == 3 and len(ends) >= 2
@@ -126,8 +157,9 @@ def test_two_views_paired_by_stamp_into_human_video_episodes_and_a_discard_leave
         assert info.source == Source.HUMAN_VIDEO and info.success
         for name in CAMERAS:  # the calibration it was recorded with, as rl human collect does
             recorded = info.calibration[name]
-            np.testing.assert_allclose(recorded["T_base_camera"],
-                                       calibration.cameras[name].pose, atol=1e-12)
+            np.testing.assert_allclose(
+                recorded["T_base_camera"], calibration.cameras[name].pose, atol=1e-12
+            )
             assert recorded["source"]["fingerprint"] == calibration.fingerprint()
         ep = reader.read_episode(index)
         stamps = {name: ep[camera_timestamp_key(name)] for name in CAMERAS}
@@ -151,9 +183,11 @@ def test_two_views_paired_by_stamp_into_human_video_episodes_and_a_discard_leave
         recorded, skipped = len(t), info.notes["skipped_steps"]
         assert recorded >= 0.9 * sent_in_window and recorded + skipped <= sent_in_window
         assert recorded >= 10  # (how many the simulator renders in 2 s depends on its load)
-        figures.append(f"episode {index}: {recorded} steps x 2 views of {sent_in_window} "
-                       f"frames sent per camera in {t[-1] - t[0]:.2f} s, {skipped} skipped, "
-                       f"dropped {info.notes['dropped_frames']}")
+        figures.append(
+            f"episode {index}: {recorded} steps x 2 views of {sent_in_window} "
+            f"frames sent per camera in {t[-1] - t[0]:.2f} s, {skipped} skipped, "
+            f"dropped {info.notes['dropped_frames']}"
+        )
     assert checked_depth > 20, "depth of the same instant, stored losslessly"
     discarded = [s for s in published["front"] if starts[1] <= s <= discarded_s]
     assert len(discarded) > 15
@@ -165,17 +199,27 @@ def test_two_views_paired_by_stamp_into_human_video_episodes_and_a_discard_leave
 
 def test_a_missing_or_doubtful_calibration_stops_the_node_at_startup(graph, tmp_path):
     missing = tmp_path / "nowhere.yaml"
-    graph.start("human_capture_node", "human_capture", params={
-        "store": str(tmp_path / "h.zarr"), "calibration": str(missing)})
+    graph.start(
+        "human_capture_node",
+        "human_capture",
+        params={"store": str(tmp_path / "h.zarr"), "calibration": str(missing)},
+    )
     assert graph.procs["human_capture"].wait(30) == 2
     assert str(missing) in graph.log("human_capture")
     with Workcell(task="lift", seed=0, cameras=("wrist",), image_size=SIZE) as cell:
-        wrist = CameraCalibration(name="side", serial="", mount="hand",
-                                  intrinsics=cell.cameras["wrist"].intrinsics,
-                                  pose=cell.true_T_hand_camera("wrist"))
+        wrist = CameraCalibration(
+            name="side",
+            serial="",
+            mount="hand",
+            intrinsics=cell.cameras["wrist"].intrinsics,
+            pose=cell.true_T_hand_camera("wrist"),
+        )
     path = WorkcellCalibration(workcell="lab", cameras={"side": wrist}).save(tmp_path / "l.yaml")
-    graph.start("human_capture_node", "second", params={
-        "store": str(tmp_path / "h.zarr"), "calibration": str(path)})
+    graph.start(
+        "human_capture_node",
+        "second",
+        params={"store": str(tmp_path / "h.zarr"), "calibration": str(path)},
+    )
     assert graph.procs["second"].wait(30) == 2
     log = graph.log("second")
     assert "camera 'front' is not calibrated" in log and "['side'] are on the robot's hand" in log

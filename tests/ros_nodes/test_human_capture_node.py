@@ -30,9 +30,18 @@ PERIOD_S = 1 / 30
 @pytest.fixture
 def capture(tmp_path, monkeypatch):
     monkeypatch.setenv("ROS_DOMAIN_ID", "230")
-    node = create_node("human_capture", [
-        "--ros-args", "-p", f"store:={tmp_path / 'human.zarr'}", "-p", "uncalibrated:=true",
-        "-p", "max_frame_wait_s:=0.8"])
+    node = create_node(
+        "human_capture",
+        [
+            "--ros-args",
+            "-p",
+            f"store:={tmp_path / 'human.zarr'}",
+            "-p",
+            "uncalibrated:=true",
+            "-p",
+            "max_frame_wait_s:=0.8",
+        ],
+    )
     cap = HumanCaptureNode(node)
     for name, stream in cap.streams.streams.items():
         cap.streams._on_info(stream, convert.camera_info(INTR, time.time(), name))
@@ -42,8 +51,10 @@ def capture(tmp_path, monkeypatch):
 
 def _frame(cap: HumanCaptureNode, name: str, stamp: float) -> None:
     color = np.full((INTR.height, INTR.width, 3), int(stamp * 1000) % 200, np.uint8)
-    cap.streams._on_frame(cap.streams.streams[name],
-                          convert.compressed_image(color, stamp, f"{name}_color_optical_frame"))
+    cap.streams._on_frame(
+        cap.streams.streams[name],
+        convert.compressed_image(color, stamp, f"{name}_color_optical_frame"),
+    )
 
 
 def _press(cap: HumanCaptureNode, button: int, stamp: float) -> None:

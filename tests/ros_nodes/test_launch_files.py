@@ -17,8 +17,21 @@ import pytest
 import yaml
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch"
-NODE_KEYS = {"pkg", "exec", "name", "namespace", "param", "remap", "output", "respawn",
-             "respawn_delay", "if", "unless", "args", "ros_args"}
+NODE_KEYS = {
+    "pkg",
+    "exec",
+    "name",
+    "namespace",
+    "param",
+    "remap",
+    "output",
+    "respawn",
+    "respawn_delay",
+    "if",
+    "unless",
+    "args",
+    "ros_args",
+}
 ARG_KEYS = {"name", "default", "description"}
 
 
@@ -26,9 +39,19 @@ def _nodes(doc: dict) -> list[dict]:
     return [entry["node"] for entry in doc["launch"] if "node" in entry]
 
 
-@pytest.mark.parametrize("name", ["collect_sim.yaml", "collect_teleop.yaml", "deploy.yaml",
-                                  "deploy_sim.yaml", "calibrate.yaml", "calibrate_sim.yaml",
-                                  "human_capture.yaml", "human_capture_sim.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "collect_sim.yaml",
+        "collect_teleop.yaml",
+        "deploy.yaml",
+        "deploy_sim.yaml",
+        "calibrate.yaml",
+        "calibrate_sim.yaml",
+        "human_capture.yaml",
+        "human_capture_sim.yaml",
+    ],
+)
 def test_launch_file_uses_our_nodes_and_their_parameters(name):
     doc = yaml.safe_load((LAUNCH / name).read_text())
     execs = {ep.name: ep for ep in entry_points(group="robot_learning.ros_nodes")}
@@ -94,21 +117,40 @@ def test_calibration_graph_has_one_command_publisher_and_boards_its_cameras_can_
             assert values["board"] in boards
 
 
-@pytest.mark.parametrize(("args", "cameras"), [
-    ([], ["front"]), (["side:=true"], ["front", "side"]), (["wrist:=true"], ["wrist"]),
-    (["wrist:=true", "side:=true"], ["wrist"])])
+@pytest.mark.parametrize(
+    ("args", "cameras"),
+    [
+        ([], ["front"]),
+        (["side:=true"], ["front", "side"]),
+        (["wrist:=true"], ["wrist"]),
+        (["wrist:=true", "side:=true"], ["wrist"]),
+    ],
+)
 def test_calibrate_launch_starts_one_session_for_the_cameras_it_starts(args, cameras):
     """``rl launch --print`` (the launcher's own conditions and substitutions): one
     calibration_node per run, for exactly the cameras whose camera_node runs."""
     serials = {"front": "_11", "side": "_22", "wrist": "_33"}
     printed = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "launch", "--print",
-         str(LAUNCH / "calibrate.yaml"), *(f"{c}_serial:={s}" for c, s in serials.items()),
-         *args], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "launch",
+            "--print",
+            str(LAUNCH / "calibrate.yaml"),
+            *(f"{c}_serial:={s}" for c, s in serials.items()),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert printed.returncode == 0, printed.stderr
     commands = dict(line.split(": ", 1) for line in printed.stdout.splitlines())
-    files = {name: [Path(a) for prev, a in pairwise(shlex.split(c)) if prev == "--params-file"]
-             for name, c in commands.items()}
+    files = {
+        name: [Path(a) for prev, a in pairwise(shlex.split(c)) if prev == "--params-file"]
+        for name, c in commands.items()
+    }
     params: dict = {}
     for path in files["calibration"]:
         params |= yaml.safe_load(path.read_text())["/**"]["ros__parameters"]

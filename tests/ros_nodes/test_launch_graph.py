@@ -27,12 +27,29 @@ def test_rl_launch_collect_sim_records_three_episodes_over_dds(tmp_path, monkeyp
     wall_start = time.time()
     log = open(tmp_path / "launch.log", "wb")  # noqa: SIM115
     launch = subprocess.Popen(
-        [sys.executable, "-m", "robot_learning.cli", "launch", "launch/collect_sim.yaml",
-         f"store:={store}", "episodes:=3", "width:=160", "height:=120"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "launch",
+            "launch/collect_sim.yaml",
+            f"store:={store}",
+            "episodes:=3",
+            "width:=160",
+            "height:=120",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        wait_for(lambda: _recorder_status(obs).get("committed", 0) >= 3, 150,
-                 "3 committed episodes", None)
+        wait_for(
+            lambda: _recorder_status(obs).get("committed", 0) >= 3,
+            150,
+            "3 committed episodes",
+            None,
+        )
         launch.send_signal(signal.SIGINT)  # Ctrl-C: every node shuts down cleanly
         assert launch.wait(timeout=60) == 0, (tmp_path / "launch.log").read_text()[-3000:]
     finally:

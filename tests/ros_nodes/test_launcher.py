@@ -36,9 +36,23 @@ def write(path: Path, text: str) -> Path:
 
 def start(file: Path, *args: str, timeouts: float = 5.0) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "robot_learning.cli", "launch", str(file), *args,
-         "--sigterm-timeout", str(timeouts), "--sigkill-timeout", str(timeouts)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "launch",
+            str(file),
+            *args,
+            "--sigterm-timeout",
+            str(timeouts),
+            "--sigkill-timeout",
+            str(timeouts),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(paths: list[Path], timeout_s: float = 30.0) -> list[dict]:
@@ -119,20 +133,33 @@ def test_graph_starts_one_process_per_node_with_ros_arguments_and_stops_on_sigin
     # entry, in order), then remaps.
     argv = front["argv"]
     files = [argv[i + 1] for i, a in enumerate(argv) if a == "--params-file"]
-    assert argv == ["--ros-args", "-r", "__node:=front", "-r", "__ns:=/camera",
-                    *[x for f in files for x in ("--params-file", f)],
-                    "-r", "image:=/camera/franka/color/image_raw"]
+    assert argv == [
+        "--ros-args",
+        "-r",
+        "__node:=front",
+        "-r",
+        "__ns:=/camera",
+        *[x for f in files for x in ("--params-file", f)],
+        "-r",
+        "image:=/camera/franka/color/image_raw",
+    ]
     assert len(files) == 5 and files[4] == str(env / "params.yaml")
     merged = {}
     for f in files[:4]:
         merged.update(front["params"][f]["/camera/front"]["ros__parameters"])
-    assert merged == {"rate_hz": 30, "serial": "_0123", "size": [480, 640],
-                      "color.enabled": True, "color.format": "rgb8"}
+    assert merged == {
+        "rate_hz": 30,
+        "serial": "_0123",
+        "size": [480, 640],
+        "color.enabled": True,
+        "color.format": "rgb8",
+    }
     assert wrist["argv"] == ["--ros-args", "-r", "__node:=wrist"]
     # Group: pushed namespace and 'let' stay inside; included file sees both.
     assert bridge["argv"][:5] == ["--ros-args", "-r", "__node:=bridge_sim", "-r", "__ns:=/franka"]
     assert list(bridge["params"].values())[0]["/franka/bridge_sim"]["ros__parameters"] == {
-        "rate_hz": 999}
+        "rate_hz": 999
+    }
     assert absolute["argv"] == ["--ros-args", "-r", "__node:=absolute", "-r", "__ns:=/top"]
     assert list(after["params"].values())[0]["/**"]["ros__parameters"] == {"rate_hz": 30}
     # Clean shutdown: every node got SIGINT and exited by itself.
@@ -144,11 +171,14 @@ def test_graph_starts_one_process_per_node_with_ros_arguments_and_stops_on_sigin
 
 
 def test_dead_node_is_reported_with_name_and_exit_code(env):
-    file = write(env / "crash.yaml", """\
+    file = write(
+        env / "crash.yaml",
+        """\
         launch:
         - node: {pkg: robot_learning, exec: crasher, name: camera, output: screen}
         - node: {pkg: robot_learning, exec: listener, name: recorder}
-    """)
+    """,
+    )
     launch = start(file)
     wait_for([env / "camera.json", env / "recorder.json"])
     time.sleep(0.5)
@@ -162,11 +192,14 @@ def test_dead_node_is_reported_with_name_and_exit_code(env):
 
 
 def test_respawn_restarts_a_dead_node_after_its_delay(env):
-    file = write(env / "respawn.yaml", """\
+    file = write(
+        env / "respawn.yaml",
+        """\
         launch:
         - node: {pkg: robot_learning, exec: crasher, name: flaky, respawn: "true",
                  respawn_delay: 0.2}
-    """)
+    """,
+    )
     launch = start(file)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -182,10 +215,13 @@ def test_respawn_restarts_a_dead_node_after_its_delay(env):
 
 
 def test_node_ignoring_sigint_and_sigterm_is_killed(env):
-    file = write(env / "stubborn.yaml", """\
+    file = write(
+        env / "stubborn.yaml",
+        """\
         launch:
         - node: {pkg: robot_learning, exec: stubborn, name: stuck}
-    """)
+    """,
+    )
     launch = start(file, timeouts=0.5)
     (record,) = wait_for([env / "stuck.json"])
     launch.send_signal(signal.SIGINT)
@@ -197,25 +233,50 @@ def test_node_ignoring_sigint_and_sigterm_is_killed(env):
         os.kill(record["pid"], 0)
 
 
-@pytest.mark.parametrize(("body", "args", "message"), [
-    ("- arg: {name: rate}\n", {}, "required launch argument 'rate' was not given"),
-    ("- arg: {name: rate, default: '1'}\n", {"rte": "2"},
-     "unknown launch argument(s) rte; this file declares: rate"),
-    ("- node: {pkg: robot_learning, executable: listener}\n", {},
-     "unexpected attribute(s) 'executable' (did you mean 'exec'?)"),
-    ("- node: {pkg: robot_learning, exec: listener, ns: cam}\n", {},
-     "unexpected attribute(s) 'ns' (did you mean 'namespace'?)"),
-    ("- node: {pkg: robot_learning, exec: no_such_node}\n", {},
-     "package 'robot_learning' has no executable 'no_such_node' (known: "),
-    ("- node: {pkg: realsense2_camera, exec: realsense2_camera_node}\n", {},
-     "package 'realsense2_camera' is unknown to rl launch"),
-    ("- include: {file: missing.yaml}\n", {}, "missing.yaml (included from"),
-    ("- executable: {cmd: ls}\n", {}, "unknown action 'executable'"),
-    ("- node: {pkg: robot_learning, exec: listener, if: maybe}\n", {}, "'maybe' is not a truth"),
-    ("- let: {name: x, value: $(eval \"__import__('os').system('true')\")}\n", {},
-     "$(eval) allows literals, arithmetic, comparisons and and/or/not only"),
-    ("- let: {name: x, value: $(var nope)}\n", {}, "'$(var nope)' names no launch argument"),
-])
+@pytest.mark.parametrize(
+    ("body", "args", "message"),
+    [
+        ("- arg: {name: rate}\n", {}, "required launch argument 'rate' was not given"),
+        (
+            "- arg: {name: rate, default: '1'}\n",
+            {"rte": "2"},
+            "unknown launch argument(s) rte; this file declares: rate",
+        ),
+        (
+            "- node: {pkg: robot_learning, executable: listener}\n",
+            {},
+            "unexpected attribute(s) 'executable' (did you mean 'exec'?)",
+        ),
+        (
+            "- node: {pkg: robot_learning, exec: listener, ns: cam}\n",
+            {},
+            "unexpected attribute(s) 'ns' (did you mean 'namespace'?)",
+        ),
+        (
+            "- node: {pkg: robot_learning, exec: no_such_node}\n",
+            {},
+            "package 'robot_learning' has no executable 'no_such_node' (known: ",
+        ),
+        (
+            "- node: {pkg: realsense2_camera, exec: realsense2_camera_node}\n",
+            {},
+            "package 'realsense2_camera' is unknown to rl launch",
+        ),
+        ("- include: {file: missing.yaml}\n", {}, "missing.yaml (included from"),
+        ("- executable: {cmd: ls}\n", {}, "unknown action 'executable'"),
+        (
+            "- node: {pkg: robot_learning, exec: listener, if: maybe}\n",
+            {},
+            "'maybe' is not a truth",
+        ),
+        (
+            "- let: {name: x, value: $(eval \"__import__('os').system('true')\")}\n",
+            {},
+            "$(eval) allows literals, arithmetic, comparisons and and/or/not only",
+        ),
+        ("- let: {name: x, value: $(var nope)}\n", {}, "'$(var nope)' names no launch argument"),
+    ],
+)
 def test_bad_launch_files_fail_with_a_clear_error(env, body, args, message):
     file = write(env / "bad.yaml", "launch:\n" + body)
     with pytest.raises(LaunchError) as error:
@@ -227,13 +288,24 @@ def test_bad_launch_files_fail_with_a_clear_error(env, body, args, message):
 def test_missing_file_and_bad_arguments_on_the_command_line(env):
     result = subprocess.run(
         [sys.executable, "-m", "robot_learning.cli", "launch", str(env / "nope.yaml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and f"launch file {env / 'nope.yaml'} not found" in result.stderr
-    file = write(env / "one.yaml", "launch:\n- arg: {name: rate, default: '1'}\n"
-                 "- node: {pkg: robot_learning, exec: listener}\n")
+    file = write(
+        env / "one.yaml",
+        "launch:\n- arg: {name: rate, default: '1'}\n"
+        "- node: {pkg: robot_learning, exec: listener}\n",
+    )
     result = subprocess.run(
         [sys.executable, "-m", "robot_learning.cli", "launch", str(file), "rate=3"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "'rate=3' is not name:=value" in result.stderr
 
 

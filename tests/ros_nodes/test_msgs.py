@@ -15,8 +15,15 @@ from ros_nodes import convert, msgs
 from ros_nodes.msgs import ALL_TYPES, message_element, ros_type_name
 
 STORES = (Stores.ROS2_HUMBLE, Stores.ROS2_JAZZY)
-IDL_OF_ROS = {"int32": "int32", "uint32": "uint32", "uint8": "uint8", "float64": "float64",
-              "float32": "float32", "string": "str", "bool": "bool"}
+IDL_OF_ROS = {
+    "int32": "int32",
+    "uint32": "uint32",
+    "uint8": "uint8",
+    "float64": "float64",
+    "float32": "float32",
+    "string": "str",
+    "bool": "bool",
+}
 
 
 def _idl_name(annotation: object) -> str:
@@ -59,27 +66,49 @@ def _samples() -> list[object]:
     color = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
     stamp = 1795700000.123456789
     return [
-        convert.to_time(stamp), msgs.Duration(sec=-3, nanosec=5),
-        convert.header(stamp, "front_color_optical_frame"), msgs.String(data="héllo"),
+        convert.to_time(stamp),
+        msgs.Duration(sec=-3, nanosec=5),
+        convert.header(stamp, "front_color_optical_frame"),
+        msgs.String(data="héllo"),
         convert.rgb_image(color, stamp, "front_color_optical_frame"),
         convert.depth_image(rng.integers(0, 4000, (4, 6), dtype=np.uint16), stamp, "d"),
         convert.compressed_image(color, stamp, "front_color_optical_frame"),
-        convert.camera_info(CameraIntrinsics(320, 240, 300.5, 301.5, 160.2, 119.8,
-                                             (0.1, -0.2, 0.001, 0.002, 0.03)), stamp, "f"),
-        msgs.JointState(header=convert.header(stamp, ""), name=["fr3_joint1", "fr3_joint2"],
-                        position=[0.1, -0.2], velocity=[0.3, 0.4], effort=[]),
-        msgs.Joy(header=convert.header(stamp, ""), axes=[0.5, -0.25, 0.0],
-                 buttons=[0, 1, 0, 0, 1, 0]),
+        convert.camera_info(
+            CameraIntrinsics(320, 240, 300.5, 301.5, 160.2, 119.8, (0.1, -0.2, 0.001, 0.002, 0.03)),
+            stamp,
+            "f",
+        ),
+        msgs.JointState(
+            header=convert.header(stamp, ""),
+            name=["fr3_joint1", "fr3_joint2"],
+            position=[0.1, -0.2],
+            velocity=[0.3, 0.4],
+            effort=[],
+        ),
+        msgs.Joy(
+            header=convert.header(stamp, ""), axes=[0.5, -0.25, 0.0], buttons=[0, 1, 0, 0, 1, 0]
+        ),
         convert.pose_stamped(np.array([0.5, -0.1, 0.3]), np.array([1.0, 0, 0, 0]), stamp),
         convert.twist_stamped(np.array([0.1, 0.2, -0.3, 0.01, 0.02, -0.03]), stamp),
-        msgs.Pose(), msgs.Twist(), msgs.Point(x=1.0), msgs.Quaternion(), msgs.Vector3(z=2.0),
+        msgs.Pose(),
+        msgs.Twist(),
+        msgs.Point(x=1.0),
+        msgs.Quaternion(),
+        msgs.Vector3(z=2.0),
         msgs.RegionOfInterest(x_offset=1, height=5, do_rectify=True),
-        msgs.Bool(data=True), msgs.Transform(translation=msgs.Vector3(x=0.5)),
-        _tf_message(stamp), _tf_message(stamp).transforms[0],
+        msgs.Bool(data=True),
+        msgs.Transform(translation=msgs.Vector3(x=0.5)),
+        _tf_message(stamp),
+        _tf_message(stamp).transforms[0],
         *convert.chunk_messages(_chunk(stamp)),
-        msgs.MultiDOFJointTrajectoryPoint(), msgs.JointTrajectoryPoint(
-            positions=[0.1], velocities=[0.2], accelerations=[0.3], effort=[0.4],
-            time_from_start=msgs.Duration(sec=1, nanosec=2)),
+        msgs.MultiDOFJointTrajectoryPoint(),
+        msgs.JointTrajectoryPoint(
+            positions=[0.1],
+            velocities=[0.2],
+            accelerations=[0.3],
+            effort=[0.4],
+            time_from_start=msgs.Duration(sec=1, nanosec=2),
+        ),
     ]
 
 
@@ -88,19 +117,26 @@ def _tf_message(stamp: float) -> msgs.TFMessage:
     T = np.eye(4)
     T[:3, :3] = [[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]]
     T[:3, 3] = [1.2, -0.05, 0.6]
-    return msgs.TFMessage(transforms=[
-        convert.transform_stamped(T, stamp, "fr3_link0", "front_color_optical_frame"),
-        convert.transform_stamped(np.eye(4), stamp, "fr3_hand_tcp", "wrist_color_optical_frame"),
-    ])
+    return msgs.TFMessage(
+        transforms=[
+            convert.transform_stamped(T, stamp, "fr3_link0", "front_color_optical_frame"),
+            convert.transform_stamped(
+                np.eye(4), stamp, "fr3_hand_tcp", "wrist_color_optical_frame"
+            ),
+        ]
+    )
 
 
 def _chunk(stamp: float) -> ActionChunk:
     rng = np.random.default_rng(2)
     n = 4
     quats = rng.normal(size=(n, 4))
-    return ActionChunk(stamp + 0.1 * np.arange(n), rng.uniform(-1, 1, (n, 3)),
-                       quats / np.linalg.norm(quats, axis=1, keepdims=True),
-                       np.array([0.0, 0.25, 1.0, 0.6]))
+    return ActionChunk(
+        stamp + 0.1 * np.arange(n),
+        rng.uniform(-1, 1, (n, 3)),
+        quats / np.linalg.norm(quats, axis=1, keepdims=True),
+        np.array([0.0, 0.25, 1.0, 0.6]),
+    )
 
 
 def _as_rosbags(msg, typestore):  # type: ignore[no-untyped-def]
@@ -117,9 +153,19 @@ def _as_rosbags(msg, typestore):  # type: ignore[no-untyped-def]
         elif kind in (Nodetype.SEQUENCE, Nodetype.ARRAY):
             elem = detail[0][1][0]
             if elem != "string":
-                value = np.frombuffer(value, np.uint8) if isinstance(value, bytes) else \
-                    np.array(value, dtype={"float64": np.float64, "float32": np.float32,
-                                           "int32": np.int32, "uint8": np.uint8}[elem])
+                value = (
+                    np.frombuffer(value, np.uint8)
+                    if isinstance(value, bytes)
+                    else np.array(
+                        value,
+                        dtype={
+                            "float64": np.float64,
+                            "float32": np.float32,
+                            "int32": np.int32,
+                            "uint8": np.uint8,
+                        }[elem],
+                    )
+                )
         values[name] = value
     return cls(**values)
 
@@ -151,8 +197,10 @@ def test_image_data_is_bytes_on_both_ends_and_large_frames_are_exact():
 def test_static_transform_round_trips_through_the_wire():
     msg = _tf_message(1795700000.5)
     back = msgs.TFMessage.deserialize(msg.serialize())
-    assert [t.child_frame_id for t in back.transforms] == ["front_color_optical_frame",
-                                                           "wrist_color_optical_frame"]
+    assert [t.child_frame_id for t in back.transforms] == [
+        "front_color_optical_frame",
+        "wrist_color_optical_frame",
+    ]
     T = convert.transform_matrix(back.transforms[0])
     np.testing.assert_allclose(T[:3, 3], [1.2, -0.05, 0.6], atol=1e-12)
     np.testing.assert_allclose(T[:3, :3], [[0, -1, 0], [0, 0, -1], [1, 0, 0]], atol=1e-12)
@@ -165,11 +213,14 @@ def test_chunk_round_trips_through_the_trajectory_pair_on_the_wire():
     assert poses.header.frame_id == "fr3_link0" and poses.joint_names == ["fr3_hand_tcp"]
     assert convert.stamp_s(poses) == pytest.approx(stamp, abs=1e-6)  # float64 at 1.8e9 s
     assert [convert.duration_s(p.time_from_start) for p in poses.points] == pytest.approx(
-        [0.0, 0.1, 0.2, 0.3], abs=1e-6)
+        [0.0, 0.1, 0.2, 0.3], abs=1e-6
+    )
     assert fingers.points[2].positions == [0.0, 0.0]  # closed
     assert fingers.points[0].positions == [0.04, 0.04]  # open
-    wire = (msgs.MultiDOFJointTrajectory.deserialize(poses.serialize()),
-            msgs.JointTrajectory.deserialize(fingers.serialize()))
+    wire = (
+        msgs.MultiDOFJointTrajectory.deserialize(poses.serialize()),
+        msgs.JointTrajectory.deserialize(fingers.serialize()),
+    )
     back = convert.chunk_from_messages(*wire)
     np.testing.assert_allclose(back.times_s, chunk.times_s, atol=1e-6)
     np.testing.assert_allclose(back.as_vectors(), chunk.as_vectors(), atol=1e-12)

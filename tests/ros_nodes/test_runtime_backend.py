@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBE = ("from ros_nodes.runtime import backend_name, create_node; "
-         "print(backend_name()); node = create_node('probe', []); "
-         "print(type(node).__name__); node.close()")
+PROBE = (
+    "from ros_nodes.runtime import backend_name, create_node; "
+    "print(backend_name()); node = create_node('probe', []); "
+    "print(type(node).__name__); node.close()"
+)
 
 
 def _ros_site_packages(tmp_path: Path, *, loadable: bool) -> Path:
@@ -39,8 +41,9 @@ def _run(code: list[str], site: Path, backend: str | None) -> subprocess.Complet
     env["ROS_DOMAIN_ID"] = "229"
     if backend is not None:
         env["ROS_NODES_BACKEND"] = backend
-    return subprocess.run([sys.executable, *code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_an_rclpy_for_another_python_is_passed_over_for_dds_with_the_reason(tmp_path):
@@ -55,9 +58,19 @@ def test_an_rclpy_for_another_python_is_passed_over_for_dds_with_the_reason(tmp_
 
 def test_a_forced_rclpy_that_cannot_import_stops_the_node_with_a_clear_message(tmp_path):
     site = _ros_site_packages(tmp_path, loadable=False)
-    node = _run(["-c", "from ros_nodes.teleop_node import main; raise SystemExit(main())",
-                 "--ros-args", "-r", "__node:=teleop", "-p", "device:=scripted"],
-                site, backend="rclpy")
+    node = _run(
+        [
+            "-c",
+            "from ros_nodes.teleop_node import main; raise SystemExit(main())",
+            "--ros-args",
+            "-r",
+            "__node:=teleop",
+            "-p",
+            "device:=scripted",
+        ],
+        site,
+        backend="rclpy",
+    )
     assert node.returncode == 2, node.stderr
     assert "ROS_NODES_BACKEND=rclpy, but rclpy does not import in Python 3.11" in node.stderr
     assert "rclpy._rclpy_pybind11" in node.stderr

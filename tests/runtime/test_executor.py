@@ -12,8 +12,9 @@ from robot_learning.runtime import ActionChunk, ChunkExecutor, ExecutionConfig
 TOP_DOWN = np.array([1.0, 0.0, 0.0, 0.0])
 
 
-def chunk(start_s: float, n: int = 10, dt: float = 0.1, x0: float = 0.0,
-          gripper_at: int | None = None) -> ActionChunk:
+def chunk(
+    start_s: float, n: int = 10, dt: float = 0.1, x0: float = 0.0, gripper_at: int | None = None
+) -> ActionChunk:
     times = start_s + dt * np.arange(n)
     positions = np.stack([x0 + 0.01 * np.arange(n), np.zeros(n), np.full(n, 0.3)], axis=1)
     quats = np.tile(TOP_DOWN, (n, 1))
@@ -29,12 +30,16 @@ def test_targets_are_interpolated_between_chunk_steps():
     assert target.position[0] == pytest.approx(0.005)
     assert c.target_at(0.5).position[0] == 0.0  # held before the start
     assert c.target_at(5.0).position[0] == pytest.approx(0.09)  # and after the end
-    rotated = ActionChunk(np.array([0.0, 0.1]), np.zeros((2, 3)),
-                          np.stack([TOP_DOWN, quat_from_rotvec_xyzw([0, 0, 0.2]) * 1.0]),
-                          np.zeros(2))
+    rotated = ActionChunk(
+        np.array([0.0, 0.1]),
+        np.zeros((2, 3)),
+        np.stack([TOP_DOWN, quat_from_rotvec_xyzw([0, 0, 0.2]) * 1.0]),
+        np.zeros(2),
+    )
     mid = rotated.target_at(0.05).quaternion
     assert quat_angle_rad(mid, rotated.quaternions[0]) == pytest.approx(
-        quat_angle_rad(mid, rotated.quaternions[1]), abs=1e-9)
+        quat_angle_rad(mid, rotated.quaternions[1]), abs=1e-9
+    )
 
 
 def test_gripper_switches_at_its_step_not_halfway():
@@ -80,8 +85,12 @@ def test_bad_chunks_are_refused_with_the_field_named():
     with pytest.raises(ValueError, match="positions"):
         ActionChunk(np.arange(3.0), np.zeros((3, 2)), np.tile(TOP_DOWN, (3, 1)), np.zeros(3))
     with pytest.raises(ValueError, match="non-finite"):
-        ActionChunk(np.arange(2.0), np.array([[0, 0, np.nan], [0, 0, 0]]),
-                    np.tile(TOP_DOWN, (2, 1)), np.zeros(2))
+        ActionChunk(
+            np.arange(2.0),
+            np.array([[0, 0, np.nan], [0, 0, 0]]),
+            np.tile(TOP_DOWN, (2, 1)),
+            np.zeros(2),
+        )
     with pytest.raises(ValueError, match="increase"):
         ActionChunk(np.zeros(2), np.zeros((2, 3)), np.tile(TOP_DOWN, (2, 1)), np.zeros(2))
     with pytest.raises(RuntimeError, match="before any chunk"):

@@ -43,13 +43,17 @@ class CirclePolicy:
 
         pose = observation[EE_POSE]
         if self.centre is None:
-            self.centre, self.quat, self.t0 = pose[:3] - [RADIUS_M, 0, 0], pose[3:], \
-                observation.time_s
+            self.centre, self.quat, self.t0 = (
+                pose[:3] - [RADIUS_M, 0, 0],
+                pose[3:],
+                observation.time_s,
+            )
         time.sleep(0.03)
         times = observation.time_s + 0.1 * np.arange(16)
         phase = 2 * np.pi * (times - self.t0) / PERIOD_S
         positions = self.centre + RADIUS_M * np.stack(
-            [np.cos(phase), np.sin(phase), np.zeros_like(phase)], axis=1)
+            [np.cos(phase), np.sin(phase), np.zeros_like(phase)], axis=1
+        )
         return ActionChunk(times, positions, np.tile(self.quat, (16, 1)), np.zeros(16))
 
     def target_at(self, t: float) -> np.ndarray:
@@ -58,8 +62,12 @@ class CirclePolicy:
 
 
 def test_a_policy_drives_franky_sim_for_a_whole_episode_without_errors() -> None:
-    with FrankySimServer(host="127.0.0.1") as server, FrankaRobot(
-            host=server.host, enforce_realtime=False, relative_dynamics_factor=0.2) as robot:
+    with (
+        FrankySimServer(host="127.0.0.1") as server,
+        FrankaRobot(
+            host=server.host, enforce_realtime=False, relative_dynamics_factor=0.2
+        ) as robot,
+    ):
         robot.move_joints(FR3_READY_JOINTS_RAD)
         arm = RobotArm(robot, control_period_s=0.01)
         policy = CirclePolicy()
@@ -72,20 +80,26 @@ def test_a_policy_drives_franky_sim_for_a_whole_episode_without_errors() -> None
 
         def track(step) -> None:
             if policy.centre is not None and step.step % 10 == 0:
-                errors.append(float(np.linalg.norm(step.state.ee_position
-                                                   - policy.target_at(step.state.timestamp_s))))
+                errors.append(
+                    float(
+                        np.linalg.norm(
+                            step.state.ee_position - policy.target_at(step.state.timestamp_s)
+                        )
+                    )
+                )
 
         try:
-            result = ControlLoop(arm, controller, SafetyFilter(load_limits("fr3"), 0.01),
-                                 WallClockPacer(0.01)).run(max_duration_s=PERIOD_S,
-                                                           on_step=track)
+            result = ControlLoop(
+                arm, controller, SafetyFilter(load_limits("fr3"), 0.01), WallClockPacer(0.01)
+            ).run(max_duration_s=PERIOD_S, on_step=track)
         finally:
             controller.close(timeout_s=1.0)
         assert not robot.has_errors
     assert result.stopped_by == "max_duration" and not result.faults
     assert result.steps >= 0.9 * PERIOD_S / 0.01
-    holds = {k for k in result.safety_counts if k in ("stale_command", "stale_observation",
-                                                       "non_finite")}
+    holds = {
+        k for k in result.safety_counts if k in ("stale_command", "stale_observation", "non_finite")
+    }
     assert not holds, result.safety_counts
     # after the first chunks, the hand follows the circle within a centimetre
-    assert np.median(errors[len(errors) // 3:]) < 0.01, errors
+    assert np.median(errors[len(errors) // 3 :]) < 0.01, errors

@@ -34,8 +34,11 @@ class FrozenPolicy:
 
 def _run(workcell: Workcell, device: TeleopDevice, seed: int = 5, max_duration_s: float = 30):
     controller = InterventionArbiter(
-        PolicyController(FrozenPolicy(), workcell_observer(workcell, ()),
-                         ExecutionConfig(execute_steps=5)), device)
+        PolicyController(
+            FrozenPolicy(), workcell_observer(workcell, ()), ExecutionConfig(execute_steps=5)
+        ),
+        device,
+    )
     decide = controller.command
     controller.sources = []
 
@@ -47,9 +50,13 @@ def _run(workcell: Workcell, device: TeleopDevice, seed: int = 5, max_duration_s
 
     controller.command = command
     steps = []
-    result = run_episode(workcell, seed=seed, controller=controller,
-                         max_duration_s=max_duration_s,
-                         on_step=lambda i, s, c, t: steps.append((i, s, c, t)))
+    result = run_episode(
+        workcell,
+        seed=seed,
+        controller=controller,
+        max_duration_s=max_duration_s,
+        on_step=lambda i, s, c, t: steps.append((i, s, c, t)),
+    )
     return result, controller, steps
 
 
@@ -68,7 +75,7 @@ def test_the_operator_takes_over_a_stuck_policy_and_finishes_the_task() -> None:
     assert reading.intervene
     assert np.linalg.norm(target.position - state.ee_position) < 0.25 * 0.01 + 1e-6
     # every tick before the takeover was the policy's
-    assert all(not r.intervene for _, _, r, _ in steps[:first.start_tick])
+    assert all(not r.intervene for _, _, r, _ in steps[: first.start_tick])
 
 
 class ButtonOperator(TeleopDevice):
@@ -86,19 +93,20 @@ class ButtonOperator(TeleopDevice):
 
 def test_hand_back_resumes_the_policy_from_where_the_human_left_the_arm() -> None:
     with Workcell(task="lift", seed=5, cameras=("front",), image_size=(48, 64)) as workcell:
-        result, arbiter, steps = _run(workcell, ButtonOperator(workcell, 1.0, 2.0),
-                                      max_duration_s=4.0)
+        result, arbiter, steps = _run(
+            workcell, ButtonOperator(workcell, 1.0, 2.0), max_duration_s=4.0
+        )
     assert len(arbiter.takeovers) == 1
     takeover = arbiter.takeovers[0]
     sources = np.array(arbiter.sources)
     assert set(sources[:100]) == {ControlSource.POLICY}
-    assert set(sources[100:takeover.end_tick]) == {ControlSource.HUMAN}
-    assert set(sources[takeover.end_tick:]) == {ControlSource.POLICY}
+    assert set(sources[100 : takeover.end_tick]) == {ControlSource.HUMAN}
+    assert set(sources[takeover.end_tick :]) == {ControlSource.POLICY}
     assert takeover.start_tick == 100  # pressed at 1.00 s, human in control that tick
     release = ArbiterConfig().release_after_s
     assert abs(takeover.end_s - (2.0 + release)) < 0.011
     start, end = steps[takeover.start_tick][1], steps[takeover.end_tick][1]
     assert end.ee_position[1] - start.ee_position[1] > 0.05  # the operator pushed the hand along +y
     # after hand-back the frozen policy holds the hand where the human left it
-    after = np.array([s.ee_position for _, s, _, _ in steps[takeover.end_tick + 20:]])
+    after = np.array([s.ee_position for _, s, _, _ in steps[takeover.end_tick + 20 :]])
     assert np.abs(after - after[0]).max() < 2e-3

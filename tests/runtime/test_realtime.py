@@ -24,8 +24,15 @@ class SlowReplayPolicy:
     """Plays back a demonstration by time since the episode began, thinking ``delay_s`` per
     chunk like a real model; optionally fails or hangs on a given call."""
 
-    def __init__(self, times, actions, *, delay_s: float, fail_on: int | None = None,
-                 hang_on: int | None = None) -> None:
+    def __init__(
+        self,
+        times,
+        actions,
+        *,
+        delay_s: float,
+        fail_on: int | None = None,
+        hang_on: int | None = None,
+    ) -> None:
         self.times, self.actions, self.delay_s = times, actions, delay_s
         self.fail_on, self.hang_on = fail_on, hang_on
         self.calls = 0
@@ -46,8 +53,9 @@ class SlowReplayPolicy:
             self.t0 = observation.time_s
         i = int(np.searchsorted(self.times, observation.time_s - self.t0 + 1e-6) - 1)
         rows = np.clip(np.arange(i, i + 20), 0, len(self.actions) - 1)
-        return ActionChunk.from_vectors(observation.time_s + 0.1 * np.arange(20),
-                                        self.actions[rows])
+        return ActionChunk.from_vectors(
+            observation.time_s + 0.1 * np.arange(20), self.actions[rows]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -55,23 +63,33 @@ def demo(tmp_path_factory):
     from data_collection.sim_collect import CollectConfig, collect
 
     store = tmp_path_factory.mktemp("demo") / "demo.zarr"
-    collect(CollectConfig(task="lift", episodes=1, store=store, image_size=(48, 64), seed=SEED),
-            progress=False)
+    collect(
+        CollectConfig(task="lift", episodes=1, store=store, image_size=(48, 64), seed=SEED),
+        progress=False,
+    )
     data = StoreReader(store).read_episode(0, keys=[TIMESTAMP, ACTION])
     return data[TIMESTAMP], data[ACTION]
 
 
-def _realtime(workcell: Workcell, policy, *, stall_after_s: float = 2.0,
-              max_duration_s: float | None = None):
+def _realtime(
+    workcell: Workcell, policy, *, stall_after_s: float = 2.0, max_duration_s: float | None = None
+):
     arm = WorkcellArm(workcell, station_clock=monotonic_station_clock)
-    controller = AsyncPolicyController(policy, arm.observer(), ExecutionConfig(execute_steps=8),
-                                       stall_after_s=stall_after_s)
+    controller = AsyncPolicyController(
+        policy, arm.observer(), ExecutionConfig(execute_steps=8), stall_after_s=stall_after_s
+    )
     positions: list[np.ndarray] = []
     try:
-        result = run_episode(workcell, seed=SEED, controller=controller, arm=arm,
-                             pacer=WallClockPacer(workcell.control_period_s),
-                             stop_on_success=True, max_duration_s=max_duration_s,
-                             on_step=lambda i, s, c, t: positions.append(s.ee_position))
+        result = run_episode(
+            workcell,
+            seed=SEED,
+            controller=controller,
+            arm=arm,
+            pacer=WallClockPacer(workcell.control_period_s),
+            stop_on_success=True,
+            max_duration_s=max_duration_s,
+            on_step=lambda i, s, c, t: positions.append(s.ee_position),
+        )
     finally:
         controller.close(timeout_s=0.1)
     return result, controller, np.array(positions)
@@ -105,8 +123,7 @@ def test_a_failing_policy_ends_the_episode_holding(demo) -> None:
 def test_a_hung_policy_holds_the_arm_and_is_reported(demo) -> None:
     policy = SlowReplayPolicy(*demo, delay_s=0.02, hang_on=2)
     with Workcell(task="lift", seed=SEED, image_size=(48, 64)) as workcell:
-        result, _, positions = _realtime(workcell, policy, stall_after_s=0.3,
-                                         max_duration_s=2.5)
+        result, _, positions = _realtime(workcell, policy, stall_after_s=0.3, max_duration_s=2.5)
     assert any(f.startswith("policy hung") for f in result.loop.faults)
     # well after the stall began (first chunk ends at 2 s), the hand stands still
     still = positions[-30:]

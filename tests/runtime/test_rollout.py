@@ -43,13 +43,16 @@ def test_a_policy_replaying_a_demo_through_the_executor_solves_the_task(tmp_path
     from data_collection.sim_collect import CollectConfig, collect
 
     store = tmp_path / "demo.zarr"
-    collect(CollectConfig(task="lift", episodes=1, store=store, image_size=(48, 64), seed=7),
-            progress=False)
+    collect(
+        CollectConfig(task="lift", episodes=1, store=store, image_size=(48, 64), seed=7),
+        progress=False,
+    )
     data = StoreReader(store).read_episode(0, keys=[TIMESTAMP, ACTION])
     policy = ReplayPolicy(data[TIMESTAMP], data[ACTION])
     with Workcell(task="lift", seed=7, image_size=(48, 64)) as workcell:
-        controller = PolicyController(policy, workcell_observer(workcell),
-                                      ExecutionConfig(execute_steps=8))
+        controller = PolicyController(
+            policy, workcell_observer(workcell), ExecutionConfig(execute_steps=8)
+        )
         result = run_episode(workcell, seed=7, controller=controller, stop_on_success=True)
     assert result.success and result.first_success_s is not None
     # queried every 8 policy steps (0.8 s), shown the observations in between every 0.1 s

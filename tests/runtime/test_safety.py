@@ -64,8 +64,12 @@ def test_a_far_target_moves_the_arm_at_bounded_speed_inside_the_box(workcell) ->
     no faster than the limit, never leaves the box, and the events say why."""
     safety = SafetyFilter(LIMITS, 0.01)
     goal = np.array([1.3, 0.9, -0.4])
-    sent, states = _drive(workcell, safety, lambda i, s, now: CartesianTarget(
-        goal, s.ee_quaternion, False, now), steps=150)
+    sent, states = _drive(
+        workcell,
+        safety,
+        lambda i, s, now: CartesianTarget(goal, s.ee_quaternion, False, now),
+        steps=150,
+    )
     positions = np.array([c.target.position for c in sent])
     period = workcell.control_period_s
     speeds = np.linalg.norm(np.diff(positions, axis=0), axis=1) / period
@@ -122,8 +126,7 @@ def test_leaving_a_hold_ramps_up_from_rest(workcell) -> None:
     def command(i, state, now):
         if 10 <= i < 20:
             return None  # a stalled policy
-        return CartesianTarget(state.ee_position + [0.0, 0.2, 0.0], state.ee_quaternion, False,
-                               now)
+        return CartesianTarget(state.ee_position + [0.0, 0.2, 0.0], state.ee_quaternion, False, now)
 
     sent, _ = _drive(workcell, safety, command, steps=30)
     positions = np.array([c.target.position for c in sent])
@@ -139,7 +142,8 @@ def test_deadman_and_latched_emergency_stop(workcell) -> None:
     now = state.timestamp_s
     go = CartesianTarget(state.ee_position + [0.001, 0, 0], state.ee_quaternion, False, now)
     assert safety.filter(go, state, now, deadman_held=False).events == (
-        SafetyEvent.DEADMAN_RELEASED,)
+        SafetyEvent.DEADMAN_RELEASED,
+    )
     assert not safety.filter(go, state, now, deadman_held=True).holding
     safety.emergency_stop("operator pressed e-stop")
     safety.reset(state)  # a new episode does not clear it
@@ -151,8 +155,12 @@ def test_deadman_and_latched_emergency_stop(workcell) -> None:
 
 def test_gripper_cannot_chatter(workcell) -> None:
     safety = SafetyFilter(LIMITS, 0.01)
-    sent, _ = _drive(workcell, safety, lambda i, s, now: CartesianTarget(
-        s.ee_position, s.ee_quaternion, bool(i % 2), now), steps=100)
+    sent, _ = _drive(
+        workcell,
+        safety,
+        lambda i, s, now: CartesianTarget(s.ee_position, s.ee_quaternion, bool(i % 2), now),
+        steps=100,
+    )
     closed = np.array([c.target.gripper_closed for c in sent])
     switches = np.flatnonzero(np.diff(closed.astype(int))) + 1
     gaps_s = np.diff(switches) * workcell.control_period_s
@@ -163,8 +171,14 @@ def test_gripper_cannot_chatter(workcell) -> None:
 def test_rotation_is_speed_limited(workcell) -> None:
     safety = SafetyFilter(LIMITS, 0.01)
     flip = quat_from_rotvec_xyzw([0.0, 0.0, np.deg2rad(170)])
-    sent, _ = _drive(workcell, safety, lambda i, s, now: CartesianTarget(
-        s.ee_position, quat_multiply_xyzw(flip, s.ee_quaternion), False, now), steps=40)
+    sent, _ = _drive(
+        workcell,
+        safety,
+        lambda i, s, now: CartesianTarget(
+            s.ee_position, quat_multiply_xyzw(flip, s.ee_quaternion), False, now
+        ),
+        steps=40,
+    )
     quats = [c.target.quaternion for c in sent]
     angles = np.array([quat_angle_rad(a, b) for a, b in zip(quats[:-1], quats[1:], strict=True)])
     assert angles.max() <= LIMITS.max_angular_speed_rad_s * workcell.control_period_s + 1e-9

@@ -47,8 +47,9 @@ def test_pushed_chunks_play_by_absolute_time_and_drop_what_passed():
     assert target.position[0] == pytest.approx(0.525, abs=1e-9)
     assert ctrl.ages_s == [pytest.approx(0.25)]
 
-    late = ChunkStreamController(ExecutionConfig(execute_steps=5, latency_compensation=False),
-                                 clock=clock, silence_s=1.5)
+    late = ChunkStreamController(
+        ExecutionConfig(execute_steps=5, latency_compensation=False), clock=clock, silence_s=1.5
+    )
     late.begin(_state(clock.t))
     late.push(_chunk(predicted_at), received_s=clock.t)
     assert late.command(_state(clock.t), 0.01).target.position[0] == pytest.approx(0.5)
@@ -109,8 +110,15 @@ def test_a_streamed_twist_that_stops_coming_reads_as_zero():
 
 def test_scripted_intervention_plays_its_schedule_once_per_episode():
     clock = Clock(0.0)
-    device = ScriptedIntervention(episodes=2, policy_s=1.0, intervene_s=0.5, after_s=1.0,
-                                  pause_s=0.5, start_delay_s=0.0, clock=clock)
+    device = ScriptedIntervention(
+        episodes=2,
+        policy_s=1.0,
+        intervene_s=0.5,
+        after_s=1.0,
+        pause_s=0.5,
+        start_delay_s=0.0,
+        clock=clock,
+    )
     device.connect()
     readings = []
     while clock.t < 6.5:

@@ -74,24 +74,37 @@ def side_python() -> tuple[Path, float]:
 
 
 # What pip prints when it cannot reach the index (or the index lacks what we ask for).
-UNREACHABLE = ("No matching distribution found", "Could not find a version",
-               "NewConnectionError", "Temporary failure in name resolution",
-               "Network is unreachable", "ConnectTimeoutError", "Max retries exceeded")
+UNREACHABLE = (
+    "No matching distribution found",
+    "Could not find a version",
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "ConnectTimeoutError",
+    "Max retries exceeded",
+)
 
 
 def _check_registry() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, LEROBOT],
-            capture_output=True, text=True, timeout=300)
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise RegistryUnreachable(f"pip download {LEROBOT} failed: {last}")
 
 
 def _pip(python: Path, *args: str) -> None:
-    result = subprocess.run([str(python), "-m", "pip", "install", "-q", *args],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if result.returncode == 0:
         return
     what = f"pip install {' '.join(args)} failed"
@@ -106,15 +119,20 @@ def _build(root: Path) -> None:
     torch_pin = f"torch=={torch.__version__.split('+')[0]}"
     _pip(python, torch_pin)  # first and alone, as the project's Makefile does
     _pip(python, "--no-deps", LEROBOT)
-    requirements = subprocess.run([str(python), "-c", _REQUIREMENTS, *NEEDED],
-                                  capture_output=True, text=True, check=True).stdout.split("\n")
+    requirements = subprocess.run(
+        [str(python), "-c", _REQUIREMENTS, *NEEDED], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     constraints = root / "constraints.txt"
     constraints.write_text(torch_pin + "\n")
     _pip(python, "-c", str(constraints), *[r for r in requirements if r], *EXTRA)
     _pip(python, "--no-deps", TORCHVISION)
     subprocess.run([str(python), "-c", _PATCH_TORCHVISION], check=True, timeout=120)
-    subprocess.run([str(python), "-c", "import lerobot.datasets.lerobot_dataset"], check=True,
-                   timeout=300, capture_output=True)
+    subprocess.run(
+        [str(python), "-c", "import lerobot.datasets.lerobot_dataset"],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
 
 
 _REQUIREMENTS = """

@@ -52,8 +52,16 @@ def track(seed: int, length: int) -> np.ndarray:
 
 
 def test_round_trip_through_reader_sampler_and_validation(store):
-    rows = [(e, {"track_front": track(e, LENGTHS[e]),
-                 "track_grasp": np.full(LENGTHS[e], e % 2, np.float32)}) for e in (0, 2)]
+    rows = [
+        (
+            e,
+            {
+                "track_front": track(e, LENGTHS[e]),
+                "track_grasp": np.full(LENGTHS[e], e % 2, np.float32),
+            },
+        )
+        for e in (0, 2)
+    ]
     report = annotate_episodes(store, {"track_front": TRACK, "track_grasp": GRASP}, rows)
     assert report.declared == ["track_front", "track_grasp"]
     assert sorted(report.annotated) == [0, 2]
@@ -69,9 +77,14 @@ def test_round_trip_through_reader_sampler_and_validation(store):
     assert np.isnan(reader.read_rows("track_front", start, stop)).all()
     assert validate(store) == []
 
-    ds = SequenceDataset(store, obs_keys=["track_front", "robot_state"],
-                         action_keys=["action"], obs_horizon=1, action_horizon=2,
-                         episodes=[0, 2])
+    ds = SequenceDataset(
+        store,
+        obs_keys=["track_front", "robot_state"],
+        action_keys=["action"],
+        obs_horizon=1,
+        action_horizon=2,
+        episodes=[0, 2],
+    )
     sample = ds[LENGTHS[0] + 3]  # episode 2, step 3
     assert int(sample["episode"]) == 2
     np.testing.assert_allclose(sample["track_front"][0].numpy(), track(2, LENGTHS[2])[3])
@@ -85,18 +98,23 @@ def test_round_trip_through_reader_sampler_and_validation(store):
         writer.commit(success=True)
     reader = StoreReader(store)
     assert "track_front" not in reader.episode(3).info.keys
-    np.testing.assert_array_equal(reader.read_episode(2, ["track_front"])["track_front"],
-                                  track(2, LENGTHS[2]))
+    np.testing.assert_array_equal(
+        reader.read_episode(2, ["track_front"])["track_front"], track(2, LENGTHS[2])
+    )
     assert validate(store) == []
 
 
 def test_overwrite_replaces_and_is_otherwise_refused(store):
     annotate_episodes(store, {"track_front": TRACK}, [(1, {"track_front": track(1, 9)})])
-    with pytest.raises(StoreInputError, match=r"episode 1 already has \['track_front'\].*"
-                                              "overwrite=True"):
+    with pytest.raises(
+        StoreInputError,
+        match=r"episode 1 already has \['track_front'\].*"
+        "overwrite=True",
+    ):
         annotate_episodes(store, {"track_front": TRACK}, [(1, {"track_front": track(5, 9)})])
-    report = annotate_episodes(store, {"track_front": TRACK},
-                               [(1, {"track_front": track(5, 9)})], overwrite=True)
+    report = annotate_episodes(
+        store, {"track_front": TRACK}, [(1, {"track_front": track(5, 9)})], overwrite=True
+    )
     assert report.replaced == {1: ["track_front"]} and report.declared == []
     got = StoreReader(store).read_episode(1, ["track_front"])["track_front"]
     np.testing.assert_array_equal(got, track(5, 9))
@@ -104,8 +122,11 @@ def test_overwrite_replaces_and_is_otherwise_refused(store):
 
 
 def test_bad_annotations_name_episode_and_key(store):
-    with pytest.raises(StoreInputError, match=r"episode 0, key 'track_front': 5 rows, the "
-                                              "episode has 6"):
+    with pytest.raises(
+        StoreInputError,
+        match=r"episode 0, key 'track_front': 5 rows, the "
+        "episode has 6",
+    ):
         annotate_episodes(store, {"track_front": TRACK}, [(0, {"track_front": track(0, 5)})])
     with pytest.raises(StoreInputError, match="no such committed episode"):
         annotate_episodes(store, {"track_front": TRACK}, [(9, {"track_front": track(0, 5)})])
@@ -115,8 +136,13 @@ def test_bad_annotations_name_episode_and_key(store):
     nan[2] = np.nan
     with pytest.raises(StoreInputError, match="non-finite"):
         annotate_episodes(store, {"track_front": TRACK}, [(0, {"track_front": nan})])
-    annotate_episodes(store, {"track_front": TRACK}, [(0, {"track_front": nan})],
-                      allow_nonfinite=True, overwrite=True)
+    annotate_episodes(
+        store,
+        {"track_front": TRACK},
+        [(0, {"track_front": nan})],
+        allow_nonfinite=True,
+        overwrite=True,
+    )
     assert np.isnan(StoreReader(store).read_episode(0, ["track_front"])["track_front"][2]).all()
     assert validate(store) == []
 
@@ -157,8 +183,12 @@ def test_sigkill_at_random_instants_leaves_annotations_whole(tmp_path):
     for run in range(6):
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.store.annotate_runner", str(path), str(run)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert child.stdout.readline().strip() == "start", child.stderr.read()
         if run < 5:
             time.sleep(rng.uniform(0.0, 0.6))
@@ -167,8 +197,10 @@ def test_sigkill_at_random_instants_leaves_annotations_whole(tmp_path):
         assert "Traceback" not in stderr, stderr
         reader = StoreReader(path)
         for ep in reader.episodes:  # committed data intact; the label whole or absent
-            np.testing.assert_array_equal(reader.read_episode(ep.index, ["x"])["x"],
-                                          np.full((lengths[ep.index], 2), float(ep.index)))
+            np.testing.assert_array_equal(
+                reader.read_episode(ep.index, ["x"])["x"],
+                np.full((lengths[ep.index], 2), float(ep.index)),
+            )
             if KEY in ep.info.keys:
                 claimed_any = True
                 got = reader.read_episode(ep.index, [KEY])[KEY]

@@ -36,8 +36,13 @@ def store(tmp_path: Path) -> Path:
 
 
 def rl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "robot_learning.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_wrong_shape_dtype_and_nan_are_rejected_without_losing_the_episode(store):
@@ -48,11 +53,19 @@ def test_wrong_shape_dtype_and_nan_are_rejected_without_losing_the_episode(store
         with pytest.raises(StoreInputError, match=r"episode 3, key 'robot_state'.*shape \(7,\)"):
             writer.append({**{k: v[1] for k, v in data.items()}, "robot_state": np.zeros(6)})
         with pytest.raises(StoreInputError, match=r"key 'camera_front'.*dtype uint8.*float64"):
-            writer.append({**{k: v[1] for k, v in data.items()},
-                           "camera_front": np.zeros(helpers.IMAGE_SHAPE)})
+            writer.append(
+                {
+                    **{k: v[1] for k, v in data.items()},
+                    "camera_front": np.zeros(helpers.IMAGE_SHAPE),
+                }
+            )
         with pytest.raises(StoreInputError, match=r"key 'action'.*non-finite"):
-            writer.append({**{k: v[1] for k, v in data.items()},
-                           "action": np.array([0, 1, np.nan, 0, 0, 0, 0, 1.0])})
+            writer.append(
+                {
+                    **{k: v[1] for k, v in data.items()},
+                    "action": np.array([0, 1, np.nan, 0, 0, 0, 0, 1.0]),
+                }
+            )
         with pytest.raises(StoreInputError, match=r"missing \['timestamp'\]"):
             writer.append({k: v[1] for k, v in data.items() if k != "timestamp"})
         with pytest.raises(StoreInputError, match=r"key 'gripper' is not in stream"):

@@ -30,9 +30,20 @@ def test_compact_re_encodes_color_frames_and_reports_bytes_and_psnr(tmp_path):
     color_bytes = sum(p.stat().st_size for p in (path / "data/camera_front").rglob("*"))
 
     result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "store", "compact", str(path),
-         "--quality", "85"],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "store",
+            "compact",
+            str(path),
+            "--quality",
+            "85",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stderr
     assert "compact done, 3 episodes" in result.stdout and "camera_front" in result.stdout
@@ -43,8 +54,10 @@ def test_compact_re_encodes_color_frames_and_reports_bytes_and_psnr(tmp_path):
     spec = after.spec("camera_front")
     assert (spec.codec, spec.quality, spec.effort) == (Codec.JPEGXL, 85, 5)
     codec = frame_codecs(zarr.open_array(path / "data/camera_front", mode="r"))[0]
-    assert codec.to_dict() == {"name": "robot_learning.jpegxl",
-                               "configuration": {"quality": 85, "effort": 5}}
+    assert codec.to_dict() == {
+        "name": "robot_learning.jpegxl",
+        "configuration": {"quality": 85, "effort": 5},
+    }
     assert sum(p.stat().st_size for p in (path / "data/camera_front").rglob("*")) < color_bytes
     new = np.concatenate([after.read_episode(e)["camera_front"] for e in range(3)])
     previous = np.concatenate([old[e]["camera_front"] for e in range(3)])

@@ -19,14 +19,21 @@ from tests.store.crash_writer import length
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20
-TAIL_PROBLEMS = ("rows past the last commit", "half-written commit", "interrupted write",
-                 "uncommitted episode")
+TAIL_PROBLEMS = (
+    "rows past the last commit",
+    "half-written commit",
+    "interrupted write",
+    "uncommitted episode",
+)
 
 
 def start_writer(path: Path, episodes: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.store.crash_writer", str(path), str(episodes)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 

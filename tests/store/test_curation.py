@@ -28,8 +28,7 @@ def test_exclusion_survives_concurrent_commits_and_is_reversible(tmp_path):
     assert reader.select(include_excluded=True) == [0, 1, 2, 3, 4]
     assert reader.select(task="lift", success=True) == [3, 4]
     # The data of the excluded episode is untouched.
-    np.testing.assert_array_equal(reader.read_episode(1)["action"],
-                                  helpers.episode(1, 5)["action"])
+    np.testing.assert_array_equal(reader.read_episode(1)["action"], helpers.episode(1, 5)["action"])
     set_excluded(path, [1], excluded=False)
     assert StoreReader(path).select() == [0, 1, 2, 3, 4]
 

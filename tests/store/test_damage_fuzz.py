@@ -28,8 +28,14 @@ from robot_learning.store import StoreCorruptError
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 11
-GARBAGE = ["[]", "{}", "null", '{"zarr_format": 3}', '"zarr"',
-           '{"zarr_format": 3, "node_type": "array", "shape": "x"}']
+GARBAGE = [
+    "[]",
+    "{}",
+    "null",
+    '{"zarr_format": 3}',
+    '"zarr"',
+    '{"zarr_format": 3, "node_type": "array", "shape": "x"}',
+]
 # Files that hold no store content: losing them loses nothing (locks, the disk-space reserve).
 NO_CONTENT = {".meta.lock", ".writer.lock", ".space_reserve"}
 
@@ -39,8 +45,9 @@ def pristine(tmp_path_factory) -> Path:
     from data_collection.sim_collect import CollectConfig, collect
 
     store = tmp_path_factory.mktemp("fuzz") / "demos.zarr"
-    collect(CollectConfig(task="lift", episodes=2, store=store, image_size=(48, 64)),
-            progress=False)
+    collect(
+        CollectConfig(task="lift", episodes=2, store=store, image_size=(48, 64)), progress=False
+    )
     return store
 
 
@@ -107,7 +114,8 @@ def test_every_damaged_file_gets_a_clear_answer(pristine, tmp_path, capsys):
             assert out.splitlines()[-1] == f"{store}: {out.count('problem: ')} problem(s)"
             for line in out.splitlines()[:-1]:  # each names the file, or episode and key
                 assert line.startswith("problem: ") and (
-                    str(store) in line or "episode " in line or "key " in line), line
+                    str(store) in line or "episode " in line or "key " in line
+                ), line
         destroyed = kind in ("delete", "truncate", "utf8", "garbage")
         if destroyed and Path(rel).name not in NO_CONTENT and code == ExitCode.OK:
             missed.append((rel, kind))
@@ -125,17 +133,32 @@ def test_invalid_utf8_in_an_array_zarr_json_is_named_in_a_real_process(pristine,
     raw[len(raw) // 2] |= 0x80
     meta.write_bytes(bytes(raw))
     for command, code in (("validate", ExitCode.FAILURE), ("stats", ExitCode.BAD_INPUT)):
-        result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", command,
-                                 str(store), *([ACTION] if command == "stats" else [])],
-                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "robot_learning.cli",
+                "store",
+                command,
+                str(store),
+                *([ACTION] if command == "stats" else []),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == code, result.stderr
         assert "Traceback" not in result.stderr
-        assert f"{store}/data/{ACTION}/zarr.json: unreadable metadata" in \
-            result.stdout + result.stderr
+        assert (
+            f"{store}/data/{ACTION}/zarr.json: unreadable metadata" in result.stdout + result.stderr
+        )
 
 
-@pytest.mark.parametrize("rel", [f"data/{camera_key('front')}/c/0/0/0/0",
-                                 f"data/{EE_POSE}/c/0/0", f"data/{ACTION}/c/0/0"])
+@pytest.mark.parametrize(
+    "rel",
+    [f"data/{camera_key('front')}/c/0/0/0/0", f"data/{EE_POSE}/c/0/0", f"data/{ACTION}/c/0/0"],
+)
 @pytest.mark.parametrize("kind", ["truncate", "flip"])
 def test_the_sampler_reads_or_names_the_damage(pristine, tmp_path, rel, kind):
     from robot_learning.store.sampler import SequenceDataset
@@ -144,8 +167,13 @@ def test_the_sampler_reads_or_names_the_damage(pristine, tmp_path, rel, kind):
     shutil.copytree(pristine, store)
     damage(store / rel, kind, random.Random(f"{SEED}{rel}{kind}"))
     try:
-        dataset = SequenceDataset(store, obs_keys=[camera_key("front"), EE_POSE],
-                                  action_keys=[ACTION], obs_horizon=2, action_horizon=4)
+        dataset = SequenceDataset(
+            store,
+            obs_keys=[camera_key("front"), EE_POSE],
+            action_keys=[ACTION],
+            obs_horizon=2,
+            action_horizon=4,
+        )
         for i in range(len(dataset)):
             dataset[i]
     except StoreCorruptError as exc:

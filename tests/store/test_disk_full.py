@@ -78,8 +78,9 @@ with StoreWriter({str(store)!r}, StoreSchema(keys=dict(keys))) as writer:
     print("recording", flush=True)
     time.sleep(600)
 """
-    writer = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert writer.stdout.readline().strip() == "recording"
     writer.send_signal(signal.SIGKILL)  # the recorder dies mid-episode ...
     writer.wait()
@@ -89,34 +90,58 @@ with StoreWriter({str(store)!r}, StoreSchema(keys=dict(keys))) as writer:
             filler.write(b"\0" * 65536)
             filler.flush()
     assert os.statvfs(disk).f_bavail == 0
-    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "recover",
-                             str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", "store", "recover", str(store)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "recovered to 2 committed episodes" in result.stdout
-    assert "dropped uncommitted episode 2" in result.stdout and "MB of uncommitted frames" in \
-        result.stdout
+    assert (
+        "dropped uncommitted episode 2" in result.stdout
+        and "MB of uncommitted frames" in result.stdout
+    )
     assert_intact(store, 2)
 
 
 def test_sim_collect_stops_with_a_message_on_a_full_disk(small_disk):
     disk = small_disk(3)
     store = disk / "demos.zarr"
-    base = [sys.executable, "-m", "robot_learning.cli", "sim", "collect", "--task", "lift",
-            "--store", str(store), "--episodes", "20"]
+    base = [
+        sys.executable,
+        "-m",
+        "robot_learning.cli",
+        "sim",
+        "collect",
+        "--task",
+        "lift",
+        "--store",
+        str(store),
+        "--episodes",
+        "20",
+    ]
     refused = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 3
     assert "below the margin of 100.0 MB: episode not started" in refused.stderr
     assert "Traceback" not in refused.stderr
     started = time.monotonic()
-    full = subprocess.run([*base, "--min-free-mb", "0"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    full = subprocess.run(
+        [*base, "--min-free-mb", "0"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert full.returncode == 3, full.stderr
     assert "Traceback" not in full.stderr and "the disk is full" in full.stderr
     committed = StoreReader(store).num_episodes
     assert f"Safe: the {committed} committed episodes are intact" in full.stderr
     assert committed >= 1 and validate(store) == []
-    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "recover",
-                             str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", "store", "recover", str(store)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert time.monotonic() - started < 120
 
@@ -138,13 +163,23 @@ os._exit(0)  # dies right after starting an episode: no frames to free
         while True:
             filler.write(b"\0" * 65536)
             filler.flush()
-    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "recover",
-                             str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", "store", "recover", str(store)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 3 and "Traceback" not in result.stderr  # disk full, as collect
     assert "recovery could not write its few KB of metadata" in result.stderr
     assert "Committed episodes are intact" in result.stderr
     (disk / "filler").unlink()
-    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "recover",
-                             str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", "store", "recover", str(store)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "dropped uncommitted episode 0" in result.stdout
     assert validate(store) == []

@@ -44,8 +44,15 @@ def exported(store, tmp_path_factory) -> Path:
     return out
 
 
-LOWDIM = (keys.TIMESTAMP, keys.EE_POSE, keys.GRIPPER_WIDTH, keys.ACTION, keys.CONTROL_SOURCE,
-          keys.track_key("front"), keys.track_state_key("front"))
+LOWDIM = (
+    keys.TIMESTAMP,
+    keys.EE_POSE,
+    keys.GRIPPER_WIDTH,
+    keys.ACTION,
+    keys.CONTROL_SOURCE,
+    keys.track_key("front"),
+    keys.track_state_key("front"),
+)
 CAMERAS = (keys.camera_key("front"), keys.camera_key("wrist"))
 
 
@@ -112,8 +119,9 @@ def test_bad_input_gets_a_clear_error(store, exported, tmp_path, capsys):
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(StoreInputError, match="not empty"):
         export_lerobot(store, tmp_path / "full", progress=False)
-    assert rl(["store", "export-lerobot", str(store), str(tmp_path / "none"),
-               "--task", "stack"]) == 2
+    assert (
+        rl(["store", "export-lerobot", str(store), str(tmp_path / "none"), "--task", "stack"]) == 2
+    )
     assert "no episodes to export" in capsys.readouterr().err
     assert not (tmp_path / "none").exists() and not (tmp_path / "none.partial").exists()
     assert rl(["store", "import-lerobot", str(tmp_path / "full"), str(tmp_path / "s.zarr")]) == 2
@@ -144,9 +152,17 @@ def lerobot_view(exported) -> dict:
     starts = np.cumsum((0, *LENGTHS))
     items = [int(i) for i in (*starts[:-1], *(starts[1:] - 1), 30)]
     started = time.perf_counter()
-    result = subprocess.run([str(python), str(Path(__file__).with_name("lerobot_check.py")),
-                             str(exported), *map(str, items)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            str(python),
+            str(Path(__file__).with_name("lerobot_check.py")),
+            str(exported),
+            *map(str, items),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     print(f"LeRobot check took {time.perf_counter() - started:.1f} s")
     return json.loads(result.stdout)
@@ -165,9 +181,15 @@ def test_lerobot_loader_sees_metadata_and_episode_boundaries(store, lerobot_view
     assert view["tasks"] == {"lift": 0, "push": 1}
     starts = np.cumsum((0, *LENGTHS))
     assert view["episodes"] == [
-        {"episode_index": e, "length": n, "tasks": [TASKS[e]],
-         "dataset_from_index": int(starts[e]), "dataset_to_index": int(starts[e + 1])}
-        for e, n in enumerate(LENGTHS)]
+        {
+            "episode_index": e,
+            "length": n,
+            "tasks": [TASKS[e]],
+            "dataset_from_index": int(starts[e]),
+            "dataset_to_index": int(starts[e + 1]),
+        }
+        for e, n in enumerate(LENGTHS)
+    ]
     reader = StoreReader(store)
     columns = view["columns"]
     for key in LOWDIM:
@@ -175,8 +197,9 @@ def test_lerobot_loader_sees_metadata_and_episode_boundaries(store, lerobot_view
         loaded = np.asarray(columns[f"store.{key}"], dtype=stored.dtype).reshape(stored.shape)
         np.testing.assert_array_equal(loaded, stored, err_msg=key)  # bit for bit
     ee = np.concatenate([reader.read_episode(e, [keys.EE_POSE])[keys.EE_POSE] for e in range(3)])
-    width = np.concatenate([reader.read_episode(e, [keys.GRIPPER_WIDTH])[keys.GRIPPER_WIDTH]
-                            for e in range(3)])
+    width = np.concatenate(
+        [reader.read_episode(e, [keys.GRIPPER_WIDTH])[keys.GRIPPER_WIDTH] for e in range(3)]
+    )
     state = np.concatenate([ee, width[:, None]], axis=1).astype(np.float32)
     np.testing.assert_array_equal(np.asarray(columns["observation.state"], np.float32), state)
     frame_index = np.concatenate([np.arange(n) for n in LENGTHS])
@@ -204,10 +227,16 @@ def test_lerobot_stats_match_lerobots_own_computation(lerobot_view):
         theirs = lerobot_view["recomputed_stats"][name]
         aggregated = lerobot_view["aggregated_stats"][name]
         for stat in ("min", "max", "mean", "count"):
-            np.testing.assert_allclose(ours[stat], theirs[stat], rtol=1e-9, atol=1e-9,
-                                       err_msg=f"{name} {stat}")
-            np.testing.assert_allclose(aggregated[stat], theirs[stat], rtol=1e-9, atol=1e-9,
-                                       err_msg=f"{name} {stat} from per-episode stats")
+            np.testing.assert_allclose(
+                ours[stat], theirs[stat], rtol=1e-9, atol=1e-9, err_msg=f"{name} {stat}"
+            )
+            np.testing.assert_allclose(
+                aggregated[stat],
+                theirs[stat],
+                rtol=1e-9,
+                atol=1e-9,
+                err_msg=f"{name} {stat} from per-episode stats",
+            )
         # LeRobot's variance is one-pass, E[x^2] - E[x]^2: it keeps only the digits that
         # survive float64 rounding of E[x^2] (timestamps near 1.7e9 keep about none).
         rounding = 16 * np.finfo(np.float64).eps * np.asarray(theirs["mean"]) ** 2 + 1e-9
@@ -215,15 +244,18 @@ def test_lerobot_stats_match_lerobots_own_computation(lerobot_view):
             assert np.all(np.abs(variance - np.square(theirs["std"])) <= rounding), name
         span = np.asarray(theirs["max"]) - np.asarray(theirs["min"])
         for q in ("q01", "q10", "q50", "q90", "q99"):  # LeRobot's are histogram estimates
-            np.testing.assert_allclose(ours[q], theirs[q], atol=float(np.max(span)) * 0.02 + 1e-6,
-                                       err_msg=f"{name} {q}")
+            np.testing.assert_allclose(
+                ours[q], theirs[q], atol=float(np.max(span)) * 0.02 + 1e-6, err_msg=f"{name} {q}"
+            )
 
 
 def test_lerobot_loader_serves_the_exported_frames(store, lerobot_view):
     reader = StoreReader(store)
     for item in lerobot_view["items"]:
-        for camera, key in (("front", keys.camera_key("front")),
-                            ("wrist", keys.camera_key("wrist"))):
+        for camera, key in (
+            ("front", keys.camera_key("front")),
+            ("wrist", keys.camera_key("wrist")),
+        ):
             seen = np.asarray(item["images"][f"observation.images.{camera}"], np.uint8)
             stored = reader.read_frames(key, [item["index"]])[0]
             assert psnr(seen, stored) > MIN_PSNR_DB, (item["index"], camera)

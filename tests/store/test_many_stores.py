@@ -47,8 +47,9 @@ def two_stores(tmp_path):
 def test_sampler_trains_on_several_stores_as_one(two_stores, tmp_path):
     a, b = two_stores
     norm = {"robot_state": "mean_std", "action": "min_max"}
-    both = SequenceDataset([a, b], obs_keys=["camera_front", "robot_state"],
-                           action_keys=["action"], normalization=norm)
+    both = SequenceDataset(
+        [a, b], obs_keys=["camera_front", "robot_state"], action_keys=["action"], normalization=norm
+    )
     assert len(both) == 7 + 5 + 9 + 6 + 8
     assert both.episodes == [[0, 1, 2], [0, 1]]
     # A sample of the second store: its own frames and actions, normalized with pooled stats.
@@ -59,16 +60,31 @@ def test_sampler_trains_on_several_stores_as_one(two_stores, tmp_path):
     np.testing.assert_array_equal(sample["camera_front"][0].permute(0, 2, 3, 1).numpy(), frames)
     # The statistics are those of all episodes of both stores at once (checked on a merge).
     merged = tmp_path / "merged.zarr"
-    result = subprocess.run([sys.executable, "-m", "robot_learning.cli", "store", "merge",
-                             str(a), str(b), "--to", str(merged)], cwd=ROOT, text=True,
-                            capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "robot_learning.cli",
+            "store",
+            "merge",
+            str(a),
+            str(b),
+            "--to",
+            str(merged),
+        ],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
     reader = StoreReader(merged)
     truth = compute_stats(reader, list(norm), list(range(reader.num_episodes)))
     for key in norm:
         for field in ("min", "max", "mean", "std"):
-            np.testing.assert_allclose(getattr(both.stats[key], field),
-                                       getattr(truth[key], field), rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(
+                getattr(both.stats[key], field), getattr(truth[key], field), rtol=1e-9, atol=1e-12
+            )
     action = helpers.episode(11, 8)["action"][3]
     stats = both.stats["action"]
     scaled = 2 * (action - np.array(stats.min)) / (np.array(stats.max) - np.array(stats.min)) - 1
@@ -100,16 +116,22 @@ def test_merge_keeps_every_episode_and_says_where_it_came_from(two_stores, tmp_p
 def test_stores_that_disagree_are_named(two_stores, tmp_path):
     a, _ = two_stores
     other = tmp_path / "other.zarr"
-    schema = StoreSchema(keys={
-        "camera_front": KeySpec((24, 32, 3), "uint8", Codec.JPEG),
-        "robot_state": KeySpec((7,), "float32"),
-        "action": KeySpec((8,), "float64"),
-    })
+    schema = StoreSchema(
+        keys={
+            "camera_front": KeySpec((24, 32, 3), "uint8", Codec.JPEG),
+            "robot_state": KeySpec((7,), "float32"),
+            "action": KeySpec((8,), "float64"),
+        }
+    )
     with StoreWriter(other, schema) as writer:
         writer.begin_episode(source="teleop", task="lift")
-        writer.append_batch({"camera_front": np.zeros((3, 24, 32, 3), np.uint8),
-                             "robot_state": np.zeros((3, 7), np.float32),
-                             "action": np.zeros((3, 8))})
+        writer.append_batch(
+            {
+                "camera_front": np.zeros((3, 24, 32, 3), np.uint8),
+                "robot_state": np.zeros((3, 7), np.float32),
+                "action": np.zeros((3, 8)),
+            }
+        )
         writer.commit(success=True)
     with pytest.raises(ValueError, match=r"other.zarr: key 'camera_front' is uint8 \(24, 32, 3\)"):
         SequenceDataset([a, other], obs_keys=["camera_front"], action_keys=["action"])

@@ -40,9 +40,14 @@ def per_frame_store(path: Path, episodes: int) -> Path:
 
 
 def rl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "robot_learning.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "robot_learning.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_migrate_in_place_and_to_a_new_path(tmp_path):
@@ -69,8 +74,9 @@ def test_migrate_in_place_and_to_a_new_path(tmp_path):
         for key in data:  # every frame keeps its exact bytes: identical decoded pixels
             np.testing.assert_array_equal(got[key], data[key], err_msg=f"{e} {key}")
     rows = list(range(live.num_steps))
-    np.testing.assert_array_equal(live.read_frames("camera_depth", rows),
-                                  migrated.read_frames("camera_depth", rows))
+    np.testing.assert_array_equal(
+        live.read_frames("camera_depth", rows), migrated.read_frames("camera_depth", rows)
+    )
     # A run killed between the exchange and deleting the old store left it beside: removed.
     leftover = path.with_name(path.name + BUILDING_SUFFIX)
     shutil.copytree(tmp_path / "new.zarr", leftover)
@@ -93,8 +99,15 @@ def test_sigkill_during_migration_loses_nothing(tmp_path):
     # How long a whole migration takes here, so kills land across all of it.
     calibration = tmp_path / "calibration.zarr"
     shutil.copytree(source, calibration)
-    out = subprocess.run(runner(calibration), cwd=ROOT, capture_output=True, text=True,
-                         env=env(), timeout=120, check=True).stdout
+    out = subprocess.run(
+        runner(calibration),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+        check=True,
+    ).stdout
     work_s = float(out.split("done ")[1])
     rng = random.Random(7)
     phases = {"before": 0, "during": 0, "after": 0}
@@ -102,8 +115,14 @@ def test_sigkill_during_migration_loses_nothing(tmp_path):
         path = tmp_path / f"k{kill}.zarr"
         shutil.copytree(source, path)
         to = None if kill % 3 else tmp_path / f"k{kill}-new.zarr"
-        process = subprocess.Popen(runner(path, to), cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env=env())
+        process = subprocess.Popen(
+            runner(path, to),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+        )
         assert process.stdout.readline().strip() == "start"
         try:
             process.wait(timeout=rng.uniform(0.0, 1.1 * work_s))
@@ -114,8 +133,13 @@ def test_sigkill_during_migration_loses_nothing(tmp_path):
         target = to or path
         building = target.with_name(target.name + BUILDING_SUFFIX)
         finished = (target / "zarr.json").exists() and is_current_layout(target)
-        phases["after" if finished and not building.exists() else
-               "during" if building.exists() else "before"] += 1
+        phases[
+            "after"
+            if finished and not building.exists()
+            else "during"
+            if building.exists()
+            else "before"
+        ] += 1
         # The source (or, in place, whatever the store is now) holds every episode, as-is.
         assert assert_committed_episodes_intact(path) == expected_episodes
         assert validate(path) == []
@@ -133,8 +157,13 @@ def test_sigkill_during_migration_loses_nothing(tmp_path):
 
 
 def runner(path: Path, to: Path | None = None) -> list[str]:
-    return [sys.executable, "-m", "tests.store.migrate_runner", str(path),
-            *([str(to)] if to else [])]
+    return [
+        sys.executable,
+        "-m",
+        "tests.store.migrate_runner",
+        str(path),
+        *([str(to)] if to else []),
+    ]
 
 
 def env() -> dict[str, str]:

@@ -34,8 +34,12 @@ def s3_endpoint():
 
 @pytest.fixture
 def bucket(s3_endpoint, monkeypatch, request):
-    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
-                        ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", s3_endpoint)):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", s3_endpoint),
+    ):
         monkeypatch.setenv(name, value)
     fsspec.filesystem("s3", skip_instance_cache=True).clear_instance_cache()
     fs = fsspec.filesystem("s3")
@@ -70,7 +74,7 @@ def test_upload_sends_committed_episodes_only_and_resumes(tmp_path, bucket):
         shard_files = fs.find(f"{remote}/data/camera_front")
         assert len([f for f in shard_files if not f.endswith("zarr.json")]) == 4
         tail = fs.cat_file(f"{remote}/data/camera_front/c/3/0/0/0")
-        index = np.frombuffer(tail[-(16 * SHARD + 4):-4], "<u8").reshape(SHARD, 2)
+        index = np.frombuffer(tail[-(16 * SHARD + 4) : -4], "<u8").reshape(SHARD, 2)
         assert (index[3] == 2**64 - 1).all()  # row 15 (uncommitted) never left the machine
         meta = json.loads(fs.cat_file(f"{remote}/data/robot_state/zarr.json"))
         assert meta["shape"][0] == 15
@@ -81,8 +85,9 @@ def test_upload_sends_committed_episodes_only_and_resumes(tmp_path, bucket):
     remote_reader, local_reader = StoreReader(remote), StoreReader(local)
     rows = list(range(remote_reader.num_steps))
     for key in ("camera_front", "camera_depth"):
-        np.testing.assert_array_equal(remote_reader.read_frames(key, rows[::-1]),
-                                      local_reader.read_frames(key, rows[::-1]))
+        np.testing.assert_array_equal(
+            remote_reader.read_frames(key, rows[::-1]), local_reader.read_frames(key, rows[::-1])
+        )
     for e in range(5):
         seed = remote_reader.episode(e).info.notes["seed"]
         got = remote_reader.read_episode(e)
@@ -95,10 +100,12 @@ def test_training_reads_from_the_bucket_with_loader_workers(tmp_path, bucket):
     with StoreWriter(local, helpers.schema()) as writer:
         record(writer, [0, 1], length=8)
     upload(local, f"{url}/s.zarr")
-    dataset = SequenceDataset(f"{url}/s.zarr", obs_keys=["camera_front", "robot_state"],
-                              action_keys=["action"])
-    local_set = SequenceDataset(local, obs_keys=["camera_front", "robot_state"],
-                                action_keys=["action"])
+    dataset = SequenceDataset(
+        f"{url}/s.zarr", obs_keys=["camera_front", "robot_state"], action_keys=["action"]
+    )
+    local_set = SequenceDataset(
+        local, obs_keys=["camera_front", "robot_state"], action_keys=["action"]
+    )
     batch = next(iter(make_loader(dataset, batch_size=16, num_workers=2, shuffle=False)))
     expected = local_set.get_batch(list(range(16)))
     for key in ("camera_front", "robot_state", "action"):

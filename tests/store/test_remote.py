@@ -29,10 +29,10 @@ def test_training_reads_a_remote_store(tmp_path):
     remote = StoreReader(url)
     assert remote.num_episodes == 2 and remote.size_on_disk() is None
     local_reader = StoreReader(local)
-    np.testing.assert_array_equal(remote.read_frames("camera_front", [1, 8]),
-                                  local_reader.read_frames("camera_front", [1, 8]))
-    np.testing.assert_array_equal(remote.read_episode(1)["action"],
-                                  helpers.episode(1, 6)["action"])
+    np.testing.assert_array_equal(
+        remote.read_frames("camera_front", [1, 8]), local_reader.read_frames("camera_front", [1, 8])
+    )
+    np.testing.assert_array_equal(remote.read_episode(1)["action"], helpers.episode(1, 6)["action"])
     assert validate(url) == []
     sample = SequenceDataset(url, obs_keys=["camera_front"], action_keys=["action"])[3]
     assert sample["camera_front"].shape == (2, 3, *helpers.IMAGE_SHAPE[:2])

@@ -65,8 +65,18 @@ def test_every_dtype_and_codec_round_trips(tmp_path):
         writer.commit(success=True)
 
     out = StoreReader(path).read_episode(0)
-    for key in ("rgb_jpegxl_lossless", "depth", "mask", "f32", "f64", "i64", "i16", "u8", "flag",
-                "scalar"):
+    for key in (
+        "rgb_jpegxl_lossless",
+        "depth",
+        "mask",
+        "f32",
+        "f64",
+        "i64",
+        "i16",
+        "u8",
+        "flag",
+        "scalar",
+    ):
         assert out[key].dtype == data[key].dtype, key
         np.testing.assert_array_equal(out[key], data[key], err_msg=key)
     assert helpers.psnr(out["rgb_jpeg"], frames) >= JPEG_MIN_PSNR_DB
@@ -96,8 +106,9 @@ def test_robot_and_human_video_episodes_coexist(tmp_path):
             writer.commit(success=seed != 1)
         writer.begin_episode(source=Source.HUMAN_VIDEO, task="lift", operator="ben")
         video = helpers.episode(9, 7)
-        writer.append_batch({"camera_front": video["camera_front"],
-                             "timestamp": video["timestamp"]})
+        writer.append_batch(
+            {"camera_front": video["camera_front"], "timestamp": video["timestamp"]}
+        )
         writer.commit(success=True)
 
     reader = StoreReader(path)
@@ -129,8 +140,9 @@ def test_streams_of_different_rates(tmp_path):
             for t in range(length):
                 writer.append({"camera": np.zeros((16, 16, 3), np.uint8), "timestamp": t / 30})
             for t in range(length * 10 // 3):
-                writer.append({"state_100hz": np.full(7, t), "state_timestamp": t / 100},
-                              stream="state")
+                writer.append(
+                    {"state_100hz": np.full(7, t), "state_timestamp": t / 100}, stream="state"
+                )
             writer.commit(success=True)
     reader = StoreReader(path)
     np.testing.assert_array_equal(reader.episode_ends, [30, 75])
@@ -146,12 +158,14 @@ def test_new_keys_can_be_added_to_an_existing_store(tmp_path):
         writer.begin_episode(source="teleop", task="t")
         writer.append_batch(helpers.episode(0, 5))
         writer.commit(success=True)
-    wider = StoreSchema(keys={**helpers.schema().keys,
-                              "camera_wrist": KeySpec((8, 8, 3), "uint8", Codec.JPEG)})
+    wider = StoreSchema(
+        keys={**helpers.schema().keys, "camera_wrist": KeySpec((8, 8, 3), "uint8", Codec.JPEG)}
+    )
     with StoreWriter(path, wider) as writer:
         writer.begin_episode(source="teleop", task="t")
-        writer.append_batch({**helpers.episode(1, 4),
-                             "camera_wrist": np.full((4, 8, 8, 3), 200, np.uint8)})
+        writer.append_batch(
+            {**helpers.episode(1, 4), "camera_wrist": np.full((4, 8, 8, 3), 200, np.uint8)}
+        )
         writer.commit(success=True)
     reader = StoreReader(path)
     assert "camera_wrist" not in reader.episode(0).info.keys
@@ -174,8 +188,15 @@ def test_caller_may_reuse_its_buffers_after_append(tmp_path):
             frame[:] = data["camera_front"][t]
             depth[:] = data["camera_depth"][t]
             state[:] = data["robot_state"][t]
-            writer.append({"camera_front": frame, "camera_depth": depth, "robot_state": state,
-                           "action": data["action"][t], "timestamp": data["timestamp"][t]})
+            writer.append(
+                {
+                    "camera_front": frame,
+                    "camera_depth": depth,
+                    "robot_state": state,
+                    "action": data["action"][t],
+                    "timestamp": data["timestamp"][t],
+                }
+            )
         frame[:] = 0
         depth[:] = 0
         state[:] = 0

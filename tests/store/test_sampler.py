@@ -23,22 +23,26 @@ LENGTHS = (5, 9, 4)
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
     """Episodes whose ``step`` value is the row's global index, so windows can be read off."""
-    schema = StoreSchema(keys={
-        "camera": KeySpec((24, 32, 3), "uint8", Codec.JPEG, quality=95),
-        "state": KeySpec((2,), "float32"),
-        "action": KeySpec((3,), "float64"),
-    })
+    schema = StoreSchema(
+        keys={
+            "camera": KeySpec((24, 32, 3), "uint8", Codec.JPEG, quality=95),
+            "state": KeySpec((2,), "float32"),
+            "action": KeySpec((3,), "float64"),
+        }
+    )
     path = tmp_path_factory.mktemp("sampler") / "s.zarr"
     row = 0
     with StoreWriter(path, schema) as writer:
         for e, length in enumerate(LENGTHS):
             writer.begin_episode(source="teleop", task="t")
             for _ in range(length):
-                writer.append({
-                    "camera": np.full((24, 32, 3), 10 * row, np.uint8),
-                    "state": np.array([row, -row], np.float32),
-                    "action": np.array([row, 2 * row, e], np.float64),
-                })
+                writer.append(
+                    {
+                        "camera": np.full((24, 32, 3), 10 * row, np.uint8),
+                        "state": np.array([row, -row], np.float32),
+                        "action": np.array([row, 2 * row, e], np.float64),
+                    }
+                )
                 row += 1
             writer.commit(success=True)
         writer.begin_episode(source="human_video", task="t")
@@ -48,9 +52,15 @@ def store(tmp_path_factory) -> Path:
 
 
 def test_windows_repeat_edge_rows_and_mark_padding(store):
-    ds = SequenceDataset(store, obs_keys=["state", "camera"], action_keys=["action"],
-                         obs_horizon=3, action_horizon=4, select={"source": "teleop"},
-                         image_dtype="float32")
+    ds = SequenceDataset(
+        store,
+        obs_keys=["state", "camera"],
+        action_keys=["action"],
+        obs_horizon=3,
+        action_horizon=4,
+        select={"source": "teleop"},
+        image_dtype="float32",
+    )
     assert len(ds) == sum(LENGTHS)
     first = ds[0]  # episode 0, step 0: observations padded before the start
     np.testing.assert_array_equal(first["state"][:, 0], [0, 0, 0])
@@ -68,10 +78,16 @@ def test_windows_repeat_edge_rows_and_mark_padding(store):
 
 
 def test_image_transform_and_normalization(store):
-    ds = SequenceDataset(store, obs_keys=["state", "camera"], action_keys=["action"],
-                         obs_horizon=1, action_horizon=2, select={"source": "teleop"},
-                         image_transform=lambda x: x[..., :16, :16],
-                         normalization={"state": "mean_std", "action": "min_max"})
+    ds = SequenceDataset(
+        store,
+        obs_keys=["state", "camera"],
+        action_keys=["action"],
+        obs_horizon=1,
+        action_horizon=2,
+        select={"source": "teleop"},
+        image_transform=lambda x: x[..., :16, :16],
+        normalization={"state": "mean_std", "action": "min_max"},
+    )
     sample = ds[3]
     assert sample["camera"].shape == (1, 3, 16, 16) and sample["camera"].dtype == torch.uint8
     rows = np.arange(sum(LENGTHS), dtype=np.float64)
@@ -99,11 +115,18 @@ def test_split_is_by_episode():
 
 
 def test_batched_loader_in_workers_matches_per_sample_reads(store):
-    ds = SequenceDataset(store, obs_keys=["camera", "state"], action_keys=["action"],
-                         obs_horizon=2, action_horizon=3, select={"source": "teleop"})
+    ds = SequenceDataset(
+        store,
+        obs_keys=["camera", "state"],
+        action_keys=["action"],
+        obs_horizon=2,
+        action_horizon=3,
+        select={"source": "teleop"},
+    )
     plain = list(DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="spawn"))
-    fast = list(make_loader(ds, batch_size=4, shuffle=False, num_workers=2,
-                            multiprocessing_context="spawn"))
+    fast = list(
+        make_loader(ds, batch_size=4, shuffle=False, num_workers=2, multiprocessing_context="spawn")
+    )
     assert len(fast) == len(plain) and sum(len(b["action"]) for b in fast) == len(ds)
     for a, b in zip(plain, fast, strict=True):
         assert a.keys() == b.keys()
@@ -121,7 +144,8 @@ def test_codecs_register_in_a_process_that_never_imports_the_package(store):
         "print(int(a[7].mean()))\n"
         "assert not any(m.startswith('robot_learning.sim') for m in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd="/", timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert abs(int(result.stdout) - 70) <= 2

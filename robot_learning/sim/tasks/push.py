@@ -118,8 +118,9 @@ class PushTask(Task):
     def __init__(self, targets: str = "any") -> None:
         super().__init__()
         if targets not in TARGET_REGIONS_Y_M:
-            raise ValueError(f"push: targets={targets!r}; choose one of "
-                             f"{', '.join(TARGET_REGIONS_Y_M)}")
+            raise ValueError(
+                f"push: targets={targets!r}; choose one of {', '.join(TARGET_REGIONS_Y_M)}"
+            )
         self.targets = targets
 
     def add_objects(self, worldbody: ET.Element, asset: ET.Element) -> None:
