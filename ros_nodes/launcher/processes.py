@@ -305,6 +305,9 @@ _LIBC = _load_libc()
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: receive SIGTERM when the launcher dies."""
+    """In the child before exec: receive SIGTERM when the launcher dies, and take SIGINT
+    (the launcher's polite stop) even when the launcher itself was started with it ignored,
+    as a shell does for background jobs: an ignored signal would be inherited across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if _LIBC is not None and hasattr(_LIBC, "prctl"):
         _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
