@@ -96,7 +96,7 @@ def test_an_open_viewer_gets_the_episode_streamed(store, tmp_path, capsys):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         # Ctrl-C must reach it even if something in this test process ignores SIGINT (an
-        # ignored signal is inherited across exec: seen in the full suite)
+        # ignored signal is inherited across exec: a shell's background job ignores it)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
