@@ -98,6 +98,7 @@ def test_an_open_viewer_gets_the_episode_streamed(store, tmp_path, capsys):
         # Ctrl-C must reach it even if something in this test process ignores SIGINT (an
         # ignored signal is inherited across exec: a shell's background job ignores it)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        process_group=0,  # the `rerun` wrapper and the viewer it starts, killed together
     )
     try:
         deadline = time.monotonic() + 30
@@ -111,7 +112,7 @@ def test_an_open_viewer_gets_the_episode_streamed(store, tmp_path, capsys):
         try:
             viewer.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            viewer.kill()
+            os.killpg(viewer.pid, signal.SIGKILL)
             raise
     rows = rrd_rows(saved)
     assert rows["/cameras/front"] == rows["/cameras/front/track"] == LENGTHS[1]
