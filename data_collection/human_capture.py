@@ -23,6 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from data_collection.recorder import (
+    camera_calibration,
+    camera_key_specs,
+    load_recording_calibration,
+    recorded_calibration,
+)
 from robot_learning.hardware.camera import (
     Camera,
     CameraFrame,
@@ -31,7 +37,7 @@ from robot_learning.hardware.camera import (
 )
 from robot_learning.hardware.teleop import TeleopDevice, TeleopEvent
 from robot_learning.keys import TIMESTAMP, camera_key, camera_timestamp_key, depth_key
-from robot_learning.store import Codec, KeySpec, Source, StoreSchema, StoreWriter
+from robot_learning.store import KeySpec, Source, StoreSchema, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +53,7 @@ def human_video_schema(
     keys: dict[str, KeySpec] = {
         TIMESTAMP: KeySpec((), "float64", units="s, station clock", description="time of the step"),
     }
-    for name, intr in cameras.items():
-        shape = (intr.height, intr.width)
-        keys[camera_key(name)] = KeySpec(
-            (*shape, 3),
-            "uint8",
-            Codec.JPEG,
-            quality=jpeg_quality,
-            frame=f"{name}_color_optical_frame",
-        )
-        keys[camera_timestamp_key(name)] = KeySpec(
-            (), "float64", units="s, station clock", description=f"capture time of {name}"
-        )
-        if depth:
-            keys[depth_key(name)] = KeySpec(
-                shape, "uint16", Codec.DEPTH, units="mm", frame=f"{name}_color_optical_frame"
-            )
+    keys.update(camera_key_specs(cameras, depth=depth, jpeg_quality=jpeg_quality))
     return StoreSchema(keys=keys, stream_rates_hz={"step": record_hz})
 
 
@@ -77,12 +68,6 @@ def capture_calibration(
     """What each human-video episode records about the calibration (file ``path``, default
     ``$RL_CALIBRATION_DIR/<workcell>.yaml``); refuses doubtful calibrations (a camera missing
     or with another serial, a failed check, a stale file, a camera on the robot's hand)."""
-    from data_collection.recorder import (
-        camera_calibration,
-        load_recording_calibration,
-        recorded_calibration,
-    )
-
     if uncalibrated:
         return camera_calibration(intrinsics, {}, source={"kind": "uncalibrated"})
     try:

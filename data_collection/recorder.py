@@ -58,6 +58,31 @@ from robot_learning.store import Codec, KeySpec, Source, StoreSchema, StoreWrite
 logger = logging.getLogger(__name__)
 
 
+def camera_key_specs(
+    cameras: Mapping[str, CameraIntrinsics], *, depth: bool, jpeg_quality: int = 90
+) -> dict[str, KeySpec]:
+    """Per camera: color (JPEG), its capture time and optionally depth (lossless, mm); the
+    camera part of every recording schema, robot station and human capture alike."""
+    keys: dict[str, KeySpec] = {}
+    for name, intr in cameras.items():
+        shape = (intr.height, intr.width)
+        keys[camera_key(name)] = KeySpec(
+            (*shape, 3),
+            "uint8",
+            Codec.JPEG,
+            quality=jpeg_quality,
+            frame=f"{name}_color_optical_frame",
+        )
+        keys[camera_timestamp_key(name)] = KeySpec(
+            (), "float64", units="s, station clock", description=f"capture time of {name}"
+        )
+        if depth:
+            keys[depth_key(name)] = KeySpec(
+                shape, "uint16", Codec.DEPTH, units="mm", frame=f"{name}_color_optical_frame"
+            )
+    return keys
+
+
 def recording_schema(
     cameras: Mapping[str, CameraIntrinsics],
     *,
@@ -123,22 +148,7 @@ def recording_schema(
             frame=BASE_FRAME,
             description="the operator device's target",
         )
-    for name, intr in cameras.items():
-        shape = (intr.height, intr.width)
-        keys[camera_key(name)] = KeySpec(
-            (*shape, 3),
-            "uint8",
-            Codec.JPEG,
-            quality=jpeg_quality,
-            frame=f"{name}_color_optical_frame",
-        )
-        keys[camera_timestamp_key(name)] = KeySpec(
-            (), "float64", units="s, station clock", description=f"capture time of {name}"
-        )
-        if depth:
-            keys[depth_key(name)] = KeySpec(
-                shape, "uint16", Codec.DEPTH, units="mm", frame=f"{name}_color_optical_frame"
-            )
+    keys.update(camera_key_specs(cameras, depth=depth, jpeg_quality=jpeg_quality))
     return StoreSchema(keys=keys, stream_rates_hz={"step": record_hz, STATE_STREAM: control_hz})
 
 
