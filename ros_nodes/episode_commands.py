@@ -4,7 +4,9 @@ human-capture and the sim nodes, so every graph reacts to the same presses."""
 
 from __future__ import annotations
 
-from ros_nodes import msgs
+from typing import Any
+
+from ros_nodes import msgs, topics
 from ros_nodes.topics import JoyButton
 
 WORDS = ("start", "success", "fail", "discard")
@@ -35,7 +37,14 @@ class JoyPresses:
         return [word for word in WORDS if WORD_BUTTONS[word] in pressed]
 
 
-def command_word(msg: msgs.String) -> str | None:
-    """The episode word on the command topic, or None when it is not one of ``WORDS``."""
+def command_word(msg: msgs.String, log: Any = None) -> str | None:
+    """The episode word on the command topic, or None when it is not one of ``WORDS``
+    (said on ``log`` when given: for the nodes that own the command topic)."""
     word = msg.data.strip().lower()
-    return word if word in WORDS else None
+    if word in WORDS:
+        return word
+    if log is not None:
+        log.error(
+            "%s: unknown command %r (%s)", topics.RECORDER_COMMAND, msg.data, ", ".join(WORDS)
+        )
+    return None

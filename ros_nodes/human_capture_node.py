@@ -172,15 +172,9 @@ class HumanCaptureNode:
             self._event(word, stamp)
 
     def _on_command(self, msg: msgs.String) -> None:
-        word = command_word(msg)
-        if word is None:
-            self.node.log.error(
-                "%s: unknown command %r (start, success, fail, discard)",
-                topics.RECORDER_COMMAND,
-                msg.data,
-            )
-            return
-        self._event(word, self.node.now_s())
+        word = command_word(msg, log=self.node.log)
+        if word is not None:
+            self._event(word, self.node.now_s())
 
     def _event(self, word: str, stamp_s: float) -> None:
         if word == "start":
