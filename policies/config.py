@@ -31,6 +31,7 @@ class PolicyConfig:
     normalization: NormMode = "mean_std"  # of state and action features
     encoder_width: int = 64  # ResNet-18 channels of the first stage (64 = published)
     encoder_output_stride: int = 32  # 32 = published; 16/8 keep finer feature maps
+    encoder_stages: int = 4  # ResNet-18 stages kept: 4 = published; 2 = stride 8, cheaper
     lr: float = 1e-4
     lr_backbone: float = 1e-4
     weight_decay: float = 1e-4
@@ -62,6 +63,8 @@ class PolicyConfig:
             problems.append(f"normalization={self.normalization!r} (mean_std or min_max)")
         if self.encoder_output_stride not in (8, 16, 32):
             problems.append(f"encoder_output_stride={self.encoder_output_stride} (8, 16 or 32)")
+        if self.encoder_stages not in (1, 2, 3, 4):
+            problems.append(f"encoder_stages={self.encoder_stages} (1, 2, 3 or 4)")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             problems.append(f"ema_decay={self.ema_decay} must be in (0, 1)")
         if problems:

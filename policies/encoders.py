@@ -45,31 +45,37 @@ OUTPUT_STRIDES = (8, 16, 32)
 
 
 class ResNet18Trunk(nn.Module):
-    """Stem + 4 stages of 2 basic blocks, ``8 * width`` channels out.
+    """Stem + ``stages`` (4 = the published network) stages of 2 basic blocks.
 
     ``output_stride`` 32 is the published network. 16 or 8 keep the last stages at full
     resolution instead of striding: at the small images CPU configs use, stride 32 leaves a
-    3x3 feature map, too coarse for spatial-softmax keypoints to place a grasp.
+    3x3 feature map, too coarse for spatial-softmax keypoints to place a grasp. Fewer
+    ``stages`` get a finer map the cheap way: the trunk stops after stage 2 (stride 8,
+    ``2 * width`` channels) or 3 (stride 16), dropping the deep, coarse half.
     """
 
-    def __init__(self, width: int = 64, in_channels: int = 3, output_stride: int = 32) -> None:
+    def __init__(
+        self, width: int = 64, in_channels: int = 3, output_stride: int = 32, stages: int = 4
+    ) -> None:
         super().__init__()
         if output_stride not in OUTPUT_STRIDES:
             raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
+        if stages not in (1, 2, 3, 4):
+            raise ValueError(f"stages must be 1, 2, 3 or 4, got {stages}")
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
             _group_norm(width),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, 1),
         )
-        stages, ch, reached = [], width, 4
-        for i, out_ch in enumerate((width, 2 * width, 4 * width, 8 * width)):
+        kept, ch, reached = [], width, 4
+        for i, out_ch in enumerate((width, 2 * width, 4 * width, 8 * width)[:stages]):
             stride = 1 if i == 0 or reached >= output_stride else 2
             reached *= stride
             blocks = (BasicBlock(ch, out_ch, stride), BasicBlock(out_ch, out_ch, 1))
-            stages.append(nn.Sequential(*blocks))
+            kept.append(nn.Sequential(*blocks))
             ch = out_ch
-        self.stages = nn.Sequential(*stages)
+        self.stages = nn.Sequential(*kept)
         self.out_channels = ch
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -109,9 +115,10 @@ class ImageEncoder(nn.Module):
         num_keypoints: int = 32,
         out_dim: int | None = None,
         output_stride: int = 32,
+        stages: int = 4,
     ) -> None:
         super().__init__()
-        self.trunk = ResNet18Trunk(width, output_stride=output_stride)
+        self.trunk = ResNet18Trunk(width, output_stride=output_stride, stages=stages)
         if pooling == "spatial_softmax":
             self.pool: nn.Module = SpatialSoftmax(self.trunk.out_channels, num_keypoints)
             pooled = 2 * num_keypoints

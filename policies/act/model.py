@@ -186,7 +186,10 @@ class ACTModel(ChunkModel):
 
         # main encoder: [z, state, image tokens]
         self.image_encoder = ImageEncoder(
-            width=config.encoder_width, pooling="avg", output_stride=config.encoder_output_stride
+            width=config.encoder_width,
+            pooling="avg",
+            output_stride=config.encoder_output_stride,
+            stages=config.encoder_stages,
         )
         self.image_proj = nn.Conv2d(self.image_encoder.trunk.out_channels, d, 1)
         self.camera_embed = nn.Parameter(torch.zeros(shapes.num_cameras, d))

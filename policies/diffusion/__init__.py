@@ -18,8 +18,11 @@ SIM = DiffusionConfig(
     image_size=(72, 96),
     crop_size=(66, 88),
     batch_size=32,
-    train_steps=12000,
+    train_steps=8000,
     encoder_width=16,
+    # The trunk stops after stage 2 (stride 8: 9x11 keypoint maps at 66x88 crops) where the
+    # full trunk's 3x3 map placed grasps centimetres off; it is also cheaper (0.24 vs 0.31 s).
+    encoder_stages=2,
     down_dims=(64, 128, 256),
     diffusion_step_embed_dim=64,
     num_keypoints=32,

@@ -47,6 +47,7 @@ class DiffusionModel(ChunkModel):
                 pooling="spatial_softmax",
                 num_keypoints=config.num_keypoints,
                 output_stride=config.encoder_output_stride,
+                stages=config.encoder_stages,
             )
             for _ in range(n_encoders)
         )

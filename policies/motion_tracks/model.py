@@ -44,6 +44,7 @@ class MotionTrackModel(nn.Module):
             pooling="spatial_softmax",
             num_keypoints=config.num_keypoints,
             output_stride=config.encoder_output_stride,
+            stages=config.encoder_stages,
         )
         pooled = self.encoder.out_dim
         self.compress = nn.Sequential(

@@ -29,3 +29,22 @@ def test_unsupported_output_stride_is_named() -> None:
         ImageEncoder(width=8, output_stride=4)
     with pytest.raises(ValueError, match="encoder_output_stride=12"):
         ACTConfig(encoder_output_stride=12)
+
+
+@pytest.mark.parametrize(
+    ("stages", "cells", "channels"), [(2, (12, 16), 16), (3, (6, 8), 32), (4, (3, 4), 64)]
+)
+def test_fewer_stages_end_the_trunk_at_a_finer_map(
+    stages: int, cells: tuple[int, int], channels: int
+) -> None:
+    encoder = ImageEncoder(width=8, stages=stages)
+    fmap = encoder.feature_map(torch.zeros(2, 3, 96, 128))
+    assert fmap.shape == (2, channels, *cells)
+    assert encoder(torch.zeros(2, 3, 96, 128)).shape == (2, 64)  # 32 keypoints
+
+
+def test_unsupported_stage_count_is_named() -> None:
+    with pytest.raises(ValueError, match="stages"):
+        ImageEncoder(width=8, stages=5)
+    with pytest.raises(ValueError, match="encoder_stages=0"):
+        ACTConfig(encoder_stages=0)
