@@ -182,3 +182,16 @@ def test_vae_off_allows_zero_vae_layers() -> None:
     model = ACTModel(tiny_config(use_vae=False, n_vae_encoder_layers=0), SHAPES)
     loss, parts = model.compute_loss(**make_batch())
     assert torch.isfinite(loss) and parts["kl"] == 0
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_cvae_encoder_computes_only_the_cls_output_it_reads(pre_norm: bool) -> None:
+    model = build(n_vae_encoder_layers=3, pre_norm=pre_norm).eval()
+    g = torch.Generator().manual_seed(1)
+    x, pos = torch.randn(3, 12, 32, generator=g), torch.randn(1, 12, 32, generator=g)
+    pad = torch.zeros(3, 12, dtype=torch.bool)
+    pad[:, -4:] = True
+    full = model.vae_encoder(x, pos, pad)
+    first = model.vae_encoder(x, pos, pad, first_only=True)
+    assert first.shape == (3, 1, 32)
+    torch.testing.assert_close(first[:, 0], full[:, 0], rtol=1e-5, atol=1e-5)
