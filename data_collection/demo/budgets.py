@@ -20,7 +20,7 @@ class DemoBudget:
     task: str = "lift"  # MT-pi's hand demonstrator knows lift and push
     # calibration (the simulated ChArUco procedure, errors against the simulator's truth)
     calibration_cameras: tuple[str, ...] = ("wrist", "front", "side")
-    calibration_views: int = 15
+    calibration_views: int = 20  # rl calibrate's default
     calibration_size: tuple[int, int] = (480, 640)
     # data: the ROS 2 collection graph, scripted-expert demos, hand videos
     ros_episodes: int = 3

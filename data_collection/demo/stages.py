@@ -129,7 +129,7 @@ def ros_collection(run: DemoRun) -> dict[str, Any]:
                             f"episodes; see {log_path}"
                         )
                     time.sleep(0.5)
-                    now = _committed_episodes(StoreReader, run.ros_store)
+                    now = _committed_episodes(run.ros_store)
                     bar.update(now - committed)
                     committed = now
             recorded_s = time.perf_counter() - started
@@ -155,12 +155,15 @@ def ros_collection(run: DemoRun) -> dict[str, Any]:
     }
 
 
-def _committed_episodes(reader_class: Callable, store: Path) -> int:
+def _committed_episodes(store: Path) -> int:
+    """Episodes the recorder committed so far (0 while it is still creating the store)."""
+    from robot_learning.store import StoreError, StoreReader
+
     if not (store / "zarr.json").exists():
         return 0
     try:
-        return reader_class(store).num_episodes
-    except Exception:  # noqa: BLE001 (the recorder is creating it: look again shortly)
+        return StoreReader(store).num_episodes
+    except (StoreError, OSError, ValueError):  # half-created: look again shortly
         return 0
 
 

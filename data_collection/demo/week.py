@@ -135,12 +135,14 @@ class _WarningCounter(logging.Handler):
 def _log_to(path: Path, counter: logging.Handler) -> Iterator[None]:
     """Send the root logger's records to ``path`` (not the terminal) while the week runs."""
     root = logging.getLogger()
-    saved = root.handlers[:]
+    saved, level = root.handlers[:], root.level
     handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.handlers = [handler, counter]
+    root.setLevel(min(level, logging.INFO) or logging.INFO)
     try:
         yield
     finally:
         root.handlers = saved
+        root.setLevel(level)
         handler.close()
