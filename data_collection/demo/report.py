@@ -58,7 +58,14 @@ def build_report(out: Path) -> Path:
     }
     sections = []
     for section_id, heading in SECTIONS.items():
-        body = builders[section_id](data, out)
+        try:
+            body = builders[section_id](data, out)
+        except (KeyError, TypeError, IndexError, ValueError) as exc:  # JSON of another version
+            body = (
+                f'<p class="missing">This section cannot be drawn from the JSON files in '
+                f"{html.escape(str(out))} ({type(exc).__name__}: {html.escape(str(exc))}); "
+                "they may come from another version of rl demo: run it again.</p>"
+            )
         sections.append(f'<section id="{section_id}">\n<h2>{heading}</h2>\n{body}\n</section>')
     path = out / REPORT_HTML
     path.write_text(_page(data["week"], "\n".join(sections)))
@@ -146,8 +153,8 @@ def _plot(draw: Callable[[Any], None], alt: str, size: tuple[float, float] = (8,
     return _img(buffer.getvalue(), alt)
 
 
-def _mb(size_bytes: float) -> str:
-    return f"{size_bytes / 1e6:.1f} MB"
+def _mb(size_bytes: float | None) -> str:
+    return "" if size_bytes is None else f"{size_bytes / 1e6:.1f} MB"
 
 
 def _pct(value: float) -> str:
@@ -171,7 +178,8 @@ def _budgets(data: dict, out: Path) -> str:
         ["hand videos", f"{budget['hand_videos']} at {_fmt(budget['image_size'])} px"],
         ["training steps (sim presets)", f"{steps}; batch {budget['batch_size']}"],
         ["evaluation episodes", f"{budget['eval_episodes']} per policy and round "
-         f"(max {budget['max_episode_s'] or 'the task limit of'} s each)"],
+         + (f"(at most {budget['max_episode_s']} s each)" if budget["max_episode_s"]
+            else "(each up to the task's time limit)")],
         ["intervention rounds", f"{budget['rounds']} deploy -> retrain rounds, "
          f"{budget['deploy_episodes']} deployment episodes each"],
     ]  # fmt: skip
@@ -242,11 +250,11 @@ def _data(data: dict, out: Path) -> str:
     if demos:
         c = demos["collect"]
         rows.append(["scripted expert (rl sim collect)", c["episodes"], c["successes"],
-                     c["steps"], _mb(demos["size_bytes"]), f"{demos['wall_s']:.0f} s",
+                     c["steps"], _mb(demos.get("size_bytes")), f"{demos['wall_s']:.0f} s",
                      demos["store"]])  # fmt: skip
     if hand:
         c = hand["collect"]
-        added = hand["store"]["size_bytes"] - (demos["size_bytes"] if demos else 0)
+        added = hand["store"]["size_bytes"] - ((demos or {}).get("size_bytes") or 0)
         rows.append(["hand videos (rl sim collect --embodiment hand)", c["episodes"],
                      c["successes"], c["steps"], _mb(added), f"{c['wall_s']:.0f} s",
                      demos["store"] if demos else ""])  # fmt: skip

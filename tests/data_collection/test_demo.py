@@ -18,6 +18,7 @@ import pytest
 
 from data_collection.demo.report import REPORT_HTML, SECTIONS
 from data_collection.demo.week import STAGE_TITLES
+from robot_learning.cli import main
 from robot_learning.store import StoreReader
 
 pytestmark = pytest.mark.slow
@@ -139,7 +140,7 @@ def test_the_report_renders_every_section_and_image_in_chromium(demo, tmp_path):
         assert f"<td>{report['successes']}/{report['episodes']}</td>" in page
 
 
-def test_report_only_rebuilds_the_same_page_from_the_json(demo, tmp_path):
+def test_report_only_rebuilds_the_same_page_from_the_json(demo, tmp_path, capsys):
     out, _ = demo
     before = (out / REPORT_HTML).read_bytes()
     (out / REPORT_HTML).unlink()
@@ -151,12 +152,19 @@ def test_report_only_rebuilds_the_same_page_from_the_json(demo, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (out / REPORT_HTML).read_bytes() == before
-    empty = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "demo", "--report-only", "--out",
-         str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert empty.returncode == 2
-    assert "no week.json here: not a demo output folder" in empty.stderr
+
+    # JSON of another version (a key gone): that section says so, the others still render
+    damaged = tmp_path / "damaged"
+    shutil.copytree(out, damaged, ignore=shutil.ignore_patterns("*.zarr", "runs", "rounds"))
+    calibration = json.loads((damaged / "calibration.json").read_text())
+    del calibration["cameras"]["front"]["errors_vs_truth"]
+    (damaged / "calibration.json").write_text(json.dumps(calibration))
+    assert main(["demo", "--report-only", "--out", str(damaged)]) == 0
+    page = (damaged / REPORT_HTML).read_text()
+    calibration_section = page.split('<section id="calibration">')[1].split("</section>")[0]
+    assert "cannot be drawn from the JSON files" in calibration_section
+    assert "KeyError: &#x27;errors_vs_truth&#x27;" in calibration_section
+    assert page.count("<td>0/") == before.decode().count("<td>0/")  # success tables intact
+    (tmp_path / "empty").mkdir()
+    assert main(["demo", "--report-only", "--out", str(tmp_path / "empty")]) == 2
+    assert "no week.json here: not a demo output folder" in capsys.readouterr().err
