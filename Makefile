@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
-DEBIAN_PACKAGES := libusb-1.0-0 libegl1 libgl1-mesa-dri
+# chromium: the headless browser tests/data_collection/test_demo.py opens the demo's report in
+DEBIAN_PACKAGES := libusb-1.0-0 libegl1 libgl1-mesa-dri chromium
 
 .PHONY: venv system-deps demo test bench lint clean
 

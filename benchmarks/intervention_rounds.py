@@ -5,8 +5,9 @@ Start from a weak policy trained on a few scripted demonstrations; each round th
   2. deploys it with the simulated operator ready to take over, recording every rollout
      into the demonstrations' store: intervention rate, share of human-controlled ticks;
   3. retrains on demonstrations + the human-controlled steps of every rollout so far.
-Printed per round: success, intervention rate, human share, store size. Hours on a 2-core
-CPU at the defaults; the figures in the README say which budget produced them.
+The loop is ``policies.intervention_rounds.run_rounds`` (``rl demo`` runs it too, smaller).
+Printed per round: success, intervention rate, human share. Hours on a 2-core CPU at the
+defaults; the figures in the README say which budget produced them.
 
     python -m benchmarks.intervention_rounds --policy act --task lift --demos 10 \\
         --rounds 3 --episodes 50 --steps 3000 --workdir out/hgdagger
@@ -18,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 
@@ -38,10 +38,8 @@ def main() -> int:
 
     from data_collection.sim_collect import CollectConfig, collect
     from policies.data import DataSelection
-    from policies.deploy import DeployConfig, deploy_sim
-    from policies.evaluate import evaluate
+    from policies.intervention_rounds import RoundsConfig, run_rounds
     from policies.registry import preset
-    from policies.train import TrainConfig, train
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     store = args.workdir / "store.zarr"
@@ -52,68 +50,42 @@ def main() -> int:
                 task=args.task, episodes=args.demos, store=store, image_size=(h, w), seed=0
             )
         )
-    config = preset(args.policy, "sim")
-    selection = DataSelection(success=None, val_fraction=0.1, human_weight=args.human_weight)
-    rows = []
-    for round_ in range(args.rounds + 1):
-        started = time.time()
-        run = args.workdir / f"round{round_}"
-        if not (run / "checkpoint").exists():
-            train(
-                TrainConfig(
-                    store=str(store),
-                    out=run,
-                    steps=args.steps,
-                    batch_size=args.batch_size,
-                    num_workers=0,
-                    cache_images=True,
-                    val_every=max(500, args.steps // 4),
-                    checkpoint_every=args.steps,
-                    selection=selection,
-                ),
-                config,
-            )
-        seed = 100_000 + 1000 * round_
-        alone = evaluate(run, task=args.task, episodes=args.episodes, seed=seed)
-        row = {
-            "round": round_,
-            "success": alone.success_rate,
-            "success_ci95": alone.ci95,
-            "train_s": None,
+    config = RoundsConfig(
+        store=store,
+        workdir=args.workdir,
+        policy=preset(args.policy, "sim"),
+        task=args.task,
+        rounds=args.rounds,
+        eval_episodes=args.episodes,
+        deploy_episodes=args.episodes,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        selection=DataSelection(success=None, val_fraction=0.1, human_weight=args.human_weight),
+    )
+    results = run_rounds(config, on_round=lambda r: print(r.summary(), flush=True))
+    rows = [
+        {
+            "round": r.round,
+            "success": r.evaluation.success_rate,
+            "success_ci95": r.evaluation.ci95,
+            "minutes": (r.train_s + r.eval_s + r.deploy_s) / 60,
         }
-        if round_ < args.rounds:
-            helped = deploy_sim(
-                DeployConfig(
-                    checkpoint=run,
-                    task=args.task,
-                    episodes=args.episodes,
-                    store=store,
-                    seed=200_000 + 1000 * round_,
-                )
-            )
-            row |= {
-                "intervention_rate": helped.intervention_rate,
-                "human_fraction": helped.human_fraction,
-                "success_with_operator": helped.success_rate,
+        | (
+            {
+                "intervention_rate": r.deployment.intervention_rate,
+                "human_fraction": r.deployment.human_fraction,
+                "success_with_operator": r.deployment.success_rate,
             }
-        row["minutes"] = (time.time() - started) / 60
-        rows.append(row)
-        print(
-            f"round {round_}: success alone {row['success']:.0%} "
-            f"(CI {alone.ci95[0]:.0%}-{alone.ci95[1]:.0%})"
-            + (
-                f", interventions in {row['intervention_rate']:.0%} of episodes, human in "
-                f"control {row['human_fraction']:.0%} of ticks"
-                if round_ < args.rounds
-                else ""
-            ),
-            flush=True,
+            if r.deployment
+            else {}
         )
+        for r in results
+    ]
     (args.workdir / "rounds.json").write_text(
         json.dumps(
             {
                 "args": {k: str(v) for k, v in vars(args).items()},
-                "config": dataclasses.asdict(config),
+                "config": dataclasses.asdict(config.policy),
                 "rounds": rows,
             },
             indent=2,

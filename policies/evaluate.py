@@ -51,6 +51,7 @@ class EvalReport:
     execution: dict[str, Any]
     reflexes: int = 0  # rollouts the arm stopped on a collision reflex (counted as failures)
     videos: list[str] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)  # every policy call (histograms)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -196,6 +197,7 @@ def evaluate(
         execution=dataclasses.asdict(execution),
         reflexes=reflexes,
         videos=written,
+        latency_ms=[round(float(x), 3) for x in ms],
     )
 
 

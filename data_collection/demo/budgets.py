@@ -1,0 +1,80 @@
+"""Named budgets of ``rl demo``: how many views, episodes and training steps each stage gets.
+
+``full`` (the default, ``make demo``) is sized to finish within 30 minutes on a 2-core CPU;
+``smoke`` runs every stage in a minute or two (the test's budget: it shows every part works,
+not that the policies learn). The report prints the budget it ran with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+POLICIES = ("act", "diffusion", "mtpi")  # trained and evaluated by the demo, in this order
+ROUNDS_POLICY = "act"  # the one deployed and retrained from interventions (the fastest)
+
+
+@dataclass(frozen=True)
+class DemoBudget:
+    name: str
+    task: str = "lift"  # MT-pi's hand demonstrator knows lift and push
+    # calibration (the simulated ChArUco procedure, errors against the simulator's truth)
+    calibration_cameras: tuple[str, ...] = ("wrist", "front", "side")
+    calibration_views: int = 20  # rl calibrate's default
+    calibration_size: tuple[int, int] = (480, 640)
+    # data: the ROS 2 collection graph, scripted-expert demos, hand videos
+    ros_episodes: int = 3
+    ros_size: tuple[int, int] = (72, 96)
+    ros_timeout_s: float = 180.0  # for the graph to start and commit ros_episodes
+    demos: int = 40
+    hand_videos: int = 20
+    cameras: tuple[str, ...] = ("front", "side")  # MT-pi triangulates from two fixed views
+    image_size: tuple[int, int] = (72, 96)  # recorded = the sim presets' size: no resizing
+    # training (sim presets of policies.registry), evaluation, intervention rounds
+    train_steps: dict[str, int] = field(
+        default_factory=lambda: {"act": 1000, "diffusion": 600, "mtpi": 400}
+    )
+    batch_size: int = 32
+    eval_episodes: int = 16
+    max_episode_s: float | None = None  # None: the task's own time limit
+    frame_strips: int = 2  # rollouts per policy drawn as frame strips
+    rounds: int = 2  # deploy -> retrain cycles
+    deploy_episodes: int = 10
+
+    def __post_init__(self) -> None:
+        missing = [p for p in POLICIES if self.train_steps.get(p, 0) < 1]
+        if missing:
+            raise ValueError(f"budget {self.name!r}: no training steps for {missing}")
+        if min(self.demos, self.hand_videos, self.eval_episodes, self.deploy_episodes) < 1:
+            raise ValueError(f"budget {self.name!r}: every episode count must be >= 1")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+BUDGETS = {
+    "full": DemoBudget(name="full"),
+    "smoke": DemoBudget(
+        name="smoke",
+        calibration_cameras=("wrist", "front"),  # front + side need more views to share some
+        calibration_views=10,
+        calibration_size=(240, 320),
+        ros_episodes=1,
+        ros_timeout_s=120.0,
+        demos=3,
+        hand_videos=2,
+        train_steps={"act": 4, "diffusion": 4, "mtpi": 4},
+        batch_size=8,
+        eval_episodes=2,
+        max_episode_s=3.0,
+        frame_strips=1,
+        rounds=1,
+        deploy_episodes=2,
+    ),
+}
+
+
+def budget(name: str) -> DemoBudget:
+    if name not in BUDGETS:
+        raise ValueError(f"unknown demo budget {name!r}; known: {', '.join(BUDGETS)}")
+    return BUDGETS[name]
