@@ -10,10 +10,13 @@ the target the arm had accepted by then. Actions are the commands the robot node
 (``/franka/accepted_target``, ``/franka_gripper/accepted_command``): a command the guard
 refused never becomes an action.
 
-Steps are assembled ``align_delay_s`` behind the wall clock, so samples still in flight
-arrive first. A camera that stops delivering for ``camera_timeout_s`` is reported (log and
-status) and, per ``on_camera_silence``, the episode pauses (steps skipped until frames
-return), ends (committed as failed, flagged interrupted) or is discarded. A recorder that is
+A step is assembled as soon as every camera and the robot's state streams have delivered a
+sample stamped at or after it (streams arrive in stamp order, so its samples are known
+however late a loaded machine delivers them), or once it is ``max_sample_wait_s`` old: only
+a stream still behind by then costs the step. A camera that stops delivering for
+``camera_timeout_s`` is reported (log and status) and, per ``on_camera_silence``, the
+episode pauses (steps skipped until frames return), ends (committed as failed, flagged
+interrupted) or is discarded. A recorder that is
 stopped mid-episode (SIGINT/SIGTERM) discards the open episode: nothing half-done is
 committed, and the store stays valid (a SIGKILL is repaired by the store's recovery).
 Status (latched JSON on ``/recorder/status``): state, episode, steps, skipped steps,
@@ -96,10 +99,10 @@ class RecorderNode:
         self.max_skew_s = p(
             "max_frame_skew_s", 0.15, "a step skips when a camera's newest frame is older than this"
         )
-        self.align_delay_s = p(
-            "align_delay_s",
-            0.2,
-            "how far behind the wall clock steps are assembled, s (samples in flight arrive first)",
+        self.max_wait_s = p(
+            "max_sample_wait_s",
+            1.0,
+            "longest a step waits for a stream's samples in flight, s",
         )
         self.camera_timeout_s = p(
             "camera_timeout_s",
@@ -370,15 +373,23 @@ class RecorderNode:
         now = self.node.now_s()
         if self._check_silence(now):
             return
-        horizon = now - self.align_delay_s
-        if ep.end_s is not None:
-            horizon = min(horizon, ep.end_s)
+        known = max(self._arrived_until(), now - self.max_wait_s)
+        horizon = known if ep.end_s is None else min(known, ep.end_s)
         self._control_rows(ep, horizon)
         while ep.next_step_s <= horizon:
             self._step(ep, ep.next_step_s)
             ep.next_step_s = ep.start_s + (ep.steps + ep.skipped) / self.record_hz
-        if ep.end_s is not None and now - self.align_delay_s >= ep.end_s:
+        if ep.end_s is not None and known >= ep.end_s:
             self._commit()
+
+    def _arrived_until(self) -> float:
+        """The newest instant every camera and robot stream has delivered a sample at or
+        after: no sample stamped before it is still on its way."""
+        newest = [stream.frames.newest_s for stream in self.cameras.values()]
+        newest += [self.joints.newest_s, self.poses.newest_s, self.fingers.newest_s]
+        if any(t is None for t in newest):
+            return float("-inf")
+        return min(newest)  # type: ignore[type-var]
 
     def _check_silence(self, now: float) -> bool:
         """Report cameras that went silent; returns True when the episode was ended."""
