@@ -34,11 +34,12 @@ import numpy as np
 import zarr
 
 from robot_learning.store import layout
+from robot_learning.store.durability import sync_filesystem
 from robot_learning.store.episodes import EpisodeInfo
 from robot_learning.store.errors import StoreError, StoreInputError
 from robot_learning.store.recovery import recover_locked
+from robot_learning.store.row_checks import check_value
 from robot_learning.store.schema import MAIN_STREAM, KeySpec, StoreSchema
-from robot_learning.store.writer import _check_value, _sync_filesystem
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class _Annotation:
             stream_ends = np.asarray(self.root[layout.ends_path(spec.stream)][:n])
             rows = int(stream_ends[-1]) if n else 0
             layout.create_key_array(self.root, key, spec, rows, added_by=layout.ADDED_BY_ANNOTATE)
-        _sync_filesystem(self.root_dir)
+        sync_filesystem(self.root_dir)
         header = dict(self.root.attrs[layout.ROOT_ATTR])
         merged = StoreSchema(
             keys={**self.schema.keys, **new}, stream_rates_hz=self.schema.stream_rates_hz
@@ -237,7 +238,7 @@ class _Annotation:
                     f"{where}, key {key!r}: {len(array)} rows, the episode "
                     f"has {stop - start} in stream {spec.stream!r}"
                 )
-            checked[key] = _check_value(array, spec, f"{where}, key {key!r}", self.allow_nonfinite)
+            checked[key] = check_value(array, spec, f"{where}, key {key!r}", self.allow_nonfinite)
         if held:  # stop claiming what is about to be rewritten
             info = dataclasses.replace(
                 info,
@@ -268,7 +269,7 @@ class _Annotation:
     def _claim(self) -> None:
         if not self.pending:
             return
-        _sync_filesystem(self.root_dir)  # rows on disk before any record claims them
+        sync_filesystem(self.root_dir)  # rows on disk before any record claims them
         self._write_infos(self.pending)
         self.pending = {}
 
@@ -282,4 +283,4 @@ class _Annotation:
                 texts[episode - first] = info.to_json()
                 self.infos[episode] = info
             self.info_array[first:last] = texts
-        _sync_filesystem(self.root_dir)
+        sync_filesystem(self.root_dir)

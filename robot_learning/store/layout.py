@@ -24,6 +24,7 @@ so a killed process leaves either the old or the new version of each file.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,6 +131,25 @@ def open_root(store: zarr.abc.store.Store, where: str, *, mode: str = "r") -> za
 def _looks_like_a_store(where: str) -> bool:
     local = None if is_remote(where) else Path(where)
     return local is not None and (local / META_GROUP).is_dir() and (local / DATA_GROUP).is_dir()
+
+
+def is_store(root_dir: Path) -> bool:
+    """True when ``root_dir`` holds a store (its root attribute is written last)."""
+    try:
+        return ROOT_ATTR in json.loads((root_dir / "zarr.json").read_text()).get("attributes", {})
+    except (FileNotFoundError, ValueError, AttributeError):
+        return (root_dir / "zarr.json").exists()  # unreadable metadata: let opening report it
+
+
+def is_empty_or_unfinished_store(root_dir: Path) -> bool:
+    """Nothing here but zarr metadata and locks: a store whose creation was interrupted."""
+    if not root_dir.exists():
+        return True
+    allowed = {"zarr.json", WRITER_LOCK, META_LOCK}
+    return all(
+        p.is_dir() or p.name in allowed or p.name.endswith(PARTIAL_SUFFIX)
+        for p in root_dir.rglob("*")
+    )
 
 
 def open_group(root: zarr.Group, path: str, where: str) -> zarr.Group:

@@ -19,7 +19,6 @@ locks are held throughout, so no episode is committed or curated meanwhile.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hashlib
 import json
 import os
@@ -36,6 +35,7 @@ import zarr
 from tqdm import tqdm
 
 from robot_learning.store import layout
+from robot_learning.store.durability import LIBC
 from robot_learning.store.errors import StoreError, StoreInputError
 from robot_learning.store.frame_files import frame_codecs, frame_files, is_sharded
 from robot_learning.store.reader import StoreReader
@@ -452,25 +452,15 @@ def _usage(roots: list[Path]) -> tuple[int, int]:
 
 def _exchange(a: Path, b: Path) -> None:
     """Swap two directories atomically (renameat2 RENAME_EXCHANGE)."""
-    if _LIBC is None or not hasattr(_LIBC, "renameat2"):
+    if LIBC is None or not hasattr(LIBC, "renameat2"):
         raise StoreError("in-place rebuilds need Linux renameat2; rebuild into a new path (--to)")
     at_fdcwd = -100
-    if _LIBC.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE):
+    if LIBC.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE):
         errno = ctypes.get_errno()
         raise StoreError(
             f"{b}: atomic exchange with {a} failed ({os.strerror(errno)}); the original store "
             f"is untouched; rebuild into a new path (--to) instead"
         )
-
-
-def _load_libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _load_libc()
 
 
 def is_current_layout(path: str | os.PathLike[str]) -> bool:

@@ -6,16 +6,16 @@ metadata and extra-stream ends, then ``meta/episode_ends`` last. A process kille
 last write leaves an uncommitted tail that the next writer (or ``rl store recover``) drops,
 naming what it dropped. With ``durable=True`` the data is flushed to disk (``syncfs``)
 before the commit record, so a power cut cannot commit rows that never reached the disk.
+
+Rows are checked on append by ``row_checks``; the syncfs call lives in ``durability``;
+whether a directory is a store (or an interrupted creation) is ``layout``'s to say.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import hashlib
-import json
 import logging
 import os
 import queue
@@ -24,18 +24,19 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
 
 from robot_learning.store import layout
+from robot_learning.store.durability import LIBC, sync_filesystem
 from robot_learning.store.episodes import Curation, EpisodeInfo
 from robot_learning.store.errors import StoreError, StoreFullError, StoreInputError
 from robot_learning.store.frame_files import frame_files
 from robot_learning.store.recovery import RecoveryReport, free_uncommitted, recover_locked
-from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, KeySpec, Source, StoreSchema
+from robot_learning.store.row_checks import check_rows, check_value
+from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, Source, StoreSchema
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,11 @@ class StoreWriter:
         self._episode: _OpenEpisode | None = None
         self._closed = False
         self._lock_cm = None
-        creating = not _is_store(self.path)
+        creating = not layout.is_store(self.path)
         if creating:
             if schema is None:
                 raise StoreError(f"{self.path}: no store here; a schema is needed to create one")
-            if not _is_empty_or_unfinished_store(self.path):
+            if not layout.is_empty_or_unfinished_store(self.path):
                 raise StoreError(f"{self.path}: exists, is not empty and is not a store")
             self.path.mkdir(parents=True, exist_ok=True)
         self._acquire_writer_lock()
@@ -317,51 +318,20 @@ class StoreWriter:
         ep = self._episode
         if ep is None:
             raise StoreError(f"{self.path}: append outside an episode; call begin_episode first")
-        checked = self._check_rows(ep, rows, stream)
+        checked = check_rows(
+            self.schema,
+            rows,
+            stream,
+            expected_keys=ep.keys.get(stream),
+            where=f"{self.path}: episode {ep.index}",
+            allow_nonfinite=self.allow_nonfinite,
+        )
+        ep.keys[stream] = frozenset(checked)
         n = len(next(iter(checked.values())))
         for key, value in checked.items():
             ep.buffers.setdefault(key, []).append(value)
         ep.rows[stream] = ep.rows.get(stream, 0) + n
         self._flush_images(ep, stream, force=False)
-
-    def _check_rows(
-        self, ep: _OpenEpisode, rows: Mapping[str, Any], stream: str
-    ) -> dict[str, np.ndarray]:
-        where = f"{self.path}: episode {ep.index}"
-        if stream not in self.schema.streams:
-            raise StoreInputError(
-                f"{where}: unknown stream {stream!r} (streams: {', '.join(self.schema.streams)})"
-            )
-        if not rows:
-            raise StoreInputError(f"{where}: empty step for stream {stream!r}")
-        for key in rows:
-            spec = self.schema.keys.get(key)
-            if spec is None or spec.stream != stream:
-                known = ", ".join(self.schema.keys_of(stream))
-                raise StoreInputError(
-                    f"{where}: key {key!r} is not in stream {stream!r} of the schema "
-                    f"(keys: {known})"
-                )
-        keys = frozenset(rows)
-        expected = ep.keys.get(stream)
-        if expected is not None and keys != expected:
-            missing, extra = sorted(expected - keys), sorted(keys - expected)
-            raise StoreInputError(
-                f"{where}, stream {stream!r}: keys differ from the episode's "
-                f"first step (missing {missing}, unexpected {extra})"
-            )
-        checked, lengths = {}, set()
-        for key, value in rows.items():
-            spec = self.schema.keys[key]
-            checked[key] = _check_value(value, spec, f"{where}, key {key!r}", self.allow_nonfinite)
-            lengths.add(len(checked[key]))
-        if len(lengths) != 1:
-            raise StoreInputError(
-                f"{where}, stream {stream!r}: keys have different row counts "
-                f"{ {k: len(v) for k, v in checked.items()} }"
-            )
-        ep.keys[stream] = keys
-        return checked
 
     def commit(
         self,
@@ -417,13 +387,13 @@ class StoreWriter:
                 self._ends[stream].resize((i + 1,))
                 self._ends[stream][i] = self._base_rows[stream] + ep.rows.get(stream, 0)
             if self.durable:
-                _sync_filesystem(self.path)
+                sync_filesystem(self.path)
             # The commit point.
             ends = self._ends[MAIN_STREAM]
             ends.resize((i + 1,))
             ends[i] = self._base_rows[MAIN_STREAM] + ep.rows[MAIN_STREAM]
             if self.durable:
-                _sync_filesystem(self.path)
+                sync_filesystem(self.path)
             layout.update_meta_attrs(self._store, None, {layout.PENDING_ATTR: None})
         for stream in self.schema.streams:
             self._base_rows[stream] += ep.rows.get(stream, 0)
@@ -571,68 +541,9 @@ class StoreWriter:
         return checksums
 
 
-def _check_value(value: Any, spec: KeySpec, where: str, allow_nonfinite: bool) -> np.ndarray:
-    array = np.asarray(value)
-    if array.shape[1:] != spec.shape:
-        raise StoreInputError(
-            f"{where}: expected rows of shape {spec.shape}, got "
-            f"{array.shape[1:]} (batch shape {array.shape})"
-        )
-    target = np.dtype(spec.dtype)
-    if array.dtype != target and (
-        array.dtype == object or not np.can_cast(array.dtype, target, casting="same_kind")
-    ):
-        raise StoreInputError(
-            f"{where}: expected dtype {target}, got {array.dtype} (no safe conversion)"
-        )
-    # A copy the writer owns: camera drivers recycle their frame buffers, and rows wait in
-    # memory until they are flushed.
-    array = np.array(array, dtype=target, order="C", copy=True)
-    if spec.is_float and not allow_nonfinite and not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0]
-        raise StoreInputError(
-            f"{where}: non-finite value (NaN/inf) in row {int(bad[0])} of this "
-            "batch; pass allow_nonfinite=True to store it anyway"
-        )
-    return array
-
-
-def _sync_filesystem(path: Path) -> None:
-    """Flush the store's filesystem to disk (Linux syncfs), not every mounted filesystem."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if _LIBC is None or _LIBC.syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-def _load_libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc if hasattr(libc, "syncfs") else None
-    except OSError:
-        return None
-
-
-_LIBC = _load_libc()
-
-
-def _is_store(path: Path) -> bool:
-    try:
-        return layout.ROOT_ATTR in json.loads((path / "zarr.json").read_text()).get(
-            "attributes", {}
-        )
-    except (FileNotFoundError, ValueError, AttributeError):
-        return (path / "zarr.json").exists()  # unreadable metadata: let opening report it
-
-
-def _is_empty_or_unfinished_store(path: Path) -> bool:
-    """Nothing here but zarr metadata and locks: a store whose creation was interrupted."""
-    if not path.exists():
-        return True
-    allowed = {"zarr.json", layout.WRITER_LOCK, layout.META_LOCK}
-    return all(
-        p.is_dir() or p.name in allowed or p.name.endswith(layout.PARTIAL_SUFFIX)
-        for p in path.rglob("*")
-    )
+# The helpers below moved out of this module; their old names stay importable from here.
+_check_value = check_value
+_sync_filesystem = sync_filesystem
+_LIBC = LIBC
+_is_store = layout.is_store
+_is_empty_or_unfinished_store = layout.is_empty_or_unfinished_store
