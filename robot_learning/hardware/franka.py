@@ -15,10 +15,10 @@ Control choices and why:
   agree, but franky-sim 1.0.4 reports the pose of the *desired* joints there.
 - Gripper commands are asynchronous franky futures, sent only when the command changes; a
   background thread keeps the latest gripper width so ``read_state`` never waits on the
-  gripper's own state rate.
+  gripper's own state rate (both in ``franka_gripper``).
 - Errors from libfranka (reflexes, aborted motions, network loss) surface as
-  :class:`FrankaError` / :class:`FrankaReflexError` naming the host; :meth:`recover` runs the
-  automatic error recovery (or reconnects after a lost connection).
+  :class:`FrankaError` / :class:`FrankaReflexError` (``franka_errors``) naming the host;
+  :meth:`recover` runs the automatic error recovery (or reconnects after a lost connection).
 
 Timestamps (station clock = host ``time.time()``): a state sample is stamped with the host time
 at which franky first returned it (libfranka keeps only the newest 1 kHz packet, so that is at
@@ -34,9 +34,10 @@ import time
 
 import numpy as np
 
-from robot_learning.errors import RobotLearningError
 from robot_learning.geometry import normalized_quat, quat_angle_rad, slerp_xyzw
-from robot_learning.hardware.robot import CartesianTarget, Robot, RobotReflexError, RobotState
+from robot_learning.hardware.franka_errors import FrankaError, FrankaReflexError
+from robot_learning.hardware.franka_gripper import FrankaGripper, GripperPoller
+from robot_learning.hardware.robot import CartesianTarget, Robot, RobotState
 from robot_learning.limits import RobotLimits, load_limits
 
 logger = logging.getLogger(__name__)
@@ -46,45 +47,6 @@ FR3_JOINT_LOWER_RAD = np.array([-2.7437, -1.7837, -2.9007, -3.0421, -2.8065, 0.5
 FR3_JOINT_UPPER_RAD = np.array([2.7437, 1.7837, 2.9007, -0.1518, 2.8065, 4.5169, 3.0159])
 # The ready pose franky-sim starts in and most Franka examples use.
 FR3_READY_JOINTS_RAD = np.array([0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785])
-
-
-class FrankaError(RobotLearningError, RuntimeError):
-    """A command or connection to the arm failed; the message names the host."""
-
-
-class FrankaReflexError(FrankaError, RobotReflexError):
-    """The robot stopped itself (reflex); call ``recover()`` before moving again."""
-
-
-class _GripperPoller:
-    """Keeps the newest gripper width; libfranka's gripper read blocks until its next packet."""
-
-    def __init__(self, gripper: object) -> None:
-        self._gripper = gripper
-        self._width_m = float(gripper.width)  # type: ignore[attr-defined]
-        self._running = True
-        self._thread = threading.Thread(target=self._run, name="franka-gripper", daemon=True)
-        self._thread.start()
-
-    @property
-    def width_m(self) -> float:
-        return self._width_m
-
-    def _run(self) -> None:
-        failing = False
-        while self._running:
-            try:
-                self._width_m = float(self._gripper.state.width)  # type: ignore[attr-defined]
-                failing = False
-            except Exception as exc:  # noqa: BLE001 - a lost gripper must not kill the arm
-                if not failing:
-                    logger.warning("gripper state read failed (keeping last width): %s", exc)
-                failing = True
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._running = False
-        self._thread.join(timeout=1.0)
 
 
 # ------------------------------------------------------------------ the robot
@@ -140,10 +102,7 @@ class FrankaRobot(Robot):
         self._tracker = None  # the running CartesianImpedanceTrackingMotion, if any
         self._tracker_target: CartesianTarget | None = None
         self._robot = None
-        self._gripper = None
-        self._gripper_poller: _GripperPoller | None = None
-        self._gripper_closed_cmd: bool | None = None
-        self._gripper_future = None
+        self._gripper: FrankaGripper | None = None
         self._last_robot_time_ms: int | None = None
         self._last_stamp_s = 0.0
         self._lost_connection = False
@@ -176,11 +135,9 @@ class FrankaRobot(Robot):
             gripper = self._call_with_timeout(
                 "connect to the gripper", lambda: franky.Gripper(self.host)
             )
-            self._gripper = gripper
-            self._gripper_poller = _GripperPoller(gripper)
+            self._gripper = FrankaGripper(gripper, host=self.host)
         self._robot = robot
         self._lost_connection = False
-        self._gripper_closed_cmd = None
         logger.info(
             "connected to franka at %s (relative dynamics factor %.2f)",
             self.host,
@@ -225,14 +182,8 @@ class FrankaRobot(Robot):
         logger.info("disconnected from franka at %s", self.host)
 
     def _release_gripper(self) -> None:
-        """Drop the gripper objects, future first: franky segfaults when a pending gripper
-        future outlives its Gripper."""
-        if self._gripper_poller is not None:
-            self._gripper_poller.stop()
-        if self._gripper_future is not None and not self._gripper_future.wait(2.0):
-            logger.warning("franka gripper at %s: command still running at disconnect", self.host)
-        self._gripper_future = None
-        self._gripper_poller = None
+        if self._gripper is not None:
+            self._gripper.release()
         self._gripper = None
 
     def _require(self):  # noqa: ANN202
@@ -334,7 +285,7 @@ class FrankaRobot(Robot):
         if robot_time_ms != self._last_robot_time_ms:
             self._last_robot_time_ms = robot_time_ms
             self._last_stamp_s = now_s
-        width_m = self._gripper_poller.width_m if self._gripper_poller is not None else 0.0
+        width_m = self._gripper.width_m if self._gripper is not None else 0.0
         return RobotState(
             timestamp_s=self._last_stamp_s,
             joint_positions=np.asarray(state.q, dtype=np.float64).copy(),
@@ -452,27 +403,14 @@ class FrankaRobot(Robot):
 
     def set_gripper(self, *, closed: bool) -> None:
         """Open, or grasp with ``grasp_force_n``; only sends when the command changes."""
-        if self._gripper is None or closed == self._gripper_closed_cmd:
-            return
-        gripper = self._gripper
-        try:
-            if closed:
-                # Width 0 with wide tolerances: any object (or none) counts as a grasp, and
-                # the fingers keep pressing with the grasp force.
-                self._gripper_future = gripper.grasp_async(
-                    0.0, self.gripper_speed_m_s, self.grasp_force_n, 0.1, 0.1
-                )
-            else:
-                self._gripper_future = gripper.open_async(self.gripper_speed_m_s)
-        except Exception as exc:  # noqa: BLE001
-            raise FrankaError(f"franka gripper at {self.host}: command failed: {exc}") from exc
-        self._gripper_closed_cmd = closed
+        if self._gripper is not None:
+            self._gripper.command(
+                closed=closed, speed_m_s=self.gripper_speed_m_s, grasp_force_n=self.grasp_force_n
+            )
 
     def wait_for_gripper(self, timeout_s: float = 5.0) -> bool:
         """Block until the last gripper command finished; False on timeout."""
-        if self._gripper_future is None:
-            return True
-        return bool(self._gripper_future.wait(timeout_s))
+        return self._gripper is None or self._gripper.wait(timeout_s)
 
     # ---------------------------------------------------------------- stop / recover
 
@@ -530,3 +468,7 @@ class FrankaRobot(Robot):
                 )
             time.sleep(0.01)
         logger.info("franka at %s: recovered", self.host)
+
+
+# Moved to franka_gripper; the old name stays importable from here.
+_GripperPoller = GripperPoller
