@@ -20,20 +20,20 @@ Timestamps (station clock = host ``time.time()``, see ``robot_learning.hardware`
 
 ``CameraFrame.frame_index`` is the color stream's hardware frame counter, so a gap means the
 device or the host dropped frames (counted in ``RealSenseCamera.frames_dropped``).
+
+This module holds :class:`RealSenseCamera`; its parts live beside it and are importable from
+here as well: ``realsense_devices`` (discovery, serial choice, intrinsics and depth units),
+``realsense_sources`` (the frame sources) and ``device_clock`` (:class:`DeviceClockMapper`).
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import pyrealsense2 as rs
 
-from robot_learning.errors import RobotLearningError
 from robot_learning.hardware.camera import (
     Camera,
     CameraFrame,
@@ -41,236 +41,36 @@ from robot_learning.hardware.camera import (
     CameraTimeoutError,
     checked_T_base_camera,
 )
+from robot_learning.hardware.device_clock import DeviceClockMapper
+from robot_learning.hardware.realsense_devices import (
+    RealSenseDeviceInfo,
+    RealSenseNotFoundError,
+    connected_realsense_devices,
+    depth_to_mm,
+    intrinsics_from_rs,
+    intrinsics_to_rs,
+    resolve_serial,
+)
+from robot_learning.hardware.realsense_sources import FrameSource, PipelineSource, SensorSource
 
 log = logging.getLogger(__name__)
 
-# librealsense distortion models whose five coefficients are OpenCV's (k1, k2, p1, p2, k3).
-# The inverse model uses the same coefficients for the deprojection direction; D400 color
-# sensors report it with (near-)zero coefficients, so it is passed through as well.
-_OPENCV_COMPATIBLE_MODELS = {
-    rs.distortion.none,
-    rs.distortion.brown_conrady,
-    rs.distortion.modified_brown_conrady,
-    rs.distortion.inverse_brown_conrady,
-}
-
-
-class RealSenseNotFoundError(RobotLearningError, LookupError):
-    """The requested RealSense is not connected (the message lists the ones that are)."""
-
-
-@dataclass(frozen=True)
-class RealSenseDeviceInfo:
-    serial: str
-    name: str
-    usb_type: str
-
-
-def connected_realsense_devices(context: rs.context | None = None) -> list[RealSenseDeviceInfo]:
-    """Every RealSense librealsense can see now (serial, product name, USB type)."""
-    infos = []
-    for dev in (context or rs.context()).query_devices():
-
-        def info(key: rs.camera_info, dev: rs.device = dev) -> str:
-            return dev.get_info(key) if dev.supports(key) else "?"
-
-        infos.append(
-            RealSenseDeviceInfo(
-                serial=info(rs.camera_info.serial_number),
-                name=info(rs.camera_info.name),
-                usb_type=info(rs.camera_info.usb_type_descriptor),
-            )
-        )
-    return infos
-
-
-def resolve_serial(requested: str | None, connected: list[str]) -> str:
-    """The serial to open: ``requested`` if connected, else the only device, else an error."""
-    if requested is not None:
-        if requested in connected:
-            return requested
-        raise RealSenseNotFoundError(
-            f"RealSense with serial {requested!r} is not connected; connected serials: "
-            f"{sorted(connected) or 'none'}"
-        )
-    if len(connected) == 1:
-        return connected[0]
-    if not connected:
-        raise RealSenseNotFoundError("no RealSense camera is connected")
-    raise RealSenseNotFoundError(
-        f"{len(connected)} RealSense cameras are connected ({sorted(connected)}); "
-        "pass serial= to pick one"
-    )
-
-
-def intrinsics_from_rs(intr: rs.intrinsics) -> CameraIntrinsics:
-    """librealsense intrinsics -> CameraIntrinsics (OpenCV distortion order)."""
-    if intr.model not in _OPENCV_COMPATIBLE_MODELS:
-        raise ValueError(
-            f"RealSense distortion model {intr.model} has no OpenCV (k1, k2, p1, p2, k3) form"
-        )
-    return CameraIntrinsics(
-        width=intr.width,
-        height=intr.height,
-        fx=intr.fx,
-        fy=intr.fy,
-        cx=intr.ppx,
-        cy=intr.ppy,
-        distortion=tuple(float(c) for c in intr.coeffs[:5]),
-    )
-
-
-def intrinsics_to_rs(intr: CameraIntrinsics) -> rs.intrinsics:
-    """CameraIntrinsics -> librealsense intrinsics (Brown-Conrady, same coefficient order)."""
-    out = rs.intrinsics()
-    out.width, out.height = intr.width, intr.height
-    out.fx, out.fy, out.ppx, out.ppy = intr.fx, intr.fy, intr.cx, intr.cy
-    out.model = rs.distortion.brown_conrady
-    out.coeffs = [float(c) for c in intr.distortion[:5]] + [0.0] * (5 - len(intr.distortion))
-    return out
-
-
-def depth_to_mm(raw: np.ndarray, depth_units_m: float) -> np.ndarray:
-    """Raw z16 depth in device units -> uint16 millimetres (0 stays 'no depth')."""
-    if abs(depth_units_m - 0.001) < 1e-9:
-        return raw.astype(np.uint16, copy=True)
-    mm = np.rint(raw.astype(np.float64) * (depth_units_m * 1000.0))
-    return np.clip(mm, 0, np.iinfo(np.uint16).max).astype(np.uint16)
-
-
-class DeviceClockMapper:
-    """Maps a device clock (ms, arbitrary origin) onto the station clock (s).
-
-    The transfer delay is never negative, so the smallest ``arrival - device`` seen over a
-    sliding window is the best offset estimate (the lower envelope); the window follows slow
-    drift between the two crystals. A device clock running backwards (reset) restarts it.
-    """
-
-    def __init__(self, *, window_s: float = 10.0) -> None:
-        self.window_s = window_s
-        self._samples: collections.deque[tuple[float, float]] = collections.deque()
-        self._last_device_s: float | None = None
-
-    def map(self, device_ms: float, arrival_s: float) -> float:
-        device_s = device_ms / 1000.0
-        if self._last_device_s is not None and device_s < self._last_device_s:
-            log.warning(
-                "device clock went backwards (%.3f -> %.3f s); resyncing",
-                self._last_device_s,
-                device_s,
-            )
-            self._samples.clear()
-        self._last_device_s = device_s
-        offset_s = arrival_s - device_s
-        # Monotonic deque: offsets increase from front to back, so the front is the minimum.
-        while self._samples and self._samples[-1][1] >= offset_s:
-            self._samples.pop()
-        self._samples.append((arrival_s, offset_s))
-        while self._samples[0][0] < arrival_s - self.window_s:
-            self._samples.popleft()
-        return device_s + self._samples[0][1]
-
-
-class FrameSource(Protocol):
-    """Where framesets come from. ``start`` returns the active stream profiles."""
-
-    serial: str
-
-    def start(self) -> list[rs.stream_profile]: ...
-
-    def wait(self, timeout_s: float) -> rs.composite_frame | None: ...
-
-    def poll(self) -> rs.composite_frame | None: ...
-
-    def stop(self) -> None: ...
-
-
-class PipelineSource:
-    """A real device: ``rs.pipeline`` pinned to one serial, global timestamps switched on."""
-
-    def __init__(
-        self,
-        *,
-        serial: str,
-        width: int,
-        height: int,
-        fps: int,
-        enable_depth: bool,
-        context: rs.context | None = None,
-    ) -> None:
-        self.serial = serial
-        self._width, self._height, self._fps = width, height, fps
-        self._enable_depth = enable_depth
-        self._pipeline = rs.pipeline(context) if context is not None else rs.pipeline()
-
-    def start(self) -> list[rs.stream_profile]:
-        cfg = rs.config()
-        cfg.enable_device(self.serial)
-        cfg.enable_stream(rs.stream.color, self._width, self._height, rs.format.rgb8, self._fps)
-        if self._enable_depth:
-            cfg.enable_stream(rs.stream.depth, self._width, self._height, rs.format.z16, self._fps)
-        try:
-            profile = self._pipeline.start(cfg)
-        except RuntimeError as exc:
-            raise RuntimeError(
-                f"RealSense {self.serial}: cannot start {self._width}x{self._height} "
-                f"@ {self._fps} fps (depth={self._enable_depth}): {exc}"
-            ) from exc
-        for sensor in profile.get_device().query_sensors():
-            if sensor.supports(rs.option.global_time_enabled):
-                sensor.set_option(rs.option.global_time_enabled, 1.0)
-        return list(profile.get_streams())
-
-    def wait(self, timeout_s: float) -> rs.composite_frame | None:
-        ok, frames = self._pipeline.try_wait_for_frames(max(1, int(timeout_s * 1000)))
-        return frames if ok else None
-
-    def poll(self) -> rs.composite_frame | None:
-        frames = self._pipeline.poll_for_frames()
-        return frames if frames else None
-
-    def stop(self) -> None:
-        self._pipeline.stop()
-
-
-class SensorSource:
-    """Sensors opened directly and merged by an ``rs.syncer`` (used for software devices)."""
-
-    def __init__(
-        self,
-        *,
-        serial: str,
-        streams: list[tuple[rs.sensor, rs.stream_profile]],
-        queue_size: int = 2,
-    ) -> None:
-        self.serial = serial
-        self._streams = streams
-        self._queue_size = queue_size
-        self._syncer: rs.syncer | None = None
-
-    def start(self) -> list[rs.stream_profile]:
-        self._syncer = rs.syncer(self._queue_size)
-        for sensor, profile in self._streams:
-            sensor.open(profile)
-        for sensor, _ in self._streams:
-            sensor.start(self._syncer)
-        return [profile for _, profile in self._streams]
-
-    def wait(self, timeout_s: float) -> rs.composite_frame | None:
-        assert self._syncer is not None, "SensorSource.wait before start"
-        ok, frames = self._syncer.try_wait_for_frames(max(1, int(timeout_s * 1000)))
-        return frames if ok else None
-
-    def poll(self) -> rs.composite_frame | None:
-        assert self._syncer is not None, "SensorSource.poll before start"
-        frames = self._syncer.poll_for_frames()
-        return frames if frames else None
-
-    def stop(self) -> None:
-        for sensor, _ in self._streams:
-            sensor.stop()
-            sensor.close()
-        self._syncer = None
+# What this module offered before its parts moved out; importable from here as before.
+__all__ = [
+    "DeviceClockMapper",
+    "FrameSource",
+    "PipelineSource",
+    "RealSenseCamera",
+    "RealSenseDeviceInfo",
+    "RealSenseNotFoundError",
+    "SensorSource",
+    "checked_T_base_camera",
+    "connected_realsense_devices",
+    "depth_to_mm",
+    "intrinsics_from_rs",
+    "intrinsics_to_rs",
+    "resolve_serial",
+]
 
 
 class RealSenseCamera(Camera):
