@@ -36,7 +36,7 @@ import numpy as np
 
 from robot_learning.geometry import normalized_quat, quat_angle_rad, slerp_xyzw
 from robot_learning.hardware.franka_errors import FrankaError, FrankaReflexError
-from robot_learning.hardware.franka_gripper import FrankaGripper, GripperPoller
+from robot_learning.hardware.franka_gripper import FrankaGripper
 from robot_learning.hardware.robot import CartesianTarget, Robot, RobotState
 from robot_learning.limits import RobotLimits, load_limits
 
@@ -468,7 +468,3 @@ class FrankaRobot(Robot):
                 )
             time.sleep(0.01)
         logger.info("franka at %s: recovered", self.host)
-
-
-# Moved to franka_gripper; the old name stays importable from here.
-_GripperPoller = GripperPoller

@@ -30,12 +30,12 @@ import numpy as np
 import zarr
 
 from robot_learning.store import layout
-from robot_learning.store.durability import LIBC, sync_filesystem
+from robot_learning.store.durability import sync_filesystem
 from robot_learning.store.episodes import Curation, EpisodeInfo
 from robot_learning.store.errors import StoreError, StoreFullError, StoreInputError
 from robot_learning.store.frame_files import frame_files
 from robot_learning.store.recovery import RecoveryReport, free_uncommitted, recover_locked
-from robot_learning.store.row_checks import check_rows, check_value
+from robot_learning.store.row_checks import check_rows
 from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, Source, StoreSchema
 
 log = logging.getLogger(__name__)
@@ -539,11 +539,3 @@ class StoreWriter:
                 self._write_rows(key, start, rows)
             ep.buffers[key] = []
         return checksums
-
-
-# The helpers below moved out of this module; their old names stay importable from here.
-_check_value = check_value
-_sync_filesystem = sync_filesystem
-_LIBC = LIBC
-_is_store = layout.is_store
-_is_empty_or_unfinished_store = layout.is_empty_or_unfinished_store
