@@ -34,7 +34,7 @@ class DemoBudget:
     train_steps: dict[str, int] = field(
         # ACT learns lift fastest on this CPU (sim preset: 4,000 steps on 100 demos reach
         # 17/20), so it gets most of the time; Diffusion and MT-pi only show they train.
-        default_factory=lambda: {"act": 2000, "diffusion": 500, "mtpi": 400}
+        default_factory=lambda: {"act": 1500, "diffusion": 500, "mtpi": 400}
     )
     batch_size: int = 32
     eval_episodes: int = 16
