@@ -89,6 +89,7 @@ class CaptureConfig:
     record_hz: float = 15.0
     depth: bool = False
     max_skew_s: float = 0.05  # capture times of one step's frames agree within this
+    pair_within_s: float = 0.02  # a camera further behind the newest frame is waited for
     max_age_s: float = 0.5  # a camera whose newest frame is older is reported
     episodes: int | None = None  # stop after this many committed; None: until interrupted
     jpeg_quality: int = 90
@@ -96,8 +97,10 @@ class CaptureConfig:
     def __post_init__(self) -> None:
         if self.record_hz <= 0:
             raise ValueError(f"record_hz must be > 0, got {self.record_hz}")
-        if self.max_skew_s < 0:
-            raise ValueError(f"max_skew_s must be >= 0, got {self.max_skew_s}")
+        if self.max_skew_s < 0 or self.pair_within_s < 0:
+            raise ValueError(
+                f"max_skew_s={self.max_skew_s} and pair_within_s={self.pair_within_s} must be >= 0"
+            )
         if self.episodes is not None and self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
 
@@ -292,12 +295,29 @@ class HumanCapture:
         return self.summaries
 
     def _step(self) -> None:
+        """One frame per camera, taken together: a camera whose newest frame is more than
+        ``pair_within_s`` behind another's is given up to ``max_skew_s`` to deliver the
+        matching one (a loaded machine delivers one camera's frame before the other's, and
+        the newest of each would then be a whole frame apart)."""
         frames = {}
-        for name, camera in self.cameras.items():
-            try:
+        try:
+            for name, camera in self.cameras.items():
                 frames[name] = camera.read_latest(self.config.max_age_s)
-            except CameraTimeoutError as exc:
-                log.warning("step skipped: %s", exc)
-                self.episodes.skip()
-                return
+            deadline = time.monotonic() + self.config.max_skew_s
+            while time.monotonic() < deadline:
+                newest = max(frame.timestamp_s for frame in frames.values())
+                behind = [
+                    name
+                    for name, frame in frames.items()
+                    if newest - frame.timestamp_s > self.config.pair_within_s
+                ]
+                if not behind:
+                    break
+                time.sleep(0.002)
+                for name in behind:
+                    frames[name] = self.cameras[name].read_latest(self.config.max_age_s)
+        except CameraTimeoutError as exc:
+            log.warning("step skipped: %s", exc)
+            self.episodes.skip()
+            return
         self.episodes.add(frames)
