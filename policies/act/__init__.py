@@ -3,8 +3,8 @@
 - default: the published sizes (ALOHA, 50 Hz, 240x320 cameras, 7 real decoder layers).
 - sim: sized for the simulated workcell (10 Hz store) on a 2-core CPU: about 0.3 CPU-s
   per training step at batch 32 with 2 cameras (66x88 crops), one core's work. Its
-  ResNet-18 stops after stage 3 (stride 16, 5x6 tokens a camera): the full trunk's 3x3
-  map at these image sizes placed grasps a few centimetres off.
+  ResNet-18 stops after stage 3 (stride 16, 5x6 tokens a camera instead of the full
+  trunk's 3x3): measured on lift, it learns faster for less compute (README).
 - bench: LeRobot's default ACT sizes for the speed benchmark (its store is 50 Hz, so
   horizon_s=2.0 gives the 100-step chunk): 4 encoder / 1 decoder layers, 96x96 images.
 """
