@@ -16,10 +16,9 @@ however late a loaded machine delivers them), or once it is ``max_sample_wait_s`
 a stream still behind by then costs the step. A camera that stops delivering for
 ``camera_timeout_s`` is reported (log and status) and, per ``on_camera_silence``, the
 episode pauses (steps skipped until frames return), ends (committed as failed, flagged
-interrupted) or is discarded. A recorder that is
-stopped mid-episode (SIGINT/SIGTERM) discards the open episode: nothing half-done is
-committed, and the store stays valid (a SIGKILL is repaired by the store's recovery).
-Status (latched JSON on ``/recorder/status``): state, episode, steps, skipped steps,
+interrupted) or is discarded. A recorder that is stopped mid-episode (SIGINT/SIGTERM)
+discards the open episode: nothing half-done is committed, and the store stays valid (a
+SIGKILL is repaired by the store's recovery). Status (latched JSON on ``/recorder/status``): state, episode, steps, skipped steps,
 dropped and late frames per camera, silent cameras, committed episodes.
 
 With ``arbiter:=true`` (the deployment graph) every step also records who was in control and
