@@ -18,8 +18,9 @@ a stream still behind by then costs the step. A camera that stops delivering for
 episode pauses (steps skipped until frames return), ends (committed as failed, flagged
 interrupted) or is discarded. A recorder that is stopped mid-episode (SIGINT/SIGTERM)
 discards the open episode: nothing half-done is committed, and the store stays valid (a
-SIGKILL is repaired by the store's recovery). Status (latched JSON on ``/recorder/status``): state, episode, steps, skipped steps,
-dropped and late frames per camera, silent cameras, committed episodes.
+SIGKILL is repaired by the store's recovery). Status (latched JSON on ``/recorder/status``):
+state, episode, steps, skipped steps, dropped and late frames per camera, silent cameras,
+committed episodes.
 
 With ``arbiter:=true`` (the deployment graph) every step also records who was in control and
 the policy's and the operator's action from ``/arbiter/status`` (``ros_nodes.arbiter_stream``),
