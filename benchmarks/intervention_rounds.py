@@ -34,6 +34,16 @@ def main() -> int:
     parser.add_argument("--human-weight", type=float, default=2.0)
     parser.add_argument("--size", default="96x128", help="recorded image size HxW")
     parser.add_argument("--workdir", type=Path, default=Path("out/hgdagger"))
+    parser.add_argument(
+        "--initial-checkpoint",
+        type=Path,
+        help="round 0's policy, trained elsewhere on the same --demos (skips its training)",
+    )
+    parser.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="retrain every round from fresh weights (default: from the previous round's)",
+    )
     args = parser.parse_args()
 
     from data_collection.sim_collect import CollectConfig, collect
@@ -61,6 +71,8 @@ def main() -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         selection=DataSelection(success=None, val_fraction=0.1, human_weight=args.human_weight),
+        fine_tune=not args.from_scratch,
+        initial_checkpoint=args.initial_checkpoint,
     )
     results = run_rounds(config, on_round=lambda r: print(r.summary(), flush=True))
     rows = [
@@ -73,6 +85,8 @@ def main() -> int:
         | (
             {
                 "intervention_rate": r.deployment.intervention_rate,
+                "takeovers_per_episode": r.deployment.takeovers_per_episode,
+                "takeover_reasons": r.deployment.takeover_reasons,
                 "human_fraction": r.deployment.human_fraction,
                 "success_with_operator": r.deployment.success_rate,
             }

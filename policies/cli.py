@@ -46,6 +46,13 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
         metavar="STEP",
         help="end this run at STEP (checkpointed); --resume continues to --steps",
     )
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="fine-tune: start from this checkpoint's weights (same policy config); the "
+        "normalization comes from this run's data, the optimizer starts afresh",
+    )
     p.add_argument("--task", nargs="+", help="only these tasks")
     p.add_argument(
         "--source",
@@ -121,6 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
         amp=not args.no_amp,
         resume=args.resume,
         stop_after=args.stop_after,
+        init_from=args.init_from,
         selection=DataSelection(
             task=tuple(args.task) if args.task else None,
             source=tuple(args.source) if args.source else None,

@@ -77,13 +77,21 @@ class DeployReport:
     # stamp -> first command it drives); lockstep: nan (the simulator waits)
     chunk_age_ms_p50: float = float("nan")
     chunk_age_ms_p99: float = float("nan")
+    takeover_reasons: dict[str, int] = dataclasses.field(default_factory=dict)  # sim operator
 
     @property
     def intervention_rate(self) -> float:
         return self.episodes_with_intervention / max(1, self.episodes)
 
+    @property
+    def takeovers_per_episode(self) -> float:
+        return self.interventions / max(1, self.episodes)
+
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"intervention_rate": self.intervention_rate}
+        return dataclasses.asdict(self) | {
+            "intervention_rate": self.intervention_rate,
+            "takeovers_per_episode": self.takeovers_per_episode,
+        }
 
 
 class IdleOperator(TeleopDevice):
@@ -127,6 +135,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
         writer = StoreWriter(config.store, schema)
     recorded: list[int] = []
     successes = takeovers = with_takeover = human_ticks = ticks = 0
+    reasons: dict[str, int] = {}
     safety: dict[str, int] = {}
     faults: list[str] = []
     timings: list[dict[str, float]] = []
@@ -224,6 +233,9 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                     if isinstance(policy_controller, AsyncPolicyController):
                         policy_controller.close(timeout_s=1.0)
                 n_takeovers = len(arbiter.takeovers)
+                why = list(getattr(device, "reasons", []))  # the simulated operator's
+                for reason in why:
+                    reasons[reason] = reasons.get(reason, 0) + 1
                 takeovers += n_takeovers
                 with_takeover += n_takeovers > 0
                 human_ticks += sum(s == ControlSource.HUMAN for s in sources)
@@ -242,6 +254,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                     else:  # interrupted episodes too: what led up to a fault is data
                         notes: dict[str, Any] = {
                             "takeovers": [dataclasses.asdict(t) for t in arbiter.takeovers],
+                            "operator_reasons": why,
                             "stopped_by": "fault" if fault else loop.stopped_by,
                             "safety": loop.safety_counts if loop else {},
                         }
@@ -273,6 +286,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
         interventions=takeovers,
         episodes_with_intervention=with_takeover,
         human_fraction=human_ticks / max(1, ticks),
+        takeover_reasons=reasons,
         recorded=recorded,
         safety_counts=safety,
         faults=faults,

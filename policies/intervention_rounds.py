@@ -2,7 +2,9 @@
 
 Round ``r`` of ``run_rounds``:
   1. train (round 0 may bring its checkpoint instead) on the store: the demonstrations and the
-     human-controlled steps of every rollout recorded so far (``DataSelection.human_weight``);
+     human-controlled steps of every rollout recorded so far (``DataSelection.human_weight``),
+     from the previous round's weights (``fine_tune``; the aggregated data, not only the new
+     rollouts, so the policy keeps what it knew);
   2. evaluate the policy alone, no operator, on unseen seeds: success rate;
   3. deploy it with the simulated operator ready to take over, recording every rollout into
      the same store (skipped in the last round): intervention rate, share of human ticks.
@@ -44,6 +46,10 @@ class RoundsConfig:
     eval_episodes: int = 50
     deploy_episodes: int = 50
     steps: int = 3000  # training steps of every round
+    # Round r > 0 starts from round r-1's weights. Measured (ACT, lift, 10 demos, 3,000 steps
+    # a round): retrained from scratch, success alone went 0% -> 68% -> 60% -> 52% while the
+    # data grew, each round's fixed budget spread over more of it (README).
+    fine_tune: bool = True
     batch_size: int = 32
     selection: DataSelection = ROUNDS_SELECTION
     max_duration_s: float | None = None  # per evaluation/deployment episode
@@ -85,7 +91,8 @@ class RoundResult:
         )
         if self.deployment is not None:
             text += (
-                f", interventions in {self.deployment.intervention_rate:.0%} of episodes, "
+                f", interventions in {self.deployment.intervention_rate:.0%} of episodes "
+                f"({self.deployment.takeovers_per_episode:.2f} an episode), "
                 f"human in control {self.deployment.human_fraction:.0%} of ticks"
             )
         return text
@@ -96,6 +103,13 @@ def train_round(config: RoundsConfig, round_: int, *, progress: bool = True) -> 
     run = config.workdir / f"round{round_}"
     if round_ == 0 and config.initial_checkpoint is not None:
         return config.initial_checkpoint
+    previous = None
+    if config.fine_tune and round_ > 0:
+        previous = (
+            config.initial_checkpoint
+            if round_ == 1 and config.initial_checkpoint is not None
+            else config.workdir / f"round{round_ - 1}"
+        )
     if not (run / "checkpoint").exists():
         train(
             TrainConfig(
@@ -108,6 +122,7 @@ def train_round(config: RoundsConfig, round_: int, *, progress: bool = True) -> 
                 val_every=max(1, config.steps // 2),
                 checkpoint_every=config.steps,
                 selection=config.selection,
+                init_from=previous,
             ),
             config.policy,
             progress=progress,

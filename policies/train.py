@@ -62,11 +62,13 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     resume: bool = False
     stop_after: int | None = None  # end this run at that step, as if interrupted (--resume)
+    init_from: Path | None = None  # fine-tune: start from this checkpoint's network weights
     selection: DataSelection = field(default_factory=DataSelection)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["out"], out["selection"] = str(self.out), self.selection.to_json()
+        out["init_from"] = None if self.init_from is None else str(self.init_from)
         return out
 
 
@@ -220,6 +222,8 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
         stats = data.statistics(policy_config)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     network = build_network(policy_config, data.features, stats).to(device)
+    if cfg.init_from is not None and resume_state is None:
+        _init_weights(network, Path(cfg.init_from))
     ema = EMA(network, policy_config.ema_decay) if policy_config.ema_decay else None
     optimizer = make_optimizer(network.model, policy_config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(policy_config, cfg.steps))
@@ -408,6 +412,30 @@ def _saved_step(out: Path) -> int | None:
         ]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def _init_weights(network: PolicyNetwork, path: Path) -> None:
+    """Fine-tuning: the model's weights from checkpoint ``path``; the normalization stays
+    this run's (its data may have grown), and the optimizer starts afresh."""
+    path = ckpt.resolve(path)
+    ckpt.verify(path)
+    tensors = {
+        name.removeprefix("model."): tensor
+        for name, tensor in ckpt.read_tensors(path, ckpt.WEIGHTS).items()
+        if name.startswith("model.")
+    }
+    own = network.model.state_dict()
+    mismatched = sorted(
+        name for name in own if name not in tensors or tensors[name].shape != own[name].shape
+    )
+    if mismatched or set(tensors) - set(own):
+        raise TrainingError(
+            f"--init-from {path}: its network differs from this policy config "
+            f"(missing or reshaped: {mismatched[:5]}, unexpected: "
+            f"{sorted(set(tensors) - set(own))[:5]}); fine-tune with the config it was trained with"
+        )
+    network.model.load_state_dict(tensors)
+    log.info("starting from the weights of %s", path)
 
 
 def _load_resume(path: Path, policy_config: PolicyConfig, data: TrainingData) -> dict[str, Any]:

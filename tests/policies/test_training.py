@@ -102,6 +102,30 @@ def test_resume_with_another_config_is_refused(lift_store, tmp_path):
         )
 
 
+def test_fine_tuning_starts_from_another_checkpoints_weights(lift_store, tmp_path):
+    first = train_tiny(lift_store, tmp_path / "first", "act", steps=4)
+    frozen = {"lr": 0.0, "lr_backbone": 0.0}  # so the weights after 2 steps are the initial ones
+    tuned = train_tiny(
+        lift_store, tmp_path / "tuned", "act", steps=2, changes=frozen, init_from=tmp_path / "first"
+    )
+    fresh = train_tiny(lift_store, tmp_path / "fresh", "act", steps=2, changes=frozen)
+    a = ckpt.read_tensors(first.checkpoint, ckpt.WEIGHTS)
+    b = ckpt.read_tensors(tuned.checkpoint, ckpt.WEIGHTS)
+    c = ckpt.read_tensors(fresh.checkpoint, ckpt.WEIGHTS)
+    model = [k for k in a if k.startswith("model.")]
+    assert model and all(torch.equal(a[k], b[k]) for k in model)
+    assert not all(torch.equal(a[k], c[k]) for k in model)
+    with pytest.raises(TrainingError, match="--init-from .*differs"):
+        train_tiny(
+            lift_store,
+            tmp_path / "other",
+            "act",
+            steps=2,
+            changes={"dim_model": 64},
+            init_from=tmp_path / "first",
+        )
+
+
 def test_checkpoint_for_other_cameras_or_sizes_is_refused(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "act", steps=2)
     policy = ChunkPolicy.load(tmp_path / "run")
