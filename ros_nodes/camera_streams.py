@@ -154,6 +154,16 @@ class CameraStreams:
             found.append((name, last))
         return found
 
+    def arrived_until(self, others: Iterable[StampedBuffer] = ()) -> float:
+        """The newest instant every camera (colour and depth) and every buffer in ``others``
+        has delivered a sample at or after: streams arrive in stamp order, so no sample
+        stamped before it is still on its way. -inf until each has delivered one."""
+        buffers = [s.frames for s in self] + [s.depth for s in self if s.depth is not None]
+        newest = [b.newest_s for b in (*buffers, *others)]
+        if any(t is None for t in newest):
+            return float("-inf")
+        return min(newest)  # type: ignore[type-var]
+
     def reset_counts(self) -> None:
         for stream in self:
             stream.late = 0

@@ -292,7 +292,7 @@ class HumanCaptureNode:
         end = clock.end_s if clock.end_s is not None else float("inf")
         period = 1.0 / self.config.record_hz
         for stamp, msg in list(self.reference.frames.between(clock.cursor_s, end)):
-            if stamp > given_up_s and not self._all_in(stamp):
+            if stamp > given_up_s and self.streams.arrived_until() < stamp:
                 return  # the other frames of this instant are still on their way
             clock.cursor_s = stamp
             if stamp < clock.next_step_s - 0.25 * period:
@@ -304,13 +304,6 @@ class HumanCaptureNode:
             (newest is not None and newest > clock.end_s) or clock.end_s <= given_up_s
         ):
             self._commit()
-
-    def _all_in(self, stamp: float) -> bool:
-        """Every stream has delivered a frame stamped at or after ``stamp`` (streams arrive
-        in stamp order), so the frames nearest to it are known."""
-        buffers = [s.frames for s in self.streams if s is not self.reference]
-        buffers += [s.depth for s in self.streams if s.depth is not None]
-        return all(b.newest_s is not None and b.newest_s >= stamp for b in buffers)
 
     def _step(self, stamp: float, msg: Any) -> None:
         assert self.episodes is not None

@@ -373,7 +373,10 @@ class RecorderNode:
         now = self.node.now_s()
         if self._check_silence(now):
             return
-        known = max(self._arrived_until(), now - self.max_wait_s)
+        known = max(
+            self.camera_streams.arrived_until((self.joints, self.poses, self.fingers)),
+            now - self.max_wait_s,
+        )
         horizon = known if ep.end_s is None else min(known, ep.end_s)
         self._control_rows(ep, horizon)
         while ep.next_step_s <= horizon:
@@ -381,15 +384,6 @@ class RecorderNode:
             ep.next_step_s = ep.start_s + (ep.steps + ep.skipped) / self.record_hz
         if ep.end_s is not None and known >= ep.end_s:
             self._commit()
-
-    def _arrived_until(self) -> float:
-        """The newest instant every camera and robot stream has delivered a sample at or
-        after: no sample stamped before it is still on its way."""
-        newest = [stream.frames.newest_s for stream in self.cameras.values()]
-        newest += [self.joints.newest_s, self.poses.newest_s, self.fingers.newest_s]
-        if any(t is None for t in newest):
-            return float("-inf")
-        return min(newest)  # type: ignore[type-var]
 
     def _check_silence(self, now: float) -> bool:
         """Report cameras that went silent; returns True when the episode was ended."""
