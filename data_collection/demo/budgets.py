@@ -26,7 +26,7 @@ class DemoBudget:
     ros_episodes: int = 3
     ros_size: tuple[int, int] = (72, 96)
     ros_timeout_s: float = 180.0  # for the graph to start and commit ros_episodes
-    demos: int = 40
+    demos: int = 60
     hand_videos: int = 20
     cameras: tuple[str, ...] = ("front", "side")  # MT-pi triangulates from two fixed views
     image_size: tuple[int, int] = (72, 96)  # recorded = the sim presets' size: no resizing
@@ -34,19 +34,23 @@ class DemoBudget:
     train_steps: dict[str, int] = field(
         # ACT learns lift fastest on this CPU (sim preset: 4,000 steps on 100 demos reach
         # 17/20), so it gets most of the time; Diffusion and MT-pi only show they train.
-        default_factory=lambda: {"act": 1500, "diffusion": 500, "mtpi": 400}
+        # 1,500 ACT steps on 40 demos left it at 0/16 (README).
+        default_factory=lambda: {"act": 3500, "diffusion": 500, "mtpi": 400}
     )
+    round_steps: int = 1500  # each retraining round fine-tunes ACT this many more steps
     batch_size: int = 32
     eval_episodes: int = 16
     max_episode_s: float | None = None  # None: the task's own time limit
     frame_strips: int = 2  # rollouts per policy drawn as frame strips
-    rounds: int = 1  # deploy -> retrain cycles (each retrains ACT for its full steps)
+    rounds: int = 1  # deploy -> retrain cycles (each fine-tunes ACT for round_steps)
     deploy_episodes: int = 10
 
     def __post_init__(self) -> None:
         missing = [p for p in POLICIES if self.train_steps.get(p, 0) < 1]
         if missing:
             raise ValueError(f"budget {self.name!r}: no training steps for {missing}")
+        if self.round_steps < 1:
+            raise ValueError(f"budget {self.name!r}: round_steps must be >= 1")
         if min(self.demos, self.hand_videos, self.eval_episodes, self.deploy_episodes) < 1:
             raise ValueError(f"budget {self.name!r}: every episode count must be >= 1")
 
@@ -66,6 +70,7 @@ BUDGETS = {
         demos=3,
         hand_videos=2,
         train_steps={"act": 4, "diffusion": 4, "mtpi": 4},
+        round_steps=4,
         batch_size=8,
         eval_episodes=2,
         max_episode_s=3.0,

@@ -181,7 +181,8 @@ def _budgets(data: dict, out: Path) -> str:
          + (f"(at most {budget['max_episode_s']} s each)" if budget["max_episode_s"]
             else "(each up to the task's time limit)")],
         ["intervention rounds", f"{budget['rounds']} deploy -> retrain rounds, "
-         f"{budget['deploy_episodes']} deployment episodes each"],
+         f"{budget['deploy_episodes']} deployment episodes each, ACT fine-tuned "
+         f"{budget.get('round_steps', '?')} steps a round"],
     ]  # fmt: skip
     return (
         "<h3>Wall time</h3>"

@@ -322,7 +322,7 @@ def intervention_rounds(run: DemoRun, on_phase: Callable[[int, str], None]) -> d
         rounds=b.rounds,
         eval_episodes=b.eval_episodes,
         deploy_episodes=b.deploy_episodes,
-        steps=b.train_steps[ROUNDS_POLICY],
+        steps=b.round_steps,
         batch_size=b.batch_size,
         max_duration_s=b.max_episode_s,
         initial_checkpoint=run.run_dir(ROUNDS_POLICY),
