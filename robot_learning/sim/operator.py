@@ -8,10 +8,11 @@ intervene button and drives the expert's twist through the same teleop path a Sp
 takes. After ``correct_for_s`` of correcting, once the expert's own motion is calm, it lets go.
 
 Drift is motion *off* the expert's direction (sideways or backwards, in translation and in
-rotation), or hardly any motion where the expert would move, not a different speed along it: a person does not grab the SpaceMouse because the
-arm approaches more slowly, or turns the hand later, than they would have. Measured with a
-speed-sensitive rule (``|v - v_expert|``), the operator took over in every episode of a 72%
-policy within 0.6 s, over the hand's rotation rate alone.
+rotation), or hardly any motion where the expert would move; not a different speed along
+it: a person does not grab the SpaceMouse because the arm approaches more slowly, or turns
+the hand later, than they would have. Measured with a speed-sensitive rule
+(``|v - v_expert|``), the operator took over in every episode of a 72% policy within 0.6 s,
+over the hand's rotation rate alone.
 
 Not a model of a human's reaction time beyond ``drift_for_s``; that is the knob.
 """
