@@ -50,10 +50,15 @@ def tiny_config(name: str, **changes) -> PolicyConfig:
 
 def tiny_overrides(name: str) -> list[str]:
     """The tiny config as ``rl train --set`` arguments."""
+    return set_overrides(TINY[name])
+
+
+def set_overrides(changes: dict) -> list[str]:
+    """Config changes as ``rl train --set KEY=JSON`` arguments (tuples as JSON lists)."""
     import json
 
     out = []
-    for key, value in TINY[name].items():
+    for key, value in changes.items():
         out += ["--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
     return out
 

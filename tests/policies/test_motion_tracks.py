@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +29,10 @@ from robot_learning.keys import EE_POSE, GRIPPER_WIDTH, TIMESTAMP, camera_key
 from robot_learning.runtime import ActionChunk, Observation
 from robot_learning.store import StoreReader
 from robot_learning.track_geometry import TrackGeometryError, gripper_keypoints
+from tests.policies.conftest import set_overrides
 from tests.policies.mtpi_store import CAMERAS, hand_points, record_track_store
+from tests.rl_cli import run_rl
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(
     image_size=(48, 64),
     crop_size=(44, 58),
@@ -214,59 +213,16 @@ def test_checkpoint_round_trip_and_the_chunk_it_acts_with(track_store, tmp_path)
 
 
 def test_rl_train_and_rl_eval_end_to_end(track_store, tmp_path):
-    sets = []
-    for key, value in TINY.items():
-        sets += ["--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "train",
-            "--policy",
-            "mtpi",
-            "--preset",
-            "sim",
-            "--store",
-            str(track_store),
-            "--out",
-            str(tmp_path / "run"),
-            "--steps",
-            "2",
-            "--batch-size",
-            "8",
-            "--workers",
-            "0",
-            "--cache-images",
-            "--val-fraction",
-            "0.25",
-            *sets,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    run = run_rl(
+        *("train", "--policy", "mtpi", "--preset", "sim", "--store", str(track_store)),
+        *("--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "8", "--workers", "0"),
+        *("--cache-images", "--val-fraction", "0.25", *set_overrides(TINY)),
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "eval",
-            "--checkpoint",
-            str(tmp_path / "run"),
-            "--task",
-            "lift",
-            "--episodes",
-            "1",
-            "--max-duration",
-            "2",
-            "--json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_rl(
+        *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "lift", "--episodes", "1"),
+        *("--max-duration", "2", "--json"),
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
