@@ -41,6 +41,20 @@ TINY = {
         lr_backbone=1e-3,
         ema_decay=0.9,
     ),
+    "mtpi": dict(
+        image_size=(48, 64),
+        crop_size=(44, 58),
+        encoder_width=8,
+        num_keypoints=8,
+        embed_dim=16,
+        down_dims=(16, 32),
+        diffusion_step_embed_dim=16,
+        num_inference_steps=4,
+        warmup_steps=2,
+        lr=1e-3,
+        lr_backbone=1e-3,
+        ema_decay=0.9,
+    ),
 }
 
 
@@ -48,17 +62,34 @@ def tiny_config(name: str, **changes) -> PolicyConfig:
     return dataclasses.replace(preset(name, "sim"), **{**TINY[name], **changes})
 
 
+def train_tiny(store: Path, out: Path, name: str, steps: int, **kw) -> object:
+    """``name`` with its tiny config trained ``steps`` steps on ``store`` (batch 8, a quarter
+    of the episodes for validation); ``kw``: val_every, every (checkpoints), changes (to the
+    config), anything else for TrainConfig."""
+    from policies.data import DataSelection
+    from policies.train import TrainConfig, train
+
+    changes = kw.pop("changes", {})
+    cfg = TrainConfig(
+        store=str(store),
+        out=out,
+        steps=steps,
+        batch_size=8,
+        num_workers=0,
+        val_every=kw.pop("val_every", 2),
+        checkpoint_every=kw.pop("every", 2),
+        selection=DataSelection(val_fraction=0.25),
+        **kw,
+    )
+    return train(cfg, tiny_config(name, **changes), progress=False)
+
+
 def tiny_overrides(name: str) -> list[str]:
     """The tiny config as ``rl train --set`` arguments."""
-    return set_overrides(TINY[name])
-
-
-def set_overrides(changes: dict) -> list[str]:
-    """Config changes as ``rl train --set KEY=JSON`` arguments (tuples as JSON lists)."""
     import json
 
     out = []
-    for key, value in changes.items():
+    for key, value in TINY[name].items():
         out += ["--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
     return out
 

@@ -11,7 +11,7 @@ from robot_learning.keys import ACTION, CONTROL_SOURCE, HUMAN_ACTION, POLICY_ACT
 from robot_learning.runtime.controllers import ControlSource
 from robot_learning.store import StoreReader
 from robot_learning.store.validate import validate
-from tests.policies.test_training import train_tiny
+from tests.policies.conftest import train_tiny
 from tests.rl_cli import run_rl
 
 

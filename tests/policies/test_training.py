@@ -20,24 +20,8 @@ from policies.train import TrainConfig, TrainingError, train
 from robot_learning.keys import EE_POSE, GRIPPER_WIDTH, TIMESTAMP, camera_key
 from robot_learning.runtime import Observation
 from robot_learning.store import Codec, KeySpec, Source, StoreReader, StoreSchema, StoreWriter
-from tests.policies.conftest import tiny_config, tiny_overrides
+from tests.policies.conftest import tiny_config, tiny_overrides, train_tiny
 from tests.rl_cli import ROOT, run_rl
-
-
-def train_tiny(store: Path, out: Path, name: str, steps: int, **kw) -> object:
-    changes = kw.pop("changes", {})
-    cfg = TrainConfig(
-        store=str(store),
-        out=out,
-        steps=steps,
-        batch_size=8,
-        num_workers=0,
-        val_every=kw.pop("val_every", 2),
-        checkpoint_every=kw.pop("every", 2),
-        selection=DataSelection(val_fraction=0.25),
-        **kw,
-    )
-    return train(cfg, tiny_config(name, **changes), progress=False)
 
 
 def observation_from_store(store: Path, episode: int, step: int) -> Observation:
