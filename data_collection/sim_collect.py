@@ -12,6 +12,7 @@ import argparse
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -21,7 +22,31 @@ from robot_learning.hardware.robot import CartesianTarget, RobotReflexError, Rob
 from robot_learning.hardware.teleop import TeleopCommand
 from robot_learning.store import Source, StoreWriter
 
+if TYPE_CHECKING:
+    from robot_learning.sim.workcell import Workcell
+
 log = logging.getLogger(__name__)
+
+
+def check_record_rate(record_hz: float, control_hz: float) -> None:
+    """A step is recorded every n-th control step: the record rate must divide the control rate."""
+    ratio = control_hz / record_hz
+    if record_hz <= 0 or abs(ratio - round(ratio)) > 1e-9:
+        raise ValueError(f"record rate {record_hz} Hz must divide the control rate {control_hz} Hz")
+
+
+def sim_calibration(workcell: Workcell, seed: int) -> dict[str, Any]:
+    """The calibration a simulated episode records: the cameras' true poses of this draw (a
+    camera on the hand relative to the hand), traced to the seed."""
+    from robot_learning.sim.scene import HAND_CAMERAS
+
+    cameras = workcell.cameras
+    return camera_calibration(
+        {n: c.intrinsics for n, c in cameras.items()},
+        {n: c.extrinsics for n, c in cameras.items()},
+        hand_cameras={n: workcell.true_T_hand_camera(n) for n in cameras if n in HAND_CAMERAS},
+        source={"kind": "simulator ground truth", "seed": seed},
+    )
 
 
 @dataclass(frozen=True)
@@ -46,11 +71,7 @@ class CollectConfig:
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
-        ratio = self.control_hz / self.record_hz
-        if self.record_hz <= 0 or abs(ratio - round(ratio)) > 1e-9:
-            raise ValueError(
-                f"record rate {self.record_hz} Hz must divide the control rate {self.control_hz} Hz"
-            )
+        check_record_rate(self.record_hz, self.control_hz)
 
 
 @dataclass(frozen=True)
@@ -66,7 +87,6 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
     """Run the expert ``config.episodes`` times and commit each episode to the store."""
     from robot_learning.sim.robot import SimServo
     from robot_learning.sim.rollout import run_episode
-    from robot_learning.sim.scene import HAND_CAMERAS
     from robot_learning.sim.workcell import Workcell
 
     servo = (
@@ -111,16 +131,7 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
                         source=Source.TELEOP,
                         task=config.task,
                         operator=config.operator,
-                        calibration=camera_calibration(
-                            {n: c.intrinsics for n, c in cameras.items()},
-                            {n: c.extrinsics for n, c in cameras.items()},
-                            hand_cameras={
-                                n: workcell.true_T_hand_camera(n)
-                                for n in cameras
-                                if n in HAND_CAMERAS
-                            },
-                            source={"kind": "simulator ground truth", "seed": seed},
-                        ),
+                        calibration=sim_calibration(workcell, seed),
                         notes={
                             "seed": seed,
                             "noise_m_s": config.noise_m_s,

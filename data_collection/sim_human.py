@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from data_collection.recorder import camera_calibration
+from data_collection.sim_collect import check_record_rate, sim_calibration
 from robot_learning.hardware.camera import CameraIntrinsics
 from robot_learning.keys import (
     BASE_FRAME,
@@ -112,11 +112,7 @@ class HandCollectConfig:
                 f"cameras {list(self.cameras)}: motion tracks triangulate from "
                 "two views; give two fixed cameras"
             )
-        ratio = self.control_hz / self.record_hz
-        if self.record_hz <= 0 or abs(ratio - round(ratio)) > 1e-9:
-            raise ValueError(
-                f"record rate {self.record_hz} Hz must divide the control rate {self.control_hz} Hz"
-            )
+        check_record_rate(self.record_hz, self.control_hz)
 
 
 @dataclass(frozen=True)
@@ -171,11 +167,7 @@ def collect_hand(config: HandCollectConfig, *, progress: bool = True) -> HandCol
                         source=Source.HUMAN_VIDEO,
                         task=config.task,
                         operator=config.operator,
-                        calibration=camera_calibration(
-                            {n: c.intrinsics for n, c in cameras.items()},
-                            {n: c.extrinsics for n, c in cameras.items()},
-                            source={"kind": "simulator ground truth", "seed": seed},
-                        ),
+                        calibration=sim_calibration(workcell, seed),
                         notes={
                             "seed": seed,
                             "noise_m_s": config.noise_m_s,

@@ -34,16 +34,7 @@ class PolicyNetwork(nn.Module):
         super().__init__()
         self.config, self.features, self.model = config, features, model
         self.action_space = ActionSpace(config.action_mode)
-        state_shift, state_scale = stats.state.shift_scale(config.normalization)
-        action_shift, action_scale = stats.action.shift_scale(config.normalization)
-        self.register_buffer("state_shift", state_shift)
-        self.register_buffer("state_scale", state_scale)
-        self.register_buffer("action_shift", action_shift)
-        self.register_buffer("action_scale", action_scale)
-        mean = torch.tensor(stats.image_mean, dtype=torch.float32)[:, :, None, None]
-        std = torch.tensor(stats.image_std, dtype=torch.float32).clamp_min(1e-3)[:, :, None, None]
-        self.register_buffer("image_mean", mean)  # (K, 3, 1, 1)
-        self.register_buffer("image_std", std)
+        stats.register_buffers(self, config.normalization)
 
     # -- shared preprocessing --------------------------------------------------------------
     def prepare_images(

@@ -56,6 +56,21 @@ class NormalizationStats:
     image_mean: list[list[float]]  # (K, 3) per camera, per channel, pixel values in [0, 1]
     image_std: list[list[float]]
 
+    def register_buffers(self, module: torch.nn.Module, mode: NormMode) -> None:
+        """The statistics as ``module``'s buffers, so its weights carry them and ``.to()``
+        moves them: ``state_shift``/``state_scale`` and ``action_shift``/``action_scale``
+        (x_normalized = (x - shift) / scale), ``image_mean``/``image_std`` (K, 3, 1, 1)."""
+        state_shift, state_scale = self.state.shift_scale(mode)
+        action_shift, action_scale = self.action.shift_scale(mode)
+        module.register_buffer("state_shift", state_shift)
+        module.register_buffer("state_scale", state_scale)
+        module.register_buffer("action_shift", action_shift)
+        module.register_buffer("action_scale", action_scale)
+        mean = torch.tensor(self.image_mean, dtype=torch.float32)[:, :, None, None]
+        std = torch.tensor(self.image_std, dtype=torch.float32).clamp_min(1e-3)[:, :, None, None]
+        module.register_buffer("image_mean", mean)
+        module.register_buffer("image_std", std)
+
     def to_json(self) -> dict:
         return asdict(self)
 

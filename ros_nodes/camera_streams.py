@@ -142,6 +142,17 @@ class CameraStreams:
     def silent_topics(self) -> list[str]:
         return [s.topic for s in self if s.silent]
 
+    def start_refusal(self) -> str | None:
+        """Why an episode cannot start on these cameras yet (a camera_info missing, a camera
+        silent), or None when it can."""
+        missing = self.without_info()
+        if missing:
+            return f"no camera_info yet on {', '.join(missing)}; are the camera nodes running?"
+        silent = self.silent_topics()
+        if silent:
+            return f"no frames on {', '.join(silent)}"
+        return None
+
     def newly_silent(self, now_s: float, timeout_s: float) -> list[tuple[str, float]]:
         """Cameras that have just gone silent (no frame for ``timeout_s``), marked silent,
         with the wall time of their last frame."""

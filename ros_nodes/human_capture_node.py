@@ -46,10 +46,10 @@ from data_collection.recorder import calibration_size_mismatch
 from robot_learning.hardware.camera import CameraFrame
 from robot_learning.store import StoreError, StoreFullError, StoreWriter
 from robot_learning.store.schema import SchemaError
-from ros_nodes import convert, msgs, topics
+from ros_nodes import msgs, topics
 from ros_nodes.camera_streams import CameraStream, CameraStreams
-from ros_nodes.episode_commands import JoyPresses, command_word
-from ros_nodes.runtime import DEFAULT, LATCHED, Node, ParameterError, run_node
+from ros_nodes.episode_commands import EpisodeCommands
+from ros_nodes.runtime import LATCHED, Node, ParameterError, run_node
 
 HORIZON_S = 3.0  # frames kept per camera
 
@@ -148,9 +148,9 @@ class HumanCaptureNode:
         self.clock: Clock | None = None
         self.discarded = 0
         self.last_error: str | None = None
-        self._joy = JoyPresses()
-        node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
-        node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
+        self.commands = EpisodeCommands(
+            node, open_episode=lambda: self.clock, begin=self._begin, discard=self._discard
+        )
         self._status = node.create_publisher(msgs.String, topics.RECORDER_STATUS, LATCHED)
         node.create_timer(min(0.05, 0.5 / self.config.record_hz), self._tick)
         node.create_timer(0.5, self._publish_status)
@@ -164,28 +164,6 @@ class HumanCaptureNode:
             self.store_path,
             "uncalibrated" if uncalibrated else "calibrated",
         )
-
-    # -- operator ------------------------------------------------------------------------
-    def _on_joy(self, msg: msgs.Joy) -> None:
-        stamp = convert.stamp_s(msg)
-        for word in self._joy.words(msg):
-            self._event(word, stamp)
-
-    def _on_command(self, msg: msgs.String) -> None:
-        word = command_word(msg, log=self.node.log)
-        if word is not None:
-            self._event(word, self.node.now_s())
-
-    def _event(self, word: str, stamp_s: float) -> None:
-        if word == "start":
-            self._begin(stamp_s)
-        elif self.clock is None:
-            self.node.log.warning("%s pressed, but no episode is being recorded", word)
-        elif word == "discard":
-            self._discard("operator discarded it")
-        elif self.clock.end_s is None:
-            self.clock.end_s = stamp_s
-            self.clock.success = word == "success"
 
     # -- episodes ------------------------------------------------------------------------
     def _writer_episodes(self) -> HumanEpisodes:
@@ -216,15 +194,9 @@ class HumanCaptureNode:
         if self.clock is not None:
             self.node.log.warning("start pressed during an episode: ignored")
             return
-        missing = self.streams.without_info()
-        if missing:
-            return self._error(
-                f"cannot start an episode: no camera_info yet on "
-                f"{', '.join(missing)}; are the camera nodes running?"
-            )
-        silent = self.streams.silent_topics()
-        if silent:
-            return self._error(f"cannot start an episode: no frames on {', '.join(silent)}")
+        refusal = self.streams.start_refusal()
+        if refusal:
+            return self._error(f"cannot start an episode: {refusal}")
         mismatch = self._size_mismatch()
         if mismatch:
             return self._error(f"cannot start an episode: {mismatch}")
@@ -333,7 +305,7 @@ class HumanCaptureNode:
     @property
     def ready(self) -> bool:
         """Every camera's camera_info has arrived and none is silent: START will work."""
-        return not self.streams.without_info() and not self.streams.silent_topics()
+        return self.streams.start_refusal() is None
 
     def _error(self, message: str) -> None:
         self.node.log.error("%s", message)

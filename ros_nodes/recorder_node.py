@@ -63,7 +63,7 @@ from robot_learning.store import Source, StoreFullError, StoreWriter
 from ros_nodes import convert, msgs, topics
 from ros_nodes.arbiter_stream import ArbiterStream
 from ros_nodes.camera_streams import CameraStreams
-from ros_nodes.episode_commands import JoyPresses, command_word
+from ros_nodes.episode_commands import EpisodeCommands
 from ros_nodes.robot_bridge import ACCEPTED_GRIPPER, ACCEPTED_TARGET
 from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, ParameterError, run_node
 
@@ -189,9 +189,9 @@ class RecorderNode:
             lambda m: self.twists.add(convert.stamp_s(m), convert.twist_vector(m)),
             SENSOR_DATA,
         )
-        self._joy = JoyPresses()
-        node.create_subscription(msgs.Joy, topics.JOY, self._on_joy, DEFAULT)
-        node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self._on_command, DEFAULT)
+        self.commands = EpisodeCommands(
+            node, open_episode=lambda: self.episode, begin=self._begin, discard=self._discard
+        )
         self.arbiter: ArbiterStream | None = None
         if with_arbiter:
             self.arbiter = ArbiterStream(horizon_s=HORIZON_S)
@@ -212,11 +212,6 @@ class RecorderNode:
         )
 
     # -- inputs --------------------------------------------------------------------------
-    def _on_joy(self, msg: msgs.Joy) -> None:
-        stamp = convert.stamp_s(msg)
-        for word in self._joy.words(msg):
-            self._event(word, stamp)
-
     def _on_arbiter(self, msg: msgs.String) -> None:
         assert self.arbiter is not None
         fault = self.arbiter.on_status(msg)
@@ -227,36 +222,14 @@ class RecorderNode:
             ep.success = False
             ep.end_notes = {"interrupted": fault}
 
-    def _on_command(self, msg: msgs.String) -> None:
-        word = command_word(msg, log=self.node.log)
-        if word is not None:
-            self._event(word, self.node.now_s())
-
-    def _event(self, word: str, stamp_s: float) -> None:
-        if word == "start":
-            self._begin(stamp_s)
-        elif self.episode is None:
-            self.node.log.warning("%s pressed, but no episode is being recorded", word)
-        elif word == "discard":
-            self._discard("operator discarded it")
-        elif self.episode.end_s is None:
-            self.episode.end_s = stamp_s
-            self.episode.success = word == "success"
-
     # -- episodes ------------------------------------------------------------------------
     def _begin(self, stamp_s: float) -> None:
         if self.episode is not None:
             self.node.log.warning("start pressed during episode %d: ignored", self.episode.index)
             return
-        missing = self.camera_streams.without_info()
-        if missing:
-            return self._error(
-                f"cannot start an episode: no camera_info yet on "
-                f"{', '.join(missing)}; is the camera node running?"
-            )
-        silent = self.camera_streams.silent_topics()
-        if silent:
-            return self._error(f"cannot start an episode: no frames on {', '.join(silent)}")
+        refusal = self.camera_streams.start_refusal()
+        if refusal:
+            return self._error(f"cannot start an episode: {refusal}")
         if self.arbiter is not None and self.arbiter.not_ready:
             return self._error(f"cannot start an episode: {self.arbiter.not_ready}")
         intrinsics = {n: s.intrinsics for n, s in self.cameras.items()}

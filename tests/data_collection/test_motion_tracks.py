@@ -21,6 +21,7 @@ from robot_learning.store import EpisodeInfo, Source, StoreReader
 from robot_learning.store.sampler import SequenceDataset
 from robot_learning.store.validate import validate
 from robot_learning.track_geometry import FINGERTIP_FROM_ROOT_M
+from tests.data_collection.sim_cli import sim_collect
 
 SIZE = "96x128"
 
@@ -28,48 +29,11 @@ SIZE = "96x128"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("tracks") / "mixed.zarr"
-    assert (
-        main(
-            [
-                "sim",
-                "collect",
-                "--task",
-                "lift",
-                "--episodes",
-                "1",
-                "--store",
-                str(path),
-                "--cameras",
-                "front",
-                "side",
-                "--size",
-                SIZE,
-            ]
-        )
-        == 0
-    )
+    robot = ("--task", "lift", "--episodes", "1", "--cameras", "front", "side", "--size", SIZE)
+    assert sim_collect(path, *robot) == 0
     for task in ("lift", "push"):
-        assert (
-            main(
-                [
-                    "sim",
-                    "collect",
-                    "--embodiment",
-                    "hand",
-                    "--task",
-                    task,
-                    "--episodes",
-                    "1",
-                    "--store",
-                    str(path),
-                    "--size",
-                    SIZE,
-                    "--seed",
-                    "4",
-                ]
-            )
-            == 0
-        )
+        hand = ("--task", task, "--episodes", "1", "--size", SIZE, "--seed", "4")
+        assert sim_collect(path, *hand, hand=True) == 0
     return path
 
 
@@ -189,23 +153,7 @@ def test_bad_inputs_name_episode_and_camera(store, tmp_path, capsys):
     assert "episode 0 (teleop): view(s) ['wrist'] missing" in err
     # an episode recorded with an uncalibrated camera
     broken = tmp_path / "uncalibrated.zarr"
-    assert (
-        main(
-            [
-                "sim",
-                "collect",
-                "--embodiment",
-                "hand",
-                "--episodes",
-                "1",
-                "--store",
-                str(broken),
-                "--size",
-                SIZE,
-            ]
-        )
-        == 0
-    )
+    assert sim_collect(broken, "--episodes", "1", "--size", SIZE, hand=True) == 0
     info_array = zarr.open_array(broken / "meta" / "episode_info", mode="r+")
     info = json.loads(str(info_array[0]))
     info["calibration"]["side"]["T_base_camera"] = None
@@ -217,27 +165,8 @@ def test_bad_inputs_name_episode_and_camera(store, tmp_path, capsys):
 
 def test_hands_lost_for_long_stretches_are_flagged_and_excluded(tmp_path, capsys):
     path = tmp_path / "lossy.zarr"
-    assert (
-        main(
-            [
-                "sim",
-                "collect",
-                "--embodiment",
-                "hand",
-                "--episodes",
-                "1",
-                "--store",
-                str(path),
-                "--size",
-                SIZE,
-                "--task",
-                "push",
-                "--seed",
-                "2",
-            ]
-        )
-        == 0
-    )
+    options = ("--episodes", "1", "--size", SIZE, "--task", "push", "--seed", "2")
+    assert sim_collect(path, *options, hand=True) == 0
     assert main(["tracks", "label", "--store", str(path), "--dropout", "0.6"]) == 0
     out = capsys.readouterr().out
     assert "episode 0 flagged: right hand not found in view" in out

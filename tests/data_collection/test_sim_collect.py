@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from data_collection import recorder as keys
 from robot_learning.store import StoreReader
 from robot_learning.store.validate import validate
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.rl_cli import run_rl
 
 
 def test_collect_records_every_camera_state_action_and_success(tmp_path):
     store = tmp_path / "demos.zarr"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "sim",
-            "collect",
-            "--task",
-            "lift",
-            "--episodes",
-            "3",
-            "--store",
-            str(store),
-            "--seed",
-            "5",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_rl(
+        *("sim", "collect", "--task", "lift", "--episodes", "3", "--store", str(store)),
+        *("--seed", "5"),
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -84,11 +63,8 @@ def test_collect_appends_and_rejects_unknown_task(tmp_path):
     collect(CollectConfig(task="push", episodes=1, store=store, seed=1), progress=False)
     collect(CollectConfig(task="push", episodes=1, store=store, seed=2), progress=False)
     assert StoreReader(store).num_episodes == 2
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
+    result = run_rl(
+        *(
             "sim",
             "collect",
             "--task",
@@ -97,10 +73,7 @@ def test_collect_appends_and_rejects_unknown_task(tmp_path):
             "1",
             "--store",
             str(tmp_path / "x.zarr"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+        ),
         timeout=120,
     )
     assert result.returncode == 2 and "known tasks: empty, lift, push, stack" in result.stderr

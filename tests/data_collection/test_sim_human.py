@@ -7,38 +7,19 @@ import numpy as np
 import pytest
 
 from data_collection.motion_tracks.cameras import EpisodeCamera
-from robot_learning.cli import main
 from robot_learning.keys import HAND_LANDMARKS_3D, HANDS, camera_key
 from robot_learning.sim.tasks.push import TARGET_REGIONS_Y_M
 from robot_learning.store import Source, StoreReader
 from robot_learning.store.validate import validate
+from tests.data_collection.sim_cli import sim_collect
 
 
 @pytest.fixture(scope="module")
 def human_store(tmp_path_factory):
     store = tmp_path_factory.mktemp("human") / "human.zarr"
     for task, seed in (("lift", 0), ("push", 10)):
-        assert (
-            main(
-                [
-                    "sim",
-                    "collect",
-                    "--embodiment",
-                    "hand",
-                    "--task",
-                    task,
-                    "--episodes",
-                    "2",
-                    "--store",
-                    str(store),
-                    "--seed",
-                    str(seed),
-                    "--size",
-                    "120x160",
-                ]
-            )
-            == 0
-        )
+        options = ("--task", task, "--episodes", "2", "--seed", str(seed), "--size", "120x160")
+        assert sim_collect(store, *options, hand=True) == 0
     return store
 
 
@@ -95,59 +76,11 @@ def test_novel_push_targets_lie_where_robot_region_targets_never_do():
 
 
 def test_bad_hand_collections_are_refused(tmp_path, capsys):
-    store = str(tmp_path / "x.zarr")
-    assert (
-        main(
-            [
-                "sim",
-                "collect",
-                "--embodiment",
-                "hand",
-                "--cameras",
-                "front",
-                "wrist",
-                "--store",
-                store,
-                "--episodes",
-                "1",
-            ]
-        )
-        == 2
-    )
+    store = tmp_path / "x.zarr"
+    assert sim_collect(store, "--cameras", "front", "wrist", "--episodes", "1", hand=True) == 2
     assert "fixed cameras" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "sim",
-                "collect",
-                "--embodiment",
-                "hand",
-                "--task",
-                "stack",
-                "--store",
-                store,
-                "--episodes",
-                "1",
-            ]
-        )
-        == 2
-    )
+    assert sim_collect(store, "--task", "stack", "--episodes", "1", hand=True) == 2
     assert "no hand demonstrator for task 'stack'" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "sim",
-                "collect",
-                "--task",
-                "push",
-                "--task-option",
-                "targets=moon",
-                "--store",
-                store,
-                "--episodes",
-                "1",
-            ]
-        )
-        == 2
-    )
+    options = ("--task", "push", "--task-option", "targets=moon", "--episodes", "1")
+    assert sim_collect(store, *options) == 2
     assert "targets='moon'" in capsys.readouterr().err

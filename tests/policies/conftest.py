@@ -41,11 +41,47 @@ TINY = {
         lr_backbone=1e-3,
         ema_decay=0.9,
     ),
+    "mtpi": dict(
+        image_size=(48, 64),
+        crop_size=(44, 58),
+        encoder_width=8,
+        num_keypoints=8,
+        embed_dim=16,
+        down_dims=(16, 32),
+        diffusion_step_embed_dim=16,
+        num_inference_steps=4,
+        warmup_steps=2,
+        lr=1e-3,
+        lr_backbone=1e-3,
+        ema_decay=0.9,
+    ),
 }
 
 
 def tiny_config(name: str, **changes) -> PolicyConfig:
     return dataclasses.replace(preset(name, "sim"), **{**TINY[name], **changes})
+
+
+def train_tiny(store: Path, out: Path, name: str, steps: int, **kw) -> object:
+    """``name`` with its tiny config trained ``steps`` steps on ``store`` (batch 8, a quarter
+    of the episodes for validation); ``kw``: val_every, every (checkpoints), changes (to the
+    config), anything else for TrainConfig."""
+    from policies.data import DataSelection
+    from policies.train import TrainConfig, train
+
+    changes = kw.pop("changes", {})
+    cfg = TrainConfig(
+        store=str(store),
+        out=out,
+        steps=steps,
+        batch_size=8,
+        num_workers=0,
+        val_every=kw.pop("val_every", 2),
+        checkpoint_every=kw.pop("every", 2),
+        selection=DataSelection(val_fraction=0.25),
+        **kw,
+    )
+    return train(cfg, tiny_config(name, **changes), progress=False)
 
 
 def tiny_overrides(name: str) -> list[str]:

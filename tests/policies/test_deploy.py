@@ -4,9 +4,6 @@ rollout recorded with who was in control."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -14,9 +11,8 @@ from robot_learning.keys import ACTION, CONTROL_SOURCE, HUMAN_ACTION, POLICY_ACT
 from robot_learning.runtime.controllers import ControlSource
 from robot_learning.store import StoreReader
 from robot_learning.store.validate import validate
-from tests.policies.test_training import train_tiny
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.policies.conftest import train_tiny
+from tests.rl_cli import run_rl
 
 
 def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path):
@@ -24,28 +20,9 @@ def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path
     recorded steps say who was in control, with both actions."""
     train_tiny(lift_store, tmp_path / "run", "diffusion", steps=2)
     store = tmp_path / "rollouts.zarr"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "deploy",
-            "--sim",
-            "--checkpoint",
-            str(tmp_path / "run"),
-            "--task",
-            "lift",
-            "--episodes",
-            "2",
-            "--store",
-            str(store),
-            "--max-duration",
-            "6",
-            "--json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_rl(
+        *("deploy", "--sim", "--checkpoint", str(tmp_path / "run"), "--task", "lift"),
+        *("--episodes", "2", "--store", str(store), "--max-duration", "6", "--json"),
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -73,25 +50,9 @@ def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path
 
 def test_rl_deploy_refuses_a_training_seed(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "act", steps=2)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "deploy",
-            "--sim",
-            "--checkpoint",
-            str(tmp_path / "run"),
-            "--task",
-            "lift",
-            "--episodes",
-            "1",
-            "--seed",
-            "2",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_rl(
+        *("deploy", "--sim", "--checkpoint", str(tmp_path / "run"), "--task", "lift"),
+        *("--episodes", "1", "--seed", "2"),
         timeout=300,
     )
     assert result.returncode == 2 and "were used by training" in result.stderr
@@ -139,22 +100,7 @@ def test_interventions_land_in_the_demo_store_and_weight_training(lift_store, tm
 
     # RLIF labels of the same rollout: -1 where the human took over, 0 elsewhere
     out = tmp_path / "rlif.npz"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "store",
-            "export-rlif",
-            str(store),
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_rl("store", "export-rlif", str(store), "--out", str(out), timeout=120)
     assert result.returncode == 0, result.stderr
     labels = np.load(out)
     assert list(labels["episodes"]) == [4]

@@ -3,10 +3,7 @@ rl train / rl eval end to end, and the bad inputs it must refuse clearly."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,34 +21,14 @@ from policies.motion_tracks.network import TrackNetwork
 from policies.motion_tracks.policy import MotionTrackPolicy
 from policies.motion_tracks.retarget import retarget_hand_points
 from policies.policy import load_policy
-from policies.registry import preset
-from policies.train import TrainConfig, train
 from robot_learning.geometry import make_transform, mat_from_rotvec
 from robot_learning.keys import EE_POSE, GRIPPER_WIDTH, TIMESTAMP, camera_key
 from robot_learning.runtime import ActionChunk, Observation
 from robot_learning.store import StoreReader
 from robot_learning.track_geometry import TrackGeometryError, gripper_keypoints
+from tests.policies.conftest import tiny_config, tiny_overrides, train_tiny
 from tests.policies.mtpi_store import CAMERAS, hand_points, record_track_store
-
-ROOT = Path(__file__).resolve().parents[2]
-TINY = dict(
-    image_size=(48, 64),
-    crop_size=(44, 58),
-    encoder_width=8,
-    num_keypoints=8,
-    embed_dim=16,
-    down_dims=(16, 32),
-    diffusion_step_embed_dim=16,
-    num_inference_steps=4,
-    warmup_steps=2,
-    lr=1e-3,
-    lr_backbone=1e-3,
-    ema_decay=0.9,
-)
-
-
-def tiny(**changes):
-    return dataclasses.replace(preset("mtpi", "sim"), **{**TINY, **changes})
+from tests.rl_cli import run_rl
 
 
 @pytest.fixture(scope="module")
@@ -68,26 +45,15 @@ def track_store(tmp_path_factory) -> Path:
 def load_data(store: Path, **changes) -> TrackTrainingData:
     return TrackTrainingData.from_store(
         str(store),
-        tiny(**changes),
+        tiny_config("mtpi", **changes),
         DataSelection(val_fraction=0.0),
         cache_images=True,
         progress=False,
     )
 
 
-def train_tiny(store: Path, out: Path, steps: int) -> object:
-    cfg = TrainConfig(
-        store=str(store),
-        out=out,
-        steps=steps,
-        batch_size=8,
-        num_workers=0,
-        cache_images=True,
-        val_every=steps,
-        checkpoint_every=steps,
-        selection=DataSelection(val_fraction=0.25),
-    )
-    return train(cfg, tiny(), progress=False)
+def train_tiny_mtpi(store: Path, out: Path, steps: int) -> object:
+    return train_tiny(store, out, "mtpi", steps, cache_images=True, val_every=steps, every=steps)
 
 
 def observation(store: Path, episode: int, step: int) -> Observation:
@@ -146,7 +112,7 @@ def test_samples_per_view_with_human_and_robot_balanced(track_store):
 
 
 def test_model_coordinates_move_with_the_crop():
-    config = tiny()
+    config = tiny_config("mtpi")
     pixels = torch.tensor([[[10.0, 20.0], [40.0, 5.0], [63.0, 47.0]]])
     centre = to_model_coords(pixels, (48, 64), config, None)
     np.testing.assert_allclose(from_model_coords(centre, (48, 64), config), pixels, atol=1e-5)
@@ -160,7 +126,9 @@ def test_model_coordinates_move_with_the_crop():
 def test_overfits_one_batch(track_store):
     data = load_data(track_store)
     torch.manual_seed(0)
-    network = TrackNetwork(tiny(), data.features, data.statistics(tiny())).train()
+    network = TrackNetwork(
+        tiny_config("mtpi"), data.features, data.statistics(tiny_config("mtpi"))
+    ).train()
     batch = data.train.get_batch(np.random.default_rng(0).choice(len(data.train), 8).tolist())
 
     def loss_now() -> torch.Tensor:
@@ -181,7 +149,7 @@ def test_overfits_one_batch(track_store):
 
 
 def test_checkpoint_round_trip_and_the_chunk_it_acts_with(track_store, tmp_path):
-    result = train_tiny(track_store, tmp_path / "run", steps=3)
+    result = train_tiny_mtpi(track_store, tmp_path / "run", steps=3)
     assert len(result.losses) == 3 and all(np.isfinite(result.losses))
     features = json.loads((result.checkpoint / "features.json").read_text())
     assert sorted(features["calibration"]) == ["camera_front", "camera_side"]
@@ -214,59 +182,16 @@ def test_checkpoint_round_trip_and_the_chunk_it_acts_with(track_store, tmp_path)
 
 
 def test_rl_train_and_rl_eval_end_to_end(track_store, tmp_path):
-    sets = []
-    for key, value in TINY.items():
-        sets += ["--set", f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "train",
-            "--policy",
-            "mtpi",
-            "--preset",
-            "sim",
-            "--store",
-            str(track_store),
-            "--out",
-            str(tmp_path / "run"),
-            "--steps",
-            "2",
-            "--batch-size",
-            "8",
-            "--workers",
-            "0",
-            "--cache-images",
-            "--val-fraction",
-            "0.25",
-            *sets,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    run = run_rl(
+        *("train", "--policy", "mtpi", "--preset", "sim", "--store", str(track_store)),
+        *("--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "8", "--workers", "0"),
+        *("--cache-images", "--val-fraction", "0.25", *tiny_overrides("mtpi")),
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "eval",
-            "--checkpoint",
-            str(tmp_path / "run"),
-            "--task",
-            "lift",
-            "--episodes",
-            "1",
-            "--max-duration",
-            "2",
-            "--json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_rl(
+        *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "lift", "--episodes", "1"),
+        *("--max-duration", "2", "--json"),
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -291,7 +216,7 @@ def test_stores_without_tracks_or_calibration_or_a_second_view_are_refused(track
 
 
 def test_inference_refuses_a_missing_view_and_moved_cameras(track_store, tmp_path):
-    train_tiny(track_store, tmp_path / "run", steps=1)
+    train_tiny_mtpi(track_store, tmp_path / "run", steps=1)
     policy = MotionTrackPolicy.load(tmp_path / "run")
     obs = observation(track_store, 0, 3)
     one_view = Observation(

@@ -20,25 +20,8 @@ from policies.train import TrainConfig, TrainingError, train
 from robot_learning.keys import EE_POSE, GRIPPER_WIDTH, TIMESTAMP, camera_key
 from robot_learning.runtime import Observation
 from robot_learning.store import Codec, KeySpec, Source, StoreReader, StoreSchema, StoreWriter
-from tests.policies.conftest import tiny_config, tiny_overrides
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def train_tiny(store: Path, out: Path, name: str, steps: int, **kw) -> object:
-    changes = kw.pop("changes", {})
-    cfg = TrainConfig(
-        store=str(store),
-        out=out,
-        steps=steps,
-        batch_size=8,
-        num_workers=0,
-        val_every=kw.pop("val_every", 2),
-        checkpoint_every=kw.pop("every", 2),
-        selection=DataSelection(val_fraction=0.25),
-        **kw,
-    )
-    return train(cfg, tiny_config(name, **changes), progress=False)
+from tests.policies.conftest import tiny_config, tiny_overrides, train_tiny
+from tests.rl_cli import ROOT, run_rl
 
 
 def observation_from_store(store: Path, episode: int, step: int) -> Observation:
@@ -270,27 +253,9 @@ def test_torchrun_two_cpu_processes_keep_identical_weights(lift_store, tmp_path)
 
 def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "diffusion", steps=2)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "eval",
-            "--checkpoint",
-            str(tmp_path / "run"),
-            "--task",
-            "lift",
-            "--episodes",
-            "2",
-            "--max-duration",
-            "3",
-            "--json",
-            "--video",
-            str(tmp_path / "video"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_rl(
+        *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "lift", "--episodes", "2"),
+        *("--max-duration", "3", "--json", "--video", str(tmp_path / "video")),
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -300,24 +265,9 @@ def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
     assert report["seeds"] == [100000, 100001]
     assert all(0 < length <= 3.0 + 1e-6 for length in report["episode_length_s"])
     assert len(list((tmp_path / "video").glob("lift_seed*.png"))) == 2
-    clash = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "robot_learning.cli",
-            "eval",
-            "--checkpoint",
-            str(tmp_path / "run"),
-            "--task",
-            "lift",
-            "--episodes",
-            "2",
-            "--seed",
-            "3",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    clash = run_rl(
+        *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "lift", "--episodes", "2"),
+        *("--seed", "3"),
         timeout=120,
     )
     assert clash.returncode == 2 and "seeds [3] were used by training" in clash.stderr

@@ -48,6 +48,31 @@ def _truth(camera: str, seed: int) -> tuple[np.ndarray, object]:
         return pose, workcell.camera(camera).intrinsics
 
 
+def _start_sim(graph, camera: str, board: str) -> None:
+    """sim_node with ``board`` in an empty workcell and ``camera`` through the realistic lens,
+    JPEG on the wire."""
+    params = {
+        "task": "empty",
+        "seed": SEED,
+        "cameras": [camera],
+        **SIZE,
+        "camera_hz": 10.0,
+        "publish_raw": False,
+        "jpeg_quality": 95,
+        "boards": board,
+        "lens": "realistic",
+    }
+    graph.start("sim_node", "sim", params=params)
+
+
+def _front_camera_poses(views: int) -> list[np.ndarray]:
+    """The hand poses that show the front camera the board on the gripper, ``views`` of them."""
+    config = SimCalibrationConfig(
+        seed=SEED, views=views, wrist_cameras=(), fixed_cameras=("front",)
+    )
+    return plan_poses(config, "gripper", ["front"], np.random.default_rng([SEED, 7]))
+
+
 @pytest.mark.parametrize(
     ("camera", "board", "parent"),
     [
@@ -57,21 +82,7 @@ def _truth(camera: str, seed: int) -> tuple[np.ndarray, object]:
 )
 def test_auto_calibration_lands_on_tf_static(graph, tmp_path, camera, board, parent):
     out = tmp_path / "calibration" / "sim.yaml"
-    graph.start(
-        "sim_node",
-        "sim",
-        params={
-            "task": "empty",
-            "seed": SEED,
-            "cameras": [camera],
-            **SIZE,
-            "camera_hz": 10.0,
-            "publish_raw": False,
-            "jpeg_quality": 95,
-            "boards": board,
-            "lens": "realistic",
-        },
-    )
+    _start_sim(graph, camera, board)
     graph.start(
         "calibration_node",
         "calibration",
@@ -179,21 +190,7 @@ def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(gr
     Then a calibration_node in publish mode latches the saved file on /tf_static."""
     out = tmp_path / "sim.yaml"
     views = 7
-    graph.start(
-        "sim_node",
-        "sim",
-        params={
-            "task": "empty",
-            "seed": SEED,
-            "cameras": ["front"],
-            **SIZE,
-            "camera_hz": 10.0,
-            "publish_raw": False,
-            "jpeg_quality": 95,
-            "boards": "gripper",
-            "lens": "realistic",
-        },
-    )
+    _start_sim(graph, "front", "gripper")
     graph.start(
         "calibration_node",
         "calibration",
@@ -206,10 +203,7 @@ def test_manual_capture_on_joy_and_command_then_publish_mode_replays_the_file(gr
             "capture_button": topics.JoyButton.START,
         },
     )
-    config = SimCalibrationConfig(
-        seed=SEED, views=views, wrist_cameras=(), fixed_cameras=("front",)
-    )
-    poses = plan_poses(config, "gripper", ["front"], np.random.default_rng([SEED, 7]))
+    poses = _front_camera_poses(views)
     obs = Observer("operator")
     obs.collect(msgs.PoseStamped, topics.EE_POSE, keep=convert.pose_vector)
     obs.status(msgs.String, topics.CALIBRATION_STATUS)
@@ -371,9 +365,7 @@ def test_manual_without_a_robot_gives_intrinsics_only(graph, tmp_path):
     def status() -> dict:
         return obs.latest_status.get(topics.CALIBRATION_STATUS, {})
 
-    config = SimCalibrationConfig(
-        seed=SEED, views=views, wrist_cameras=(), fixed_cameras=("front",)
-    )
+    poses = _front_camera_poses(views)
     with Workcell(
         task="empty",
         seed=SEED,
@@ -385,7 +377,6 @@ def test_manual_without_a_robot_gives_intrinsics_only(graph, tmp_path):
         workcell.reset(SEED)
         K_true = workcell.camera("front").intrinsics
         visitor = PoseVisitor(workcell.robot, wait=workcell.robot.advance)
-        poses = plan_poses(config, "gripper", ["front"], np.random.default_rng([SEED, 7]))
         try:  # volatile topics: publish once the node is there to hear them
             wait_for(
                 lambda: (

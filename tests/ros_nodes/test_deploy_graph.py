@@ -59,6 +59,30 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return train(cfg, tiny_config("act"), progress=False).checkpoint
 
 
+def _start_sim(graph, **params) -> None:
+    """sim_node with the two cameras the checkpoint was trained on, JPEG on the wire."""
+    params = {
+        "cameras": ["front", "wrist"],
+        "camera_hz": 15.0,
+        "publish_raw": False,
+        **SIZE,
+        **params,
+    }
+    graph.start("sim_node", "sim", params=params)
+
+
+def _start_operator(graph, **schedule) -> None:
+    """teleop_node as the scripted operator of one episode; the arbiter, not it, commands."""
+    params = {"device": "scripted_intervention", "episodes": 1, "publish_target": False}
+    graph.start("teleop_node", "teleop", params={**params, **schedule})
+
+
+def _start_recorder(graph, store: Path) -> None:
+    """recorder_node of the deployment graph: both cameras, control source from the arbiter."""
+    params = {"store": str(store), "cameras": ["front", "wrist"], "task": "lift", "arbiter": True}
+    graph.start("recorder_node", "recorder", params=params)
+
+
 def _observe_deployment() -> tuple[Observer, object]:
     obs = Observer("deploy_observer")
     obs.collect(msgs.Joy, topics.JOY, keep=lambda m: (convert.stamp_s(m), list(m.buttons)))
@@ -82,41 +106,11 @@ def _observe_deployment() -> tuple[Observer, object]:
 def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_checkpoint):
     store = tmp_path / "rollouts.zarr"
     obs, target_sub = _observe_deployment()
-    graph.start(
-        "sim_node",
-        "sim",
-        params={
-            "cameras": ["front", "wrist"],
-            "camera_hz": 15.0,
-            "publish_raw": False,
-            "seed": 200000,
-            **SIZE,
-        },
-    )
+    _start_sim(graph, seed=200000)
     graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
     graph.start("arbiter_node", "arbiter", params={"limits": "fr3_sim"})
-    graph.start(
-        "teleop_node",
-        "teleop",
-        params={
-            "device": "scripted_intervention",
-            "episodes": 1,
-            "publish_target": False,
-            "policy_s": POLICY_S,
-            "intervene_s": INTERVENE_S,
-            "after_s": AFTER_S,
-        },
-    )
-    graph.start(
-        "recorder_node",
-        "recorder",
-        params={
-            "store": str(store),
-            "cameras": ["front", "wrist"],
-            "task": "lift",
-            "arbiter": True,
-        },
-    )
+    _start_operator(graph, policy_s=POLICY_S, intervene_s=INTERVENE_S, after_s=AFTER_S)
+    _start_recorder(graph, store)
     command_publishers = set()
     try:
 
@@ -220,39 +214,11 @@ def test_emergency_stop_and_a_killed_policy_hold_the_arm_and_interrupt_the_episo
     store = tmp_path / "rollouts.zarr"
     obs, _ = _observe_deployment()
     estop = obs.node.create_publisher(msgs.Bool, topics.EMERGENCY_STOP, DEFAULT)
-    graph.start(
-        "sim_node",
-        "sim",
-        params={
-            "cameras": ["front", "wrist"],
-            "camera_hz": 15.0,
-            "publish_raw": False,
-            "seed": 200010,
-            **SIZE,
-        },
-    )
+    _start_sim(graph, seed=200010)
     graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
     graph.start("arbiter_node", "arbiter", params={"limits": "fr3_sim", "policy_timeout_s": 0.5})
-    graph.start(
-        "teleop_node",
-        "teleop",
-        params={  # hands off for longer than the test runs
-            "device": "scripted_intervention",
-            "episodes": 1,
-            "publish_target": False,
-            "policy_s": 60.0,
-        },
-    )
-    graph.start(
-        "recorder_node",
-        "recorder",
-        params={
-            "store": str(store),
-            "cameras": ["front", "wrist"],
-            "task": "lift",
-            "arbiter": True,
-        },
-    )
+    _start_operator(graph, policy_s=60.0)  # hands off for longer than the test runs
+    _start_recorder(graph, store)
 
     def latest() -> dict:
         statuses = obs.snapshot(topics.ARBITER_STATUS)
@@ -311,17 +277,7 @@ def test_a_checkpoint_for_other_image_sizes_never_gets_ready_and_says_why(graph,
     obs = Observer("deploy_observer")
     obs.status(msgs.String, topics.POLICY_STATUS)
     obs.start()
-    graph.start(
-        "sim_node",
-        "sim",
-        params={
-            "cameras": ["front", "wrist"],
-            "camera_hz": 15.0,
-            "publish_raw": False,
-            "width": 80,
-            "height": 60,
-        },
-    )
+    _start_sim(graph, width=80, height=60)
     graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
     try:
         wait_for(

@@ -62,7 +62,7 @@ def _press(cap: HumanCaptureNode, button: int, stamp: float) -> None:
         buttons = [0] * JoyButton.COUNT
         if held is not None:
             buttons[held] = 1
-        cap._on_joy(msgs.Joy(header=convert.header(stamp, ""), axes=[], buttons=buttons))
+        cap.commands.on_joy(msgs.Joy(header=convert.header(stamp, ""), axes=[], buttons=buttons))
 
 
 def _sleep_until(t: float) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +18,8 @@ from robot_learning.store import (
     StoreWriter,
 )
 from robot_learning.store.validate import validate
+from tests.rl_cli import run_rl
 from tests.store import helpers
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -36,13 +34,7 @@ def store(tmp_path: Path) -> Path:
 
 
 def rl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_rl(*args, timeout=120)
 
 
 def test_wrong_shape_dtype_and_nan_are_rejected_without_losing_the_episode(store):

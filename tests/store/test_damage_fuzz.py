@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +23,8 @@ from robot_learning.cli import main
 from robot_learning.errors import ExitCode
 from robot_learning.keys import ACTION, EE_POSE, camera_key
 from robot_learning.store import StoreCorruptError
+from tests.rl_cli import run_rl
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = 11
 GARBAGE = [
     "[]",
@@ -133,21 +131,8 @@ def test_invalid_utf8_in_an_array_zarr_json_is_named_in_a_real_process(pristine,
     raw[len(raw) // 2] |= 0x80
     meta.write_bytes(bytes(raw))
     for command, code in (("validate", ExitCode.FAILURE), ("stats", ExitCode.BAD_INPUT)):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "robot_learning.cli",
-                "store",
-                command,
-                str(store),
-                *([ACTION] if command == "stats" else []),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        extra = [ACTION] if command == "stats" else []
+        result = run_rl("store", command, str(store), *extra, timeout=120)
         assert result.returncode == code, result.stderr
         assert "Traceback" not in result.stderr
         assert (

@@ -19,9 +19,9 @@ import pytest
 
 from robot_learning.store import StoreFullError, StoreReader, StoreWriter
 from robot_learning.store.validate import validate
+from tests.rl_cli import ROOT, run_rl
 from tests.store import helpers
 
-ROOT = Path(__file__).resolve().parents[2]
 LENGTH = 40
 
 
@@ -33,6 +33,14 @@ def assert_intact(store: Path, episodes: int) -> None:
         data, truth = reader.read_episode(seed), helpers.episode(seed, LENGTH)
         for key in ("camera_depth", "robot_state", "action", "timestamp"):
             np.testing.assert_array_equal(data[key], truth[key])
+
+
+def fill(disk: Path) -> None:
+    """Write a filler file until the kernel says the disk is full (ENOSPC)."""
+    with open(disk / "filler", "wb") as filler, pytest.raises(OSError, match="No space left"):
+        while True:
+            filler.write(b"\0" * 65536)
+            filler.flush()
 
 
 def test_full_disk_mid_episode_keeps_committed_episodes_and_frees_the_open_one(small_disk):
@@ -85,18 +93,9 @@ with StoreWriter({str(store)!r}, StoreSchema(keys=dict(keys))) as writer:
     writer.send_signal(signal.SIGKILL)  # the recorder dies mid-episode ...
     writer.wait()
     # ... and something else fills the disk.
-    with open(disk / "filler", "wb") as filler, pytest.raises(OSError, match="No space left"):
-        while True:
-            filler.write(b"\0" * 65536)
-            filler.flush()
+    fill(disk)
     assert os.statvfs(disk).f_bavail == 0
-    result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "store", "recover", str(store)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_rl("store", "recover", str(store), timeout=120)
     assert result.returncode == 0, result.stderr
     assert "recovered to 2 committed episodes" in result.stdout
     assert (
@@ -109,39 +108,19 @@ with StoreWriter({str(store)!r}, StoreSchema(keys=dict(keys))) as writer:
 def test_sim_collect_stops_with_a_message_on_a_full_disk(small_disk):
     disk = small_disk(3)
     store = disk / "demos.zarr"
-    base = [
-        sys.executable,
-        "-m",
-        "robot_learning.cli",
-        "sim",
-        "collect",
-        "--task",
-        "lift",
-        "--store",
-        str(store),
-        "--episodes",
-        "20",
-    ]
-    refused = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    base = ["sim", "collect", "--task", "lift", "--store", str(store), "--episodes", "20"]
+    refused = run_rl(*base, timeout=300)
     assert refused.returncode == 3
     assert "below the margin of 100.0 MB: episode not started" in refused.stderr
     assert "Traceback" not in refused.stderr
     started = time.monotonic()
-    full = subprocess.run(
-        [*base, "--min-free-mb", "0"], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    full = run_rl(*base, "--min-free-mb", "0", timeout=300)
     assert full.returncode == 3, full.stderr
     assert "Traceback" not in full.stderr and "the disk is full" in full.stderr
     committed = StoreReader(store).num_episodes
     assert f"Safe: the {committed} committed episodes are intact" in full.stderr
     assert committed >= 1 and validate(store) == []
-    result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "store", "recover", str(store)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_rl("store", "recover", str(store), timeout=120)
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert time.monotonic() - started < 120
 
@@ -159,27 +138,12 @@ os._exit(0)  # dies right after starting an episode: no frames to free
 """
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=120)
     (store / ".space_reserve").unlink()  # as if the writer could not even keep its reserve
-    with open(disk / "filler", "wb") as filler, pytest.raises(OSError, match="No space left"):
-        while True:
-            filler.write(b"\0" * 65536)
-            filler.flush()
-    result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "store", "recover", str(store)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    fill(disk)
+    result = run_rl("store", "recover", str(store), timeout=120)
     assert result.returncode == 3 and "Traceback" not in result.stderr  # disk full, as collect
     assert "recovery could not write its few KB of metadata" in result.stderr
     assert "Committed episodes are intact" in result.stderr
     (disk / "filler").unlink()
-    result = subprocess.run(
-        [sys.executable, "-m", "robot_learning.cli", "store", "recover", str(store)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_rl("store", "recover", str(store), timeout=120)
     assert result.returncode == 0 and "dropped uncommitted episode 0" in result.stdout
     assert validate(store) == []
