@@ -5,7 +5,9 @@ loader workers, on the same episodes stored sharded (the current layout) and a f
 frame (stores from before sharding), and (``s3``) the sharded store uploaded to an S3
 protocol server on 127.0.0.1 (moto, in this process), measured alternately. Goals from the
 issue: at least 1,000 samples/s with 2 workers; sharding must not read slower; from the
-object store with 2 workers at least half of local.
+object store with 2 workers at least half of local. The remote reader reads ahead whole
+shards into a cache of ``--remote-cache-mb`` per worker (0: range reads only); with
+``--workers 0`` the requests and bytes it fetched per sample are printed.
 
     python -m benchmarks.store_read [--samples 4000] [--layouts sharded,per-frame,s3]
 """
@@ -93,8 +95,14 @@ def build_store(path: Path, episodes: int, steps: int, shard_frames: int = SHARD
 
 
 def samples_per_second(
-    path: Path | str, workers: int, samples: int, batch_size: int, image_dtype: str
-) -> float:
+    path: Path | str,
+    workers: int,
+    samples: int,
+    batch_size: int,
+    image_dtype: str,
+    remote_cache_bytes: int | None = None,
+) -> tuple[float, str]:
+    """Samples/s, and (remote, no workers) what the reader fetched per sample."""
     dataset = SequenceDataset(
         path,
         obs_keys=["camera_front", "camera_wrist", "robot_state"],
@@ -103,6 +111,7 @@ def samples_per_second(
         action_horizon=16,
         normalization={"robot_state": "mean_std", "action": "min_max"},
         image_dtype=image_dtype,
+        remote_cache_bytes=remote_cache_bytes,
     )
     loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, drop_last=True)
     iterator = iter(loader)
@@ -116,7 +125,16 @@ def samples_per_second(
             iterator = iter(loader)
             continue
         count += len(batch["action"])
-    return count / (time.perf_counter() - start)
+    rate = count / (time.perf_counter() - start)
+    cache = dataset._readers[0].shard_cache if workers == 0 else None
+    if cache is None:
+        return rate, ""
+    seen = count + (2 + workers * 2) * batch_size  # warm-up batches included
+    return rate, (
+        f"; per sample {cache.requests / seen:.2f} requests, "
+        f"{cache.fetched_bytes / seen / 1e3:,.0f} kB fetched; shard cache "
+        f"{cache.bytes / 2**20:,.0f} of {cache.max_bytes / 2**20:,.0f} MiB"
+    )
 
 
 def main() -> None:
@@ -128,6 +146,9 @@ def main() -> None:
     parser.add_argument("--layouts", default="sharded,per-frame")
     parser.add_argument("--image-dtypes", default="uint8,float32")
     parser.add_argument("--workers", default="0,1,2")
+    parser.add_argument(
+        "--remote-cache-mb", type=int, default=None, help="per worker (default: the reader's)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="store_read_"))
     try:
@@ -150,13 +171,18 @@ def main() -> None:
         for image_dtype in args.image_dtypes.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
                 for layout in layouts:
-                    rate = samples_per_second(
-                        stores[layout], workers, args.samples, args.batch_size, image_dtype
+                    rate, fetched = samples_per_second(
+                        stores[layout],
+                        workers,
+                        args.samples,
+                        args.batch_size,
+                        image_dtype,
+                        None if args.remote_cache_mb is None else args.remote_cache_mb << 20,
                     )
                     print(
                         f"  {layout:<9} images {image_dtype:<7} workers={workers}: "
                         f"{rate:,.0f} samples/s (obs horizon 2, action horizon 16, "
-                        f"batch {args.batch_size})",
+                        f"batch {args.batch_size}){fetched}",
                         flush=True,
                     )
     finally:

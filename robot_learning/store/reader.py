@@ -25,8 +25,15 @@ class StoreReader:
     writer appends: it reads only below the commit point (``meta/episode_ends``).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, remote_cache_bytes: int | None = None
+    ) -> None:
+        """``remote_cache_bytes``: on a remote store, the budget for whole image shards read
+        ahead and kept in memory (default ``remote.DEFAULT_CACHE_BYTES``; 0: fetch frames
+        by range only). Ignored for local stores, which the page cache serves."""
         self.path = str(path)
+        self.remote_cache_bytes = remote_cache_bytes
+        self.shard_cache: Any = None  # remote.ShardCache, made at the first remote frame read
         self._store = layout.open_zarr_store(path, read_only=True)
         self._local_root = None if layout.is_remote(path) else layout.local_path(path)
         self._arrays: dict[str, zarr.Array] = {}
@@ -39,6 +46,7 @@ class StoreReader:
         self.schema_version, self.schema = layout.read_schema(self._root, self.path)
         self._arrays = {}
         self._frames: dict[str, Any] = {}  # key -> its frame files (or remote shards)
+        self.shard_cache = None  # a newer snapshot may see re-uploaded shards
         ends = self._read_meta(layout.EPISODE_ENDS)
         n = layout.committed_count(ends)
         self._stream_ends = {MAIN_STREAM: ends[:n].astype(np.int64)}
@@ -212,7 +220,14 @@ class StoreReader:
         if frames is None:
             from robot_learning.store.remote import RemoteShards  # fsspec: an optional extra
 
-            frames = self._frames[key] = RemoteShards(self.path, key, self.spec(key), array)
+            if self.shard_cache is None:
+                from robot_learning.store.remote import DEFAULT_CACHE_BYTES, ShardCache
+
+                budget = self.remote_cache_bytes
+                self.shard_cache = ShardCache(DEFAULT_CACHE_BYTES if budget is None else budget)
+            frames = self._frames[key] = RemoteShards(
+                self.path, key, self.spec(key), array, self.shard_cache
+            )
         return frames.read([int(r) for r in rows], out)
 
     def frame_files(self, key: str) -> Frames:

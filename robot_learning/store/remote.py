@@ -10,9 +10,17 @@ root metadata. A manifest at the remote root lists the immutable files already s
 interrupted upload resumes where it stopped; it is reset when the local store was rebuilt
 (migrate, compact). Object writes are atomic per object (S3 PUT), like renames locally.
 
-``RemoteShards`` reads frames of a sharded image key for ``StoreReader`` on a URL: shard
-indexes cached, and every frame of a batch fetched in one concurrent ``cat_ranges`` call
-(read-ahead of the whole batch) instead of one request after another.
+``RemoteShards`` reads frames of a sharded image key for ``StoreReader`` on a URL. Read-ahead
+at shard granularity: while the image shards being read fit in the reader's ``ShardCache``
+budget (estimated from the shards seen so far), a full shard (immutable once uploaded) is
+fetched whole in one request the first time any of its frames is needed and kept, so later
+samples from it decode from memory: each shard crosses the network once per worker. Object
+stores are bound by requests, not bytes (one 1-4 MB GET costs about what a 30 kB range GET
+does), so this is what lifts remote reads to near local ones. When the shards do not fit,
+a whole shard would mostly be evicted before its other frames are drawn (random windows
+over a large store), 100x the bytes for the same request count: then, as for the tail
+shard (it grows with later uploads), the frames of a batch are fetched by range in one
+concurrent ``cat_ranges`` call, neighbouring frames merged into one range.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import hashlib
 import json
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +58,7 @@ from robot_learning.store.schema import KeySpec
 MANIFEST = ".upload-manifest.json"
 _MERGE_GAP_BYTES = 1 << 16  # fetch the gap rather than start another request
 _MERGE_MAX_BYTES = 8 << 20
+DEFAULT_CACHE_BYTES = 512 << 20  # whole shards each reader (so each loader worker) keeps
 
 
 @dataclass
@@ -217,19 +227,80 @@ def _load_manifest(fs: fsspec.AbstractFileSystem, remote_root: str) -> dict:
         return {}
 
 
+class ShardCache:
+    """Whole shard files of a remote store, least recently used dropped past ``max_bytes``.
+
+    One per ``StoreReader``, shared by its image keys, so the budget bounds the reader's
+    memory (per loader worker: each worker opens its own reader). Counts what it fetched.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.requests = 0  # GETs issued for frames and shard indexes (through any cache)
+        self.fetched_bytes = 0
+        self.hits = self.misses = 0  # shard lookups
+        self.estimates: dict[str, int] = {}  # key -> bytes of its full shards (estimated)
+        self._shards: OrderedDict[str, tuple[bytes, np.ndarray]] = OrderedDict()
+
+    def get(self, path: str) -> tuple[bytes, np.ndarray] | None:
+        entry = self._shards.get(path)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._shards.move_to_end(path)
+        return entry
+
+    def fits(self) -> bool:
+        """Whether every full shard of the keys being read fits the budget (read-ahead)."""
+        return self.max_bytes > 0 and sum(self.estimates.values()) <= self.max_bytes
+
+    def put(self, path: str, blob: bytes, index: np.ndarray) -> None:
+        if len(blob) > self.max_bytes:
+            return  # larger than the whole budget: used for this batch only
+        self._shards[path] = (blob, index)
+        self.bytes += len(blob)
+        while self.bytes > self.max_bytes:
+            _, (old, _) = self._shards.popitem(last=False)
+            self.bytes -= len(old)
+
+
 class RemoteShards:
     """Frames of a sharded image key of a remote store, fetched a batch at a time."""
 
-    def __init__(self, url: str, key: str, spec: KeySpec, array: zarr.Array) -> None:
+    def __init__(
+        self, url: str, key: str, spec: KeySpec, array: zarr.Array, cache: ShardCache
+    ) -> None:
         self.fs, root = fsspec.core.url_to_fs(url)
         self.key, self.spec = key, spec
         self.directory = f"{root}/{layout.data_path(key)}"
         self.frames_per_shard = int(array.metadata.chunk_grid.chunk_shape[0])
         self.codec = FrameCodec(spec, frame_codecs(array), self.directory)
+        self.cache = cache
         self._prefix, self._suffix = chunk_key_parts(array, spec)
         self._index_bytes = 16 * self.frames_per_shard + 4
         self._full_shards = array.shape[0] // self.frames_per_shard  # immutable: cacheable
         self._indexes: dict[int, np.ndarray] = {}
+        self._sized: dict[int, int] = {}  # bytes of the full shards seen so far
+
+    def _saw(self, shard: int, size: int) -> None:
+        if shard < self._full_shards and shard not in self._sized:
+            self._sized[shard] = size
+            mean = sum(self._sized.values()) / len(self._sized)
+            self.cache.estimates[self.key] = int(mean * self._full_shards)
+
+    def _size_up(self, shard: int) -> None:
+        """A first estimate of the key's shard bytes: the size of one full shard (a HEAD)."""
+        if shard >= self._full_shards:
+            shard = self._full_shards - 1
+        if shard < 0:
+            return
+        self.cache.requests += 1
+        try:
+            self._saw(shard, int(self.fs.size(self.shard_path(shard))))
+        except FileNotFoundError:  # every frame of it the fill value
+            self._saw(shard, 0)
 
     def shard_path(self, shard: int) -> str:
         return f"{self.directory}/{self._prefix}/{shard}/{self._suffix}"
@@ -245,6 +316,8 @@ class RemoteShards:
             max_block=_MERGE_MAX_BYTES,
         )
         blocks = self.fs.cat_ranges(paths, starts, ends)
+        self.cache.requests += len(paths)
+        self.cache.fetched_bytes += sum(len(b) for b in blocks)
         spans: dict[str, list[tuple[int, int, bytes]]] = {}
         for path, start, end, block in zip(paths, starts, ends, blocks, strict=True):
             spans.setdefault(path, []).append((start, end, block))
@@ -254,8 +327,40 @@ class RemoteShards:
             out.append(block[start - block_start : end - block_start])
         return out
 
-    def read(self, rows: list[int], out: np.ndarray) -> np.ndarray:
-        shards = sorted({r // self.frames_per_shard for r in rows})
+    def _whole_shards(self, shards: list[int]) -> dict[int, tuple[bytes, np.ndarray]]:
+        """Full shards, each from the cache or fetched whole (all misses concurrently)."""
+        found: dict[int, tuple[bytes, np.ndarray]] = {}
+        for shard in shards:
+            entry = self.cache.get(self.shard_path(shard))
+            if entry is not None:
+                found[shard] = entry
+        missing = [s for s in shards if s not in found]
+        if not missing:
+            return found
+        paths = [self.shard_path(s) for s in missing]
+        blobs = self.fs.cat_ranges(paths, [0] * len(paths), [None] * len(paths), on_error="return")
+        self.cache.requests += len(paths)
+        for shard, path, blob in zip(missing, paths, blobs, strict=True):
+            if isinstance(blob, FileNotFoundError):  # every frame the fill value: no file
+                blob = b""
+                index = np.full((self.frames_per_shard, 2), EMPTY_ENTRY, dtype="<u8")
+            elif isinstance(blob, Exception):
+                raise StoreError(f"{path}: {blob}") from blob
+            else:
+                body = len(blob) - self._index_bytes
+                if body < 0:
+                    raise StoreCorruptError(
+                        f"{path}: {len(blob)} bytes, shorter than its shard index"
+                    )
+                index = parse_index(blob[body:], body, self.frames_per_shard, Path(path))
+            self.cache.fetched_bytes += len(blob)
+            self.cache.put(path, blob, index)
+            self._saw(shard, len(blob))
+            found[shard] = blob, index
+        return found
+
+    def _indexes_of(self, shards: list[int]) -> dict[int, np.ndarray]:
+        """Shard indexes (the tail's fetched afresh, full shards' cached)."""
         indexes = {s: self._indexes[s] for s in shards if s in self._indexes}
         missing = [s for s in shards if s not in indexes]
         if missing:
@@ -265,6 +370,7 @@ class RemoteShards:
                 [None] * len(missing),
                 on_error="return",
             )
+            self.cache.requests += len(missing)
             for shard, blob in zip(missing, blobs, strict=True):
                 if isinstance(blob, FileNotFoundError):
                     index = np.full((self.frames_per_shard, 2), EMPTY_ENTRY, dtype="<u8")
@@ -274,23 +380,48 @@ class RemoteShards:
                     index = parse_index(
                         blob, 2**62, self.frames_per_shard, Path(self.shard_path(shard))
                     )
+                    used = index[:, 0] != EMPTY_ENTRY
+                    body = int((index[used, 0] + index[used, 1]).max()) if used.any() else 0
+                    self._saw(shard, body + self._index_bytes)
+                    self.cache.fetched_bytes += len(blob)
                 indexes[shard] = index
                 if shard < self._full_shards:
                     self._indexes[shard] = index
+        return indexes
+
+    def read(self, rows: list[int], out: np.ndarray) -> np.ndarray:
+        shards = sorted({r // self.frames_per_shard for r in rows})
+        if self.key not in self.cache.estimates and self.cache.max_bytes > 0:
+            self._size_up(shards[0])
+        ahead = self.key in self.cache.estimates and self.cache.fits()
+        whole = self._whole_shards([s for s in shards if s < self._full_shards]) if ahead else {}
+        indexes = self._indexes_of([s for s in shards if s not in whole])
         wanted = []
         for i, row in enumerate(rows):
             shard, pos = divmod(row, self.frames_per_shard)
+            if shard in whole:
+                blob, index = whole[shard]
+                offset, length = (int(v) for v in index[pos])
+                if offset == EMPTY_ENTRY:
+                    out[i] = 0
+                else:
+                    self._decode(memoryview(blob)[offset : offset + length], rows[i], out[i])
+                continue
             offset, length = (int(v) for v in indexes[shard][pos])
             if offset == EMPTY_ENTRY:
                 out[i] = 0
             else:
                 wanted.append((i, self.shard_path(shard), offset, offset + length))
         if wanted:
-            for (i, path, *_), blob in zip(wanted, self._fetch(wanted), strict=True):
-                try:
-                    self.codec.decode(blob, out=out[i])
-                except Exception as exc:
-                    raise StoreCorruptError(
-                        f"{path}: frame {rows[i]} of key {self.key!r} does not decode ({exc})"
-                    ) from exc
+            for (i, *_), blob in zip(wanted, self._fetch(wanted), strict=True):
+                self._decode(blob, rows[i], out[i])
         return out
+
+    def _decode(self, data: bytes | memoryview, row: int, out: np.ndarray) -> None:
+        try:
+            self.codec.decode(data, out=out)
+        except Exception as exc:
+            shard = self.shard_path(row // self.frames_per_shard)
+            raise StoreCorruptError(
+                f"{shard}: frame {row} of key {self.key!r} does not decode ({exc})"
+            ) from exc

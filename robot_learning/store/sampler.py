@@ -49,7 +49,9 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
     week, say). Several stores share one set of normalization statistics, pooled over all
     their selected episodes; their keys must agree in shape and dtype. ``episodes`` is a
     list of indices for one store, one list per store for several; each sample then also
-    carries ``"store"``, the index of its store in ``path``.
+    carries ``"store"``, the index of its store in ``path``. ``remote_cache_bytes``: for
+    stores in object storage, the whole shards each store's reader keeps in memory in each
+    loader worker (see ``StoreReader``); read-ahead changes only speed, never the samples.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         image_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         normalization: Mapping[str, NormalizationMode] | None = None,
         image_dtype: Literal["uint8", "float32"] = "uint8",
+        remote_cache_bytes: int | None = None,
     ) -> None:
         if obs_horizon < 1 or action_horizon < 1:
             raise ValueError(
@@ -75,7 +78,8 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         if not self.paths:
             raise ValueError("no store given")
         self.path = self.paths[0]
-        readers = [StoreReader(p) for p in self.paths]
+        self.remote_cache_bytes = remote_cache_bytes
+        readers = [self._open(p) for p in self.paths]
         if episodes is not None and several and len(episodes) != len(readers):
             raise ValueError(f"episodes: {len(episodes)} lists for {len(readers)} stores")
         chosen = [
@@ -129,6 +133,9 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         self._lowdim = self._load_lowdim(readers, chosen)
         self._readers: list[StoreReader] | None = readers
         self._readers_pid = os.getpid()
+
+    def _open(self, path: str) -> StoreReader:
+        return StoreReader(path, remote_cache_bytes=self.remote_cache_bytes)
 
     def _load_lowdim(
         self, readers: list[StoreReader], chosen: list[list[int]]
@@ -185,7 +192,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         if self._readers is None or self._readers_pid != os.getpid():
             # reopened in each loader worker, forked ones too: a remote store's connections
             # belong to the event loop of the process that opened them
-            self._readers = [StoreReader(p) for p in self.paths]
+            self._readers = [self._open(p) for p in self.paths]
             self._readers_pid = os.getpid()
         index = np.asarray(indices, dtype=np.int64)
         anchor, start, stop = self._anchors[index].T

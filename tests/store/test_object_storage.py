@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import fsspec
 import numpy as np
 import pytest
 
 from robot_learning.store import StoreReader, StoreWriter
-from robot_learning.store.remote import upload, verify_upload
+from robot_learning.store.remote import ShardCache, upload, verify_upload
 from robot_learning.store.sampler import SequenceDataset, make_loader
 from tests.store import helpers
 
@@ -110,3 +111,100 @@ def test_training_reads_from_the_bucket_with_loader_workers(tmp_path, bucket):
     expected = local_set.get_batch(list(range(16)))
     for key in ("camera_front", "robot_state", "action"):
         np.testing.assert_array_equal(batch[key].numpy(), expected[key].numpy())
+
+
+class ServedRequests(logging.Handler):
+    """The GET and HEAD requests moto's server answered (its werkzeug request log)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.paths: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r"(?:GET|HEAD) (/\S+) HTTP", record.getMessage())  # colour codes
+        if found:
+            self.paths.append(found.group(1))
+
+    def frames(self) -> int:
+        return sum("/data/camera_" in p and not p.endswith("zarr.json") for p in self.paths)
+
+
+@pytest.fixture
+def served():
+    log = logging.getLogger("werkzeug")
+    handler, level = ServedRequests(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    yield handler
+    log.removeHandler(handler)
+    log.setLevel(level)
+
+
+def uploaded_store(tmp_path, url, episodes=4, length=6):
+    local = tmp_path / "s.zarr"
+    with StoreWriter(local, helpers.schema(), shard_frames=SHARD) as writer:
+        record(writer, range(episodes), length=length)
+    upload(local, f"{url}/s.zarr")
+    return local, f"{url}/s.zarr"
+
+
+def test_read_ahead_fetches_each_shard_once_and_reads_what_local_reads(tmp_path, bucket, served):
+    _, url = bucket
+    local, remote = uploaded_store(tmp_path, url)  # 24 rows: 6 full shards a key
+    keys = ("camera_front", "camera_depth")
+    here = StoreReader(local)
+    order = np.random.default_rng(0).permutation(here.num_steps).tolist()
+    batches = [order[i : i + 5] for i in range(0, len(order), 5)]
+    requests = {}
+    for budget in (None, 0):  # the default budget (all 12 shards fit), range reads only
+        reader = StoreReader(remote, remote_cache_bytes=budget)
+        for name in ("first", "second"):  # every frame in random order, twice
+            served.paths.clear()
+            for rows in batches:
+                for key in keys:
+                    np.testing.assert_array_equal(
+                        reader.read_frames(key, rows), here.read_frames(key, rows)
+                    )
+            requests[budget, name] = served.frames()
+        assert reader.shard_cache.requests == requests[budget, "first"] + requests[budget, "second"]
+    # one HEAD a key (a shard's size: they fit), then each shard fetched whole once
+    assert requests[None, "first"] == len(keys) + 12
+    assert requests[None, "second"] == 0  # served from memory
+    assert requests[0, "second"] >= len(batches) * len(keys)  # ranges: every batch goes out
+    assert requests[None, "first"] + requests[None, "second"] < requests[0, "first"] / 2
+
+
+def test_sampler_with_read_ahead_gives_local_samples_and_stays_in_budget(tmp_path, bucket):
+    _, url = bucket
+    local, remote = uploaded_store(tmp_path, url, episodes=5)  # 30 rows, 7 full shards a key
+    kwargs = dict(obs_keys=["camera_front", "camera_depth", "robot_state"], action_keys=["action"])
+    here = SequenceDataset(local, **kwargs)
+    indices = np.random.default_rng(1).permutation(len(here)).tolist()
+    shards = sorted(local.glob("data/camera_*/c/*/0/0*"), key=lambda p: p.stat().st_size)
+    for budget in (None, sum(p.stat().st_size for p in shards[:10])):  # all fit / 10 of 16
+        dataset = SequenceDataset(remote, remote_cache_bytes=budget, **kwargs)
+        for i in range(0, len(indices), 8):
+            got, want = dataset.get_batch(indices[i : i + 8]), here.get_batch(indices[i : i + 8])
+            assert got.keys() == want.keys()
+            for key in want:
+                np.testing.assert_array_equal(got[key].numpy(), want[key].numpy())
+        cache = dataset._readers[0].shard_cache
+        assert cache.bytes <= cache.max_bytes
+        if budget is None:
+            assert len(cache._shards) == 14  # every full shard of both keys, once
+        else:  # they do not fit: range reads once both keys are sized (the first key
+            # read may fetch its first batch's shards whole, before the second is sized)
+            assert len(cache._shards) <= 8 and all("camera_front" in p for p in cache._shards)
+
+
+def test_shard_cache_drops_the_least_recently_used_past_its_budget():
+    cache = ShardCache(max_bytes=10)
+    index = np.zeros((SHARD, 2), dtype="<u8")
+    cache.put("a", b"1234", index)
+    cache.put("b", b"5678", index)
+    assert cache.get("a") is not None  # a is now the most recently used
+    cache.put("c", b"90ab", index)  # 12 bytes > 10: b goes
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    assert cache.bytes == 8
+    cache.put("huge", b"x" * 11, index)  # over the whole budget: not kept
+    assert cache.get("huge") is None and cache.bytes == 8
