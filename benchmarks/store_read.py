@@ -7,7 +7,10 @@ protocol server on 127.0.0.1 (moto, in this process), measured alternately. Goal
 issue: at least 1,000 samples/s with 2 workers; sharding must not read slower; from the
 object store with 2 workers at least half of local. The remote reader reads ahead whole
 shards into a cache of ``--remote-cache-mb`` per worker (0: range reads only); with
-``--workers 0`` the requests and bytes it fetched per sample are printed.
+``--workers 0`` the requests and bytes it fetched per sample are printed. Before the local
+reads with N workers, the decode limit is measured in the same run: max(N, 1) processes
+decoding the store's frames (the same random frames, into a reused buffer) and nothing
+else; a sample needs 4 decodes (2 cameras x obs horizon 2).
 
     python -m benchmarks.store_read [--samples 4000] [--layouts sharded,per-frame,s3]
 """
@@ -94,6 +97,40 @@ def build_store(path: Path, episodes: int, steps: int, shard_frames: int = SHARD
             writer.commit(success=True)
 
 
+def _decode_for(blobs: list[bytes], seconds: float, start: float) -> int:
+    import imagecodecs
+
+    out = np.empty((H, W, 3), dtype=np.uint8)
+    while time.time() < start:  # all processes begin together
+        time.sleep(0.001)
+    count, stop = 0, start + seconds
+    while time.time() < stop:
+        for blob in blobs:
+            imagecodecs.jpeg8_decode(blob, out=out)
+        count += len(blobs)
+    return count
+
+
+def decode_limit(path: Path, processes: int, seconds: float = 3.0) -> float:
+    """Samples/s that decoding alone allows with ``processes`` processes at once."""
+    import multiprocessing
+
+    from robot_learning.store import StoreReader
+
+    reader = StoreReader(path)
+    rows = np.random.default_rng(0).integers(0, reader.num_steps, 64).tolist()
+    blobs = [
+        reader.frame_files(key).read_encoded(row)
+        for key in ("camera_front", "camera_wrist")
+        for row in rows
+    ]
+    start = time.time() + 0.5
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        counts = pool.starmap(_decode_for, [(blobs, seconds, start)] * processes)
+    elapsed = time.time() - start
+    return sum(counts) / elapsed / 4
+
+
 def samples_per_second(
     path: Path | str,
     workers: int,
@@ -170,6 +207,11 @@ def main() -> None:
             stores["s3"] = s3_copy(stores["sharded"])
         for image_dtype in args.image_dtypes.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
+                limit = decode_limit(stores["sharded"], max(workers, 1))
+                print(
+                    f"  decode limit, {max(workers, 1)} process(es): {limit:,.0f} samples/s",
+                    flush=True,
+                )
                 for layout in layouts:
                     rate, fetched = samples_per_second(
                         stores[layout],
@@ -182,7 +224,8 @@ def main() -> None:
                     print(
                         f"  {layout:<9} images {image_dtype:<7} workers={workers}: "
                         f"{rate:,.0f} samples/s (obs horizon 2, action horizon 16, "
-                        f"batch {args.batch_size}){fetched}",
+                        f"batch {args.batch_size}, {rate / limit:.0%} of the decode limit)"
+                        f"{fetched}",
                         flush=True,
                     )
     finally:
