@@ -30,9 +30,9 @@ from torch.utils.data import (
     Dataset,
     RandomSampler,
     SequentialSampler,
-    get_worker_info,
 )
 
+from robot_learning.store.batch_buffers import Batch, BufferPool, new_tensor
 from robot_learning.store.normalization import KeyStats, pool_stats, stats_for
 from robot_learning.store.reader import StoreReader
 from robot_learning.store.sample_windows import action_rows, anchors, observation_rows
@@ -181,10 +181,17 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {key: value[0] for key, value in self.get_batch([index]).items()}
 
-    def get_batch(self, indices: Sequence[int], *, images: bool = True) -> dict[str, torch.Tensor]:
+    def get_batch(
+        self,
+        indices: Sequence[int],
+        *,
+        images: bool = True,
+        buffers: BufferPool | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Samples ``indices`` already stacked: every tensor gets a leading batch axis B.
 
         ``images=False`` skips the image keys (statistics over low-dim windows are cheap).
+        ``buffers``: where a loader worker takes its image buffers from (``BatchedView``).
 
         Decoding a whole batch into one array skips the per-sample tensors and the stacking
         copy of the default collate; ``make_loader`` feeds it batches of indices.
@@ -203,7 +210,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
             if key in self.image_keys and not images:
                 continue
             batch[key] = (
-                self._images(key, obs)
+                self._images(key, obs, buffers)
                 if key in self.image_keys
                 else torch.from_numpy(self._lowdim[key][obs])
             )
@@ -216,7 +223,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         batch["step"] = torch.from_numpy(anchor - start)
         return batch
 
-    def _images(self, key: str, rows: np.ndarray) -> torch.Tensor:
+    def _images(self, key: str, rows: np.ndarray, buffers: BufferPool | None) -> torch.Tensor:
         """(B, To, C, H, W) frames of ``rows`` (B, To), decoded, scaled, transformed.
 
         Frames are decoded straight into one (B, To, H, W, C) buffer (in shared memory when
@@ -227,7 +234,8 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         spec = self._readers[0].spec(key)
         height, width = spec.shape[:2]
         channels = spec.shape[2] if len(spec.shape) == 3 else 1
-        buffer = _new_tensor((*rows.shape, height, width, channels), torch.uint8)
+        allocate = new_tensor if buffers is None else buffers.tensor
+        buffer = allocate((*rows.shape, height, width, channels), torch.uint8)
         frames = buffer.numpy().reshape(rows.size, *spec.shape)
         flat = rows.ravel()
         if len(self._readers) == 1:
@@ -241,7 +249,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
                 self._readers[i].read_frames(key, local, out=frames[begin:end])
         images = buffer.permute(0, 1, 4, 2, 3)
         if self.image_dtype == "float32":
-            scaled = _new_tensor(tuple(images.shape), torch.float32)
+            scaled = allocate(tuple(images.shape), torch.float32)
             images = torch.mul(images, 1.0 / 255.0, out=scaled)
         if self.image_transform is not None:
             images = torch.stack([self.image_transform(sample) for sample in images])
@@ -276,29 +284,23 @@ def _check_keys(
             )
 
 
-def _new_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """A contiguous tensor; in a DataLoader worker its storage is shared memory already,
-    so sending the batch to the main process copies nothing."""
-    if get_worker_info() is None:
-        return torch.empty(shape, dtype=dtype)
-    numel = int(np.prod(shape))
-    # what torch's own default_collate does for the batches it builds in workers
-    storage = torch.UntypedStorage._new_shared(numel * dtype.itemsize)
-    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
-
-
 class BatchedView(Dataset[dict[str, torch.Tensor]]):
     """Indexable by a list of sample indices (DataLoader with automatic batching off):
-    each item is a whole batch, decoded by ``get_batch``."""
+    each item is a whole batch, decoded by ``get_batch``.
+
+    Make it in the training process, before the loader starts its workers: each worker then
+    decodes into buffers it reuses once training has dropped the batch (``batch_buffers``).
+    """
 
     def __init__(self, dataset: SequenceDataset) -> None:
         self.dataset = dataset
+        self.buffers = BufferPool()
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return self.dataset.get_batch(indices)
+        return Batch(self.dataset.get_batch(indices, buffers=self.buffers))
 
 
 def make_loader(

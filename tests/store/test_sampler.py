@@ -149,3 +149,32 @@ def test_codecs_register_in_a_process_that_never_imports_the_package(store):
     )
     assert result.returncode == 0, result.stderr
     assert abs(int(result.stdout) - 70) <= 2
+
+
+def test_loader_workers_reuse_buffers_only_once_training_let_go(store):
+    """Workers decode into buffers they recycle; a batch still held (as a view, or only as a
+    numpy array of it) keeps its pixels, however many batches come after it."""
+    ds = SequenceDataset(
+        store, obs_keys=["camera"], action_keys=["action"], select={"source": "teleop"}
+    )
+    loader = make_loader(ds, batch_size=2, shuffle=False, num_workers=2)
+    held: list[tuple[list[int], object]] = []
+    batches = 0
+    for _ in range(6):  # epochs: ~27 batches a worker, more than it keeps buffers
+        for k, batch in enumerate(loader):
+            indices = [2 * k, 2 * k + 1][: len(batch["action"])]
+            expected = ds.get_batch(indices)["camera"]
+            assert torch.equal(batch["camera"], expected)
+            if batches % 4 == 0:
+                held.append((indices, batch["camera"].numpy()))  # the tensor itself dropped
+            elif batches % 4 == 1:
+                held.append((indices, batch["camera"][:, 1]))  # a view of it
+            batches += 1
+            del batch
+    assert int(loader.dataset.buffers.reused.sum()) > 0  # buffers did come back
+    for indices, kept in held:
+        expected = ds.get_batch(indices)["camera"]
+        if isinstance(kept, np.ndarray):
+            np.testing.assert_array_equal(kept, expected.numpy())
+        else:
+            assert torch.equal(kept, expected[:, 1])
