@@ -148,7 +148,7 @@ def samples_per_second(
         action_horizon=16,
         normalization={"robot_state": "mean_std", "action": "min_max"},
         image_dtype=image_dtype,
-        remote_cache_bytes=remote_cache_bytes,
+        **({} if remote_cache_bytes is None else {"remote_cache_bytes": remote_cache_bytes}),
     )
     loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, drop_last=True)
     iterator = iter(loader)
@@ -163,7 +163,10 @@ def samples_per_second(
             continue
         count += len(batch["action"])
     rate = count / (time.perf_counter() - start)
-    cache = dataset._readers[0].shard_cache if workers == 0 else None
+    pool = getattr(loader.dataset, "buffers", None)
+    if workers and pool is not None:
+        return rate, f"; batch buffers reused {int(pool.reused.sum()):,} times"
+    cache = getattr(dataset._readers[0], "shard_cache", None) if workers == 0 else None
     if cache is None:
         return rate, ""
     seen = count + (2 + workers * 2) * batch_size  # warm-up batches included

@@ -214,7 +214,8 @@ class ShardFiles(Frames):
             raise StoreCorruptError(f"{where}: unsupported shard index layout {sharding}")
         self._index_bytes = 16 * self.frames_per_shard + 4
         self._prefix, self._suffix = chunk_key_parts(array, spec)
-        self._indexes: dict[tuple[int, ...], np.ndarray] = {}
+        self._directory = str(self.directory)
+        self._indexes: dict[tuple[int, ...], list[list[int]]] = {}
         self._shard = -1  # the shard being appended to
         self._staged: list[bytes | None] = []  # its frames so far
         self._dirty = False  # staged frames not yet in its file
@@ -228,7 +229,7 @@ class ShardFiles(Frames):
     # ---------------------------------------------------------------------------- reading
     def read_encoded(self, row: int) -> bytes | None:
         shard, pos = divmod(row, self.frames_per_shard)
-        path = self.shard_path(shard)
+        path = f"{self._directory}/{self._prefix}/{shard}/{self._suffix}"  # no pathlib: hot path
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
@@ -239,11 +240,11 @@ class ShardFiles(Frames):
             cache_key = (shard, stat.st_ino, stat.st_size, stat.st_mtime_ns)
             index = self._indexes.get(cache_key)
             if index is None:
-                index = self._read_index(fd, stat.st_size, path)
+                index = self._read_index(fd, stat.st_size, path).tolist()  # plain ints: fast
                 if len(self._indexes) >= _MAX_CACHED_INDEXES:
                     self._indexes.clear()
                 self._indexes[cache_key] = index
-            offset, length = (int(v) for v in index[pos])
+            offset, length = index[pos]
             if offset == EMPTY_ENTRY:
                 return None
             data = os.pread(fd, length, offset)
@@ -253,7 +254,7 @@ class ShardFiles(Frames):
             raise StoreCorruptError(f"{path}: frame {row} is cut short ({len(data)}/{length} B)")
         return data
 
-    def _read_index(self, fd: int, size: int, path: Path) -> np.ndarray:
+    def _read_index(self, fd: int, size: int, path: Path | str) -> np.ndarray:
         if size < self._index_bytes:
             raise StoreCorruptError(f"{path}: {size} bytes, shorter than its shard index")
         raw = os.pread(fd, self._index_bytes, size - self._index_bytes)
@@ -315,7 +316,7 @@ def encode_shard(frames: Sequence[bytes | None], frames_per_shard: int) -> list[
     return parts
 
 
-def parse_index(raw: bytes, body: int, frames_per_shard: int, path: Path) -> np.ndarray:
+def parse_index(raw: bytes, body: int, frames_per_shard: int, path: Path | str) -> np.ndarray:
     if google_crc32c.value(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
         raise StoreCorruptError(f"{path}: shard index checksum mismatch (damaged file)")
     index = np.frombuffer(raw[:-4], dtype="<u8").reshape(frames_per_shard, 2)
