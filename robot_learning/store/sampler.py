@@ -132,6 +132,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         self._several = several
         self._lowdim = self._load_lowdim(readers, chosen)
         self._readers: list[StoreReader] | None = readers
+        self._scratches: dict[tuple, torch.Tensor] = {}
         self._readers_pid = os.getpid()
 
     def _open(self, path: str) -> StoreReader:
@@ -173,6 +174,7 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_readers"] = None  # reopened lazily in each worker process
+        state["_scratches"] = {}
         return state
 
     def __len__(self) -> int:
@@ -235,7 +237,9 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         height, width = spec.shape[:2]
         channels = spec.shape[2] if len(spec.shape) == 3 else 1
         allocate = new_tensor if buffers is None else buffers.tensor
-        buffer = allocate((*rows.shape, height, width, channels), torch.uint8)
+        shape = (*rows.shape, height, width, channels)
+        returned = self.image_dtype == "uint8" and self.image_transform is None
+        buffer = allocate(shape, torch.uint8) if returned else self._scratch(shape, torch.uint8)
         frames = buffer.numpy().reshape(rows.size, *spec.shape)
         flat = rows.ravel()
         if len(self._readers) == 1:
@@ -249,11 +253,26 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
                 self._readers[i].read_frames(key, local, out=frames[begin:end])
         images = buffer.permute(0, 1, 4, 2, 3)
         if self.image_dtype == "float32":
-            scaled = allocate(tuple(images.shape), torch.float32)
+            scaled_shape = tuple(images.shape)
+            scaled = (
+                allocate(scaled_shape, torch.float32)
+                if self.image_transform is None
+                else self._scratch(scaled_shape, torch.float32)
+            )
             images = torch.mul(images, 1.0 / 255.0, out=scaled)
         if self.image_transform is not None:
             images = torch.stack([self.image_transform(sample) for sample in images])
         return images
+
+    def _scratch(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A buffer this process reuses for what never leaves ``_images`` (intermediates
+        before scaling or a transform): batch buffers are for what the batch returns."""
+        tensor = self._scratches.get((shape, dtype))
+        if tensor is None:
+            if len(self._scratches) >= 4:  # shapes change rarely (a short last batch)
+                self._scratches.clear()
+            tensor = self._scratches[shape, dtype] = torch.empty(shape, dtype=dtype)
+        return tensor
 
 
 def _check_keys(

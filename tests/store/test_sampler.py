@@ -151,11 +151,16 @@ def test_codecs_register_in_a_process_that_never_imports_the_package(store):
     assert abs(int(result.stdout) - 70) <= 2
 
 
-def test_loader_workers_reuse_buffers_only_once_training_let_go(store):
+@pytest.mark.parametrize("image_dtype", ["uint8", "float32"])
+def test_loader_workers_reuse_buffers_only_once_training_let_go(store, image_dtype):
     """Workers decode into buffers they recycle; a batch still held (as a view, or only as a
     numpy array of it) keeps its pixels, however many batches come after it."""
     ds = SequenceDataset(
-        store, obs_keys=["camera"], action_keys=["action"], select={"source": "teleop"}
+        store,
+        obs_keys=["camera"],
+        action_keys=["action"],
+        select={"source": "teleop"},
+        image_dtype=image_dtype,
     )
     loader = make_loader(ds, batch_size=2, shuffle=False, num_workers=2)
     held: list[tuple[list[int], object]] = []
