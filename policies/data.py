@@ -24,6 +24,7 @@ from policies.normalization import FeatureStats, NormalizationStats
 from robot_learning.keys import ACTION, CONTROL_SOURCE, EE_POSE, GRIPPER_WIDTH
 from robot_learning.runtime.controllers import ControlSource
 from robot_learning.store import MAIN_STREAM, Source, StoreReader
+from robot_learning.store.batch_buffers import BufferPool
 from robot_learning.store.normalization import stats_for
 from robot_learning.store.sample_windows import split_episodes
 from robot_learning.store.sampler import SequenceDataset
@@ -94,9 +95,11 @@ class PolicyDataset(SequenceDataset):
     def attach_cache(self, cache: dict[str, torch.Tensor], row_index: np.ndarray) -> None:
         self._cache, self._cache_row = cache, row_index
 
-    def _images(self, key: str, rows: np.ndarray) -> torch.Tensor:
+    def _images(
+        self, key: str, rows: np.ndarray, buffers: BufferPool | None = None
+    ) -> torch.Tensor:
         if self._cache is None:
-            return super()._images(key, rows)
+            return super()._images(key, rows, buffers)
         return self._cache[key][torch.from_numpy(self._cache_row[rows])]
 
 

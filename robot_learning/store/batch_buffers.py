@@ -5,11 +5,14 @@ worker allocates is created, zeroed page by page by the kernel and unmapped agai
 here: ~20 ms per 29 MB, against ~25 ms to decode the 128 240x320 JPEG frames that fill it).
 So each worker keeps its last ``SLOTS`` batch buffers and reuses one once the process that
 received it no longer holds it. Every pooled buffer ends with a trailer (magic, pool token,
-slot); the process that unpickles a ``Batch`` watches each such storage and, when the
-storage dies (its last tensor, view or numpy array gone), sets the slot's flag in a small
-shared array. A worker reuses a buffer only when its flag is set, so a batch the training
-loop still holds is never written to. With ``pin_memory`` the pinned copy is what training
-holds, and the shared buffer comes back as soon as it is copied.
+slot, and a use number new at every use); the process that unpickles a ``Batch`` watches
+each such storage and, when the storage dies (its last tensor, view or numpy array gone),
+writes the use number into the slot's entry of a small shared array. A worker reuses a
+buffer only when that entry holds the buffer's current use number, so a batch the training
+loop still holds is never written to, even when a late release of an earlier worker's
+buffer (workers restart every epoch unless persistent) names the same slot. With
+``pin_memory`` the pinned copy is what training holds, and the shared buffer comes back as
+soon as it is copied.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from torch.utils.data import get_worker_info
 SLOTS = 8  # buffers each worker keeps, all image keys together
 MAX_WORKERS = 64  # workers beyond this allocate every batch afresh
 _MAGIC = 0x6261_7463_6862_7566  # "batchbuf"
-_TRAILER = 24  # magic, token, slot: int64 each
+_TRAILER = 32  # magic, token, slot, use: int64 each
 # token -> release flags, in the process that made them (gone with their pool)
 _OWNERS: weakref.WeakValueDictionary[int, torch.Tensor] = weakref.WeakValueDictionary()
 
@@ -36,14 +39,22 @@ class BufferPool:
 
     def __init__(self) -> None:
         self.token = int.from_bytes(os.urandom(7), "little")
-        self.flags = torch.zeros((MAX_WORKERS, SLOTS), dtype=torch.int32).share_memory_()
+        # the use number last released in each slot
+        self.flags = torch.zeros((MAX_WORKERS, SLOTS), dtype=torch.int64).share_memory_()
         self.reused = torch.zeros(MAX_WORKERS, dtype=torch.int64).share_memory_()
         _OWNERS[self.token] = self.flags
         self._buffers: list[torch.UntypedStorage] = []
+        self._uses: list[int] = []  # each buffer's current use number
+        self._count = 0
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_buffers": [], "_pid": None}
+        return {**self.__dict__, "_buffers": [], "_uses": [], "_pid": None}
+
+    def _next_use(self) -> int:
+        """Unique across this pool's workers and their restarts: pid and a counter."""
+        self._count += 1
+        return (os.getpid() << 32) | self._count
 
     def tensor(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """A contiguous tensor for a batch: from this worker's pool in a loader worker,
@@ -52,10 +63,10 @@ class BufferPool:
         if info is None or info.id >= MAX_WORKERS:
             return new_tensor(shape, dtype)
         if self._pid != os.getpid():  # a forked worker: the parent's buffers are not its own
-            self._buffers, self._pid = [], os.getpid()
+            self._buffers, self._uses, self._pid = [], [], os.getpid()
         size = -(-int(np.prod(shape)) * dtype.itemsize // 8) * 8 + _TRAILER
-        flags = self.flags[info.id]
-        free = [i for i, b in enumerate(self._buffers) if int(flags[i]) == 1]
+        released = self.flags[info.id].tolist()
+        free = [i for i, use in enumerate(self._uses) if released[i] == use]
         match = [i for i in free if self._buffers[i].nbytes() == size]
         if match:
             slot = match[0]
@@ -66,16 +77,18 @@ class BufferPool:
             if len(self._buffers) < SLOTS:
                 slot = len(self._buffers)
                 self._buffers.append(storage)
+                self._uses.append(0)
             elif free:  # a released buffer of another size makes room
                 slot = free[0]
                 self._buffers[slot] = storage
             else:
                 slot = -1  # every slot in use: this one is not pooled
-            trailer = torch.empty(0, dtype=torch.int64).set_(storage, (size - _TRAILER) // 8, (3,))
-            owner = -1 if slot < 0 else info.id * SLOTS + slot
-            trailer.copy_(torch.tensor([_MAGIC, self.token, owner]))
+        use = self._next_use()
         if slot >= 0:
-            flags[slot] = 0  # in use until the receiving process lets go
+            self._uses[slot] = use  # in use until the receiving process releases this use
+        trailer = torch.empty(0, dtype=torch.int64).set_(storage, (size - _TRAILER) // 8, (4,))
+        owner = -1 if slot < 0 else info.id * SLOTS + slot
+        trailer.copy_(torch.tensor([_MAGIC, self.token, owner, use]))
         return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
 
 
@@ -98,16 +111,16 @@ def _watch(storage: torch.UntypedStorage) -> None:
     size = storage.nbytes()
     if size < _TRAILER or size % 8:
         return
-    magic, token, slot = (
-        torch.empty(0, dtype=torch.int64).set_(storage, (size - _TRAILER) // 8, (3,)).tolist()
+    magic, token, slot, use = (
+        torch.empty(0, dtype=torch.int64).set_(storage, (size - _TRAILER) // 8, (4,)).tolist()
     )
     flags = _OWNERS.get(token) if magic == _MAGIC else None
     if flags is not None and slot >= 0:
-        weakref.finalize(storage, _release, flags, slot).atexit = False
+        weakref.finalize(storage, _release, flags, slot, use).atexit = False
 
 
-def _release(flags: torch.Tensor, slot: int) -> None:
-    flags.view(-1)[slot] = 1
+def _release(flags: torch.Tensor, slot: int, use: int) -> None:
+    flags.view(-1)[slot] = use
 
 
 def new_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:

@@ -225,7 +225,9 @@ class SequenceDataset(Dataset[dict[str, torch.Tensor]]):
         batch["step"] = torch.from_numpy(anchor - start)
         return batch
 
-    def _images(self, key: str, rows: np.ndarray, buffers: BufferPool | None) -> torch.Tensor:
+    def _images(
+        self, key: str, rows: np.ndarray, buffers: BufferPool | None = None
+    ) -> torch.Tensor:
         """(B, To, C, H, W) frames of ``rows`` (B, To), decoded, scaled, transformed.
 
         Frames are decoded straight into one (B, To, H, W, C) buffer (in shared memory when
@@ -311,7 +313,7 @@ class BatchedView(Dataset[dict[str, torch.Tensor]]):
     decodes into buffers it reuses once training has dropped the batch (``batch_buffers``).
     """
 
-    def __init__(self, dataset: SequenceDataset) -> None:
+    def __init__(self, dataset: SequenceDataset | Any) -> None:
         self.dataset = dataset
         self.buffers = BufferPool()
 
@@ -319,6 +321,8 @@ class BatchedView(Dataset[dict[str, torch.Tensor]]):
         return len(self.dataset)
 
     def __getitem__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        if not isinstance(self.dataset, SequenceDataset):  # any dataset with get_batch
+            return self.dataset.get_batch(indices)
         return Batch(self.dataset.get_batch(indices, buffers=self.buffers))
 
 

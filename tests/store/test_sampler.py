@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from robot_learning.store import Codec, KeySpec, StoreReader, StoreSchema, StoreWriter
 from robot_learning.store.normalization import compute_stats
 from robot_learning.store.sample_windows import split_episodes
-from robot_learning.store.sampler import ACTION_IS_PAD, SequenceDataset, make_loader
+from robot_learning.store.sampler import ACTION_IS_PAD, BatchedView, SequenceDataset, make_loader
 
 ROOT = Path(__file__).resolve().parents[2]
 LENGTHS = (5, 9, 4)
@@ -151,10 +151,13 @@ def test_codecs_register_in_a_process_that_never_imports_the_package(store):
     assert abs(int(result.stdout) - 70) <= 2
 
 
-@pytest.mark.parametrize("image_dtype", ["uint8", "float32"])
-def test_loader_workers_reuse_buffers_only_once_training_let_go(store, image_dtype):
+@pytest.mark.parametrize(
+    ("image_dtype", "persistent"), [("uint8", True), ("float32", True), ("uint8", False)]
+)
+def test_loader_workers_reuse_buffers_only_once_training_let_go(store, image_dtype, persistent):
     """Workers decode into buffers they recycle; a batch still held (as a view, or only as a
-    numpy array of it) keeps its pixels, however many batches come after it."""
+    numpy array of it) keeps its pixels, however many batches come after it, and the late
+    release of a batch from workers of an earlier epoch frees nothing of the new ones'."""
     ds = SequenceDataset(
         store,
         obs_keys=["camera"],
@@ -162,11 +165,17 @@ def test_loader_workers_reuse_buffers_only_once_training_let_go(store, image_dty
         select={"source": "teleop"},
         image_dtype=image_dtype,
     )
-    loader = make_loader(ds, batch_size=2, shuffle=False, num_workers=2)
+    loader = DataLoader(
+        BatchedView(ds),
+        batch_size=None,
+        sampler=BatchSampler(SequentialSampler(ds), batch_size=2, drop_last=False),
+        num_workers=2,
+        persistent_workers=persistent,
+    )
     held: list[tuple[list[int], object]] = []
-    batches = 0
+    batches, batch = 0, None
     for _ in range(6):  # epochs: ~27 batches a worker, more than it keeps buffers
-        for k, batch in enumerate(loader):
+        for k, batch in enumerate(loader):  # noqa: B007 (the last batch outlives its epoch)
             indices = [2 * k, 2 * k + 1][: len(batch["action"])]
             expected = ds.get_batch(indices)["camera"]
             assert torch.equal(batch["camera"], expected)
@@ -175,7 +184,6 @@ def test_loader_workers_reuse_buffers_only_once_training_let_go(store, image_dty
             elif batches % 4 == 1:
                 held.append((indices, batch["camera"][:, 1]))  # a view of it
             batches += 1
-            del batch
     assert int(loader.dataset.buffers.reused.sum()) > 0  # buffers did come back
     for indices, kept in held:
         expected = ds.get_batch(indices)["camera"]
