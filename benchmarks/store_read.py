@@ -7,8 +7,8 @@ protocol server on 127.0.0.1 (moto, in this process), measured alternately. Goal
 issue: at least 1,000 samples/s with 2 workers; sharding must not read slower; from the
 object store with 2 workers at least half of local. The remote reader reads ahead whole
 shards into a cache of ``--remote-cache-mb`` per worker (0: range reads only); with
-``--workers 0`` the requests and bytes it fetched per sample are printed. Before the local
-reads with N workers, the decode limit is measured in the same run: max(N, 1) processes
+``--workers 0`` the requests and bytes it fetched per sample are printed. Before and after
+the reads with N workers, the decode limit is measured in the same run: max(N, 1) processes
 decoding the store's frames (the same random frames, into a reused buffer) and nothing
 else; a sample needs 4 decodes (2 cameras x obs horizon 2).
 
@@ -111,7 +111,7 @@ def _decode_for(blobs: list[bytes], seconds: float, start: float) -> int:
     return count
 
 
-def decode_limit(path: Path, processes: int, seconds: float = 3.0) -> float:
+def decode_limit(path: Path, processes: int, seconds: float = 2.0) -> float:
     """Samples/s that decoding alone allows with ``processes`` processes at once."""
     import multiprocessing
 
@@ -210,11 +210,9 @@ def main() -> None:
             stores["s3"] = s3_copy(stores["sharded"])
         for image_dtype in args.image_dtypes.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
-                limit = decode_limit(stores["sharded"], max(workers, 1))
-                print(
-                    f"  decode limit, {max(workers, 1)} process(es): {limit:,.0f} samples/s",
-                    flush=True,
-                )
+                processes = max(workers, 1)
+                before = decode_limit(stores["sharded"], processes)
+                results = []
                 for layout in layouts:
                     rate, fetched = samples_per_second(
                         stores[layout],
@@ -224,6 +222,15 @@ def main() -> None:
                         image_dtype,
                         None if args.remote_cache_mb is None else args.remote_cache_mb << 20,
                     )
+                    results.append((layout, rate, fetched))
+                after = decode_limit(stores["sharded"], processes)
+                limit = (before + after) / 2  # the machine's load drifts: both sides
+                print(
+                    f"  decode limit, {processes} process(es): {limit:,.0f} samples/s "
+                    f"({before:,.0f} before, {after:,.0f} after the reads)",
+                    flush=True,
+                )
+                for layout, rate, fetched in results:
                     print(
                         f"  {layout:<9} images {image_dtype:<7} workers={workers}: "
                         f"{rate:,.0f} samples/s (obs horizon 2, action horizon 16, "

@@ -109,7 +109,7 @@ def _received(items: dict[str, Any]) -> Batch:
 
 def _watch(storage: torch.UntypedStorage) -> None:
     size = storage.nbytes()
-    if size < _TRAILER or size % 8:
+    if size < _TRAILER or size % 8 or not storage.is_shared():  # a copy (torch.load, deepcopy)
         return
     magic, token, slot, use = (
         torch.empty(0, dtype=torch.int64).set_(storage, (size - _TRAILER) // 8, (4,)).tolist()
