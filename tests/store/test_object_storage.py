@@ -208,3 +208,27 @@ def test_shard_cache_drops_the_least_recently_used_past_its_budget():
     assert cache.bytes == 8
     cache.put("huge", b"x" * 11, index)  # over the whole budget: not kept
     assert cache.get("huge") is None and cache.bytes == 8
+
+
+def test_read_ahead_of_a_shard_without_file_reads_the_fill_value(tmp_path, bucket):
+    _, url = bucket
+    local = tmp_path / "s.zarr"
+    with StoreWriter(local, helpers.schema(), shard_frames=SHARD) as writer:
+        for seed in range(3):  # the middle episode's frames are all zero: no shard file
+            data = helpers.episode(seed, SHARD)
+            if seed == 1:
+                data["camera_front"][:] = 0
+                data["camera_depth"][:] = 0
+            writer.begin_episode(source="teleop", task="lift")
+            writer.append_batch(data)
+            writer.commit(success=True)
+    assert not (local / "data/camera_front/c/1/0/0/0").exists()
+    upload(local, f"{url}/s.zarr")
+    remote, here = StoreReader(f"{url}/s.zarr"), StoreReader(local)
+    rows = [5, 0, 9, 4, 11, 6]
+    for key in ("camera_front", "camera_depth"):
+        for _ in range(2):  # sized, then read ahead
+            got = remote.read_frames(key, rows)
+            np.testing.assert_array_equal(got, here.read_frames(key, rows))
+        assert not got[[0, 3, 5]].any()
+    assert len(remote.shard_cache._shards) == 6  # the empty shards cached as such
