@@ -297,10 +297,13 @@ class RemoteShards:
         if shard < 0:
             return
         self.cache.requests += 1
+        path = self.shard_path(shard)
         try:
-            self._saw(shard, int(self.fs.size(self.shard_path(shard))))
+            self._saw(shard, int(self.fs.size(path)))
         except FileNotFoundError:  # every frame of it the fill value
             self._saw(shard, 0)
+        except OSError as exc:
+            raise StoreError(f"{path}: {exc}") from exc
 
     def shard_path(self, shard: int) -> str:
         return f"{self.directory}/{self._prefix}/{shard}/{self._suffix}"
@@ -391,6 +394,8 @@ class RemoteShards:
 
     def read(self, rows: list[int], out: np.ndarray) -> np.ndarray:
         shards = sorted({r // self.frames_per_shard for r in rows})
+        if not shards:
+            return out
         if self.key not in self.cache.estimates and self.cache.max_bytes > 0:
             self._size_up(shards[0])
         ahead = self.key in self.cache.estimates and self.cache.fits()
