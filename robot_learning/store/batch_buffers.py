@@ -45,16 +45,16 @@ class BufferPool:
         _OWNERS[self.token] = self.flags
         self._buffers: list[torch.UntypedStorage] = []
         self._uses: list[int] = []  # each buffer's current use number
-        self._count = 0
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_buffers": [], "_uses": [], "_pid": None}
 
-    def _next_use(self) -> int:
-        """Unique across this pool's workers and their restarts: pid and a counter."""
-        self._count += 1
-        return (os.getpid() << 32) | self._count
+    @staticmethod
+    def _next_use() -> int:
+        """Random, so unique across this pool's workers and their restarts (a pid and a
+        counter would repeat when a later worker gets an earlier one's pid)."""
+        return (int.from_bytes(os.urandom(8), "little") >> 2) | 1
 
     def tensor(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """A contiguous tensor for a batch: from this worker's pool in a loader worker,
