@@ -41,6 +41,7 @@ from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, Source, Sto
 log = logging.getLogger(__name__)
 
 _QUEUE_BATCHES = 8  # image batches in flight before append() applies back-pressure
+_Job = tuple[str, int, np.ndarray | list[np.ndarray]]  # key, first row, its rows
 
 
 @dataclass
@@ -119,7 +120,7 @@ class StoreWriter:
             self._release_writer_lock()
             raise
         self._errors: list[BaseException] = []
-        self._jobs: queue.Queue[tuple[str, int, np.ndarray] | None] = queue.Queue(_QUEUE_BATCHES)
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(_QUEUE_BATCHES)
         self._worker = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._worker.start()
 
@@ -454,13 +455,15 @@ class StoreWriter:
             pending = sum(len(p) for p in parts)
             if pending < self.image_batch_rows and not force:
                 continue
-            batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            # the rows as views of what append copied: concatenating them would copy every
+            # frame a second time (a third of the recorder's cost beyond encoding)
+            batch = [row for part in parts for row in part]
             start = self._base_rows[spec.stream] + ep.written.get(key, 0)
             ep.buffers[key] = []
             ep.written[key] = ep.written.get(key, 0) + len(batch)
             self._put_job((key, start, batch))
 
-    def _put_job(self, job: tuple[str, int, np.ndarray]) -> None:
+    def _put_job(self, job: _Job) -> None:
         while True:
             self._raise_worker_error()
             try:
@@ -482,7 +485,7 @@ class StoreWriter:
             finally:
                 self._jobs.task_done()
 
-    def _write_rows(self, key: str, start: int, batch: np.ndarray) -> None:
+    def _write_rows(self, key: str, start: int, batch: np.ndarray | list[np.ndarray]) -> None:
         array = self._arrays[key]
         stop = start + len(batch)
         spec = self.schema.keys[key]
