@@ -25,7 +25,34 @@ def check_rows(
     allow_nonfinite: bool,
 ) -> dict[str, np.ndarray]:
     """A batch of rows for ``stream`` checked and copied: every key in the stream's schema,
-    the same keys as the episode's first step (``expected_keys``), the same row count."""
+    the same keys as the episode's first step (``expected_keys``), the same row count.
+
+    When the keys are the first step's, stream and key names were checked then: only the
+    values are (the cheap path a 100 Hz state stream takes at every row)."""
+    keys = frozenset(rows)
+    if expected_keys is None or keys != expected_keys:
+        _check_keys(schema, rows, stream, keys, expected_keys, where)
+    checked, lengths = {}, set()
+    for key, value in rows.items():
+        spec = schema.keys[key]
+        checked[key] = check_value(value, spec, f"{where}, key {key!r}", allow_nonfinite)
+        lengths.add(len(checked[key]))
+    if len(lengths) != 1:
+        raise StoreInputError(
+            f"{where}, stream {stream!r}: keys have different row counts "
+            f"{ {k: len(v) for k, v in checked.items()} }"
+        )
+    return checked
+
+
+def _check_keys(
+    schema: StoreSchema,
+    rows: Mapping[str, Any],
+    stream: str,
+    keys: frozenset[str],
+    expected_keys: frozenset[str] | None,
+    where: str,
+) -> None:
     if stream not in schema.streams:
         raise StoreInputError(
             f"{where}: unknown stream {stream!r} (streams: {', '.join(schema.streams)})"
@@ -39,24 +66,12 @@ def check_rows(
             raise StoreInputError(
                 f"{where}: key {key!r} is not in stream {stream!r} of the schema (keys: {known})"
             )
-    keys = frozenset(rows)
     if expected_keys is not None and keys != expected_keys:
         missing, extra = sorted(expected_keys - keys), sorted(keys - expected_keys)
         raise StoreInputError(
             f"{where}, stream {stream!r}: keys differ from the episode's "
             f"first step (missing {missing}, unexpected {extra})"
         )
-    checked, lengths = {}, set()
-    for key, value in rows.items():
-        spec = schema.keys[key]
-        checked[key] = check_value(value, spec, f"{where}, key {key!r}", allow_nonfinite)
-        lengths.add(len(checked[key]))
-    if len(lengths) != 1:
-        raise StoreInputError(
-            f"{where}, stream {stream!r}: keys have different row counts "
-            f"{ {k: len(v) for k, v in checked.items()} }"
-        )
-    return checked
 
 
 def check_value(value: Any, spec: KeySpec, where: str, allow_nonfinite: bool) -> np.ndarray:

@@ -210,6 +210,11 @@ class StoreWriter:
             for k, spec in self.schema.keys.items()
             if spec.is_image
         }
+        self._image_keys = list(self._frames)
+        self._image_keys_of = {
+            s: [k for k in self._frames if self.schema.keys[k].stream == s]
+            for s in self.schema.streams
+        }
         self._ends = {s: self._root[layout.ends_path(s)] for s in self.schema.streams}
         self._info = self._root[layout.EPISODE_INFO]
         self._curation = self._root[layout.CURATION]
@@ -448,11 +453,12 @@ class StoreWriter:
 
     def _flush_images(self, ep: _OpenEpisode, stream: str | None, *, force: bool) -> None:
         """Hand buffered image rows to the background writer in batches."""
-        for key, parts in ep.buffers.items():
-            spec = self.schema.keys[key]
-            if not spec.is_image or (stream is not None and spec.stream != stream) or not parts:
+        for key in self._image_keys if stream is None else self._image_keys_of[stream]:
+            parts = ep.buffers.get(key)
+            if not parts:
                 continue
-            pending = sum(len(p) for p in parts)
+            spec = self.schema.keys[key]
+            pending = ep.rows[spec.stream] - ep.written.get(key, 0)  # a stream's keys go together
             if pending < self.image_batch_rows and not force:
                 continue
             # the rows as views of what append copied: concatenating them would copy every
