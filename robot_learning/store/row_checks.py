@@ -35,7 +35,7 @@ def check_rows(
     checked, lengths = {}, set()
     for key, value in rows.items():
         spec = schema.keys[key]
-        checked[key] = check_value(value, spec, f"{where}, key {key!r}", allow_nonfinite)
+        checked[key] = check_value(value, spec, where, allow_nonfinite, key=key)
         lengths.add(len(checked[key]))
     if len(lengths) != 1:
         raise StoreInputError(
@@ -74,20 +74,23 @@ def _check_keys(
         )
 
 
-def check_value(value: Any, spec: KeySpec, where: str, allow_nonfinite: bool) -> np.ndarray:
-    """Rows of one key, shaped (n, *spec.shape), as a C-ordered copy in the key's dtype."""
+def check_value(
+    value: Any, spec: KeySpec, where: str, allow_nonfinite: bool, *, key: str | None = None
+) -> np.ndarray:
+    """Rows of one key, shaped (n, *spec.shape), as a C-ordered copy in the key's dtype.
+    Errors name ``where`` and, when given, ``key``."""
     array = np.asarray(value)
     if array.shape[1:] != spec.shape:
         raise StoreInputError(
-            f"{where}: expected rows of shape {spec.shape}, got "
+            f"{_at(where, key)}: expected rows of shape {spec.shape}, got "
             f"{array.shape[1:]} (batch shape {array.shape})"
         )
-    target = np.dtype(spec.dtype)
+    target = spec.numpy_dtype
     if array.dtype != target and (
         array.dtype == object or not np.can_cast(array.dtype, target, casting="same_kind")
     ):
         raise StoreInputError(
-            f"{where}: expected dtype {target}, got {array.dtype} (no safe conversion)"
+            f"{_at(where, key)}: expected dtype {target}, got {array.dtype} (no safe conversion)"
         )
     # A copy the writer owns: camera drivers recycle their frame buffers, and rows wait in
     # memory until they are flushed.
@@ -95,7 +98,11 @@ def check_value(value: Any, spec: KeySpec, where: str, allow_nonfinite: bool) ->
     if spec.is_float and not allow_nonfinite and not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0]
         raise StoreInputError(
-            f"{where}: non-finite value (NaN/inf) in row {int(bad[0])} of this "
+            f"{_at(where, key)}: non-finite value (NaN/inf) in row {int(bad[0])} of this "
             "batch; pass allow_nonfinite=True to store it anyway"
         )
     return array
+
+
+def _at(where: str, key: str | None) -> str:
+    return where if key is None else f"{where}, key {key!r}"

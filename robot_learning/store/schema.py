@@ -109,9 +109,13 @@ class KeySpec:
         row_bytes = int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
         return int(min(4096, max(64, (1 << 20) // max(row_bytes, 1))))
 
-    @functools.cached_property  # asked at every appended row
+    @functools.cached_property  # asked at every appended row, as is numpy_dtype
     def is_float(self) -> bool:
-        return np.issubdtype(np.dtype(self.dtype), np.floating)
+        return np.issubdtype(self.numpy_dtype, np.floating)
+
+    @functools.cached_property
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

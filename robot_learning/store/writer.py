@@ -57,6 +57,7 @@ class _OpenEpisode:
     keys: dict[str, frozenset[str]] = field(default_factory=dict)  # stream -> keys it records
     buffers: dict[str, list[np.ndarray]] = field(default_factory=dict)  # key -> pending rows
     written: dict[str, int] = field(default_factory=dict)  # key -> rows handed to storage
+    where: str = ""  # "<store>: episode <index>", for errors
 
 
 class StoreWriter:
@@ -296,6 +297,7 @@ class StoreWriter:
             start_time_s=time.time() if start_time_s is None else float(start_time_s),
             notes=dict(notes or {}),
             calibration=dict(calibration or {}),
+            where=f"{self.path}: episode {index}",
         )
         with self._disk_full_as_error(f"starting episode {index}"):
             layout.update_meta_attrs(
@@ -329,10 +331,11 @@ class StoreWriter:
             rows,
             stream,
             expected_keys=ep.keys.get(stream),
-            where=f"{self.path}: episode {ep.index}",
+            where=ep.where,
             allow_nonfinite=self.allow_nonfinite,
         )
-        ep.keys[stream] = frozenset(checked)
+        if stream not in ep.keys:
+            ep.keys[stream] = frozenset(checked)
         n = len(next(iter(checked.values())))
         for key, value in checked.items():
             ep.buffers.setdefault(key, []).append(value)
