@@ -465,7 +465,7 @@ class StoreWriter:
             if pending < self.image_batch_rows and not force:
                 continue
             # the rows as views of what append copied: concatenating them would copy every
-            # frame a second time (a third of the recorder's cost beyond encoding)
+            # frame a second time (the largest part of what recording cost beyond encoding)
             batch = [row for part in parts for row in part]
             start = self._base_rows[spec.stream] + ep.written.get(key, 0)
             ep.buffers[key] = []
