@@ -373,7 +373,7 @@ def _copy_frames(key: str, array: zarr.Array, ranges: list, dest: Path, bar: tqd
             data = source.read_encoded(r)
             if not same and data is not None:
                 frame = source.codec.decode(data)
-                data = out.codec.encode(frame) if frame.any() else None
+                data = out.encode(frame)
                 if data is not None:
                     diff = out.codec.decode(data).astype(np.float64) - frame
                     squared += float(np.mean(diff**2))

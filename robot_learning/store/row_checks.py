@@ -25,7 +25,34 @@ def check_rows(
     allow_nonfinite: bool,
 ) -> dict[str, np.ndarray]:
     """A batch of rows for ``stream`` checked and copied: every key in the stream's schema,
-    the same keys as the episode's first step (``expected_keys``), the same row count."""
+    the same keys as the episode's first step (``expected_keys``), the same row count.
+
+    When the keys are the first step's, stream and key names were checked then: only the
+    values are (the cheap path a 100 Hz state stream takes at every row)."""
+    keys = frozenset(rows)
+    if expected_keys is None or keys != expected_keys:
+        _check_keys(schema, rows, stream, keys, expected_keys, where)
+    checked, lengths = {}, set()
+    for key, value in rows.items():
+        spec = schema.keys[key]
+        checked[key] = check_value(value, spec, where, allow_nonfinite, key=key)
+        lengths.add(len(checked[key]))
+    if len(lengths) != 1:
+        raise StoreInputError(
+            f"{where}, stream {stream!r}: keys have different row counts "
+            f"{ {k: len(v) for k, v in checked.items()} }"
+        )
+    return checked
+
+
+def _check_keys(
+    schema: StoreSchema,
+    rows: Mapping[str, Any],
+    stream: str,
+    keys: frozenset[str],
+    expected_keys: frozenset[str] | None,
+    where: str,
+) -> None:
     if stream not in schema.streams:
         raise StoreInputError(
             f"{where}: unknown stream {stream!r} (streams: {', '.join(schema.streams)})"
@@ -39,40 +66,31 @@ def check_rows(
             raise StoreInputError(
                 f"{where}: key {key!r} is not in stream {stream!r} of the schema (keys: {known})"
             )
-    keys = frozenset(rows)
     if expected_keys is not None and keys != expected_keys:
         missing, extra = sorted(expected_keys - keys), sorted(keys - expected_keys)
         raise StoreInputError(
             f"{where}, stream {stream!r}: keys differ from the episode's "
             f"first step (missing {missing}, unexpected {extra})"
         )
-    checked, lengths = {}, set()
-    for key, value in rows.items():
-        spec = schema.keys[key]
-        checked[key] = check_value(value, spec, f"{where}, key {key!r}", allow_nonfinite)
-        lengths.add(len(checked[key]))
-    if len(lengths) != 1:
-        raise StoreInputError(
-            f"{where}, stream {stream!r}: keys have different row counts "
-            f"{ {k: len(v) for k, v in checked.items()} }"
-        )
-    return checked
 
 
-def check_value(value: Any, spec: KeySpec, where: str, allow_nonfinite: bool) -> np.ndarray:
-    """Rows of one key, shaped (n, *spec.shape), as a C-ordered copy in the key's dtype."""
+def check_value(
+    value: Any, spec: KeySpec, where: str, allow_nonfinite: bool, *, key: str | None = None
+) -> np.ndarray:
+    """Rows of one key, shaped (n, *spec.shape), as a C-ordered copy in the key's dtype.
+    Errors name ``where`` and, when given, ``key``."""
     array = np.asarray(value)
     if array.shape[1:] != spec.shape:
         raise StoreInputError(
-            f"{where}: expected rows of shape {spec.shape}, got "
+            f"{_at(where, key)}: expected rows of shape {spec.shape}, got "
             f"{array.shape[1:]} (batch shape {array.shape})"
         )
-    target = np.dtype(spec.dtype)
+    target = spec.numpy_dtype
     if array.dtype != target and (
         array.dtype == object or not np.can_cast(array.dtype, target, casting="same_kind")
     ):
         raise StoreInputError(
-            f"{where}: expected dtype {target}, got {array.dtype} (no safe conversion)"
+            f"{_at(where, key)}: expected dtype {target}, got {array.dtype} (no safe conversion)"
         )
     # A copy the writer owns: camera drivers recycle their frame buffers, and rows wait in
     # memory until they are flushed.
@@ -80,7 +98,11 @@ def check_value(value: Any, spec: KeySpec, where: str, allow_nonfinite: bool) ->
     if spec.is_float and not allow_nonfinite and not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0]
         raise StoreInputError(
-            f"{where}: non-finite value (NaN/inf) in row {int(bad[0])} of this "
+            f"{_at(where, key)}: non-finite value (NaN/inf) in row {int(bad[0])} of this "
             "batch; pass allow_nonfinite=True to store it anyway"
         )
     return array
+
+
+def _at(where: str, key: str | None) -> str:
+    return where if key is None else f"{where}, key {key!r}"

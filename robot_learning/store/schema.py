@@ -12,6 +12,7 @@ their own per-episode ends. ``T`` is the number of rows of a stream in one episo
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -108,9 +109,13 @@ class KeySpec:
         row_bytes = int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
         return int(min(4096, max(64, (1 << 20) // max(row_bytes, 1))))
 
-    @property
+    @functools.cached_property  # asked at every appended row, as is numpy_dtype
     def is_float(self) -> bool:
-        return np.issubdtype(np.dtype(self.dtype), np.floating)
+        return np.issubdtype(self.numpy_dtype, np.floating)
+
+    @functools.cached_property
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

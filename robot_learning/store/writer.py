@@ -41,6 +41,7 @@ from robot_learning.store.schema import MAIN_STREAM, SCHEMA_VERSION, Source, Sto
 log = logging.getLogger(__name__)
 
 _QUEUE_BATCHES = 8  # image batches in flight before append() applies back-pressure
+_Job = tuple[str, int, np.ndarray | list[np.ndarray]]  # key, first row, its rows
 
 
 @dataclass
@@ -56,6 +57,7 @@ class _OpenEpisode:
     keys: dict[str, frozenset[str]] = field(default_factory=dict)  # stream -> keys it records
     buffers: dict[str, list[np.ndarray]] = field(default_factory=dict)  # key -> pending rows
     written: dict[str, int] = field(default_factory=dict)  # key -> rows handed to storage
+    where: str = ""  # "<store>: episode <index>", for errors
 
 
 class StoreWriter:
@@ -119,7 +121,7 @@ class StoreWriter:
             self._release_writer_lock()
             raise
         self._errors: list[BaseException] = []
-        self._jobs: queue.Queue[tuple[str, int, np.ndarray] | None] = queue.Queue(_QUEUE_BATCHES)
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(_QUEUE_BATCHES)
         self._worker = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._worker.start()
 
@@ -209,6 +211,11 @@ class StoreWriter:
             for k, spec in self.schema.keys.items()
             if spec.is_image
         }
+        self._image_keys = list(self._frames)
+        self._image_keys_of = {
+            s: [k for k in self._frames if self.schema.keys[k].stream == s]
+            for s in self.schema.streams
+        }
         self._ends = {s: self._root[layout.ends_path(s)] for s in self.schema.streams}
         self._info = self._root[layout.EPISODE_INFO]
         self._curation = self._root[layout.CURATION]
@@ -290,6 +297,7 @@ class StoreWriter:
             start_time_s=time.time() if start_time_s is None else float(start_time_s),
             notes=dict(notes or {}),
             calibration=dict(calibration or {}),
+            where=f"{self.path}: episode {index}",
         )
         with self._disk_full_as_error(f"starting episode {index}"):
             layout.update_meta_attrs(
@@ -323,10 +331,11 @@ class StoreWriter:
             rows,
             stream,
             expected_keys=ep.keys.get(stream),
-            where=f"{self.path}: episode {ep.index}",
+            where=ep.where,
             allow_nonfinite=self.allow_nonfinite,
         )
-        ep.keys[stream] = frozenset(checked)
+        if stream not in ep.keys:
+            ep.keys[stream] = frozenset(checked)
         n = len(next(iter(checked.values())))
         for key, value in checked.items():
             ep.buffers.setdefault(key, []).append(value)
@@ -447,20 +456,23 @@ class StoreWriter:
 
     def _flush_images(self, ep: _OpenEpisode, stream: str | None, *, force: bool) -> None:
         """Hand buffered image rows to the background writer in batches."""
-        for key, parts in ep.buffers.items():
-            spec = self.schema.keys[key]
-            if not spec.is_image or (stream is not None and spec.stream != stream) or not parts:
+        for key in self._image_keys if stream is None else self._image_keys_of[stream]:
+            parts = ep.buffers.get(key)
+            if not parts:
                 continue
-            pending = sum(len(p) for p in parts)
+            spec = self.schema.keys[key]
+            pending = ep.rows[spec.stream] - ep.written.get(key, 0)  # a stream's keys go together
             if pending < self.image_batch_rows and not force:
                 continue
-            batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            # the rows as views of what append copied: concatenating them would copy every
+            # frame a second time (the largest part of what recording cost beyond encoding)
+            batch = [row for part in parts for row in part]
             start = self._base_rows[spec.stream] + ep.written.get(key, 0)
             ep.buffers[key] = []
             ep.written[key] = ep.written.get(key, 0) + len(batch)
             self._put_job((key, start, batch))
 
-    def _put_job(self, job: tuple[str, int, np.ndarray]) -> None:
+    def _put_job(self, job: _Job) -> None:
         while True:
             self._raise_worker_error()
             try:
@@ -482,7 +494,7 @@ class StoreWriter:
             finally:
                 self._jobs.task_done()
 
-    def _write_rows(self, key: str, start: int, batch: np.ndarray) -> None:
+    def _write_rows(self, key: str, start: int, batch: np.ndarray | list[np.ndarray]) -> None:
         array = self._arrays[key]
         stop = start + len(batch)
         spec = self.schema.keys[key]

@@ -205,3 +205,24 @@ def test_caller_may_reuse_its_buffers_after_append(tmp_path):
     np.testing.assert_array_equal(out["camera_depth"], data["camera_depth"])
     np.testing.assert_array_equal(out["robot_state"], data["robot_state"])
     assert helpers.psnr(out["camera_front"], data["camera_front"]) > 35
+
+
+def test_only_all_zero_frames_are_left_as_the_fill(tmp_path):
+    """An all-zero frame stores nothing (zarr's fill value); a frame with one non-zero pixel
+    anywhere, also between the pixels sampled before a full scan, keeps its pixel."""
+    shape = (48, 64)
+    schema = StoreSchema(keys={"mask": KeySpec(shape, "uint8", Codec.RAW_IMAGE)})
+    positions = range(0, shape[0] * shape[1], 7)
+    frames = np.zeros((2 + len(positions), *shape), np.uint8)
+    for i, flat in enumerate(positions, start=2):
+        frames[i].reshape(-1)[flat] = 1 + i % 250  # frame 0 and 1 stay all zero
+    path = tmp_path / "fill.zarr"
+    with StoreWriter(path, schema) as writer:
+        writer.begin_episode(source="teleop", task="fill")
+        writer.append_batch({"mask": frames})
+        writer.commit(success=True)
+    reader = StoreReader(path)
+    np.testing.assert_array_equal(reader.read_episode(0)["mask"], frames)
+    files = reader.frame_files("mask")
+    assert files.read_encoded(0) is None and files.read_encoded(1) is None
+    assert all(files.read_encoded(i) is not None for i in range(2, len(frames)))
