@@ -69,6 +69,7 @@ from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, ParameterErro
 
 SILENCE_ACTIONS = ("pause", "end", "discard")
 HORIZON_S = 3.0  # history kept per stream
+COMMANDS_FLOWING_S = 0.1  # a command stream with a sample this recent is one steps wait for
 
 
 @dataclass
@@ -346,10 +347,16 @@ class RecorderNode:
         now = self.node.now_s()
         if self._check_silence(now):
             return
-        known = max(
-            self.camera_streams.arrived_until((self.joints, self.poses, self.fingers)),
-            now - self.max_wait_s,
-        )
+        streams = [self.joints, self.poses, self.fingers]
+        # Commands take a longer path (operator -> arm node -> here) than the state stamped
+        # beside them, so while they flow a step also waits for them: else a target stamped
+        # before the step could arrive after it was assembled (seen under load in CI).
+        streams += [
+            c
+            for c in (self.targets, self.grippers)
+            if c.newest_s is not None and c.newest_s > now - COMMANDS_FLOWING_S
+        ]
+        known = max(self.camera_streams.arrived_until(streams), now - self.max_wait_s)
         horizon = known if ep.end_s is None else min(known, ep.end_s)
         self._control_rows(ep, horizon)
         while ep.next_step_s <= horizon:
