@@ -110,3 +110,38 @@ def test_hand_back_resumes_the_policy_from_where_the_human_left_the_arm() -> Non
     # after hand-back the frozen policy holds the hand where the human left it
     after = np.array([s.ee_position for _, s, _, _ in steps[takeover.end_tick + 20 :]])
     assert np.abs(after - after[0]).max() < 2e-3
+
+
+class WatchedExpert(TeleopDevice):
+    """The scripted expert driving the arm with its twist changed by ``alter``, and a
+    simulated operator watching every tick (as it would beside a policy)."""
+
+    def __init__(self, workcell: Workcell, alter) -> None:
+        self.driver = workcell.make_expert(noise_m_s=0.0)
+        self.operator = SimulatedOperator(workcell.make_expert(noise_m_s=0.0), workcell.robot)
+        self.alter = alter
+
+    def read(self) -> TeleopCommand:
+        self.operator.read()
+        command = self.driver.read()
+        return TeleopCommand(command.timestamp_s, self.alter(command.twist), command.gripper_closed)
+
+
+def _watch(alter, seconds: float) -> SimulatedOperator:
+    with Workcell(task="lift", seed=5, cameras=("front",), image_size=(48, 64)) as workcell:
+        device = WatchedExpert(workcell, alter)
+        run_episode(workcell, seed=5, device=device, max_duration_s=seconds)
+    return device.operator
+
+
+def test_the_operator_lets_a_slower_hand_on_the_right_course_be() -> None:
+    # half the expert's speed, same direction: a speed-sensitive rule took over here
+    assert _watch(lambda twist: 0.5 * twist, seconds=4.0).reasons == []
+
+
+def test_the_operator_takes_over_a_hand_heading_sideways_and_says_why() -> None:
+    def sideways(twist):  # the expert's translation turned 90 degrees about z
+        return np.array([-twist[1], twist[0], twist[2], *twist[3:]])
+
+    reasons = _watch(sideways, seconds=3.0).reasons
+    assert reasons and reasons[0] == "drift"
