@@ -69,7 +69,7 @@ from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, ParameterErro
 
 SILENCE_ACTIONS = ("pause", "end", "discard")
 HORIZON_S = 3.0  # history kept per stream
-COMMANDS_FLOWING_S = 0.1  # a command stream with a sample this recent is one steps wait for
+COMMANDS_FLOWING_S = 0.1  # steps wait for a command stream whose newest sample is this recent
 
 
 @dataclass
