@@ -28,7 +28,19 @@ class DemoBudget:
     ros_timeout_s: float = 180.0  # for the graph to start and commit ros_episodes
     demos: int = 60
     hand_videos: int = 20
-    cameras: tuple[str, ...] = ("front", "side")  # MT-pi triangulates from two fixed views
+    # The robot demos film every view any policy uses; episodes keep their own camera sets
+    # in one store, so the hand videos add only the two fixed views they can film.
+    robot_cameras: tuple[str, ...] = ("front", "wrist", "side")
+    hand_cameras: tuple[str, ...] = ("front", "side")
+    policy_cameras: dict[str, tuple[str, ...]] = field(
+        # ACT and Diffusion see what their presets were tuned on (the issue's probe: front +
+        # wrist); MT-pi triangulates its tracks from the two fixed views.
+        default_factory=lambda: {
+            "act": ("front", "wrist"),
+            "diffusion": ("front", "wrist"),
+            "mtpi": ("front", "side"),
+        }
+    )
     image_size: tuple[int, int] = (72, 96)  # recorded = the sim presets' size: no resizing
     # training (sim presets of policies.registry), evaluation, intervention rounds
     train_steps: dict[str, int] = field(
@@ -49,6 +61,19 @@ class DemoBudget:
         missing = [p for p in POLICIES if self.train_steps.get(p, 0) < 1]
         if missing:
             raise ValueError(f"budget {self.name!r}: no training steps for {missing}")
+        unrecorded = {
+            p: c for p, c in self.policy_cameras.items() if not set(c) <= set(self.robot_cameras)
+        }
+        if unrecorded or set(self.policy_cameras) != set(POLICIES):
+            raise ValueError(
+                f"budget {self.name!r}: policy_cameras must name each of {POLICIES} with "
+                f"cameras among robot_cameras {self.robot_cameras}; got {self.policy_cameras}"
+            )
+        if not set(self.hand_cameras) <= set(self.robot_cameras):
+            raise ValueError(
+                f"budget {self.name!r}: hand_cameras {self.hand_cameras} must be among "
+                f"robot_cameras {self.robot_cameras} (MT-pi labels both from the same views)"
+            )
         if self.round_steps < 1:
             raise ValueError(f"budget {self.name!r}: round_steps must be >= 1")
         if min(self.demos, self.hand_videos, self.eval_episodes, self.deploy_episodes) < 1:

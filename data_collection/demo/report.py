@@ -173,9 +173,14 @@ def _budgets(data: dict, out: Path) -> str:
          f"{_fmt(budget['calibration_size'])} px, cameras "
          + ", ".join(budget["calibration_cameras"])],
         ["ROS 2 graph episodes", f"{budget['ros_episodes']} at {_fmt(budget['ros_size'])} px"],
-        ["scripted-expert demos", f"{budget['demos']} ({', '.join(budget['cameras'])} at "
+        ["scripted-expert demos", f"{budget['demos']} ({', '.join(budget['robot_cameras'])} at "
          f"{_fmt(budget['image_size'])} px)"],
-        ["hand videos", f"{budget['hand_videos']} at {_fmt(budget['image_size'])} px"],
+        ["hand videos", f"{budget['hand_videos']} ({', '.join(budget['hand_cameras'])} at "
+         f"{_fmt(budget['image_size'])} px)"],
+        ["cameras per policy", "; ".join(
+            f"{POLICY_LABELS.get(k, k)} {' + '.join(v)}"
+            for k, v in budget["policy_cameras"].items()
+        )],
         ["training steps (sim presets)", f"{steps}; batch {budget['batch_size']}"],
         ["evaluation episodes", f"{budget['eval_episodes']} per policy and round "
          + (f"(at most {budget['max_episode_s']} s each)" if budget["max_episode_s"]

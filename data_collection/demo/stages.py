@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from data_collection.demo.budgets import POLICIES, ROUNDS_POLICY, DemoBudget
 from robot_learning.errors import RobotLearningError
 
 if TYPE_CHECKING:  # torch loads when training starts, not when `rl` does
+    from policies.config import PolicyConfig
     from policies.train import TrainConfig
 
 HAND_SEED = 5000  # hand videos' scenes: apart from the demos' (0...) and evaluation seeds
@@ -178,7 +179,7 @@ def demos(run: DemoRun) -> dict[str, Any]:
             task=b.task,
             episodes=b.demos,
             store=run.store,
-            cameras=b.cameras,
+            cameras=b.robot_cameras,
             image_size=b.image_size,
             seed=0,
         )
@@ -207,12 +208,13 @@ def hand_videos(run: DemoRun) -> dict[str, Any]:
             task=b.task,
             episodes=b.hand_videos,
             store=run.store,
-            cameras=b.cameras,
+            cameras=b.hand_cameras,
             image_size=b.image_size,
             seed=HAND_SEED,
         )
     )
-    labels = label_store(LabelConfig(store=run.store))
+    # MT-pi's views only: the wrist camera moves with the gripper it would track
+    labels = label_store(LabelConfig(store=run.store, cameras=b.policy_cameras["mtpi"]))
     store = StoreReader(run.store).summary()
     return {
         "collect": asdict(summary),
@@ -236,7 +238,6 @@ def _store_figures(summary: dict[str, Any]) -> dict[str, Any]:
 # -- 4. training -------------------------------------------------------------------------------
 def training(run: DemoRun) -> dict[str, Any]:
     """``rl train --preset sim --steps N`` for ACT, Diffusion and MT-pi."""
-    from policies.registry import preset
     from policies.train import train
 
     b = run.budget
@@ -244,7 +245,7 @@ def training(run: DemoRun) -> dict[str, Any]:
     for name in POLICIES:
         tqdm.write(f"   {name}: {b.train_steps[name]} steps, batch {b.batch_size}")
         started = time.perf_counter()
-        result = train(train_config(run, name, b.train_steps[name]), preset(name, "sim"))
+        result = train(train_config(run, name, b.train_steps[name]), policy_preset(run, name))
         every = max(1, len(result.losses) // MAX_LOSS_POINTS)
         out[name] = {
             "steps": result.steps,
@@ -255,6 +256,15 @@ def training(run: DemoRun) -> dict[str, Any]:
             "checkpoint": run.relative(result.checkpoint),
         }
     return out
+
+
+def policy_preset(run: DemoRun, policy: str) -> PolicyConfig:
+    """The policy's ``sim`` preset on the cameras the budget gives it (``rl train --set
+    cameras=...``): the store holds every view, each policy trains on its own."""
+    from policies.registry import preset
+
+    cameras = tuple(f"camera_{c}" for c in run.budget.policy_cameras[policy])
+    return replace(preset(policy, "sim"), cameras=cameras)
 
 
 def train_config(run: DemoRun, policy: str, steps: int) -> TrainConfig:
@@ -310,14 +320,13 @@ def intervention_rounds(run: DemoRun, on_phase: Callable[[int, str], None]) -> d
     """``policies.intervention_rounds.run_rounds`` from the ACT checkpoint of stage 4: evaluate
     alone, deploy with the simulated operator (recorded into demos.zarr), retrain, ..."""
     from policies.intervention_rounds import RoundsConfig, run_rounds
-    from policies.registry import preset
     from robot_learning.store import StoreReader
 
     b = run.budget
     config = RoundsConfig(
         store=run.store,
         workdir=run.out / "rounds",
-        policy=preset(ROUNDS_POLICY, "sim"),
+        policy=policy_preset(run, ROUNDS_POLICY),
         task=b.task,
         rounds=b.rounds,
         eval_episodes=b.eval_episodes,

@@ -87,6 +87,12 @@ def test_every_stage_runs_with_a_header_and_writes_its_figures(demo):
         assert report["successes"] == sum(report["episode_success"])
         assert len(report["videos"]) == budget["frame_strips"]
         assert report["latency_ms"] and min(report["latency_ms"]) > 0
+        # one store, each policy on its own views (ACT with the wrist camera, MT-pi without)
+        features = json.loads((out / "runs" / policy / "checkpoint" / "features.json").read_text())
+        assert features["cameras"] == [f"camera_{c}" for c in budget["policy_cameras"][policy]]
+    demos = StoreReader(out / "demos.zarr")
+    human = demos.select(source=("human_video",))
+    assert human and all("camera_wrist" not in demos.episode(e).info.keys for e in human)
 
     # the deployment rollouts were recorded into the demonstrations' store, and retraining
     # (round 1) trained on them
