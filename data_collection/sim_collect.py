@@ -241,18 +241,8 @@ def register(sim_subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_task_options(items: list[str]) -> dict[str, str]:
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--task-option {item!r}: expected KEY=VALUE, e.g. targets=novel")
-        options[key] = value
-    return options
-
-
 def run(args: argparse.Namespace) -> int:
-    from robot_learning.sim.cli import parse_image_size
+    from robot_learning.sim.cli import parse_image_size, parse_task_options
 
     if args.embodiment == "hand":
         return run_hand(args)
@@ -284,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_hand(args: argparse.Namespace) -> int:
     from data_collection.sim_human import FIXED_CAMERAS, HandCollectConfig, collect_hand
-    from robot_learning.sim.cli import parse_image_size
+    from robot_learning.sim.cli import parse_image_size, parse_task_options
 
     if args.depth:
         raise InputError("--depth is not recorded for hand episodes (yet)")

@@ -168,6 +168,14 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--task", required=True, help="lift, push or stack")
+    p.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a task option, repeatable, as for rl sim collect (push: targets=novel "
+        "evaluates on targets only the hand videos showed)",
+    )
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument(
         "--seed",
@@ -201,6 +209,7 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from policies.evaluate import DEFAULT_EVAL_SEED, dumps, evaluate, format_report
+    from robot_learning.sim.cli import parse_task_options
 
     if args.episodes < 1:
         raise InputError(f"--episodes must be >= 1, got {args.episodes}")
@@ -220,6 +229,7 @@ def run_eval(args: argparse.Namespace) -> int:
         video_dir=args.video,
         progress=True,
         max_duration_s=args.max_duration,
+        task_options=parse_task_options(args.task_option),
     )
     print(dumps(report) if args.json else format_report(report))
     for path in report.videos if not args.json else []:

@@ -28,6 +28,8 @@ from robot_learning.runtime import Observation
 from robot_learning.runtime.controllers import PolicyController
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from robot_learning.sim.robot import SimServo
     from robot_learning.sim.workcell import Workcell
 
@@ -52,6 +54,7 @@ class EvalReport:
     reflexes: int = 0  # rollouts the arm stopped on a collision reflex (counted as failures)
     videos: list[str] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)  # every policy call (histograms)
+    task_options: dict[str, str] = field(default_factory=dict)  # e.g. push: targets=novel
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -79,6 +82,7 @@ def policy_workcell(
     seed: int,
     control_hz: float = 100.0,
     servo: SimServo | None = None,
+    task_options: Mapping[str, str] | None = None,
 ) -> tuple[Workcell, list[str]]:
     """A workcell rendering exactly the cameras, at the size, the policy was trained on."""
     from robot_learning.sim.workcell import Workcell
@@ -98,6 +102,7 @@ def policy_workcell(
         image_size=sizes.pop(),
         control_hz=control_hz,
         servo=servo,
+        task_options=task_options,
     )
     station = PolicyFeatures(
         cameras=features.cameras,
@@ -125,6 +130,7 @@ def evaluate(
     progress: bool = True,
     device: str = "cpu",
     max_duration_s: float | None = None,
+    task_options: Mapping[str, str] | None = None,
 ) -> EvalReport:
     from robot_learning.sim.rollout import run_episode, workcell_observer
 
@@ -140,7 +146,9 @@ def evaluate(
     features = policy.features
     # the policy's own execution defaults, with what the caller changes (rl eval's flags)
     execution = dataclasses.replace(policy.execution(), **(execution_changes or {}))
-    workcell, cameras = policy_workcell(policy, path, task=task, seed=seed)
+    workcell, cameras = policy_workcell(
+        policy, path, task=task, seed=seed, task_options=task_options
+    )
     with workcell:
         successes, reflexes, lengths, flags, latencies, written = 0, 0, [], [], [], []
         bar = tqdm(seeds, desc=f"eval {task}", unit="episode", disable=not progress)
@@ -198,6 +206,7 @@ def evaluate(
         reflexes=reflexes,
         videos=written,
         latency_ms=[round(float(x), 3) for x in ms],
+        task_options=dict(task_options or {}),
     )
 
 
@@ -217,8 +226,9 @@ def _write_strip(
 
 def format_report(report: EvalReport) -> str:
     lo, hi = report.ci95
+    options = "".join(f" {k}={v}" for k, v in report.task_options.items())
     return (
-        f"{report.task}: {report.successes}/{report.episodes} successful "
+        f"{report.task}{options}: {report.successes}/{report.episodes} successful "
         f"({100 * report.success_rate:.0f}%, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%), "
         f"episode length {np.mean(report.episode_length_s):.1f} s, "
         f"policy call p50 {report.latency_ms_p50:.1f} ms, p99 {report.latency_ms_p99:.1f} ms"

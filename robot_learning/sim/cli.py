@@ -34,6 +34,17 @@ def parse_image_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def parse_task_options(items: list[str]) -> dict[str, str]:
+    """Repeated ``--task-option KEY=VALUE`` (rl sim collect, rl eval) -> the task's options."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--task-option {item!r}: expected KEY=VALUE, e.g. targets=novel")
+        options[key] = value
+    return options
+
+
 def register_view(sim_subparsers: argparse._SubParsersAction) -> None:
     parser = sim_subparsers.add_parser(
         "view",

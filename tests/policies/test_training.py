@@ -271,6 +271,20 @@ def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
         timeout=120,
     )
     assert clash.returncode == 2 and "seeds [3] were used by training" in clash.stderr
+    # task options reach the evaluation scene (push targets only the hand videos showed)
+    novel = run_rl(
+        *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "push", "--episodes", "1"),
+        *("--task-option", "targets=novel", "--max-duration", "1", "--json"),
+        timeout=600,
+    )
+    assert novel.returncode == 0, novel.stderr[-3000:]
+    assert json.loads(novel.stdout)["task_options"] == {"targets": "novel"}
+    moon = run_rl(
+        *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "push", "--episodes", "1"),
+        *("--task-option", "targets=moon"),
+        timeout=120,
+    )
+    assert moon.returncode == 2 and "targets='moon'" in moon.stderr
 
 
 def test_training_reads_a_remote_store_through_fsspec(lift_store, tmp_path):
