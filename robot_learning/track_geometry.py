@@ -52,6 +52,10 @@ GRIPPER_MAX_WIDTH_M = 0.08
 DEFAULT_MAX_REPROJECTION_PX = 4.0
 DEFAULT_MIN_RAY_ANGLE_DEG = 3.0
 MIN_SPREAD_M = 0.004  # below this, keypoints are collinear for a rotation fit
+# What the rigid fit may rotate: "full" (Kabsch, MT-pi's), "yaw" (about the base z axis
+# only: top-down tabletop grasps, where the tilt three close keypoints give is mostly noise)
+# or "none" (translation only).
+ROTATION_FITS = ("full", "yaw", "none")
 
 
 class TrackGeometryError(ValueError):
@@ -300,11 +304,16 @@ def rigid_fit(
     weights: np.ndarray | None = None,
     *,
     min_spread_m: float = MIN_SPREAD_M,
+    rotation: str = "full",
 ) -> RigidFit:
     """Least-squares rotation + translation with ``target ~ R source + t`` (Kabsch/Umeyama,
     no scale). Points that are (nearly) collinear fix no rotation about their line: then the
     smallest rotation aligning the lines is returned, flagged ``degenerate`` (a closed gripper
-    keeps its twist instead of taking a random one)."""
+    keeps its twist instead of taking a random one). ``rotation`` (``ROTATION_FITS``) limits
+    the rotation to one about the base z axis ("yaw", the 2D Procrustes angle of the points'
+    horizontal offsets) or to none."""
+    if rotation not in ROTATION_FITS:
+        raise ValueError(f"rotation={rotation!r}; choose one of {ROTATION_FITS}")
     src = np.asarray(source, dtype=np.float64).reshape(-1, 3)
     dst = np.asarray(target, dtype=np.float64).reshape(-1, 3)
     if src.shape != dst.shape or len(src) < 2:
@@ -319,7 +328,15 @@ def rigid_fit(
     cs, cd = src - mu_s, dst - mu_d
     spread = np.linalg.svd(cs * np.sqrt(w)[:, None], compute_uv=False)
     degenerate = len(src) < 3 or spread[1] < min_spread_m * np.sqrt(w.max())
-    if degenerate:
+    if rotation != "full":
+        angle = 0.0
+        if rotation == "yaw":
+            cross = w @ (cs[:, 0] * cd[:, 1] - cs[:, 1] * cd[:, 0])
+            dot = w @ (cs[:, 0] * cd[:, 0] + cs[:, 1] * cd[:, 1])
+            angle = float(np.arctan2(cross, dot)) if abs(cross) + abs(dot) > 1e-15 else 0.0
+        R = mat_from_axis_angle(np.array([0.0, 0.0, 1.0]), angle)
+        degenerate = False
+    elif degenerate:
         line_s = np.linalg.svd(cs, full_matrices=False)[2][0]
         line_d = np.linalg.svd(cd, full_matrices=False)[2][0]
         if np.dot(cs @ line_s, cd @ line_d) < 0:  # same orientation along the line
@@ -376,6 +393,7 @@ def tracks_to_chunk(
     min_ray_angle_deg: float = DEFAULT_MIN_RAY_ANGLE_DEG,
     max_fit_rms_m: float = 0.02,
     rotation_smoothing_degree: int | None = None,
+    rotation_fit: str = "full",
 ):
     """A timed end-effector chunk from predicted future tracks.
 
@@ -390,7 +408,8 @@ def tracks_to_chunk(
     step's rotation from the current pose (a rotation vector) with a polynomial of degree d
     in time through zero at the observation (``smooth_rotations``): the rotation, which three
     keypoints a few centimetres apart fix poorly, averages its pixel noise over the chunk;
-    translations (the keypoints' centroid, well fixed) are left as fitted.
+    translations (the keypoints' centroid, well fixed) are left as fitted. ``rotation_fit``
+    (``ROTATION_FITS``) limits what the fit may rotate.
     Returns (ActionChunk, ChunkGeometry).
     """
     from robot_learning.runtime import ActionChunk
@@ -437,7 +456,7 @@ def tracks_to_chunk(
         if bad:
             problems.extend(bad)
             break
-        T_future, fit = future_ee_pose(T_now, current, points[h])
+        T_future, fit = future_ee_pose(T_now, current, points[h], rotation=rotation_fit)
         rms[h] = fit.rms_m
         if fit.rms_m > max_fit_rms_m:
             problems.append(

@@ -84,6 +84,24 @@ def test_rigid_fit_recovers_a_motion_and_keeps_the_twist_of_collinear_points():
     assert fit.degenerate and np.degrees(np.arccos((np.trace(fit.transform[:3, :3]) - 1) / 2)) < 0.1
 
 
+def test_rigid_fit_limited_to_yaw_or_to_translation():
+    source = gripper_keypoints(np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0]), 0.06)
+    yaw = make_transform(mat_from_rotvec([0.0, 0.0, 0.4]), [0.03, -0.02, -0.05])
+    fit = rigid_fit(source, transform_points(yaw, source), rotation="yaw")
+    assert fit.rms_m < 1e-9 and max(transform_error(fit.transform, yaw)) < 1e-6
+    # a tilt is not followed: the fit stays a turn about the vertical, the tilt in the residual
+    tilted = make_transform(mat_from_rotvec([0.2, 0.0, 0.4]), [0.03, -0.02, -0.05])
+    fit = rigid_fit(source, transform_points(tilted, source), rotation="yaw")
+    np.testing.assert_allclose(fit.transform[2, :3], [0.0, 0.0, 1.0], atol=1e-12)
+    assert fit.rms_m > 1e-3
+    moved = transform_points(tilted, source)
+    fit = rigid_fit(source, moved, rotation="none")
+    np.testing.assert_allclose(fit.transform[:3, :3], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(fit.transform[:3, 3], moved.mean(0) - source.mean(0), atol=1e-12)
+    with pytest.raises(ValueError, match="rotation='roll'"):
+        rigid_fit(source, moved, rotation="roll")
+
+
 def test_tracks_become_a_chunk_anchored_at_the_observation_time():
     start = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
     T0 = transform_from_pose(start[:3], start[3:])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from policies.config import NormMode, PolicyConfig
+from robot_learning.track_geometry import ROTATION_FITS
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 
@@ -47,6 +48,8 @@ class MotionTrackConfig(PolicyConfig):
     diffusion_step_embed_dim: int = 256
     num_train_timesteps: int = 100
     num_inference_steps: int = 16  # DDIM
+    # Draws denoised per prediction and averaged (each shared by the views): 1 is MT-pi's.
+    num_samples: int = 1
     beta_schedule: str = "squaredcos_cap_v2"
     clip_sample: bool = True
     # Image features -> condition (MT-pi's feature compressor: in -> in/2 -> embed_dim).
@@ -62,6 +65,9 @@ class MotionTrackConfig(PolicyConfig):
     # Fit the chunk's rotations with a cubic in time (benchmarks.track_geometry: at 1 px of
     # track noise the median rotation error halves, 6.2 -> 2.9 deg; noise-free bias < 2 deg).
     rotation_smoothing_degree: int | None = 3
+    # What the keypoints' rigid fit may rotate: "full" (MT-pi's), "yaw" (about the base's
+    # vertical only, for top-down tabletop grasps) or "none" (track_geometry.ROTATION_FITS).
+    rotation_fit: str = "full"
     max_camera_shift_m: float = 0.05  # station camera vs the training calibration
     max_camera_turn_deg: float = 5.0
 
@@ -84,6 +90,10 @@ class MotionTrackConfig(PolicyConfig):
                 f"num_inference_steps={self.num_inference_steps} must be in "
                 f"[1, {self.num_train_timesteps}]"
             )
+        if self.num_samples < 1:
+            problems.append(f"num_samples={self.num_samples} must be >= 1")
+        if self.rotation_fit not in ROTATION_FITS:
+            problems.append(f"rotation_fit={self.rotation_fit!r} (one of {ROTATION_FITS})")
         if self.beta_schedule not in BETA_SCHEDULES:
             problems.append(f"beta_schedule={self.beta_schedule!r} (one of {BETA_SCHEDULES})")
         if not 0.0 <= self.human_fraction < 1.0:

@@ -117,25 +117,34 @@ class MotionTrackModel(nn.Module):
         view: torch.Tensor,
         *,
         shared_noise: bool = False,
+        samples: int = 1,
     ) -> torch.Tensor:
         """(B, H, 2P + 2) normalized targets, DDIM-denoised from Gaussian noise.
         ``shared_noise``: one draw for the whole batch (the views of one observation), so
         that the deterministic DDIM steps lead every view to the same mode of a
-        multimodal future instead of each to its own."""
+        multimodal future instead of each to its own. ``samples`` > 1 denoises that many
+        draws in one batch and returns their mean: the pixel noise of one draw, which
+        triangulation turns into centimetres, shrinks (``num_samples`` in the config)."""
         cond = self.condition(self.embed(images), current, view)
         b = cond.shape[0]
         sample = torch.randn(
+            samples,
             1 if shared_noise else b,
             self.horizon,
             self.action_dim,
             device=cond.device,
             dtype=cond.dtype,
-        ).expand(b, -1, -1)
+        ).expand(samples, b, -1, -1)
+        sample = sample.reshape(samples * b, self.horizon, self.action_dim)
+        cond = cond.repeat(samples, 1)
         scheduler = self.sample_scheduler
         scheduler.set_timesteps(self.config.num_inference_steps, device=cond.device)
         for t in scheduler.timesteps:
-            sample = scheduler.step(self.unet(sample, t.expand(b), cond), t, sample).prev_sample
-        return sample.clamp(-1.0, 1.0) if self.config.clip_sample else sample
+            step = t.expand(samples * b)
+            sample = scheduler.step(self.unet(sample, step, cond), t, sample).prev_sample
+        if self.config.clip_sample:
+            sample = sample.clamp(-1.0, 1.0)
+        return sample.reshape(samples, b, self.horizon, self.action_dim).mean(0)
 
     def parameter_groups(self, lr: float, lr_backbone: float, weight_decay: float) -> list[dict]:
         backbone = [p for n, p in self.named_parameters() if n.startswith("encoder.")]

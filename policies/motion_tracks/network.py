@@ -113,7 +113,9 @@ class TrackNetwork(nn.Module):
         }
         coords, _ = encode_targets(batch, self.features, self.config, None)
         state = (coords.flatten(1).to(device) - self.state_shift) / self.state_scale
-        out = self.model.predict(prepared, state, view.to(device), shared_noise=True)
+        out = self.model.predict(
+            prepared, state, view.to(device), shared_noise=True, samples=self.config.num_samples
+        )
         out = out.double() * self.action_scale.double() + self.action_shift.double()
         deltas = out[..., : 2 * NUM_POINTS].reshape(k, -1, NUM_POINTS, 2)
         future = coords.double().to(device)[:, None] + deltas

@@ -183,6 +183,7 @@ class MotionTrackPolicy(Policy):
                 period_s=self.features.period_s,
                 max_reprojection_px=self.config.max_reprojection_px,
                 rotation_smoothing_degree=self.config.rotation_smoothing_degree,
+                rotation_fit=self.config.rotation_fit,
             )
         except TrackGeometryError as exc:
             # Predicted tracks that give no trustworthy motion: hold still (what the runtime's

@@ -148,6 +148,29 @@ def test_overfits_one_batch(track_store):
     assert after < before / 4, (before, after)
 
 
+def test_averaging_draws_narrows_the_predicted_tracks(track_store):
+    """num_samples > 1 denoises that many draws and averages them: the same observation's
+    predictions scatter less (an untrained model: its draws are nearly independent)."""
+    data = load_data(track_store)
+    obs = observation(track_store, 0, 10)
+    images = torch.stack([torch.from_numpy(obs[camera_key(c)]).permute(2, 0, 1) for c in CAMERAS])
+    points = gripper_keypoints(obs[EE_POSE], float(obs[GRIPPER_WIDTH]))
+    current = torch.from_numpy(
+        np.stack([v.project(points) for v in data.features.views().values()])
+    )
+    spread = {}
+    for samples in (1, 8):
+        config = tiny_config("mtpi", num_samples=samples)
+        torch.manual_seed(0)  # the same weights for both
+        network = TrackNetwork(config, data.features, data.statistics(config)).eval()
+        draws = []
+        for seed in range(6):
+            torch.manual_seed(100 + seed)
+            draws.append(network.predict_tracks(images, current)[0])
+        spread[samples] = float(torch.stack(draws).std(0).mean())
+    assert spread[8] < 0.6 * spread[1], spread
+
+
 def test_checkpoint_round_trip_and_the_chunk_it_acts_with(track_store, tmp_path):
     result = train_tiny_mtpi(track_store, tmp_path / "run", steps=3)
     assert len(result.losses) == 3 and all(np.isfinite(result.losses))
