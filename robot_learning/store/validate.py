@@ -95,7 +95,9 @@ def _check_groups(root: zarr.Group, schema: StoreSchema, where: str) -> list[Pro
 def _check_shard_files(reader: StoreReader) -> list[Problem]:
     """A shard file holding committed frames must exist: zarr reads a missing one as fill
     (all-black frames), so a lost file would otherwise pass as data. The writer leaves no
-    file only for a shard whose every frame is all zero."""
+    file only for a shard whose every frame is all zero, or that holds no frame at all: the
+    rows of episodes without that camera (a human video beside robot demos filmed with a
+    wrist camera) are not frames of it."""
     problems: list[Problem] = []
     if layout.is_remote(reader.path) or reader.num_episodes == 0:
         return problems
@@ -106,22 +108,35 @@ def _check_shard_files(reader: StoreReader) -> list[Problem]:
             continue  # _check_data names what is wrong with the array
         if not isinstance(files, ShardFiles):
             continue
-        committed = int(reader.stream_ends(spec.stream)[-1])
-        for shard in range(-(-committed // files.frames_per_shard)):
+        recorded = _recorded_rows(reader, key)
+        per_shard = files.frames_per_shard
+        for shard in range(-(-len(recorded) // per_shard)):
+            rows = np.flatnonzero(recorded[shard * per_shard : (shard + 1) * per_shard])
             path = files.shard_path(shard)
-            if not path.exists():
-                first = shard * files.frames_per_shard
-                last = min(first + files.frames_per_shard, committed) - 1
+            if len(rows) and not path.exists():
+                first, last = shard * per_shard + rows[0], shard * per_shard + rows[-1]
                 problems.append(
                     Problem(
                         f"no shard file for committed rows {first}..{last}: they read as all-black "
                         "frames; unless the camera recorded only black there, the file was lost",
-                        episode=reader.episode_of_row(first),
+                        episode=reader.episode_of_row(int(first)),
                         key=key,
                         file=str(path),
                     )
                 )
     return problems
+
+
+def _recorded_rows(reader: StoreReader, key: str) -> np.ndarray:
+    """(committed rows,) bool: the rows of ``key``'s stream that episodes recording it hold."""
+    stream = reader.spec(key).stream
+    recorded = np.zeros(int(reader.stream_ends(stream)[-1]), dtype=bool)
+    for index in range(reader.num_episodes):
+        episode = reader.episode(index)
+        if key in episode.info.keys:
+            start, stop = episode.rows[stream]
+            recorded[start:stop] = True
+    return recorded
 
 
 def _expected_codec(spec: KeySpec) -> str:

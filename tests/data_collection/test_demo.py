@@ -90,6 +90,8 @@ def test_every_stage_runs_with_a_header_and_writes_its_figures(demo):
         # one store, each policy on its own views (ACT with the wrist camera, MT-pi without)
         features = json.loads((out / "runs" / policy / "checkpoint" / "features.json").read_text())
         assert features["cameras"] == [f"camera_{c}" for c in budget["policy_cameras"][policy]]
+    hand = json.loads((out / "hand_videos.json").read_text())
+    assert hand["validate"] == []  # the store with and without the wrist camera is sound
     demos = StoreReader(out / "demos.zarr")
     human = demos.select(source=("human_video",))
     assert human and all("camera_wrist" not in demos.episode(e).info.keys for e in human)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import zarr
 
-from robot_learning.store import StoreReader, StoreWriter
+from robot_learning.store import StoreReader, StoreSchema, StoreWriter
 from robot_learning.store.frame_files import ShardFiles, is_sharded
 from robot_learning.store.layout import SHARD_FRAMES
 from robot_learning.store.validate import validate
@@ -107,3 +107,31 @@ def test_stores_from_before_sharding_still_read_and_append(tmp_path):
     )
     write(tmp_path / "new.zarr", [0], [2])
     assert SHARD_FRAMES > 1 and is_sharded(StoreReader(tmp_path / "new.zarr").array("camera_front"))
+
+
+def test_episodes_without_a_camera_need_no_shard_files_for_it(tmp_path):
+    """Robot demos with a camera, then human videos without it: whole shards of that camera's
+    rows hold no frame (no file is written) and the store is sound; a lost file holding real
+    frames is still found."""
+    path = tmp_path / "s.zarr"
+    write(path, [0, 1], [5, 4], shard_frames=SHARD)  # camera_front rows 0..8
+    full = helpers.schema()
+    without = StoreSchema(keys={k: v for k, v in full.keys.items() if k != "camera_front"})
+    with StoreWriter(path, without, shard_frames=SHARD) as writer:
+        for seed in (2, 3, 4):  # 15 rows without the camera: shards 3..5 hold no frame of it
+            writer.begin_episode(source="human_video", task="t")
+            data = helpers.episode(seed, 5)
+            del data["camera_front"]
+            writer.append_batch(data)
+            writer.commit(success=True)
+    write(path, [5], [3], shard_frames=SHARD)  # the camera again, rows 24..26
+    reader = StoreReader(path)
+    assert "camera_front" not in reader.episode(3).info.keys
+    files = reader.frame_files("camera_front")
+    assert not any(files.shard_path(shard).exists() for shard in (3, 4, 5))
+    assert validate(path) == []  # before: three "lost" shard files reported
+    assert reader.read_episode(5, ["camera_front"])["camera_front"].shape == (3, 48, 64, 3)
+    files.shard_path(6).unlink()  # rows 24..26: episode 5's frames
+    problems = validate(path)
+    assert len(problems) == 1 and "no shard file for committed rows 24..26" in str(problems[0])
+    assert problems[0].episode == 5
