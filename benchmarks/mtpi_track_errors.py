@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from policies.motion_tracks.data import episode_views
 from policies.motion_tracks.policy import MotionTrackPolicy
-from robot_learning.keys import EE_POSE, GRIPPER_WIDTH, camera_name
+from robot_learning.keys import EE_POSE, GRIPPER_WIDTH, camera_name, track_key
 from robot_learning.store import StoreReader
 from robot_learning.track_geometry import (
     ROTATION_FITS,
-    CameraView,
     TrackGeometryError,
     gripper_keypoints,
     tracks_to_chunk,
@@ -38,10 +38,6 @@ from robot_learning.track_geometry import (
 
 AHEAD = (1, 5, 10, 15)  # steps ahead reported
 ROBOT_SOURCES = ("teleop", "policy", "intervention")
-
-
-def track_key(camera: str) -> str:
-    return camera.replace("camera_", "track_")
 
 
 def main() -> int:
@@ -68,17 +64,11 @@ def main() -> int:
         raise SystemExit(f"{args.store}: no robot episodes to compare with")
     px, still, position = ({h: [] for h in AHEAD} for _ in range(3))
     fitted = refused = 0
-    keys = [*cameras, *map(track_key, cameras), EE_POSE, GRIPPER_WIDTH]
+    tracks_of = {c: track_key(camera_name(c)) for c in cameras}
+    keys = [*cameras, *tracks_of.values(), EE_POSE, GRIPPER_WIDTH]
     with torch.no_grad():
         for episode in episodes:
-            info = reader.episode(episode).info
-            where = f"{args.store}: episode {episode}"
-            views = {
-                c: CameraView.from_episode(
-                    camera_name(c), info.calibration.get(camera_name(c)), where=where
-                )
-                for c in cameras
-            }
+            views = episode_views(reader, episode, cameras)
             data = reader.read_episode(episode, keys)
             poses, widths = data[EE_POSE], data[GRIPPER_WIDTH]
             for t in range(0, len(poses) - horizon, args.every):
@@ -92,7 +82,7 @@ def main() -> int:
                 current = torch.stack([torch.from_numpy(views[c].project(points)) for c in cameras])
                 tracks, grasp, _ = network.predict_tracks(frames, current)
                 for i, c in enumerate(cameras):
-                    truth = data[track_key(c)]
+                    truth = data[tracks_of[c]]
                     for h in AHEAD:
                         if h <= horizon:
                             error = np.linalg.norm(tracks[i, h - 1].numpy() - truth[t + h], axis=-1)

@@ -123,7 +123,7 @@ class _Episode:
     terminal: np.ndarray  # (T,)
 
 
-def _episode_views(
+def episode_views(
     reader: StoreReader, episode: int, cameras: Sequence[str]
 ) -> dict[str, CameraView]:
     info = reader.episode(episode).info
@@ -156,7 +156,7 @@ def _load_episode(reader: StoreReader, episode: int, cameras: Sequence[str]) -> 
     state = np.stack([data[track_state_key(n)] for n in names], axis=1).astype(np.uint8)
     if human:  # retarget onto the gripper's structure, then into each view
         retargeted = retarget_hand_points(data[TRACK_POINTS_3D])
-        views = _episode_views(reader, episode, cameras)
+        views = episode_views(reader, episode, cameras)
         tracks = np.stack(
             [
                 views[c].project(retargeted.reshape(-1, 3)).reshape(-1, NUM_POINTS, 2)
@@ -486,7 +486,7 @@ def _training_calibration(
         views = []
         for e in episodes:
             try:
-                views.append(_episode_views(reader, e, [cam])[cam])
+                views.append(episode_views(reader, e, [cam])[cam])
             except TrackGeometryError as exc:
                 raise TrackDataError(str(exc)) from None
         poses = np.stack([v.T_base_camera for v in views])
