@@ -10,7 +10,9 @@ values, as in DETR and the original ACT. Every decoder layer feeds the next and 
 layer's output (after a final LayerNorm) produces the actions: the paper's depth, where the
 original code silently used the first decoder layer only. As in DETR the decoder input is
 zeros (the queries live in ``query_pos``), so the first layer's self-attention only ever
-sees a constant and adds one (its weights get no gradient); every other weight learns.
+reads one value vector and, without dropout, adds a constant (its query and key weights then
+get no gradient); every other weight learns. That layer computes its self-attention from one
+set of attention weights for the whole batch instead of a full attention per sample.
 """
 
 from __future__ import annotations
@@ -111,11 +113,12 @@ class DecoderLayer(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,
+        x: torch.Tensor | None,
         query_pos: torch.Tensor,
         memory: torch.Tensor,
         memory_pos: torch.Tensor,
     ) -> torch.Tensor:
+        """``x`` None: the decoder's input, zeros as in DETR (see ``_self_attend_zeros``)."""
         keys = memory + memory_pos
 
         def self_attend(h: torch.Tensor) -> torch.Tensor:
@@ -125,9 +128,41 @@ class DecoderLayer(nn.Module):
         def cross_attend(h: torch.Tensor) -> torch.Tensor:
             return self.cross_attn(h + query_pos, keys, memory, need_weights=False)[0]
 
-        x = self._residual(0, x, self_attend)
+        if x is None:
+            out = self.drops[0](self._self_attend_zeros(memory.shape[0], query_pos))
+            x = out if self.pre_norm else self.norms[0](out)
+        else:
+            x = self._residual(0, x, self_attend)
         x = self._residual(1, x, cross_attend)
         return self._residual(2, x, self.ff)
+
+    def _self_attend_zeros(self, batch: int, query_pos: torch.Tensor) -> torch.Tensor:
+        """Self-attention of all-zero inputs, (batch, H, D): what ``self_attn`` gives, cheaper.
+
+        Every token's value is the same vector v, so query i's output is out_proj(s_i * v)
+        per head, s_i the row sum of its (dropped-out) attention weights: 1 in eval mode.
+        Queries and keys depend on ``query_pos`` only, so one (heads, H, H) softmax serves
+        the whole batch; dropout then draws a mask per sample as ``self_attn`` would. Saves
+        the batch's four (B * H, D) x (D, D) projections and their gradients.
+        """
+        attn = self.self_attn
+        d, heads = attn.embed_dim, attn.num_heads
+        zeros = query_pos.new_zeros(d)
+        h = self.norms[0](zeros) if self.pre_norm else zeros  # the layer's (constant) input
+        w_q, w_k, w_v = attn.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = attn.in_proj_bias.chunk(3)
+        qk = h + query_pos.reshape(-1, d)  # (H, D)
+        q = F.linear(qk, w_q, b_q).unflatten(-1, (heads, -1)).transpose(0, 1)  # (heads, H, hd)
+        k = F.linear(qk, w_k, b_k).unflatten(-1, (heads, -1)).transpose(0, 1)
+        weights = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d // heads), dim=-1)
+        if self.training and attn.dropout > 0:
+            weights = F.dropout(weights.expand(batch, -1, -1, -1), attn.dropout)
+        row_sums = weights.sum(-1).transpose(-1, -2)  # (..., H, heads)
+        value = F.linear(h, w_v, b_v).unflatten(-1, (heads, -1))  # (heads, hd)
+        # out_proj(concat_h s_h v_h) = sum_h s_h (W_o[:, h] v_h) + b_o
+        per_head = torch.einsum("dhk,hk->hd", attn.out_proj.weight.unflatten(1, (heads, -1)), value)
+        out = row_sums @ per_head + attn.out_proj.bias  # (..., H, D)
+        return out.expand(batch, -1, -1)
 
 
 class TransformerEncoder(nn.Module):
@@ -169,11 +204,12 @@ class TransformerDecoder(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,
         query_pos: torch.Tensor,
         memory: torch.Tensor,
         memory_pos: torch.Tensor,
     ) -> torch.Tensor:
+        """The decoder's input is zeros (DETR): the queries live in ``query_pos``."""
+        x = None
         for layer in self.layers:  # each layer's output is the next one's input
             x = layer(x, query_pos, memory, memory_pos)
         return self.norm(x)
@@ -275,14 +311,7 @@ class ACTModel(ChunkModel):
 
     def _decode(self, images: torch.Tensor, state: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         memory, memory_pos = self._memory(images[:, -1], state[:, -1], z)
-        queries = torch.zeros(
-            memory.shape[0],
-            self.shapes.horizon,
-            memory.shape[-1],
-            device=memory.device,
-            dtype=memory.dtype,
-        )
-        out = self.decoder(queries, self.query_pos[None], memory, memory_pos)
+        out = self.decoder(self.query_pos[None], memory, memory_pos)
         return self.action_head(out)
 
     # -- ChunkModel -----------------------------------------------------------------------

@@ -195,3 +195,45 @@ def test_cvae_encoder_computes_only_the_cls_output_it_reads(pre_norm: bool) -> N
     first = model.vae_encoder(x, pos, pad, first_only=True)
     assert first.shape == (3, 1, 32)
     torch.testing.assert_close(first[:, 0], full[:, 0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_first_decoder_layer_attends_its_zero_input_as_the_full_attention_would(
+    pre_norm: bool,
+) -> None:
+    """The shortcut for the decoder's zero input: same outputs and gradients as attending
+    B copies of zeros, and with dropout the same distribution."""
+    model = build(pre_norm=pre_norm, dropout=0.3)
+    layer = model.decoder.layers[0]
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():  # MHA starts with zero biases: give every term a value
+        for p in layer.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g))
+    b, h, d = 3, 10, 32
+    query_pos = torch.randn(1, h, d, generator=g, requires_grad=True)
+    memory, memory_pos = torch.randn(b, 5, d, generator=g), torch.randn(1, 5, d, generator=g)
+
+    def run(x: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        out = layer(x, query_pos, memory, memory_pos)
+        grads = torch.autograd.grad((out * memory[:, :1]).sum(), [query_pos, *layer.parameters()])
+        return out, list(grads)
+
+    layer.eval()
+    full, full_grads = run(torch.zeros(b, h, d))
+    short, short_grads = run(None)
+    torch.testing.assert_close(short, full, rtol=1e-5, atol=1e-5)
+    for a, e in zip(short_grads, full_grads, strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)  # q, k: zero up to rounding
+
+    layer.train()  # dropout: one mask per sample over the attention weights, as self_attn
+    n = 4000
+    with torch.no_grad():
+        shortcut = layer._self_attend_zeros(n, query_pos)
+        h_in = layer.norms[0](torch.zeros(n, h, d)) if pre_norm else torch.zeros(n, h, d)
+        q = h_in + query_pos
+        reference = layer.self_attn(q, q, h_in, need_weights=False)[0]
+    assert shortcut.shape == reference.shape == (n, h, d)
+    assert shortcut[0].ne(shortcut[1]).any()  # masks differ between samples
+    spread = reference.std(0)
+    assert ((shortcut.mean(0) - reference.mean(0)).abs() < 0.1 * spread + 1e-4).all()
+    torch.testing.assert_close(shortcut.std(0), spread, rtol=0.1, atol=1e-4)
