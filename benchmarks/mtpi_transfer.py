@@ -3,9 +3,10 @@ of the MT-pi issue, each from one store.
 
 - ``few-shot`` (lift): 10 scripted robot demos (seeds 0-9) + ``--hand-videos`` hand videos
   (seeds from 5000). MT-pi learns from both; ACT and Diffusion from the same 10 robot demos.
-- ``transfer`` (push): the robot demos' targets lie in the ``robot`` region only, the hand
-  videos' only in the ``novel`` region (``sim/tasks/push.py``); MT-pi learns from both,
-  Diffusion from the robot demos; both are evaluated on ``targets=novel``.
+- ``transfer-lift`` and ``transfer-push``: a variation only the hand videos show. The robot
+  demos' cubes (lift) or targets (push) lie in the ``robot`` region only, the hand videos'
+  only in the ``novel`` one (``sim/tasks/lift.py``, ``sim/tasks/push.py``); MT-pi learns
+  from both, Diffusion from the robot demos; both are evaluated on the novel region.
 
 The robot demos film front, wrist and side (96x128), the hand videos front and side; the
 store keeps each episode's cameras. MT-pi trains on front + side (it triangulates), ACT and
@@ -15,7 +16,8 @@ side; evaluation on 50 seeds from 100000 that no episode used.
 
 Hours on the 2-core CPU: ``--work DIR`` keeps stores, checkpoints and reports, and a rerun
 only does what is missing. Prints one table; every number is also in DIR/*.json.
-Run: ``python -m benchmarks.mtpi_transfer [--comparisons few-shot transfer] [--episodes 50]``.
+Run: ``python -m benchmarks.mtpi_transfer [--comparisons few-shot transfer-lift ...]
+[--episodes 50]``.
 """
 
 from __future__ import annotations
@@ -34,11 +36,19 @@ HAND_CAMERAS = ("front", "side")
 POLICY_CAMERAS = {"mtpi": HAND_CAMERAS, "act": ("front", "wrist"), "diffusion": ("front", "wrist")}
 HAND_SEED = 5000
 
+
+def _transfer(task: str, option: str) -> tuple:
+    """Robot demos in the robot region, hand videos and evaluation in the novel one."""
+    robot, novel = [f"{option}=robot"], [f"{option}=novel"]
+    return (task, robot, novel, novel, ("diffusion",))
+
+
 # comparison -> (task, robot demos' task options, hand videos' options, evaluation options,
 #                the robot-only policies beside MT-pi)
 COMPARISONS = {
     "few-shot": ("lift", [], [], [], ("act", "diffusion")),
-    "transfer": ("push", ["targets=robot"], ["targets=novel"], ["targets=novel"], ("diffusion",)),
+    "transfer-lift": _transfer("lift", "objects"),
+    "transfer-push": _transfer("push", "targets"),
 }
 
 
@@ -111,11 +121,11 @@ def main() -> int:
             report = evaluate(checkpoints[policy], task, args.episodes, options(eval_opts),
                               args.work / f"eval_{policy}_{name}.json")  # fmt: skip
             rows.append((name, task + "".join(f" {o}" for o in eval_opts), policy, report))
-    print(f"\n{'comparison':10} {'evaluated on':20} {'policy':10} {'success':>9} {'95% CI':>11}")
+    print(f"\n{'comparison':13} {'evaluated on':20} {'policy':10} {'success':>9} {'95% CI':>11}")
     for name, where, policy, r in rows:
         lo, hi = r["ci95"]
         print(
-            f"{name:10} {where:20} {policy:10} {r['successes']:>4}/{r['episodes']:<4} "
+            f"{name:13} {where:20} {policy:10} {r['successes']:>4}/{r['episodes']:<4} "
             f"{100 * lo:>4.0f}-{100 * hi:<4.0f}%"
         )
     return 0

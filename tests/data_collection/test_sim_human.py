@@ -8,6 +8,7 @@ import pytest
 
 from data_collection.motion_tracks.cameras import EpisodeCamera
 from robot_learning.keys import HAND_LANDMARKS_3D, HANDS, camera_key
+from robot_learning.sim.tasks.lift import OBJECT_REGIONS_Y_M
 from robot_learning.sim.tasks.push import TARGET_REGIONS_Y_M
 from robot_learning.store import Source, StoreReader
 from robot_learning.store.validate import validate
@@ -75,6 +76,18 @@ def test_novel_push_targets_lie_where_robot_region_targets_never_do():
     assert max(ys["robot"]) < low - 0.05
 
 
+def test_novel_lift_cubes_lie_where_robot_region_cubes_never_do():
+    from robot_learning.sim.workcell import Workcell
+
+    ys = {}
+    for region in ("robot", "novel"):
+        with Workcell(task="lift", cameras=("front",), task_options={"objects": region}) as w:
+            ys[region] = [float(w.task.cube.position[1]) for s in range(15) if w.reset(s)]
+    low, high = OBJECT_REGIONS_Y_M["novel"]
+    assert all(low <= y <= high for y in ys["novel"])
+    assert max(ys["robot"]) < low - 0.05
+
+
 def test_bad_hand_collections_are_refused(tmp_path, capsys):
     store = tmp_path / "x.zarr"
     assert sim_collect(store, "--cameras", "front", "wrist", "--episodes", "1", hand=True) == 2
@@ -84,3 +97,6 @@ def test_bad_hand_collections_are_refused(tmp_path, capsys):
     options = ("--task", "push", "--task-option", "targets=moon", "--episodes", "1")
     assert sim_collect(store, *options) == 2
     assert "targets='moon'" in capsys.readouterr().err
+    options = ("--task", "lift", "--task-option", "objects=sky", "--episodes", "1")
+    assert sim_collect(store, *options) == 2
+    assert "objects='sky'" in capsys.readouterr().err

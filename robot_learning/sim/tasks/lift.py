@@ -16,6 +16,16 @@ CUBE = "cube"
 CUBE_HALF_SIZE_M = 0.025
 LIFT_HEIGHT_M = 0.10
 
+# Where the cube may start (base frame y, metres), by the task option ``objects``: "any" (the
+# default: the whole table), "robot" (the right half, y < 0) and "novel" (the far left,
+# y > 0.08). Robot demos collected with objects=robot never see a cube in the novel region,
+# so a policy that picks it there learnt that from human videos (MT-pi's transfer check).
+OBJECT_REGIONS_Y_M: dict[str, tuple[float, float]] = {
+    "any": (-0.2, 0.2),
+    "robot": (-0.2, 0.0),
+    "novel": (0.08, 0.2),
+}
+
 
 class PickExpert(ScriptedExpert):
     """Approach a cube from above, grasp it across two faces, lift it to ``carry_z_m``."""
@@ -100,6 +110,14 @@ class LiftTask(Task):
     description = "grasp the red cube and lift it 10 cm above the table"
     max_duration_s = 15.0
 
+    def __init__(self, objects: str = "any") -> None:
+        super().__init__()
+        if objects not in OBJECT_REGIONS_Y_M:
+            raise ValueError(
+                f"lift: objects={objects!r}; choose one of {', '.join(OBJECT_REGIONS_Y_M)}"
+            )
+        self.objects = objects
+
     def add_objects(self, worldbody: ET.Element, asset: ET.Element) -> None:
         add_cube(worldbody, name=CUBE, half_size_m=CUBE_HALF_SIZE_M, rgba="0.85 0.15 0.1 1")
 
@@ -108,7 +126,8 @@ class LiftTask(Task):
         self.cube = FreeBody(model, data, CUBE)
 
     def reset(self, rng: np.random.Generator) -> None:
-        xy = sample_xy(rng)
+        y_low, y_high = OBJECT_REGIONS_Y_M[self.objects]
+        xy = sample_xy(rng, low=(0.4, y_low), high=(0.62, y_high))  # "any": draws as before
         self.cube.place(np.array([*xy, CUBE_HALF_SIZE_M]), rng.uniform(-np.pi / 4, np.pi / 4))
 
     def is_success(self) -> bool:
