@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.policy_success import RL, evaluate, run
+from benchmarks.policy_success import evaluate, run, train_runs
 
 ROBOT_CAMERAS = ("front", "wrist", "side")
 HAND_CAMERAS = ("front", "side")
@@ -73,30 +71,17 @@ def build_store(work: Path, name: str, demos: int, hand_videos: int) -> Path:
 
 
 def train_all(work: Path, name: str, store: Path, policies: tuple[str, ...], steps: int | None):
-    """Every policy of the comparison, two at a time, one thread each."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    """Every policy of the comparison on its own cameras, two at a time, one thread each."""
     outs = {p: work / f"{p}_{name}" for p in policies}
-    todo = [p for p in policies if not (outs[p] / "checkpoint" / "manifest.json").exists()]
-    while todo:
-        batch, todo = todo[:2], todo[2:]
-        procs = []
-        for policy in batch:
-            cameras = json.dumps(
-                [f"camera_{c}" for c in POLICY_CAMERAS[policy]], separators=(",", ":")
-            )
-            cmd = RL + ["train", "--policy", policy, "--preset", "sim", "--store", str(store),
-                        "--out", str(outs[policy]), "--cache-images", "--val-every", "2000",
-                        "--checkpoint-every", "2000", "--set", f"cameras={cameras}"]  # fmt: skip
-            if steps:
-                cmd += ["--steps", str(steps)]
-            print("$ rl " + " ".join(cmd[len(RL) :]), flush=True)
-            log = (work / f"{policy}_{name}.log").open("w")  # noqa: SIM115 (closed after wait)
-            procs.append((subprocess.Popen(cmd, env=env, stderr=log), log, policy))
-        for proc, log, policy in procs:
-            code = proc.wait()
-            log.close()
-            if code:
-                raise SystemExit(f"{policy} training failed (exit {code}); see {log.name}")
+    runs = {}
+    for policy in policies:
+        cameras = json.dumps([f"camera_{c}" for c in POLICY_CAMERAS[policy]], separators=(",", ":"))
+        runs[outs[policy]] = [
+            *("--policy", policy, "--preset", "sim", "--store", str(store), "--cache-images"),
+            *("--val-every", "2000", "--checkpoint-every", "2000", "--set", f"cameras={cameras}"),
+            *(["--steps", str(steps)] if steps else []),
+        ]
+    train_runs(runs)
     return outs
 
 

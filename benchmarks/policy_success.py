@@ -52,36 +52,32 @@ def collect(work: Path, task: str, demos: int) -> Path:
     return store
 
 
-def train_pair(work: Path, task: str, store: Path) -> dict[str, Path]:
-    """Both policies at once, one thread each (2 cores; 1-thread runs scale best here)."""
+def train_runs(runs: dict[Path, list[str]]) -> None:
+    """``rl train`` runs (out dir -> arguments after ``train``), two at a time, one thread
+    each (2 cores; 1-thread runs scale best here), each logging to ``<out>.log``. A run whose
+    checkpoint exists is skipped, so a rerun only does what is missing."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    outs, procs = {}, []
-    for name in POLICIES:
-        out = outs[name] = work / f"{name}_{task}"
-        if (out / "checkpoint" / "manifest.json").exists():
-            continue
-        cmd = RL + [
-            "train",
-            "--policy",
-            name,
-            "--preset",
-            "sim",
-            "--store",
-            str(store),
-            "--out",
-            str(out),
-            "--cache-images",
-            "--val-every",
-            "500",
-        ]
-        print("$ " + " ".join(cmd[2:]), flush=True)
-        log = (work / f"{name}_{task}.log").open("w")  # noqa: SIM115 (closed after wait)
-        procs.append((subprocess.Popen(cmd, env=env, stderr=log), log))
-    for proc, log in procs:
-        code = proc.wait()
-        log.close()
-        if code:
-            raise SystemExit(f"training failed (exit {code}); see {work}/*.log")
+    todo = [o for o in runs if not (o / "checkpoint" / "manifest.json").exists()]
+    while todo:
+        batch, todo = todo[:2], todo[2:]
+        procs = []
+        for out in batch:
+            args = ["train", *runs[out], "--out", str(out)]
+            print("$ rl " + " ".join(args), flush=True)
+            log = out.parent.joinpath(out.name + ".log").open("w")  # noqa: SIM115 (closed below)
+            procs.append((subprocess.Popen(RL + args, env=env, stderr=log), log))
+        for proc, log in procs:
+            code = proc.wait()
+            log.close()
+            if code:
+                raise SystemExit(f"training failed (exit {code}); see {log.name}")
+
+
+def train_pair(work: Path, task: str, store: Path) -> dict[str, Path]:
+    """ACT and Diffusion side by side on the task's store."""
+    outs = {name: work / f"{name}_{task}" for name in POLICIES}
+    common = ["--preset", "sim", "--store", str(store), "--cache-images", "--val-every", "500"]
+    train_runs({outs[name]: ["--policy", name, *common] for name in POLICIES})
     return outs
 
 
