@@ -88,6 +88,23 @@ def test_novel_lift_cubes_lie_where_robot_region_cubes_never_do():
     assert max(ys["robot"]) < low - 0.05
 
 
+def test_the_hand_starts_where_the_robot_gripper_starts():
+    from robot_learning.sim.hand_demos import HAND_START_M, LiftDemonstrator
+    from robot_learning.sim.workcell import Workcell
+
+    with Workcell(task="lift", cameras=("front",)) as w:
+        w.reset(0)
+        home_tcp = w.robot.tcp_pose()[0]
+    assert np.linalg.norm(HAND_START_M - home_tcp) < 0.02
+    with Workcell(task="lift", cameras=("front",), human_hand=True) as w:
+        w.reset(0)
+        starts = [
+            LiftDemonstrator(workcell=w, rng=np.random.default_rng(s), noise_m_s=0.0).position
+            for s in range(20)
+        ]
+    assert np.all(np.linalg.norm(np.array(starts) - home_tcp, axis=1) < 0.15)
+
+
 def test_bad_hand_collections_are_refused(tmp_path, capsys):
     store = tmp_path / "x.zarr"
     assert sim_collect(store, "--cameras", "front", "wrist", "--episodes", "1", hand=True) == 2
