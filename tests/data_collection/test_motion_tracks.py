@@ -98,8 +98,14 @@ def test_labelling_round_trip_with_perfect_tracker(store, capsys):
         for name in ("front", "side"):
             camera = EpisodeCamera.from_episode(ep.info, name, steps=ep.length)
             expected, _ = camera.project(truth[:, list(human.TRACK_LANDMARKS)])
-            np.testing.assert_allclose(data[keys.track_key(name)], expected, atol=1e-3)
-            assert (data[keys.hand_state_key(name)][:, 0] == PointState.DETECTED).all()
+            # the hand starts where the gripper does, at the top edge of a view: a perfect
+            # tracker misses it exactly while less than half of it is inside the image
+            pixels, depth = camera.project(truth)
+            in_view = camera.inside(pixels, depth).mean(axis=1) >= 0.5
+            seen = data[keys.hand_state_key(name)][:, 0] == PointState.DETECTED
+            np.testing.assert_array_equal(seen, in_view)
+            assert in_view.mean() > 0.9, in_view.mean()
+            np.testing.assert_allclose(data[keys.track_key(name)][seen], expected[seen], atol=1e-3)
             assert (data[keys.hand_state_key(name)][:, 1] == PointState.MISSING).all()
         np.testing.assert_allclose(data[keys.TRACK_POINTS_3D], truth[:, [4, 8, 5]], atol=1e-6)
         terminal = data[keys.TRACK_TERMINAL]
