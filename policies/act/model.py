@@ -26,6 +26,7 @@ from torch import nn
 
 from policies.act.config import ACTConfig
 from policies.encoders import ImageEncoder
+from policies.layers import FastDropout, fast_dropout
 from policies.model import ChunkModel, ModelShapes, masked_mean
 
 
@@ -56,7 +57,7 @@ def sine_table_2d(height: int, width: int, dim: int) -> torch.Tensor:
 class FeedForward(nn.Sequential):
     def __init__(self, dim: int, hidden: int, dropout: float) -> None:
         super().__init__(
-            nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
+            nn.Linear(dim, hidden), nn.ReLU(), FastDropout(dropout), nn.Linear(hidden, dim)
         )
 
 
@@ -68,7 +69,7 @@ class EncoderLayer(nn.Module):
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.ff = FeedForward(dim, hidden, dropout)
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
+        self.drop1, self.drop2 = FastDropout(dropout), FastDropout(dropout)
         self.pre_norm = pre_norm
 
     def forward(
@@ -101,7 +102,7 @@ class DecoderLayer(nn.Module):
         self.cross_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.ff = FeedForward(dim, hidden, dropout)
         self.norms = nn.ModuleList([nn.LayerNorm(dim) for _ in range(3)])
-        self.drops = nn.ModuleList([nn.Dropout(dropout) for _ in range(3)])
+        self.drops = nn.ModuleList([FastDropout(dropout) for _ in range(3)])
         self.pre_norm = pre_norm
 
     def _residual(
@@ -156,7 +157,7 @@ class DecoderLayer(nn.Module):
         k = F.linear(qk, w_k, b_k).unflatten(-1, (heads, -1)).transpose(0, 1)
         weights = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d // heads), dim=-1)
         if self.training and attn.dropout > 0:
-            weights = F.dropout(weights.expand(batch, -1, -1, -1), attn.dropout)
+            weights = fast_dropout(weights.expand(batch, -1, -1, -1), attn.dropout)
         row_sums = weights.sum(-1).transpose(-1, -2)  # (..., H, heads)
         value = F.linear(h, w_v, b_v).unflatten(-1, (heads, -1))  # (heads, hd)
         # out_proj(concat_h s_h v_h) = sum_h s_h (W_o[:, h] v_h) + b_o

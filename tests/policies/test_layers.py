@@ -1,6 +1,7 @@
 """The CPU layers (the U-Net's convolutions, GroupNorm of small inputs) compute what
 torch's own modules compute, from the same state dict, values and gradients alike, so
-checkpoints and training runs do not depend on which is used."""
+checkpoints and training runs do not depend on which is used; FastDropout drops as dropout
+does."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from policies.diffusion.layers import GemmConv1d, GemmConvTranspose1d
-from policies.layers import GRAIN_SIZE, GroupNorm
+from policies.layers import GRAIN_SIZE, FastDropout, GroupNorm, fast_dropout
 
 
 def _same_function(ours: nn.Module, reference: nn.Module, x: torch.Tensor) -> None:
@@ -66,3 +67,25 @@ def test_group_norm_matches_below_and_above_the_grain_size(shape) -> None:
     x = torch.randn(*shape) * 3 + 1
     assert (x.numel() > GRAIN_SIZE) == (shape == (8, 512, 16))  # both paths are exercised
     _same_function(GroupNorm(8, shape[1]), reference, x)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_fast_dropout_is_dropout(p: float) -> None:
+    """Keeps 1 - p of the values (to 1/65536), scales them by 1 / (1 - p), passes the
+    gradient through the same mask, draws from torch's generator (so a seed, and a resumed
+    run, repeat it) and is the identity in eval mode."""
+    x = torch.randn(400, 1001, requires_grad=True)
+    torch.manual_seed(3)
+    y = fast_dropout(x, p)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.004
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / (1 - p))
+    torch.manual_seed(3)
+    torch.testing.assert_close(fast_dropout(x, p), y)
+    assert not torch.equal(fast_dropout(x, p), y)  # a new mask each call
+    module = FastDropout(p).eval()
+    assert module(x) is x and fast_dropout(x, p, training=False) is x
+    odd = torch.ones(3, 5, 7)  # an odd count of values: the last 16-bit draw is unused
+    assert fast_dropout(odd, p).shape == odd.shape
