@@ -64,26 +64,21 @@ def test_landmark_ground_truth_projects_onto_the_skin_coloured_hand(human_store)
     assert hits / total > 0.8, (hits, total)
 
 
-def test_novel_push_targets_lie_where_robot_region_targets_never_do():
+@pytest.mark.parametrize(
+    ("task", "option", "regions", "y_of"),
+    [
+        ("push", "targets", TARGET_REGIONS_Y_M, lambda task: task.target_xy[1]),
+        ("lift", "objects", OBJECT_REGIONS_Y_M, lambda task: task.cube.position[1]),
+    ],
+)
+def test_novel_regions_lie_where_robot_regions_never_do(task, option, regions, y_of):
     from robot_learning.sim.workcell import Workcell
 
     ys = {}
     for region in ("robot", "novel"):
-        with Workcell(task="push", cameras=("front",), task_options={"targets": region}) as w:
-            ys[region] = [float(w.task.target_xy[1]) for s in range(15) if w.reset(s)]
-    low, high = TARGET_REGIONS_Y_M["novel"]
-    assert all(low <= y <= high for y in ys["novel"])
-    assert max(ys["robot"]) < low - 0.05
-
-
-def test_novel_lift_cubes_lie_where_robot_region_cubes_never_do():
-    from robot_learning.sim.workcell import Workcell
-
-    ys = {}
-    for region in ("robot", "novel"):
-        with Workcell(task="lift", cameras=("front",), task_options={"objects": region}) as w:
-            ys[region] = [float(w.task.cube.position[1]) for s in range(15) if w.reset(s)]
-    low, high = OBJECT_REGIONS_Y_M["novel"]
+        with Workcell(task=task, cameras=("front",), task_options={option: region}) as w:
+            ys[region] = [float(y_of(w.task)) for s in range(15) if w.reset(s)]
+    low, high = regions["novel"]
     assert all(low <= y <= high for y in ys["novel"])
     assert max(ys["robot"]) < low - 0.05
 

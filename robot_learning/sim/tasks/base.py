@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 import mujoco
@@ -26,6 +27,14 @@ class Task(ABC):
     def __init__(self) -> None:
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
+
+    def checked_option(self, option: str, value: str, choices: Iterable[str]) -> str:
+        """``value`` of a task option (``--task-option option=value``) if it is one of
+        ``choices``; otherwise a ValueError naming the task, the option and the choices."""
+        choices = list(choices)
+        if value not in choices:
+            raise ValueError(f"{self.name}: {option}={value!r}; choose one of {', '.join(choices)}")
+        return value
 
     @abstractmethod
     def add_objects(self, worldbody: ET.Element, asset: ET.Element) -> None:

@@ -112,11 +112,7 @@ class LiftTask(Task):
 
     def __init__(self, objects: str = "any") -> None:
         super().__init__()
-        if objects not in OBJECT_REGIONS_Y_M:
-            raise ValueError(
-                f"lift: objects={objects!r}; choose one of {', '.join(OBJECT_REGIONS_Y_M)}"
-            )
-        self.objects = objects
+        self.objects = self.checked_option("objects", objects, OBJECT_REGIONS_Y_M)
 
     def add_objects(self, worldbody: ET.Element, asset: ET.Element) -> None:
         add_cube(worldbody, name=CUBE, half_size_m=CUBE_HALF_SIZE_M, rgba="0.85 0.15 0.1 1")

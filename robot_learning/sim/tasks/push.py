@@ -117,11 +117,7 @@ class PushTask(Task):
 
     def __init__(self, targets: str = "any") -> None:
         super().__init__()
-        if targets not in TARGET_REGIONS_Y_M:
-            raise ValueError(
-                f"push: targets={targets!r}; choose one of {', '.join(TARGET_REGIONS_Y_M)}"
-            )
-        self.targets = targets
+        self.targets = self.checked_option("targets", targets, TARGET_REGIONS_Y_M)
 
     def add_objects(self, worldbody: ET.Element, asset: ET.Element) -> None:
         add_cube(worldbody, name=CUBE, half_size_m=CUBE_HALF_SIZE_M, rgba="0.85 0.15 0.1 1")
