@@ -362,6 +362,8 @@ class ArbiterNode:
             "reanchors": policy.reanchors if policy else 0,
             "anchor_s": policy.anchor_s if policy and self.active else None,
             "chunks": policy.chunks if policy else 0,
+            # observation stamp of the (newest) chunk policy_action was read from
+            "chunk_s": policy.playing_s if policy and command else None,
             # observation stamp -> arrival here, newest 50 chunks: the policy's share of the
             # camera-to-command latency (the executor skips what passed meanwhile)
             "chunk_age_ms_p50": float(np.median(policy.ages_s[-50:]) * 1e3)

@@ -67,6 +67,11 @@ class ChunkExecutor:
             self._chunks.clear()
         self._chunks.append(chunk)
 
+    @property
+    def newest_start_s(self) -> float | None:
+        """Observation time of the newest queued chunk (the one played without ensembling)."""
+        return self._chunks[-1].start_s if self._chunks else None
+
     def target(self, time_s: float) -> CartesianTarget:
         """The command for ``time_s``; raises if no chunk was added yet."""
         if not self._chunks:

@@ -50,6 +50,7 @@ class ChunkStreamController(Controller):
         self._has_chunk = False
         self._last_rx_s = float("-inf")
         self._gripper_closed = False
+        self.playing_s: float | None = None  # start_s of the chunk the last command read
 
     def push(self, chunk: ActionChunk, *, received_s: float) -> bool:
         """Queue a chunk; False when it was predicted before the anchor (dropped)."""
@@ -86,6 +87,7 @@ class ChunkStreamController(Controller):
     def command(self, state: RobotState, period_s: float) -> Command:
         now = self.clock()
         if not self._has_chunk:
+            self.playing_s = None
             return Command(
                 CartesianTarget.holding(
                     state, gripper_closed=self._gripper_closed, timestamp_s=now
@@ -93,6 +95,7 @@ class ChunkStreamController(Controller):
                 holding=True,
             )
         target = self.executor.target(now)
+        self.playing_s = self.executor.newest_start_s
         self._gripper_closed = target.gripper_closed
         return Command(target)
 

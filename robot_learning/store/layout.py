@@ -117,6 +117,11 @@ def open_root(store: zarr.abc.store.Store, where: str, *, mode: str = "r") -> za
     except METADATA_ERRORS as exc:
         raise StoreCorruptError(f"{where}/zarr.json: unreadable metadata ({_brief(exc)})") from exc
     if ROOT_ATTR not in root.attrs:
+        if not is_remote(where) and is_empty_or_unfinished_store(Path(where)):
+            raise NotAStoreError(
+                f"{where}: not a store yet: its creation was interrupted before anything was "
+                "recorded (zarr metadata only); the next writer on this path finishes it"
+            )
         if _looks_like_a_store(where):
             raise StoreCorruptError(
                 f"{where}/zarr.json: no {ROOT_ATTR!r} attribute, but the folder holds a store's "
@@ -145,7 +150,7 @@ def is_empty_or_unfinished_store(root_dir: Path) -> bool:
     """Nothing here but zarr metadata and locks: a store whose creation was interrupted."""
     if not root_dir.exists():
         return True
-    allowed = {"zarr.json", WRITER_LOCK, META_LOCK}
+    allowed = {"zarr.json", WRITER_LOCK, META_LOCK, RESERVE_FILE}
     return all(
         p.is_dir() or p.name in allowed or p.name.endswith(PARTIAL_SUFFIX)
         for p in root_dir.rglob("*")

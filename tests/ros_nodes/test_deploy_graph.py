@@ -177,20 +177,20 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
     assert lifted > 0.015
     assert np.all(np.isfinite(ep[POLICY_ACTION]))
 
-    # The policy's action at every tick is its newest chunk read at that absolute time.
-    chunks = _chunks(obs)
+    # The policy's action at every tick is the chunk the arbiter names (its newest) read at
+    # that absolute time; the arbiter never goes back to an older plan.
+    chunks = {c.start_s: c for c in _chunks(obs)}
     assert len(chunks) >= 3
-    checked = 0
+    checked, previous_s = 0, float("-inf")
     for status in statuses:
         if status["source"] != "policy":
             continue
-        candidates = [c for c in chunks if c.start_s <= status["stamp"]][-2:]
+        chunk = chunks[status["chunk_s"]]
+        assert chunk.start_s <= status["stamp"] and chunk.start_s >= previous_s, status
         policy = np.asarray(status["policy_action"])
-        assert any(
-            np.allclose(c.target_at(status["stamp"]).as_vector()[:7], policy[:7], atol=1e-6)
-            for c in candidates
-        ), status["stamp"]
-        checked += 1
+        expected = chunk.target_at(status["stamp"]).as_vector()[:7]
+        assert np.allclose(expected, policy[:7], atol=1e-6), status["stamp"]
+        checked, previous_s = checked + 1, chunk.start_s
     assert checked > 100
 
 

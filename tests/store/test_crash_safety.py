@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from robot_learning.store import StoreReader, StoreWriter, recover
+from robot_learning.store import StoreReader, StoreWriter, layout, recover
+from robot_learning.store.errors import NotAStoreError
 from robot_learning.store.validate import validate
 from tests.store import helpers
 from tests.store.crash_writer import length
@@ -62,8 +64,11 @@ def test_sigkill_at_random_instants_never_loses_committed_episodes(tmp_path):
         _, stderr = writer.communicate(timeout=30)
         assert "Traceback" not in stderr, stderr
         recovered_messages += "dropped uncommitted episode" in stderr
-        if not (path / "zarr.json").exists():
-            continue  # killed before the store was created: nothing to lose yet
+        if not layout.is_store(path):  # killed before the store was created: nothing to lose
+            if (path / "zarr.json").exists():  # killed inside the creation: a clear answer
+                with pytest.raises(NotAStoreError, match="creation was interrupted"):
+                    StoreReader(path)
+            continue
         # Readable as-is, with no repair: every committed episode is intact.
         committed = assert_committed_episodes_intact(path)
         assert committed >= committed_before
@@ -81,6 +86,32 @@ def test_sigkill_at_random_instants_never_loses_committed_episodes(tmp_path):
         assert writer.num_episodes == committed_before
     assert validate(path) == []
     assert assert_committed_episodes_intact(path) == committed_before
+
+
+def test_a_creation_killed_before_its_root_attribute_is_not_a_store_until_a_writer_finishes(
+    tmp_path,
+):
+    """The state a SIGKILL leaves between creating the arrays and writing the root attribute."""
+    import json
+
+    path = tmp_path / "half.zarr"
+    with StoreWriter(path, helpers.schema()):
+        pass
+    root_json = path / "zarr.json"
+    document = json.loads(root_json.read_text())
+    del document["attributes"][layout.ROOT_ATTR]
+    root_json.write_text(json.dumps(document))
+
+    with pytest.raises(NotAStoreError, match="creation was interrupted before anything"):
+        StoreReader(path)
+    with StoreWriter(path, helpers.schema()) as writer:  # the next writer finishes it
+        data = helpers.episode(0, length(0))
+        writer.begin_episode(source="teleop", task="crash", notes={"seed": 0})
+        for t in range(length(0)):
+            writer.append({k: v[t] for k, v in data.items()})
+        writer.commit(success=True)
+    assert validate(path) == []
+    assert assert_committed_episodes_intact(path) == 1
 
 
 def test_reader_sees_only_committed_episodes_while_writer_appends(tmp_path):
