@@ -32,6 +32,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3000, help="training steps per round")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--human-weight", type=float, default=2.0)
+    parser.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        help="every round's learning-rate schedule (default: the preset's, constant)",
+    )
     parser.add_argument("--size", default="96x128", help="recorded image size HxW")
     parser.add_argument("--workdir", type=Path, default=Path("out/hgdagger"))
     parser.add_argument(
@@ -60,10 +65,13 @@ def main() -> int:
                 task=args.task, episodes=args.demos, store=store, image_size=(h, w), seed=0
             )
         )
+    policy = preset(args.policy, "sim")
+    if args.lr_schedule:
+        policy = dataclasses.replace(policy, lr_schedule=args.lr_schedule)
     config = RoundsConfig(
         store=store,
         workdir=args.workdir,
-        policy=preset(args.policy, "sim"),
+        policy=policy,
         task=args.task,
         rounds=args.rounds,
         eval_episodes=args.episodes,

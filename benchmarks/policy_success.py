@@ -52,27 +52,14 @@ def collect(work: Path, task: str, demos: int) -> Path:
     return store
 
 
-def saved_steps(out: Path) -> tuple[int, int] | None:
-    """(step saved, steps the run was asked for) of the ``rl train`` run in ``out``; None
-    when it saved nothing. Periodic checkpoints make a half-done run look complete."""
-    checkpoint = out / "checkpoint"
-    try:
-        state = json.loads((checkpoint / "training" / "state.json").read_text())
-        total = (
-            state["train_config"]["steps"]
-            or json.loads((checkpoint / "config.json").read_text())["train_steps"]
-        )
-    except (OSError, ValueError, KeyError):
-        return None
-    return int(state["step"]), int(total)
-
-
 def train_runs(runs: dict[Path, list[str]]) -> None:
     """``rl train`` runs (out dir -> arguments after ``train``), two at a time, one thread
     each (2 cores; 1-thread runs scale best here), each logging to ``<out>.log``. A finished
     run is skipped and an interrupted one resumed, so a rerun only does what is missing."""
+    from policies.train import saved_progress
+
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    progress = {out: saved_steps(out) for out in runs}
+    progress = {out: saved_progress(out) for out in runs}
     todo = [o for o in runs if progress[o] is None or progress[o][0] < progress[o][1]]
     while todo:
         batch, todo = todo[:2], todo[2:]

@@ -163,7 +163,7 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="success rate of a checkpoint in the simulator",
         description="Run seeded episodes of a task in the lockstep simulator with the policy in "
-        "control; prints the success rate with a 95%% confidence interval, episode "
+        "control; prints the success rate with a 95% confidence interval, episode "
         "lengths and inference latency.",
     )
     p.add_argument("--checkpoint", required=True, type=Path)

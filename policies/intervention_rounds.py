@@ -5,7 +5,8 @@ Round ``r`` of ``run_rounds``:
      human-controlled steps of every rollout recorded so far (``DataSelection.human_weight``),
      from the previous round's weights (``fine_tune``; the aggregated data, not only the new
      rollouts, so the policy keeps what it knew);
-  2. evaluate the policy alone, no operator, on unseen seeds: success rate;
+  2. evaluate the policy alone, no operator, on unseen seeds (the same ones every round, so
+     rounds are compared on the same cubes): success rate;
   3. deploy it with the simulated operator ready to take over, recording every rollout into
      the same store (skipped in the last round): intervention rate, share of human ticks.
 ``benchmarks/intervention_rounds.py`` (hours, the README's figures) and ``rl demo`` (minutes)
@@ -30,7 +31,7 @@ from policies.train import TrainConfig, train
 log = logging.getLogger(__name__)
 
 DEPLOY_SEED = 200_000  # deployment rollouts: far from collection (0...) and evaluation seeds
-SEEDS_PER_ROUND = 1000  # each round's evaluation and deployment seeds are new ones
+SEEDS_PER_ROUND = 1000  # each round's deployment seeds are new ones (they become training data)
 # Demonstrations and every rollout, failed ones too: the human's corrections in a failed
 # rollout still teach (HG-DAgger); the policy's own steps are left out (policy_weight 0).
 ROUNDS_SELECTION = DataSelection(success=None, val_fraction=0.1, human_weight=2.0)
@@ -63,8 +64,8 @@ class RoundsConfig:
                 f"rounds={self.rounds} must be >= 0, eval_episodes={self.eval_episodes} and "
                 f"deploy_episodes={self.deploy_episodes} >= 1"
             )
-        if self.deploy_episodes > SEEDS_PER_ROUND or self.eval_episodes > SEEDS_PER_ROUND:
-            raise ValueError(f"at most {SEEDS_PER_ROUND} episodes per round")
+        if self.deploy_episodes > SEEDS_PER_ROUND:
+            raise ValueError(f"at most {SEEDS_PER_ROUND} deployment episodes per round")
 
 
 @dataclass
@@ -153,7 +154,7 @@ def run_rounds(
             checkpoint,
             task=config.task,
             episodes=config.eval_episodes,
-            seed=DEFAULT_EVAL_SEED + SEEDS_PER_ROUND * round_,
+            seed=DEFAULT_EVAL_SEED,  # never recorded: a fixed test set across rounds
             video_dir=None if config.video_dir is None else config.video_dir / f"round{round_}",
             videos=config.videos,
             progress=progress,

@@ -287,9 +287,10 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             loss, parts = model(batch, generator=crops)
         if not torch.isfinite(loss):
+            saved = saved_progress(out)
             raise TrainingError(
                 f"non-finite training loss ({loss.item()}) at step {step}; nothing was saved "
-                f"for this run beyond the last checkpoint (step {_saved_step(out)})"
+                f"for this run beyond the last checkpoint (step {saved[0] if saved else None})"
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -405,12 +406,18 @@ def _saver(cfg, policy_config, data, stats, network, ema, optimizer, ddp):
     return save
 
 
-def _saved_step(out: Path) -> int | None:
+def saved_progress(out: Path) -> tuple[int, int] | None:
+    """(step saved, steps the run was asked for) of the run in ``out``; None when it saved
+    nothing. A periodic checkpoint alone makes a half-done run look complete."""
+    checkpoint = out / ckpt.CHECKPOINT_DIR
     try:
-        return json.loads((out / ckpt.CHECKPOINT_DIR / "training" / "state.json").read_text())[
-            "step"
-        ]
-    except (OSError, ValueError, KeyError):
+        state = json.loads((checkpoint / "training" / "state.json").read_text())
+        total = (
+            state["train_config"]["steps"]
+            or json.loads((checkpoint / "config.json").read_text())["train_steps"]
+        )
+        return int(state["step"]), int(total)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 

@@ -16,7 +16,7 @@ from policies import checkpoint as ckpt
 from policies.data import DataSelection
 from policies.features import FeatureMismatchError, PolicyFeatures
 from policies.policy import ChunkPolicy
-from policies.train import TrainConfig, TrainingError, train
+from policies.train import TrainConfig, TrainingError, saved_progress, train
 from robot_learning.keys import EE_POSE, GRIPPER_WIDTH, TIMESTAMP, camera_key
 from robot_learning.runtime import Observation
 from robot_learning.store import Codec, KeySpec, Source, StoreReader, StoreSchema, StoreWriter
@@ -67,12 +67,15 @@ def test_checkpoint_round_trip_gives_identical_chunks(lift_store, tmp_path, name
 
 def test_resume_continues_with_the_identical_loss_sequence(lift_store, tmp_path):
     full = train_tiny(lift_store, tmp_path / "full", "diffusion", steps=6, every=3)
+    assert saved_progress(tmp_path / "split") is None
     train_tiny(lift_store, tmp_path / "split", "diffusion", steps=6, every=3, stop_after=3)
+    assert saved_progress(tmp_path / "split") == (3, 6)  # what a resume still has to do
     resumed = train_tiny(lift_store, tmp_path / "split", "diffusion", steps=6, every=3, resume=True)
     assert resumed.losses == full.losses  # bit for bit, steps 1-3 restored and 4-6 recomputed
     a = ckpt.read_tensors(full.checkpoint, ckpt.WEIGHTS)
     b = ckpt.read_tensors(resumed.checkpoint, ckpt.WEIGHTS)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert saved_progress(tmp_path / "split") == (6, 6)
 
 
 def test_resume_with_another_config_is_refused(lift_store, tmp_path):
