@@ -10,7 +10,7 @@ Printed per round: success, intervention rate, human share. Hours on a 2-core CP
 defaults; the figures in the README say which budget produced them.
 
     python -m benchmarks.intervention_rounds --policy act --task lift --demos 10 \\
-        --rounds 3 --episodes 50 --steps 3000 --workdir out/hgdagger
+        --rounds 3 --episodes 50 --steps 4000 --workdir out/hgdagger
 """
 
 from __future__ import annotations
@@ -28,8 +28,13 @@ def main() -> int:
     parser.add_argument("--task", default="lift")
     parser.add_argument("--demos", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--episodes", type=int, default=50, help="per evaluation and deployment")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps per round")
+    parser.add_argument("--episodes", type=int, default=50, help="deployments per round")
+    parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        help="evaluation episodes per round, the same seeds every round (default: --episodes)",
+    )
+    parser.add_argument("--steps", type=int, default=4000, help="training steps per round")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--human-weight", type=float, default=2.0)
     parser.add_argument(
@@ -74,7 +79,7 @@ def main() -> int:
         policy=policy,
         task=args.task,
         rounds=args.rounds,
-        eval_episodes=args.episodes,
+        eval_episodes=args.eval_episodes or args.episodes,
         deploy_episodes=args.episodes,
         steps=args.steps,
         batch_size=args.batch_size,
