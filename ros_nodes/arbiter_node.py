@@ -364,6 +364,7 @@ class ArbiterNode:
             "chunks": policy.chunks if policy else 0,
             # observation stamp of the (newest) chunk policy_action was read from
             "chunk_s": policy.playing_s if policy and command else None,
+            "chunk_read_s": policy.read_at_s if policy and command else None,  # its clock read
             # observation stamp -> arrival here, newest 50 chunks: the policy's share of the
             # camera-to-command latency (the executor skips what passed meanwhile)
             "chunk_age_ms_p50": float(np.median(policy.ages_s[-50:]) * 1e3)

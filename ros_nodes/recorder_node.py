@@ -69,7 +69,11 @@ from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, ParameterErro
 
 SILENCE_ACTIONS = ("pause", "end", "discard")
 HORIZON_S = 3.0  # history kept per stream
-COMMANDS_FLOWING_S = 0.1  # steps wait for a command stream whose newest sample is this recent
+# Steps wait for a command stream whose newest sample is this recent. 0.1 s let a loaded
+# machine's pause in the 100 Hz stream pass for its end, and a step took the target before
+# the delayed one (CI with two trainings beside it); the cost is a step's latency after the
+# commands really stop, never its content.
+COMMANDS_FLOWING_S = 0.5
 
 
 @dataclass

@@ -51,6 +51,7 @@ class ChunkStreamController(Controller):
         self._last_rx_s = float("-inf")
         self._gripper_closed = False
         self.playing_s: float | None = None  # start_s of the chunk the last command read
+        self.read_at_s: float | None = None  # the time it was read at (the clock's, then)
 
     def push(self, chunk: ActionChunk, *, received_s: float) -> bool:
         """Queue a chunk; False when it was predicted before the anchor (dropped)."""
@@ -95,7 +96,7 @@ class ChunkStreamController(Controller):
                 holding=True,
             )
         target = self.executor.target(now)
-        self.playing_s = self.executor.newest_start_s
+        self.playing_s, self.read_at_s = self.executor.newest_start_s, now
         self._gripper_closed = target.gripper_closed
         return Command(target)
 
