@@ -17,8 +17,8 @@ FAIL or DISCARD end it; between episodes nothing is commanded. ``/arbiter/emerge
 (Bool) latches a hold until ``false`` is published. A policy that stops sending chunks (its
 node killed or hung, a stalled camera, a checkpoint for other cameras) makes the arm hold and
 is reported as the status ``fault``. ``/arbiter/status`` (JSON, every tick while an episode
-runs): source, the policy's and the human's action, the command sent, takeovers, safety
-counts and events: what the recorder stores per step.
+runs): source, the policy's and the human's action (with the chunk it was read from and when),
+the command sent, takeovers, safety counts and events: what the recorder stores per step.
 """
 
 from __future__ import annotations
