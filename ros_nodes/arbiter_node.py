@@ -346,6 +346,7 @@ class ArbiterNode:
     ) -> None:
         source = command.source if command is not None else None
         arbiter, policy = self.arbiter, self.policy
+        read = policy.last_read if policy and command else None
         status = {
             "stamp": now,
             "ready": self.not_ready is None,
@@ -362,9 +363,9 @@ class ArbiterNode:
             "reanchors": policy.reanchors if policy else 0,
             "anchor_s": policy.anchor_s if policy and self.active else None,
             "chunks": policy.chunks if policy else 0,
-            # observation stamp of the (newest) chunk policy_action was read from
-            "chunk_s": policy.playing_s if policy and command else None,
-            "chunk_read_s": policy.read_at_s if policy and command else None,  # its clock read
+            # observation stamp of the (newest) chunk policy_action was read from, and when
+            "chunk_s": read[0] if read else None,
+            "chunk_read_s": read[1] if read else None,
             # observation stamp -> arrival here, newest 50 chunks: the policy's share of the
             # camera-to-command latency (the executor skips what passed meanwhile)
             "chunk_age_ms_p50": float(np.median(policy.ages_s[-50:]) * 1e3)

@@ -50,8 +50,9 @@ class ChunkStreamController(Controller):
         self._has_chunk = False
         self._last_rx_s = float("-inf")
         self._gripper_closed = False
-        self.playing_s: float | None = None  # start_s of the chunk the last command read
-        self.read_at_s: float | None = None  # the time it was read at (the clock's, then)
+        # (start_s of the chunk the last command read, the clock time it was read at);
+        # None while holding
+        self.last_read: tuple[float, float] | None = None
 
     def push(self, chunk: ActionChunk, *, received_s: float) -> bool:
         """Queue a chunk; False when it was predicted before the anchor (dropped)."""
@@ -88,7 +89,7 @@ class ChunkStreamController(Controller):
     def command(self, state: RobotState, period_s: float) -> Command:
         now = self.clock()
         if not self._has_chunk:
-            self.playing_s = None
+            self.last_read = None
             return Command(
                 CartesianTarget.holding(
                     state, gripper_closed=self._gripper_closed, timestamp_s=now
@@ -96,7 +97,9 @@ class ChunkStreamController(Controller):
                 holding=True,
             )
         target = self.executor.target(now)
-        self.playing_s, self.read_at_s = self.executor.newest_start_s, now
+        start_s = self.executor.newest_start_s
+        assert start_s is not None  # target() just read a chunk
+        self.last_read = (start_s, now)
         self._gripper_closed = target.gripper_closed
         return Command(target)
 
