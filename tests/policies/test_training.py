@@ -65,6 +65,27 @@ def test_checkpoint_round_trip_gives_identical_chunks(lift_store, tmp_path, name
     np.testing.assert_allclose(np.linalg.norm(chunk.quaternions, axis=1), 1.0)
 
 
+@pytest.mark.parametrize("mode", ["absolute", "relative"])
+def test_chunks_are_base_frame_targets_in_either_action_mode(lift_store, tmp_path, mode):
+    """Diffusion clips its normalized sample to [-1, 1] (min-max), so every target lies in
+    the training actions' range: base-frame positions with absolute targets, offsets from
+    the arm's pose at the observation with relative ones. A decode that dropped the arm's
+    pose would leave relative targets near the base's origin, far outside that band."""
+    train_tiny(lift_store, tmp_path / mode, "diffusion", steps=2, changes={"action_mode": mode})
+    policy = ChunkPolicy.load(tmp_path / mode)
+    assert policy.config.action_mode == mode
+    obs = observation_from_store(lift_store, 0, 5)
+    policy.reset()
+    chunk = policy.act(obs)
+    shift = policy.network.action_shift[:3].double().numpy()
+    scale = policy.network.action_scale[:3].double().numpy()
+    arm = np.asarray(obs.values[EE_POSE][:3]) if mode == "relative" else np.zeros(3)
+    offsets = chunk.positions - arm
+    assert np.all(offsets >= shift - scale - 1e-6) and np.all(offsets <= shift + scale + 1e-6)
+    if mode == "relative":  # the band is a chunk's travel, narrower than the arm's reach
+        assert np.all(scale < 0.5 * np.linalg.norm(arm))
+
+
 def test_resume_continues_with_the_identical_loss_sequence(lift_store, tmp_path):
     full = train_tiny(lift_store, tmp_path / "full", "diffusion", steps=6, every=3)
     assert saved_progress(tmp_path / "split") is None
