@@ -17,6 +17,10 @@ def length(seed: int) -> int:
 
 
 def main(path: str, episodes: int) -> None:
+    # The test times its kill from this line: on a loaded machine the imports above can take
+    # longer than its whole random delay, and a kill that always lands before the store is
+    # opened tests nothing.
+    print("started", flush=True)
     with StoreWriter(path, helpers.schema()) as writer:
         for _ in range(episodes):
             seed = writer.num_episodes

@@ -59,6 +59,7 @@ def test_sigkill_at_random_instants_never_loses_committed_episodes(tmp_path):
     recovered_messages = 0
     for kill in range(KILLS):
         writer = start_writer(path, episodes=1000)
+        assert writer.stdout is not None and writer.stdout.readline() == "started\n"
         time.sleep(rng.uniform(0.2, 1.2) if kill % 3 else rng.uniform(0.0, 0.4))
         writer.send_signal(signal.SIGKILL)
         _, stderr = writer.communicate(timeout=30)
