@@ -23,8 +23,9 @@ SIM = DiffusionConfig(
     # The full trunk (3x3 keypoint maps at 66x88): stopping after stage 2 (9x11 maps,
     # encoder_stages=2, 0.24 instead of 0.31 s a step) reached 32/50 on lift at 8,000 steps,
     # below this preset's 44/50 at 12,000 (README), so it stays an option, not the preset.
-    # Targets relative to the current pose (measured on lift, 50 unseen seeds: 41/50 at
-    # 6,000 steps and 47/50 at 8,000 where absolute targets had 44/50 at 12,000; README).
+    # Targets relative to the current pose: measured on lift (50 unseen seeds) 41/50 at
+    # 6,000 steps, 47/50 at 8,000 and 48/50 at 12,000, where absolute targets had 44/50 at
+    # 12,000 (README); the wrist camera shows the turn left to the cube directly.
     action_mode="relative",
     down_dims=(64, 128, 256),
     diffusion_step_embed_dim=64,
