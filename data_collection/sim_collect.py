@@ -209,8 +209,9 @@ def register(sim_subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a task option, repeatable; push: targets=any|robot|novel (the "
-        "region push targets are drawn from, see sim/tasks/push.py)",
+        help="a task option, repeatable; push: targets=any|robot|novel (the region push "
+        "targets are drawn from, sim/tasks/push.py); lift: objects=any|robot|novel (where "
+        "the cube starts, sim/tasks/lift.py)",
     )
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument(

@@ -173,8 +173,8 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a task option, repeatable, as for rl sim collect (push: targets=novel "
-        "evaluates on targets only the hand videos showed)",
+        help="a task option, repeatable, as for rl sim collect (push: targets=novel, lift: "
+        "objects=novel evaluate where only the hand videos went)",
     )
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument(
