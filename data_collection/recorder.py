@@ -263,12 +263,15 @@ def recorded_calibration(
             "hand pose at the episode's start"
         )
     at_start = {n: np.asarray(T_base_hand) @ T for n, T in hand.items()}
-    return camera_calibration(
+    recorded = camera_calibration(
         {n: cal.cameras[n].intrinsics for n in cameras},
         {**fixed, **at_start},
         hand_cameras=hand,
         source=cal.episode_metadata(path),
     )
+    for name in cameras:
+        recorded[name]["serial"] = cal.cameras[name].serial
+    return recorded
 
 
 def calibration_size_mismatch(
@@ -283,6 +286,22 @@ def calibration_size_mismatch(
                 f"camera {name} delivers {intr.width}x{intr.height} but was calibrated "
                 f"at {cal['width']}x{cal['height']} (calibrate at this size)"
             )
+    return None
+
+
+def calibration_serial_mismatch(
+    recorded: Mapping[str, Mapping[str, Any]], live: Mapping[str, str | None]
+) -> str | None:
+    """Why a calibration (``recorded_calibration`` entries) is not for the live cameras: a
+    camera that reports another serial than the file's (front and wrist swapped, a camera
+    replaced). A camera that reports none (simulated, OpenCV) is not checked."""
+    wrong = [
+        f"camera {name} is serial {live[name]} but the calibration is for {cal['serial']}"
+        for name, cal in recorded.items()
+        if live.get(name) and cal.get("serial") and live[name] != cal["serial"]
+    ]
+    if wrong:
+        return "; ".join(wrong) + " (plug the cameras as calibrated, or calibrate again)"
     return None
 
 

@@ -13,10 +13,12 @@ live scene.
 
 from __future__ import annotations
 
+import json
+
 from robot_learning.hardware.camera import Camera, CameraTimeoutError
 from ros_nodes import msgs, topics
 from ros_nodes.camera_publisher import CameraPublisher
-from ros_nodes.runtime import DEFAULT, Node, run_node
+from ros_nodes.runtime import DEFAULT, LATCHED, Node, run_node
 
 
 class CameraNode:
@@ -24,7 +26,11 @@ class CameraNode:
         p = node.declare_parameter
         source = p("source", "realsense", "realsense, opencv or sim")
         self.name = p("camera_name", node.name, "camera name in topics and frames")
-        serial = p("serial_no", "", "realsense: serial number (empty: the only one)")
+        serial = p(
+            "serial_no",
+            "",
+            "realsense: serial number (empty: the only one); sim: the serial it reports",
+        )
         device = p("device", "0", "opencv: device index, file or URL")
         width = p("width", 640, "image width, px")
         height = p("height", 480, "image height, px")
@@ -48,6 +54,17 @@ class CameraNode:
         )
         self.camera.connect()
         node.on_shutdown(self.camera.disconnect)
+        # Which device this is (latched), so a recorder can refuse a calibration made for
+        # another camera: RealSense's resolved serial, a simulated camera's stand-in, none
+        # for OpenCV devices (they have no serial to read).
+        reported = {
+            "realsense": str(getattr(self.camera, "serial", "") or ""),
+            "sim": serial.lstrip("_"),
+        }.get(source, "")
+        device_info = node.create_publisher(
+            msgs.String, topics.CameraTopics(self.name).device_info, LATCHED
+        )
+        device_info.publish(msgs.String(data=json.dumps({"serial": reported, "source": source})))
         self.publisher = CameraPublisher(
             node,
             self.name,

@@ -10,6 +10,7 @@ undecoded in a ``StampedBuffer``; only the frames a step takes are decoded.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from data_collection.alignment import FrameGaps, StampedBuffer
 from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
 from ros_nodes import convert, msgs
-from ros_nodes.runtime import SENSOR_DATA, Node
+from ros_nodes.runtime import LATCHED, SENSOR_DATA, Node
 from ros_nodes.topics import CameraTopics
 
 TRANSPORTS = ("raw", "compressed")
@@ -39,6 +40,7 @@ class CameraStream:
     last_rx_s: float | None = None  # wall time of the last frame
     late: int = 0  # steps that found no fresh enough frame of this camera
     silent: bool = False
+    serial: str | None = None  # what the camera node reports on device_info (None: nothing)
 
     def decode(self, stamp_s: float, msg: Any) -> CameraFrame:
         """The color frame (and, with depth, its aligned depth image) as a CameraFrame;
@@ -106,6 +108,12 @@ class CameraStreams:
                 lambda m, s=stream: self._on_info(s, m),
                 SENSOR_DATA,
             )
+            node.create_subscription(
+                msgs.String,
+                names_.device_info,
+                lambda m, s=stream: self._on_device_info(s, m),
+                LATCHED,
+            )
             if stream.depth is not None:
                 node.create_subscription(
                     msgs.Image,
@@ -130,10 +138,20 @@ class CameraStreams:
     def _on_info(stream: CameraStream, msg: msgs.CameraInfo) -> None:
         stream.intrinsics = convert.intrinsics(msg)
 
+    def _on_device_info(self, stream: CameraStream, msg: msgs.String) -> None:
+        try:
+            stream.serial = str(json.loads(msg.data).get("serial") or "") or None
+        except (ValueError, AttributeError):
+            self.node.log.warning("%s: not device JSON: %r", stream.topics.device_info, msg.data)
+
     # -- what a node checks and reports ---------------------------------------------------
     @property
     def intrinsics(self) -> dict[str, CameraIntrinsics | None]:
         return {n: s.intrinsics for n, s in self.streams.items()}
+
+    @property
+    def serials(self) -> dict[str, str | None]:
+        return {n: s.serial for n, s in self.streams.items()}
 
     def without_info(self) -> list[str]:
         """camera_info topics nothing has arrived on yet."""

@@ -33,9 +33,10 @@ Camera poses: with ``workcell:=NAME`` (``$RL_CALIBRATION_DIR/<NAME>.yaml``) or
 video does (``data_collection.recorder.load_recording_calibration``): the file's intrinsics,
 T_base_camera of fixed cameras, T_hand_camera of hand cameras (plus their base pose at the
 episode's start), and the file's fingerprint. The file is checked at startup (a camera
-missing, another serial, a failed check, older than 30 days: the node stops with why) and
-its image sizes at START. Neither given: intrinsics only (no poses; ``rl tracks label``
-refuses such episodes).
+missing, a failed check, older than 30 days: the node stops with why), and at START its
+image sizes and serials against what the cameras report (``/camera/<name>/device_info``; a
+camera that reports none, simulated or OpenCV, is not serial-checked). Neither given:
+intrinsics only (no poses; ``rl tracks label`` refuses such episodes).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import numpy as np
 from data_collection.alignment import StampedBuffer
 from data_collection.recorder import (
     EpisodeRecorder,
+    calibration_serial_mismatch,
     calibration_size_mismatch,
     camera_calibration,
     load_recording_calibration,
@@ -279,7 +281,9 @@ class RecorderNode:
             return camera_calibration(intrinsics, {})
         cal, path = self.calibration
         recorded = recorded_calibration(cal, path, self.cameras, T_base_hand=self._hand_now())
-        mismatch = calibration_size_mismatch(recorded, intrinsics)
+        mismatch = calibration_size_mismatch(recorded, intrinsics) or calibration_serial_mismatch(
+            recorded, self.camera_streams.serials
+        )
         if mismatch:
             raise ValueError(mismatch)
         return recorded

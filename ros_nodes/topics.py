@@ -87,5 +87,11 @@ class CameraTopics:
         return f"{self.prefix}/aligned_depth_to_color/image_raw"
 
     @property
+    def device_info(self) -> str:
+        """Latched JSON {"serial", "source"}: which device this camera is (not in realsense-ros;
+        lets a recorder refuse a calibration made for another camera)."""
+        return f"{self.prefix}/device_info"
+
+    @property
     def optical_frame(self) -> str:
         return f"{self.name}_color_optical_frame"

@@ -409,3 +409,66 @@ def test_a_spacemouse_without_a_start_button_runs_episodes_from_the_command_topi
     )
     poses = info.camera_poses("wrist", ep["robot_ee_pose"])
     assert poses[-1][0, 3] - poses[0][0, 3] > 0.05, "the wrist camera follows the hand"
+
+
+def test_a_camera_with_another_serial_than_the_calibration_is_refused_at_start(graph, tmp_path):
+    """Swapped or replaced cameras: camera_node reports its device's serial (latched
+    device_info; a simulated camera reports the stand-in serial it is given) and the
+    recorder refuses START while it differs from the calibration's; the right camera
+    starts an episode. sim_node's own front camera reports none and is not serial-checked."""
+    size = (SIZE["height"], SIZE["width"])
+    with Workcell(task="lift", seed=0, cameras=("front", "side"), image_size=size) as cell:
+        cameras = {
+            name: CameraCalibration(
+                name=name,
+                serial=serial,
+                mount="fixed",
+                intrinsics=cell.cameras[name].intrinsics,
+                pose=cell.true_T_base_camera(name),
+            )
+            for name, serial in (("front", "801"), ("side", "111"))
+        }
+    WorkcellCalibration(workcell="sim", cameras=cameras).save(tmp_path / "sim.yaml")
+    obs = Observer()
+    obs.status(msgs.String, topics.RECORDER_STATUS)
+    obs.start()
+    command = obs.publisher(msgs.String, topics.RECORDER_COMMAND)
+    side = {"source": "sim", "sim_camera": "side", "fps": 10.0, **SIZE}
+    graph.start("sim_node", "sim", params={"cameras": ["front"], "camera_hz": 10.0, **SIZE})
+    graph.start("camera_node", "side", params={**side, "serial_no": "_222"})
+    graph.start(
+        "recorder_node",
+        "recorder",
+        params={
+            "store": str(tmp_path / "demos.zarr"),
+            "cameras": ["front", "side"],
+            "camera_hz": 10.0,
+            "calibration": str(tmp_path / "sim.yaml"),
+        },
+    )
+    try:
+        wait_for(lambda: _recorder_status(obs).get("ready"), 60, "the recorder ready", graph)
+        wait_for(lambda: command.subscription_count() >= 2, 20, "recorder on the topic", graph)
+        command.publish(msgs.String(data="start"))
+        wait_for(
+            lambda: "serial" in (_recorder_status(obs).get("error") or ""),
+            10,
+            "START refused",
+            graph,
+        )
+        error = _recorder_status(obs)["error"]
+        assert "camera side is serial 222 but the calibration is for 111" in error
+        assert "front" not in error, "a camera that reports no serial is not checked"
+        assert _recorder_status(obs).get("episode") is None
+        graph.stop("side")
+        graph.start("camera_node", "side", params={**side, "serial_no": "_111"})
+        deadline = time.time() + 30  # START again until the new latched serial has arrived
+        while _recorder_status(obs).get("episode") is None and time.time() < deadline:
+            command.publish(msgs.String(data="start"))
+            time.sleep(1.0)
+        assert _recorder_status(obs).get("episode") is not None, graph.log("recorder")[-2000:]
+        command.publish(msgs.String(data="discard"))
+        time.sleep(0.5)
+        assert all(code == 0 for code in graph.stop_all().values())
+    finally:
+        obs.close()
