@@ -1,7 +1,5 @@
 """The U-Net's 1D convolutions computed as one matrix product over unfolded windows.
 
-Same modules, parameters and state dicts as ``nn.Conv1d`` and ``nn.ConvTranspose1d`` (a
-checkpoint does not know the difference), the same sums in another order.
 Same modules, parameters and state dicts as ``nn.Conv1d`` / ``nn.ConvTranspose1d`` (a
 checkpoint does not know the difference), the same sums in another order. Why: the U-Net's
 sequences are 4 to 16 steps long while its weights are up to 2048 x 2048 x 5 (84 MB). On CPU

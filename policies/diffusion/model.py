@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 from policies.diffusion.config import DiffusionConfig
+from policies.diffusion.sampling import ddim_sample, make_schedulers
 from policies.diffusion.unet import ConditionalUnet1D
 from policies.encoders import ImageEncoder
 from policies.model import ChunkModel, ModelShapes, masked_mean
@@ -61,14 +61,12 @@ class DiffusionModel(ChunkModel):
             n_groups=config.n_groups,
             step_embed_dim=config.diffusion_step_embed_dim,
         )
-        schedule = dict(
+        self.train_scheduler, self.sample_scheduler = make_schedulers(
             num_train_timesteps=config.num_train_timesteps,
             beta_schedule=config.beta_schedule,
             clip_sample=config.clip_sample,
             prediction_type=config.prediction_type,
         )
-        self.train_scheduler = DDPMScheduler(**schedule)
-        self.sample_scheduler = DDIMScheduler(**schedule, set_alpha_to_one=True, steps_offset=0)
 
     def encode_observations(self, images: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """images (B, To, K, 3, h, w), state (B, To, Ds) -> global condition (B, To*(K*F+Ds))."""
@@ -121,9 +119,7 @@ class DiffusionModel(ChunkModel):
         sample = torch.randn(
             b, self.shapes.horizon, self.shapes.action_dim, device=cond.device, dtype=cond.dtype
         )
-        scheduler = self.sample_scheduler
-        scheduler.set_timesteps(self.config.num_inference_steps, device=cond.device)
-        for t in scheduler.timesteps:
-            out = self.unet(sample, t.expand(b), cond)
-            sample = scheduler.step(out, t, sample).prev_sample
+        sample = ddim_sample(
+            self.unet, self.sample_scheduler, sample, cond, self.config.num_inference_steps
+        )
         return sample.clamp(-1.0, 1.0) if self.config.clip_sample else sample

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
+from policies.diffusion.sampling import ddim_sample, make_schedulers
 from policies.diffusion.unet import ConditionalUnet1D
 from policies.encoders import ImageEncoder
 from policies.motion_tracks.config import MotionTrackConfig
@@ -60,14 +60,12 @@ class MotionTrackModel(nn.Module):
             n_groups=config.n_groups,
             step_embed_dim=config.diffusion_step_embed_dim,
         )
-        schedule = dict(
+        self.train_scheduler, self.sample_scheduler = make_schedulers(
             num_train_timesteps=config.num_train_timesteps,
             beta_schedule=config.beta_schedule,
             clip_sample=config.clip_sample,
             prediction_type="epsilon",
         )
-        self.train_scheduler = DDPMScheduler(**schedule)
-        self.sample_scheduler = DDIMScheduler(**schedule, set_alpha_to_one=True, steps_offset=0)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         return self.compress(self.encoder(images))
@@ -137,11 +135,9 @@ class MotionTrackModel(nn.Module):
         ).expand(samples, b, -1, -1)
         sample = sample.reshape(samples * b, self.horizon, self.action_dim)
         cond = cond.repeat(samples, 1)
-        scheduler = self.sample_scheduler
-        scheduler.set_timesteps(self.config.num_inference_steps, device=cond.device)
-        for t in scheduler.timesteps:
-            step = t.expand(samples * b)
-            sample = scheduler.step(self.unet(sample, step, cond), t, sample).prev_sample
+        sample = ddim_sample(
+            self.unet, self.sample_scheduler, sample, cond, self.config.num_inference_steps
+        )
         if self.config.clip_sample:
             sample = sample.clamp(-1.0, 1.0)
         return sample.reshape(samples, b, self.horizon, self.action_dim).mean(0)
