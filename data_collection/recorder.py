@@ -274,31 +274,26 @@ def recorded_calibration(
     return recorded
 
 
-def calibration_size_mismatch(
-    recorded: Mapping[str, Mapping[str, Any]], live: Mapping[str, CameraIntrinsics | None]
+def calibration_mismatch(
+    recorded: Mapping[str, Mapping[str, Any]],
+    intrinsics: Mapping[str, CameraIntrinsics | None],
+    serials: Mapping[str, str | None],
 ) -> str | None:
-    """Why a calibration (``camera_calibration`` entries) does not fit the live cameras:
-    one made at another image size than a camera delivers."""
+    """Why a calibration (``recorded_calibration`` entries) does not fit the live cameras:
+    one made at another image size than a camera delivers, or for another camera than the
+    serial it reports (front and wrist swapped, a camera replaced). A camera that reports
+    no serial (simulated, OpenCV) is checked for its size only."""
     for name, cal in recorded.items():
-        intr = live.get(name)
+        intr = intrinsics.get(name)
         if intr is not None and (intr.width, intr.height) != (cal["width"], cal["height"]):
             return (
                 f"camera {name} delivers {intr.width}x{intr.height} but was calibrated "
                 f"at {cal['width']}x{cal['height']} (calibrate at this size)"
             )
-    return None
-
-
-def calibration_serial_mismatch(
-    recorded: Mapping[str, Mapping[str, Any]], live: Mapping[str, str | None]
-) -> str | None:
-    """Why a calibration (``recorded_calibration`` entries) is not for the live cameras: a
-    camera that reports another serial than the file's (front and wrist swapped, a camera
-    replaced). A camera that reports none (simulated, OpenCV) is not checked."""
     wrong = [
-        f"camera {name} is serial {live[name]} but the calibration is for {cal['serial']}"
+        f"camera {name} is serial {serials[name]} but the calibration is for {cal['serial']}"
         for name, cal in recorded.items()
-        if live.get(name) and cal.get("serial") and live[name] != cal["serial"]
+        if serials.get(name) and cal.get("serial") and serials[name] != cal["serial"]
     ]
     if wrong:
         return "; ".join(wrong) + " (plug the cameras as calibrated, or calibrate again)"

@@ -42,7 +42,7 @@ from data_collection.human_capture import (
     capture_calibration,
     human_video_schema,
 )
-from data_collection.recorder import calibration_serial_mismatch, calibration_size_mismatch
+from data_collection.recorder import calibration_mismatch
 from robot_learning.hardware.camera import CameraFrame
 from robot_learning.store import StoreError, StoreFullError, StoreWriter
 from robot_learning.store.schema import SchemaError
@@ -197,7 +197,7 @@ class HumanCaptureNode:
         refusal = self.streams.start_refusal()
         if refusal:
             return self._error(f"cannot start an episode: {refusal}")
-        mismatch = self._size_mismatch()
+        mismatch = self._calibration_mismatch()
         if mismatch:
             return self._error(f"cannot start an episode: {mismatch}")
         try:
@@ -214,13 +214,12 @@ class HumanCaptureNode:
         self.last_error = None
         self._publish_status()
 
-    def _size_mismatch(self) -> str | None:
+    def _calibration_mismatch(self) -> str | None:
         """The calibration was made at another image size, or for other cameras (serials),
         than the cameras deliver."""
-        recorded = self.calibration or {}
-        return calibration_size_mismatch(
-            recorded, self.streams.intrinsics
-        ) or calibration_serial_mismatch(recorded, self.streams.serials)
+        return calibration_mismatch(
+            self.calibration or {}, self.streams.intrinsics, self.streams.serials
+        )
 
     def _discard(self, why: str) -> None:
         assert self.episodes is not None

@@ -51,8 +51,7 @@ import numpy as np
 from data_collection.alignment import StampedBuffer
 from data_collection.recorder import (
     EpisodeRecorder,
-    calibration_serial_mismatch,
-    calibration_size_mismatch,
+    calibration_mismatch,
     camera_calibration,
     load_recording_calibration,
     recorded_calibration,
@@ -281,9 +280,7 @@ class RecorderNode:
             return camera_calibration(intrinsics, {})
         cal, path = self.calibration
         recorded = recorded_calibration(cal, path, self.cameras, T_base_hand=self._hand_now())
-        mismatch = calibration_size_mismatch(recorded, intrinsics) or calibration_serial_mismatch(
-            recorded, self.camera_streams.serials
-        )
+        mismatch = calibration_mismatch(recorded, intrinsics, self.camera_streams.serials)
         if mismatch:
             raise ValueError(mismatch)
         return recorded
