@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ros_nodes import convert, msgs, topics
-from ros_nodes.runtime import DEFAULT, Node
+from ros_nodes.runtime import RECORDING, Node
 from ros_nodes.topics import JoyButton
 
 WORDS = ("start", "success", "fail", "discard")
@@ -78,8 +78,9 @@ class EpisodeCommands:
         self._begin = begin
         self._discard = discard
         self._joy = JoyPresses()
-        node.create_subscription(msgs.Joy, topics.JOY, self.on_joy, DEFAULT)
-        node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self.on_command, DEFAULT)
+        # Deep like the recorder's streams: a press must not be overwritten while it commits.
+        node.create_subscription(msgs.Joy, topics.JOY, self.on_joy, RECORDING)
+        node.create_subscription(msgs.String, topics.RECORDER_COMMAND, self.on_command, RECORDING)
 
     def on_joy(self, msg: msgs.Joy) -> None:
         stamp = convert.stamp_s(msg)

@@ -10,17 +10,19 @@ the target the arm had accepted by then. Actions are the commands the robot node
 (``/franka/accepted_target``, ``/franka_gripper/accepted_command``): a command the guard
 refused never becomes an action.
 
-A step is assembled as soon as every camera and the robot's state streams have delivered a
-sample stamped at or after it (streams arrive in stamp order, so its samples are known
-however late a loaded machine delivers them), or once it is ``max_sample_wait_s`` old: only
-a stream still behind by then costs the step. A camera that stops delivering for
+A step is assembled as soon as every camera, the robot's state streams and the accepted
+commands have delivered a sample stamped at or after it (streams arrive in stamp order, so
+its samples are known however late a loaded machine delivers them), or once it is
+``max_sample_wait_s`` old: a camera still behind by then costs the step. An episode is
+therefore committed up to ``max_sample_wait_s`` after its end; a START pressed meanwhile is
+queued, and DISCARD then drops the queued episode. A camera that stops delivering for
 ``camera_timeout_s`` is reported (log and status) and, per ``on_camera_silence``, the
 episode pauses (steps skipped until frames return), ends (committed as failed, flagged
 interrupted) or is discarded. A recorder that is stopped mid-episode (SIGINT/SIGTERM)
-discards the open episode: nothing half-done is committed, and the store stays valid (a
-SIGKILL is repaired by the store's recovery). Status (latched JSON on ``/recorder/status``):
-state, episode, steps, skipped steps, dropped and late frames per camera, silent cameras,
-committed episodes.
+discards the open episode (and a queued START): nothing half-done is committed, and the
+store stays valid (a SIGKILL is repaired by the store's recovery). Status (latched JSON on
+``/recorder/status``): state, episode, steps, skipped steps, dropped and late frames per
+camera, silent cameras, committed episodes.
 
 With ``arbiter:=true`` (the deployment graph) every step also records who was in control and
 the policy's and the operator's action from ``/arbiter/status`` (``ros_nodes.arbiter_stream``),
@@ -66,15 +68,10 @@ from ros_nodes.arbiter_stream import ArbiterStream
 from ros_nodes.camera_streams import CameraStreams
 from ros_nodes.episode_commands import EpisodeCommands
 from ros_nodes.robot_bridge import ACCEPTED_GRIPPER, ACCEPTED_TARGET
-from ros_nodes.runtime import DEFAULT, LATCHED, SENSOR_DATA, Node, ParameterError, run_node
+from ros_nodes.runtime import LATCHED, RECORDING, SENSOR_DATA, Node, ParameterError, run_node
 
 SILENCE_ACTIONS = ("pause", "end", "discard")
 HORIZON_S = 3.0  # history kept per stream
-# Steps wait for a command stream whose newest sample is this recent. 0.1 s let a loaded
-# machine's pause in the 100 Hz stream pass for its end, and a step took the target before
-# the delayed one (CI with two trainings beside it); the cost is a step's latency after the
-# commands really stop, never its content.
-COMMANDS_FLOWING_S = 0.5
 
 
 @dataclass
@@ -107,7 +104,7 @@ class RecorderNode:
         )
         self.max_wait_s = p(
             "max_sample_wait_s",
-            1.0,
+            2.0,
             "longest a step waits for a stream's samples in flight, s",
         )
         self.camera_timeout_s = p(
@@ -161,6 +158,9 @@ class RecorderNode:
         self.writer: StoreWriter | None = None
         self.recorder: EpisodeRecorder | None = None
         self.episode: OpenEpisode | None = None
+        # A START pressed after the open episode's end, while its last samples are awaited
+        # (up to max_sample_wait_s): the next episode begins at that stamp once it is done.
+        self.queued_start_s: float | None = None
         self.committed = 0
         self.discarded = 0
         self.last_error: str | None = None
@@ -181,13 +181,13 @@ class RecorderNode:
             (msgs.PoseStamped, ACCEPTED_TARGET, self.targets),
         ):
             node.create_subscription(
-                msg_type, topic, lambda m, b=buffer: b.add(convert.stamp_s(m), m), DEFAULT
+                msg_type, topic, lambda m, b=buffer: b.add(convert.stamp_s(m), m), RECORDING
             )
         node.create_subscription(
             msgs.JointState,
             ACCEPTED_GRIPPER,
             lambda m: self.grippers.add(convert.stamp_s(m), convert.gripper_closed(m)),
-            DEFAULT,
+            RECORDING,
         )
         node.create_subscription(
             msgs.TwistStamped,
@@ -196,12 +196,14 @@ class RecorderNode:
             SENSOR_DATA,
         )
         self.commands = EpisodeCommands(
-            node, open_episode=lambda: self.episode, begin=self._begin, discard=self._discard
+            node, open_episode=lambda: self.episode, begin=self._begin, discard=self._on_discard
         )
         self.arbiter: ArbiterStream | None = None
         if with_arbiter:
             self.arbiter = ArbiterStream(horizon_s=HORIZON_S)
-            node.create_subscription(msgs.String, topics.ARBITER_STATUS, self._on_arbiter, DEFAULT)
+            node.create_subscription(
+                msgs.String, topics.ARBITER_STATUS, self._on_arbiter, RECORDING
+            )
         self._status = node.create_publisher(msgs.String, topics.RECORDER_STATUS, LATCHED)
         node.create_timer(1.0 / (2 * self.record_hz), self._tick)
         node.create_timer(0.5, self._publish_status)
@@ -230,6 +232,14 @@ class RecorderNode:
 
     # -- episodes ------------------------------------------------------------------------
     def _begin(self, stamp_s: float) -> None:
+        ep = self.episode
+        if ep is not None and ep.end_s is not None and self.queued_start_s is None:
+            self.queued_start_s = stamp_s
+            self.node.log.info(
+                "start pressed while episode %d is finishing: the next one starts once it is",
+                ep.index,
+            )
+            return
         if self.episode is not None:
             self.node.log.warning("start pressed during episode %d: ignored", self.episode.index)
             return
@@ -292,6 +302,19 @@ class RecorderNode:
         pose = convert.pose_vector(self.poses.latest_at(newest)[1])  # type: ignore[index]
         return transform_from_pose(pose[:3], pose[3:])
 
+    def _on_discard(self, why: str) -> None:
+        """DISCARD from the operator: the newest episode, a queued one if it has not begun."""
+        if self.queued_start_s is not None:
+            self.queued_start_s = None
+            self.node.log.warning("the queued episode was discarded before it began")
+            return
+        self._discard(why)
+
+    def _begin_queued(self) -> None:
+        if self.queued_start_s is not None and self.episode is None:
+            stamp_s, self.queued_start_s = self.queued_start_s, None
+            self._begin(stamp_s)
+
     def _discard(self, why: str) -> None:
         assert self.recorder is not None and self.episode is not None
         self.recorder.discard()
@@ -301,6 +324,7 @@ class RecorderNode:
         self.episode = None
         self.discarded += 1
         self._publish_status()
+        self._begin_queued()
 
     def _commit(self) -> None:
         assert self.recorder is not None and self.episode is not None
@@ -326,6 +350,7 @@ class RecorderNode:
         self.episode = None
         self.committed += 1
         self._publish_status()
+        self._begin_queued()
 
     # -- the episode clock ---------------------------------------------------------------
     def _tick(self) -> None:
@@ -352,15 +377,12 @@ class RecorderNode:
         now = self.node.now_s()
         if self._check_silence(now):
             return
-        streams = [self.joints, self.poses, self.fingers]
         # Commands take a longer path (operator -> arm node -> here) than the state stamped
-        # beside them, so while they flow a step also waits for them: else a target stamped
-        # before the step could arrive after it was assembled (seen under load in CI).
-        streams += [
-            c
-            for c in (self.targets, self.grippers)
-            if c.newest_s is not None and c.newest_s > now - COMMANDS_FLOWING_S
-        ]
+        # beside them, so a step also waits for them: else a target stamped before the step
+        # can arrive after it was assembled. Waiting only while they "flowed" (newest < 0.5 s
+        # old) still failed in CI: under load the command path lagged more than that. When
+        # no command comes, a step costs max_sample_wait_s of latency, never its content.
+        streams = [self.joints, self.poses, self.fingers, self.targets, self.grippers]
         known = max(self.camera_streams.arrived_until(streams), now - self.max_wait_s)
         horizon = known if ep.end_s is None else min(known, ep.end_s)
         self._control_rows(ep, horizon)
@@ -477,6 +499,7 @@ class RecorderNode:
         )
 
     def _shutdown(self) -> None:
+        self.queued_start_s = None
         if self.episode is not None:
             self._discard(
                 "the recorder was stopped mid-episode (interrupted); nothing of it is committed"

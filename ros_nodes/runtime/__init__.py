@@ -33,11 +33,12 @@ from ros_nodes.runtime.node import (
     Publisher,
     Subscription,
 )
-from ros_nodes.runtime.qos import DEFAULT, LATCHED, SENSOR_DATA, QoSProfile
+from ros_nodes.runtime.qos import DEFAULT, LATCHED, RECORDING, SENSOR_DATA, QoSProfile
 
 __all__ = [
     "DEFAULT",
     "LATCHED",
+    "RECORDING",
     "SENSOR_DATA",
     "Endpoint",
     "Node",

@@ -32,3 +32,9 @@ class QoSProfile:
 DEFAULT = QoSProfile(depth=10)
 SENSOR_DATA = QoSProfile(depth=5, reliability=Reliability.BEST_EFFORT)
 LATCHED = QoSProfile(depth=1, durability=Durability.TRANSIENT_LOCAL)
+# A recording node's reader of DEFAULT writers (state, commands, buttons): reliable like them
+# (so it matches), with a deep reader-side history. The node's one loop pauses while it
+# commits an episode to disk; keep-last 10 is a tenth of a second of a 100 Hz stream, and
+# under load an episode's first command was overwritten meanwhile (seen in CI). History depth
+# is local to the reader: it never affects matching.
+RECORDING = QoSProfile(depth=1000)
