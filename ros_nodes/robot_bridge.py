@@ -6,7 +6,8 @@ Publishes franka_ros2-shaped state (``/franka/joint_states``, ``/franka/ee_pose`
 command the arm accepts is echoed on ``/franka/accepted_target`` and
 ``/franka_gripper/accepted_command`` with the command's own stamp: what the recorder stores
 as the action, so a refused command never becomes one. ``/franka/status`` (latched JSON)
-says whether the arm tracks or holds, and why.
+says whether the arm tracks, holds or is homing, and why. While it homes (``/franka/home``,
+franka_node) every command is refused: the joint motion owns the arm until it ends.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class RobotBridge:
             for sub in (self._target_sub, self._gripper_sub)
         }
         self.hold_reason: str | None = None
+        self.homing = False
+        self.last_command_s = float("-inf")  # node time of the last command, taken or not
         self.accepted = 0
         self.refused = 0
         self._publish_status()
@@ -68,15 +71,22 @@ class RobotBridge:
             self._publish_status()
         return self.hold_reason is None
 
+    def _refused_while_homing(self) -> bool:
+        self.last_command_s = self.node.now_s()
+        if self.homing:
+            self.refused += 1
+            return True
+        return False
+
     def _on_target(self, msg: msgs.PoseStamped) -> None:
-        if not self._guarded(self._target_sub, msg):
+        if self._refused_while_homing() or not self._guarded(self._target_sub, msg):
             return
         self.target = convert.target_from_msgs(msg, self.gripper_closed)
         self.accepted += 1
         self._accepted_pose.publish(msg)
 
     def _on_gripper(self, msg: msgs.JointState) -> None:
-        if not self._guarded(self._gripper_sub, msg):
+        if self._refused_while_homing() or not self._guarded(self._gripper_sub, msg):
             return
         self.gripper_closed = convert.gripper_closed(msg)
         if self.target is not None:
@@ -85,6 +95,35 @@ class RobotBridge:
                 t.position, t.quaternion, self.gripper_closed, t.timestamp_s
             )
         self._accepted_gripper.publish(msg)
+
+    # -- homing --------------------------------------------------------------------------
+    def home_refusal(self, quiet_s: float) -> str | None:
+        """Why the arm may not go home now: it is homing, or someone is commanding it (a
+        command came within ``quiet_s``, accepted or refused)."""
+        if self.homing:
+            return "the arm is already homing"
+        since = self.node.now_s() - self.last_command_s
+        if since < quiet_s:
+            return (
+                f"commands are flowing (the last {since:.2f} s ago): end the episode or "
+                f"stop the command publisher first"
+            )
+        return None
+
+    def begin_homing(self) -> None:
+        """Forget the target (the gripper stays as it is) and refuse commands until
+        ``end_homing``."""
+        self.target = None
+        self.homing = True
+        self._publish_status()
+
+    def end_homing(self, *, reached: bool) -> None:
+        """Commands are taken again; a reached home also clears an earlier error's hold
+        (a publisher that is still wrong puts the arm on hold again at its next command)."""
+        self.homing = False
+        if reached:
+            self.hold_reason = None
+        self._publish_status()
 
     def clear_target(self) -> None:
         """Forget the target (after a reset the arm holds home until a new command)."""
@@ -106,7 +145,7 @@ class RobotBridge:
             self._publish_status()
 
     def _publish_status(self) -> None:
-        state = "hold" if self.hold_reason else "tracking"
+        state = "homing" if self.homing else "hold" if self.hold_reason else "tracking"
         self._status.publish(
             msgs.String(
                 data=json.dumps(
