@@ -379,9 +379,9 @@ class RecorderNode:
             return
         # Commands take a longer path (operator -> arm node -> here) than the state stamped
         # beside them, so a step also waits for them: else a target stamped before the step
-        # can arrive after it was assembled. Waiting only while they "flowed" (newest < 0.5 s
-        # old) still failed in CI: under load the command path lagged more than that. When
-        # no command comes, a step costs max_sample_wait_s of latency, never its content.
+        # can arrive after it was assembled. (Waiting only while their newest sample was under
+        # 0.5 s old missed any command delayed longer than that on a loaded machine.) When no
+        # command comes, a step costs max_sample_wait_s of latency, never its content.
         streams = [self.joints, self.poses, self.fingers, self.targets, self.grippers]
         known = max(self.camera_streams.arrived_until(streams), now - self.max_wait_s)
         horizon = known if ep.end_s is None else min(known, ep.end_s)

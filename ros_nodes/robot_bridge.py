@@ -72,6 +72,8 @@ class RobotBridge:
         return self.hold_reason is None
 
     def _refused_while_homing(self) -> bool:
+        """Every command arriving is noted (``home_refusal`` reads it); while the arm homes
+        it is refused and counted."""
         self.last_command_s = self.node.now_s()
         if self.homing:
             self.refused += 1
