@@ -89,7 +89,13 @@ class FrankaNode:
 
     def _franky_tick(self) -> None:
         if self.bridge.homing:
-            return self._homing_tick()
+            self._advance_homing()
+        else:
+            self._follow_target()
+        state = self.robot.read_state()
+        self.bridge.publish_state(state, state.timestamp_s)
+
+    def _follow_target(self) -> None:
         target = self.bridge.target
         try:
             if target is None and self._sent is not None:
@@ -101,10 +107,8 @@ class FrankaNode:
             self.bridge.report_error(f"{exc}; recovering")
             self.bridge.clear_target()
             self.robot.recover()
-        state = self.robot.read_state()
-        self.bridge.publish_state(state, state.timestamp_s)
 
-    def _homing_tick(self) -> None:
+    def _advance_homing(self) -> None:
         try:
             done = self.robot.wait_for_motion(timeout_s=0.0)
         except RobotLearningError as exc:  # a reflex (recovered) or the connection
@@ -113,14 +117,11 @@ class FrankaNode:
             self.bridge.report_error(f"{exc} (while homing){'; recovering' if recoverable else ''}")
             if recoverable:
                 self.robot.recover()
-            done = False
+            return
         if done:
             self._sent = None
             self.bridge.end_homing(reached=True)
             self.node.log.info("home reached")
-        state = self.robot.read_state()
-        self.bridge.publish_state(state, state.timestamp_s)
-
 
 def main(argv: list[str] | None = None) -> int:
     return run_node("franka_node", FrankaNode, argv)

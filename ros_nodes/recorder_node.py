@@ -240,8 +240,8 @@ class RecorderNode:
                 ep.index,
             )
             return
-        if self.episode is not None:
-            self.node.log.warning("start pressed during episode %d: ignored", self.episode.index)
+        if ep is not None:
+            self.node.log.warning("start pressed during episode %d: ignored", ep.index)
             return
         refusal = self.camera_streams.start_refusal()
         if refusal:
