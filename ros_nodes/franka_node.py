@@ -123,6 +123,7 @@ class FrankaNode:
             self.bridge.end_homing(reached=True)
             self.node.log.info("home reached")
 
+
 def main(argv: list[str] | None = None) -> int:
     return run_node("franka_node", FrankaNode, argv)
 
