@@ -9,7 +9,6 @@ undecoded in a ``StampedBuffer``; only the frames a step takes are decoded.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,14 +17,10 @@ from typing import Any
 from data_collection.alignment import FrameGaps, StampedBuffer
 from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
 from ros_nodes import convert, msgs
-from ros_nodes.runtime import LATCHED, SENSOR_DATA, Node
+from ros_nodes.runtime import FRAME_RECORDING, LATCHED, SENSOR_DATA, Node
 from ros_nodes.topics import CameraTopics
 
 TRANSPORTS = ("raw", "compressed")
-# Best effort like the cameras' sensor-data writers (so it matches them), but a reader-side
-# history of a second of frames: a pause of the recorder (a commit, a GC) longer than five
-# frame periods must not cost frames. History depth is local; it does not affect matching.
-FRAME_QOS = dataclasses.replace(SENSOR_DATA, depth=30)
 DEPTH_MATCH_S = 1e-3  # a depth image belongs to the color frame stamped within this
 
 
@@ -100,7 +95,7 @@ class CameraStreams:
             self.streams[name] = stream
             color_type = msgs.Image if transport == "raw" else msgs.CompressedImage
             node.create_subscription(
-                color_type, stream.topic, lambda m, s=stream: self._on_frame(s, m), FRAME_QOS
+                color_type, stream.topic, lambda m, s=stream: self._on_frame(s, m), FRAME_RECORDING
             )
             node.create_subscription(
                 msgs.CameraInfo,
@@ -119,7 +114,7 @@ class CameraStreams:
                     msgs.Image,
                     names_.aligned_depth,
                     lambda m, b=stream.depth: b.add(convert.stamp_s(m), m),
-                    FRAME_QOS,
+                    FRAME_RECORDING,
                 )
 
     def __iter__(self):  # type: ignore[no-untyped-def]

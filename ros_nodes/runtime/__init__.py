@@ -33,10 +33,18 @@ from ros_nodes.runtime.node import (
     Publisher,
     Subscription,
 )
-from ros_nodes.runtime.qos import DEFAULT, LATCHED, RECORDING, SENSOR_DATA, QoSProfile
+from ros_nodes.runtime.qos import (
+    DEFAULT,
+    FRAME_RECORDING,
+    LATCHED,
+    RECORDING,
+    SENSOR_DATA,
+    QoSProfile,
+)
 
 __all__ = [
     "DEFAULT",
+    "FRAME_RECORDING",
     "LATCHED",
     "RECORDING",
     "SENSOR_DATA",

@@ -38,3 +38,6 @@ LATCHED = QoSProfile(depth=1, durability=Durability.TRANSIENT_LOCAL)
 # under load an episode's first command was overwritten meanwhile (seen in CI). History depth
 # is local to the reader: it never affects matching.
 RECORDING = QoSProfile(depth=1000)
+# A recording node's reader of SENSOR_DATA camera writers: best effort like them (so it
+# matches), with a second of frames of reader-side history, for the same pauses.
+FRAME_RECORDING = QoSProfile(depth=30, reliability=Reliability.BEST_EFFORT)
