@@ -7,6 +7,7 @@ import pytest
 
 from robot_learning.sim.rollout import run_episode
 from robot_learning.sim.tasks import UnknownTaskError, make_task, task_names
+from robot_learning.sim.tasks.push import SETTLED_RADIUS_M
 from robot_learning.sim.workcell import Workcell
 
 EPISODES = 20
@@ -68,8 +69,6 @@ def test_noise_makes_demos_differ_but_is_seeded():
 def test_push_expert_ends_the_push_once_the_cube_is_well_inside_the_disc():
     """Losing the cube within SETTLED_RADIUS_M of the disc's centre ends the push: no lift and
     new approach for the last centimetre (before, 4 of these 12 seeds re-tried there)."""
-    from robot_learning.sim.tasks.push import SETTLED_RADIUS_M
-
     late_retries, settled_early = [], []
     with Workcell(task="push", cameras=()) as workcell:
         for seed in range(12):
