@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument(
         "--lr-schedule",
         choices=["constant", "cosine"],
-        help="every round's learning-rate schedule (default: the preset's, constant)",
+        help="every round's learning-rate schedule (default: the preset's)",
     )
     parser.add_argument("--size", default="96x128", help="recorded image size HxW")
     parser.add_argument("--workdir", type=Path, default=Path("out/hgdagger"))

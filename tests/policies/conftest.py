@@ -25,6 +25,9 @@ TINY = {
         horizon_s=1.0,
         lr=1e-3,
         lr_backbone=1e-3,
+        warmup_steps=2,
+        ema_decay=0.9,
+        temporal_ensemble_k=None,  # re-plan every second: a tenth of the policy calls
     ),
     "diffusion": dict(
         image_size=(48, 64),
