@@ -34,7 +34,7 @@ SIM = ACTConfig(
     # Diffusion's schedule, measured on lift (README): targets relative to the current pose, a
     # cosine learning rate after 200 warm-up steps, EMA weights and temporal ensembling
     # (k=0.01, the paper's) over 4,000 steps gave 47-48/50 on the 50 unseen seeds in five
-    # training runs (475/500 with 50 more seeds each); absolute targets at a constant rate
+    # training runs (475/500 adding 50 more seeds each); absolute targets at a constant rate
     # without EMA (this preset until 2026-11-28) 36/50 at 8,000 steps. Push (measured
     # re-planning after 10 or 20 steps) gains from `--steps 8000`: 20-23/50 against 15-18/50.
     action_mode="relative",
