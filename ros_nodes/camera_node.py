@@ -13,12 +13,10 @@ live scene.
 
 from __future__ import annotations
 
-import json
-
 from robot_learning.hardware.camera import Camera, CameraTimeoutError
 from ros_nodes import msgs, topics
 from ros_nodes.camera_publisher import CameraPublisher
-from ros_nodes.runtime import DEFAULT, LATCHED, Node, run_node
+from ros_nodes.runtime import DEFAULT, Node, run_node
 
 
 class CameraNode:
@@ -54,17 +52,13 @@ class CameraNode:
         )
         self.camera.connect()
         node.on_shutdown(self.camera.disconnect)
-        # Which device this is (latched), so a recorder can refuse a calibration made for
-        # another camera: RealSense's resolved serial, a simulated camera's stand-in, none
-        # for OpenCV devices (they have no serial to read).
+        # Which device this is (device_info), so a recorder can refuse a calibration made
+        # for another camera: RealSense's resolved serial, a simulated camera's stand-in,
+        # none for OpenCV devices (they have no serial to read).
         reported = {
             "realsense": str(getattr(self.camera, "serial", "") or ""),
             "sim": serial.lstrip("_"),
         }.get(source, "")
-        device_info = node.create_publisher(
-            msgs.String, topics.CameraTopics(self.name).device_info, LATCHED
-        )
-        device_info.publish(msgs.String(data=json.dumps({"serial": reported, "source": source})))
         self.publisher = CameraPublisher(
             node,
             self.name,
@@ -73,6 +67,8 @@ class CameraNode:
             compressed=compressed,
             depth=depth,
             jpeg_quality=quality,
+            serial=reported,
+            source=source,
         )
         self.period_s = 1.0 / fps
         node.create_timer(self.period_s, self._tick)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from robot_learning.hardware.camera import CameraFrame, CameraIntrinsics
 from ros_nodes import convert, msgs
-from ros_nodes.runtime import SENSOR_DATA, Node
+from ros_nodes.runtime import LATCHED, SENSOR_DATA, Node
 from ros_nodes.topics import CameraTopics
 
 
@@ -13,7 +15,9 @@ class CameraPublisher:
 
     Stamps are capture times on the station clock, in ``<name>_color_optical_frame`` (depth
     is aligned to color, so it shares the frame), as realsense-ros does with alignment on.
-    QoS: sensor data (best effort, depth 5), realsense-ros' default for images.
+    QoS: sensor data (best effort, depth 5), realsense-ros' default for images. Beside them,
+    latched ``device_info`` says which device this is (``serial``, empty when it has none to
+    read: OpenCV, simulated), so a recorder can refuse a calibration made for another camera.
     """
 
     def __init__(
@@ -26,8 +30,14 @@ class CameraPublisher:
         compressed: bool,
         depth: bool,
         jpeg_quality: int,
+        serial: str = "",
+        source: str = "",
     ) -> None:
         self.topics = CameraTopics(name)
+        self._device_info = node.create_publisher(msgs.String, self.topics.device_info, LATCHED)
+        self._device_info.publish(
+            msgs.String(data=json.dumps({"serial": serial, "source": source}))
+        )
         self.intrinsics = intrinsics
         self.jpeg_quality = jpeg_quality
         self._raw = (

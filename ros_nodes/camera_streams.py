@@ -4,7 +4,11 @@ silence. Shared by recorder_node (robot episodes) and human_capture_node (human 
 Per camera: the color topic (raw ``image_raw`` or JPEG ``image_raw/compressed``), its
 ``camera_info`` (intrinsics), and with ``depth`` the ``aligned_depth_to_color`` image (same
 stamp as its color frame, as realsense-ros publishes it with alignment on). Frames are kept
-undecoded in a ``StampedBuffer``; only the frames a step takes are decoded.
+undecoded in a ``StampedBuffer``; only the frames a step takes are decoded. Each camera's
+latched ``device_info`` (its serial) is waited for up to ``DEVICE_INFO_WAIT_S`` after its
+first camera_info: a latched message can arrive after the first frames, and a START taken
+before it would skip the serial check. A driver that never sends one (realsense-ros) is then
+taken as reporting no serial, with a warning.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ros_nodes.topics import CameraTopics
 
 TRANSPORTS = ("raw", "compressed")
 DEPTH_MATCH_S = 1e-3  # a depth image belongs to the color frame stamped within this
+DEVICE_INFO_WAIT_S = 10.0  # after the first camera_info, how long device_info is waited for
 
 
 @dataclass
@@ -36,6 +41,8 @@ class CameraStream:
     late: int = 0  # steps that found no fresh enough frame of this camera
     silent: bool = False
     serial: str | None = None  # what the camera node reports on device_info (None: nothing)
+    device_info_seen: bool = False
+    first_info_s: float | None = None  # wall time the first camera_info arrived
 
     def decode(self, stamp_s: float, msg: Any) -> CameraFrame:
         """The color frame (and, with depth, its aligned depth image) as a CameraFrame;
@@ -129,15 +136,17 @@ class CameraStreams:
             stream.silent = False
             self.node.log.info("camera %s delivers frames again", stream.topics.name)
 
-    @staticmethod
-    def _on_info(stream: CameraStream, msg: msgs.CameraInfo) -> None:
+    def _on_info(self, stream: CameraStream, msg: msgs.CameraInfo) -> None:
         stream.intrinsics = convert.intrinsics(msg)
+        if stream.first_info_s is None:
+            stream.first_info_s = self.node.now_s()
 
     def _on_device_info(self, stream: CameraStream, msg: msgs.String) -> None:
         try:
             stream.serial = str(json.loads(msg.data).get("serial") or "") or None
         except (ValueError, AttributeError):
             self.node.log.warning("%s: not device JSON: %r", stream.topics.device_info, msg.data)
+        stream.device_info_seen = True
 
     # -- what a node checks and reports ---------------------------------------------------
     @property
@@ -152,18 +161,43 @@ class CameraStreams:
         """camera_info topics nothing has arrived on yet."""
         return [s.topics.camera_info for s in self if s.intrinsics is None]
 
+    def awaiting_device_info(self) -> list[str]:
+        """device_info topics still waited for: nothing on them yet, and the camera's first
+        camera_info came less than ``DEVICE_INFO_WAIT_S`` ago. Past that, the camera is
+        taken as one that reports no serial (warned once)."""
+        now = self.node.now_s()
+        waiting = []
+        for stream in self:
+            if stream.device_info_seen or stream.first_info_s is None:
+                continue
+            if now - stream.first_info_s < DEVICE_INFO_WAIT_S:
+                waiting.append(stream.topics.device_info)
+            else:
+                stream.device_info_seen = True  # no such topic from this driver
+                self.node.log.warning(
+                    "nothing on %s after %.0f s: camera %s's serial is not checked against "
+                    "the calibration",
+                    stream.topics.device_info,
+                    DEVICE_INFO_WAIT_S,
+                    stream.topics.name,
+                )
+        return waiting
+
     def silent_topics(self) -> list[str]:
         return [s.topic for s in self if s.silent]
 
     def start_refusal(self) -> str | None:
         """Why an episode cannot start on these cameras yet (a camera_info missing, a camera
-        silent), or None when it can."""
+        silent, its device_info still waited for), or None when it can."""
         missing = self.without_info()
         if missing:
             return f"no camera_info yet on {', '.join(missing)}; are the camera nodes running?"
         silent = self.silent_topics()
         if silent:
             return f"no frames on {', '.join(silent)}"
+        waiting = self.awaiting_device_info()
+        if waiting:
+            return f"no device_info yet on {', '.join(waiting)} (which camera is it?)"
         return None
 
     def newly_silent(self, now_s: float, timeout_s: float) -> list[tuple[str, float]]:

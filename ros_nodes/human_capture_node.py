@@ -307,7 +307,7 @@ class HumanCaptureNode:
     # -- status and shutdown -------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        """Every camera's camera_info has arrived and none is silent: START will work."""
+        """The cameras can start (camera_info and device_info in, none silent): START will work."""
         return self.streams.start_refusal() is None
 
     def _error(self, message: str) -> None:

@@ -465,9 +465,10 @@ class RecorderNode:
     # -- status and shutdown -------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        """Every camera's camera_info and the robot's state have arrived: START will work."""
+        """The cameras can start (camera_info and device_info in, none silent) and the
+        robot's state has arrived: START will work."""
         return (
-            all(s.intrinsics is not None for s in self.cameras.values())
+            self.camera_streams.start_refusal() is None
             and self.joints.newest_s is not None
             and (self.arbiter is None or self.arbiter.not_ready is None)
         )

@@ -69,6 +69,7 @@ class SimNode:
                 compressed=compressed,
                 depth=depth,
                 jpeg_quality=quality,
+                source="sim_node",
             )
             for name, cam in self.workcell.cameras.items()
         }

@@ -45,6 +45,7 @@ def capture(tmp_path, monkeypatch):
     cap = HumanCaptureNode(node)
     for name, stream in cap.streams.streams.items():
         cap.streams._on_info(stream, convert.camera_info(INTR, time.time(), name))
+        cap.streams._on_device_info(stream, msgs.String(data='{"serial": "", "source": "test"}'))
     yield cap
     node.close()
 
@@ -113,3 +114,32 @@ def test_a_camera_that_stops_costs_its_steps_only_after_the_wait(capture):
     info = StoreReader(capture.store_path).episode(0).info
     assert StoreReader(capture.store_path).episode(0).length == 3
     assert info.notes["skipped_steps"] == 3
+
+
+def test_start_waits_for_device_info_then_goes_on_without_it(tmp_path, monkeypatch):
+    """A START taken before a camera's latched device_info would skip its serial check, so
+    the node is not ready until it arrives; a driver that never sends one (realsense-ros)
+    holds START only for ``DEVICE_INFO_WAIT_S``."""
+    from ros_nodes import camera_streams
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", "231")
+    monkeypatch.setattr(camera_streams, "DEVICE_INFO_WAIT_S", 0.5)
+    node = create_node(
+        "human_capture",
+        ["--ros-args", "-p", f"store:={tmp_path / 'h.zarr'}", "-p", "uncalibrated:=true"],
+    )
+    try:
+        cap = HumanCaptureNode(node)
+        front, side = cap.streams.streams["front"], cap.streams.streams["side"]
+        for name, stream in cap.streams.streams.items():
+            cap.streams._on_info(stream, convert.camera_info(INTR, time.time(), name))
+        refusal = cap.streams.start_refusal()
+        assert refusal is not None and "/camera/front/device_info" in refusal and not cap.ready
+        cap.streams._on_device_info(front, msgs.String(data='{"serial": "801", "source": "x"}'))
+        assert front.serial == "801"
+        assert "/camera/side/device_info" in cap.streams.start_refusal()
+        time.sleep(0.6)
+        assert cap.streams.start_refusal() is None and cap.ready
+        assert side.serial is None, "a camera that never said is taken as reporting none"
+    finally:
+        node.close()
