@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,55 @@ def sim_calibration(workcell: Workcell, seed: int) -> dict[str, Any]:
         hand_cameras={n: workcell.true_T_hand_camera(n) for n in cameras if n in HAND_CAMERAS},
         source={"kind": "simulator ground truth", "seed": seed},
     )
+
+
+@dataclass
+class EpisodeTally:
+    """What a run of seeded episodes committed, for the progress bar and the summary."""
+
+    committed: int = 0
+    successes: int = 0
+    steps: int = 0  # recorded steps of the committed episodes
+    dropped: int = 0  # episodes left out (the robot's collision reflex)
+
+    def postfix(self) -> dict[str, Any]:
+        shown = {"success": f"{self.successes}/{self.committed}", "steps": self.steps}
+        return shown | ({"dropped": self.dropped} if self.dropped else {})
+
+
+def run_seeded_episodes(
+    workcell: Workcell,
+    *,
+    first_seed: int,
+    episodes: int,
+    desc: str,
+    record: Callable[[int], tuple[bool, int] | None],
+    abandon: Callable[[], None],
+    progress: bool = True,
+) -> EpisodeTally:
+    """The collection loop both embodiments share: episode ``i`` resets the workcell to
+    ``first_seed + i`` (camera poses are part of the draw) and ``record(seed)`` records and
+    commits it, returning (success, recorded steps), or None for an episode it dropped. On
+    any exception, Ctrl-C included, ``abandon()`` drops the open episode; committed ones
+    stay."""
+    tally = EpisodeTally()
+    bar = tqdm(range(episodes), desc=desc, unit="episode", disable=not progress)
+    try:
+        for i in bar:
+            seed = first_seed + i
+            workcell.reset(seed)
+            outcome = record(seed)
+            if outcome is None:
+                tally.dropped += 1
+            else:
+                tally.committed += 1
+                tally.successes += outcome[0]
+                tally.steps += outcome[1]
+            bar.set_postfix(tally.postfix())
+    except BaseException:
+        abandon()
+        raise
+    return tally
 
 
 @dataclass(frozen=True)
@@ -103,7 +153,6 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
         task_options=config.task_options,
     )
     record_every = round(config.control_hz / config.record_hz)
-    successes = steps = reflexes = committed = 0
     with workcell:
         cameras = workcell.cameras
         schema = recording_schema(
@@ -117,74 +166,64 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
         ) as writer:
             recorder = EpisodeRecorder(writer, cameras=config.cameras, depth=config.depth)
             first = writer.num_episodes
-            bar = tqdm(
-                range(config.episodes),
-                desc=f"collect {config.task}",
-                unit="episode",
-                disable=not progress,
-            )
-            try:
-                for i in bar:
-                    seed = config.seed + i
-                    workcell.reset(seed)  # camera poses are part of the episode's draw
-                    recorder.begin(
-                        source=Source.TELEOP,
-                        task=config.task,
-                        operator=config.operator,
-                        calibration=sim_calibration(workcell, seed),
-                        notes={
-                            "seed": seed,
-                            "noise_m_s": config.noise_m_s,
-                            "sim": True,
-                            "device": "scripted expert via TwistIntegrator",
-                            "task_options": dict(config.task_options),
-                        },
-                    )
 
-                    def on_step(
-                        step: int,
-                        state: RobotState,
-                        command: TeleopCommand,
-                        target: CartesianTarget,
-                    ) -> None:
-                        recorder.record_control(state, target)
-                        if step % record_every == 0:
-                            recorder.record_step(
-                                time_s=state.timestamp_s,
-                                state=state,
-                                action=target,
-                                twist=command.twist,
-                                frames={n: c.read() for n, c in cameras.items()},
-                            )
+            def record(seed: int) -> tuple[bool, int] | None:
+                recorder.begin(
+                    source=Source.TELEOP,
+                    task=config.task,
+                    operator=config.operator,
+                    calibration=sim_calibration(workcell, seed),
+                    notes={
+                        "seed": seed,
+                        "noise_m_s": config.noise_m_s,
+                        "sim": True,
+                        "device": "scripted expert via TwistIntegrator",
+                        "task_options": dict(config.task_options),
+                    },
+                )
 
-                    try:
-                        result = run_episode(
-                            workcell, seed=seed, noise_m_s=config.noise_m_s, on_step=on_step
+                def on_step(
+                    step: int, state: RobotState, command: TeleopCommand, target: CartesianTarget
+                ) -> None:
+                    recorder.record_control(state, target)
+                    if step % record_every == 0:
+                        recorder.record_step(
+                            time_s=state.timestamp_s,
+                            state=state,
+                            action=target,
+                            twist=command.twist,
+                            frames={n: c.read() for n, c in cameras.items()},
                         )
-                    except RobotReflexError as exc:
-                        # Safe stop: the arm already halted; the half episode is not a demo.
-                        log.warning("episode with seed %d dropped: %s", seed, exc)
-                        recorder.discard()
-                        workcell.robot.recover()
-                        reflexes += 1
-                        continue
-                    recorder.commit(
-                        success=result.success,
-                        notes={
-                            "expert_reported_success": result.expert_reported_success,
-                            "sim_duration_s": result.duration_s,
-                        },
+
+                try:
+                    result = run_episode(
+                        workcell, seed=seed, noise_m_s=config.noise_m_s, on_step=on_step
                     )
-                    committed += 1
-                    successes += result.success
-                    steps += -(-result.steps // record_every)
-                    bar.set_postfix(
-                        success=f"{successes}/{committed}", steps=steps, reflexes=reflexes
-                    )
-            except BaseException:
-                recorder.discard()  # committed episodes stay; the open one is dropped
-                raise
-    return CollectSummary(committed, successes, steps, first, reflexes)
+                except RobotReflexError as exc:
+                    # Safe stop: the arm already halted; the half episode is not a demo.
+                    log.warning("episode with seed %d dropped: %s", seed, exc)
+                    recorder.discard()
+                    workcell.robot.recover()
+                    return None
+                recorder.commit(
+                    success=result.success,
+                    notes={
+                        "expert_reported_success": result.expert_reported_success,
+                        "sim_duration_s": result.duration_s,
+                    },
+                )
+                return result.success, -(-result.steps // record_every)
+
+            tally = run_seeded_episodes(
+                workcell,
+                first_seed=config.seed,
+                episodes=config.episodes,
+                desc=f"collect {config.task}",
+                record=record,
+                abandon=recorder.discard,
+                progress=progress,
+            )
+    return CollectSummary(tally.committed, tally.successes, tally.steps, first, tally.dropped)
 
 
 def register(sim_subparsers: argparse._SubParsersAction) -> None:

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from data_collection.sim_collect import check_record_rate, sim_calibration
+from data_collection.sim_collect import check_record_rate, run_seeded_episodes, sim_calibration
 from robot_learning.hardware.camera import CameraIntrinsics
 from robot_learning.keys import (
     BASE_FRAME,
@@ -142,7 +141,6 @@ def collect_hand(config: HandCollectConfig, *, progress: bool = True) -> HandCol
         human_hand=True,
         task_options=config.task_options,
     )
-    successes = steps = committed = 0
     with workcell:
         cameras = workcell.cameras
         schema = human_video_schema(
@@ -153,55 +151,54 @@ def collect_hand(config: HandCollectConfig, *, progress: bool = True) -> HandCol
             config.store, schema, allow_nonfinite=True, min_free_bytes=int(config.min_free_mb * 1e6)
         ) as writer:
             first = writer.num_episodes
-            bar = tqdm(
-                range(config.episodes),
-                desc=f"collect hand {config.task}",
-                unit="episode",
-                disable=not progress,
-            )
-            try:
-                for i in bar:
-                    seed = config.seed + i
-                    workcell.reset(seed)  # camera poses are part of the episode's draw
-                    writer.begin_episode(
-                        source=Source.HUMAN_VIDEO,
-                        task=config.task,
-                        operator=config.operator,
-                        calibration=sim_calibration(workcell, seed),
-                        notes={
-                            "seed": seed,
-                            "noise_m_s": config.noise_m_s,
-                            "sim": True,
-                            "embodiment": "hand",
-                            "hand": "right",
-                            "task_options": dict(config.task_options),
-                        },
-                    )
 
-                    def on_step(step: int, command: HandCommand) -> None:
-                        if step % record_every:
-                            return
-                        landmarks = np.full((len(HANDS), NUM_LANDMARKS, 3), np.nan, np.float32)
-                        landmarks[HANDS.index("right")] = workcell.hand.landmarks()
-                        row = {TIMESTAMP: workcell.time_s, HAND_LANDMARKS_3D: landmarks}
-                        for name, camera in cameras.items():
-                            frame = camera.read()
-                            row[camera_key(name)] = frame.color
-                            row[camera_timestamp_key(name)] = frame.timestamp_s
-                        writer.append(row)
+            def record(seed: int) -> tuple[bool, int]:
+                writer.begin_episode(
+                    source=Source.HUMAN_VIDEO,
+                    task=config.task,
+                    operator=config.operator,
+                    calibration=sim_calibration(workcell, seed),
+                    notes={
+                        "seed": seed,
+                        "noise_m_s": config.noise_m_s,
+                        "sim": True,
+                        "embodiment": "hand",
+                        "hand": "right",
+                        "task_options": dict(config.task_options),
+                    },
+                )
 
-                    result = run_hand_episode(
-                        workcell, seed=seed, noise_m_s=config.noise_m_s, on_step=on_step
-                    )
-                    writer.commit(
-                        success=result.success, notes={"sim_duration_s": result.duration_s}
-                    )
-                    committed += 1
-                    successes += result.success
-                    steps += -(-result.steps // record_every)
-                    bar.set_postfix(success=f"{successes}/{committed}", steps=steps)
-            except BaseException:
+                def on_step(step: int, command: HandCommand) -> None:
+                    if step % record_every:
+                        return
+                    landmarks = np.full((len(HANDS), NUM_LANDMARKS, 3), np.nan, np.float32)
+                    landmarks[HANDS.index("right")] = workcell.hand.landmarks()
+                    row = {TIMESTAMP: workcell.time_s, HAND_LANDMARKS_3D: landmarks}
+                    for name, camera in cameras.items():
+                        frame = camera.read()
+                        row[camera_key(name)] = frame.color
+                        row[camera_timestamp_key(name)] = frame.timestamp_s
+                    writer.append(row)
+
+                result = run_hand_episode(
+                    workcell, seed=seed, noise_m_s=config.noise_m_s, on_step=on_step
+                )
+                writer.commit(success=result.success, notes={"sim_duration_s": result.duration_s})
+                return result.success, -(-result.steps // record_every)
+
+            def abandon() -> None:
                 if writer.in_episode:
-                    writer.discard()  # committed episodes stay; the open one is dropped
-                raise
-    return HandCollectSummary(committed, successes, steps, first, time.monotonic() - started)
+                    writer.discard()
+
+            tally = run_seeded_episodes(
+                workcell,
+                first_seed=config.seed,
+                episodes=config.episodes,
+                desc=f"collect hand {config.task}",
+                record=record,
+                abandon=abandon,
+                progress=progress,
+            )
+    return HandCollectSummary(
+        tally.committed, tally.successes, tally.steps, first, time.monotonic() - started
+    )
