@@ -40,7 +40,13 @@ def main() -> int:
     parser.add_argument(
         "--lr-schedule",
         choices=["constant", "cosine"],
-        help="every round's learning-rate schedule (default: the preset's)",
+        help="round 0's learning-rate schedule (default: the preset's)",
+    )
+    parser.add_argument(
+        "--fine-tune-lr-schedule",
+        choices=["constant", "cosine", "preset"],
+        default="constant",
+        help="the schedule of every fine-tuning round after round 0 (preset: round 0's)",
     )
     parser.add_argument("--size", default="96x128", help="recorded image size HxW")
     parser.add_argument("--workdir", type=Path, default=Path("out/hgdagger"))
@@ -85,6 +91,9 @@ def main() -> int:
         batch_size=args.batch_size,
         selection=DataSelection(success=None, val_fraction=0.1, human_weight=args.human_weight),
         fine_tune=not args.from_scratch,
+        fine_tune_lr_schedule=(
+            None if args.fine_tune_lr_schedule == "preset" else args.fine_tune_lr_schedule
+        ),
         initial_checkpoint=args.initial_checkpoint,
     )
     results = run_rounds(config, on_round=lambda r: print(r.summary(), flush=True))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,11 @@ class RoundsConfig:
     # a round): retrained from scratch, success alone went 0% -> 68% -> 60% -> 52% while the
     # data grew, each round's fixed budget spread over more of it (README).
     fine_tune: bool = True
+    # The learning-rate schedule of a fine-tuning round (None: the policy's own; round 0
+    # keeps it). Measured (ACT, lift, 10 demos, 3,000 steps a round, the same 100 unseen
+    # seeds, 2026-11-27): a cosine decay inside each round went 51 -> 25 -> 38 /100 over
+    # rounds 1-3, a constant rate 22 -> 37 -> 59 /100 (README).
+    fine_tune_lr_schedule: str | None = "constant"
     batch_size: int = 32
     selection: DataSelection = ROUNDS_SELECTION
     max_duration_s: float | None = None  # per evaluation/deployment episode
@@ -111,6 +116,9 @@ def train_round(config: RoundsConfig, round_: int, *, progress: bool = True) -> 
             if round_ == 1 and config.initial_checkpoint is not None
             else config.workdir / f"round{round_ - 1}"
         )
+    policy = config.policy
+    if previous is not None and config.fine_tune_lr_schedule is not None:
+        policy = replace(policy, lr_schedule=config.fine_tune_lr_schedule)
     if not (run / "checkpoint").exists():
         train(
             TrainConfig(
@@ -125,7 +133,7 @@ def train_round(config: RoundsConfig, round_: int, *, progress: bool = True) -> 
                 selection=config.selection,
                 init_from=previous,
             ),
-            config.policy,
+            policy,
             progress=progress,
         )
     return run

@@ -107,6 +107,12 @@ def test_every_stage_runs_with_a_header_and_writes_its_figures(demo):
     data = json.loads((out / "rounds" / "round1" / "checkpoint" / "data.json").read_text())
     used = set(data["train_episodes"]) | set(data["val_episodes"])
     assert set(rollouts) <= used, "round 1 did not learn from the deployment rollouts"
+    # round 1 fine-tuned round 0's weights at a constant rate, not the preset's cosine decay
+    configs = [
+        json.loads((out / path / "checkpoint" / "config.json").read_text())
+        for path in ("runs/act", "rounds/round1")
+    ]
+    assert [c["lr_schedule"] for c in configs] == ["cosine", "constant"]
 
 
 def _rendered(out: Path, tmp_path: Path) -> dict:
