@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,33 @@ def sim_calibration(workcell: Workcell, seed: int) -> dict[str, Any]:
         hand_cameras={n: workcell.true_T_hand_camera(n) for n in cameras if n in HAND_CAMERAS},
         source={"kind": "simulator ground truth", "seed": seed},
     )
+
+
+def sim_episode_header(
+    workcell: Workcell,
+    seed: int,
+    *,
+    task: str,
+    operator: str,
+    noise_m_s: float,
+    task_options: Mapping[str, str],
+    **notes: Any,
+) -> dict[str, Any]:
+    """What both embodiments begin a simulated episode with (``begin_episode``'s keywords
+    but the source): its calibration of this draw and the notes that trace it to the seed,
+    plus the embodiment's own ``notes``."""
+    return {
+        "task": task,
+        "operator": operator,
+        "calibration": sim_calibration(workcell, seed),
+        "notes": {
+            "seed": seed,
+            "noise_m_s": noise_m_s,
+            "sim": True,
+            "task_options": dict(task_options),
+            **notes,
+        },
+    }
 
 
 @dataclass
@@ -170,16 +197,15 @@ def collect(config: CollectConfig, *, progress: bool = True) -> CollectSummary:
             def record(seed: int) -> tuple[bool, int] | None:
                 recorder.begin(
                     source=Source.TELEOP,
-                    task=config.task,
-                    operator=config.operator,
-                    calibration=sim_calibration(workcell, seed),
-                    notes={
-                        "seed": seed,
-                        "noise_m_s": config.noise_m_s,
-                        "sim": True,
-                        "device": "scripted expert via TwistIntegrator",
-                        "task_options": dict(config.task_options),
-                    },
+                    **sim_episode_header(
+                        workcell,
+                        seed,
+                        task=config.task,
+                        operator=config.operator,
+                        noise_m_s=config.noise_m_s,
+                        task_options=config.task_options,
+                        device="scripted expert via TwistIntegrator",
+                    ),
                 )
 
                 def on_step(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_collection.sim_collect import check_record_rate, run_seeded_episodes, sim_calibration
+from data_collection.sim_collect import check_record_rate, run_seeded_episodes, sim_episode_header
 from robot_learning.hardware.camera import CameraIntrinsics
 from robot_learning.keys import (
     BASE_FRAME,
@@ -155,17 +155,16 @@ def collect_hand(config: HandCollectConfig, *, progress: bool = True) -> HandCol
             def record(seed: int) -> tuple[bool, int]:
                 writer.begin_episode(
                     source=Source.HUMAN_VIDEO,
-                    task=config.task,
-                    operator=config.operator,
-                    calibration=sim_calibration(workcell, seed),
-                    notes={
-                        "seed": seed,
-                        "noise_m_s": config.noise_m_s,
-                        "sim": True,
-                        "embodiment": "hand",
-                        "hand": "right",
-                        "task_options": dict(config.task_options),
-                    },
+                    **sim_episode_header(
+                        workcell,
+                        seed,
+                        task=config.task,
+                        operator=config.operator,
+                        noise_m_s=config.noise_m_s,
+                        task_options=config.task_options,
+                        embodiment="hand",
+                        hand="right",
+                    ),
                 )
 
                 def on_step(step: int, command: HandCommand) -> None:
