@@ -181,6 +181,14 @@ def test_camera_killed_mid_episode_ends_it_without_misaligned_frames(graph, tmp_
             "the recorder to end the episode",
             graph,
         )
+        # Frames the dead camera sent before the kill can still reach a starved recorder
+        # after it was marked silent ("delivers frames again"); it is silent again 0.5 s on.
+        wait_for(
+            lambda: _recorder_status(obs).get("silent_cameras") == ["side"],
+            5,
+            "side reported silent",
+            graph,
+        )
         status = _recorder_status(obs)
         assert status["silent_cameras"] == ["side"]
         assert "/camera/side/color/image_raw/compressed" in status["error"]
