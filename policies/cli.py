@@ -1,4 +1,5 @@
-"""``rl train`` and ``rl eval``: thin commands over policies.train and policies.evaluate."""
+"""``rl train``, ``rl eval`` and ``rl deploy``: thin commands over policies.train,
+policies.evaluate and policies.deploy."""
 
 from __future__ import annotations
 

@@ -82,7 +82,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[argparse._SubParsersAc
 def _finish(parser: argparse.ArgumentParser, name: str) -> None:
     """What every command gets alike: its name for error messages, ``-v`` after the command
     name too, and (for a group) its help with exit status 2 when no subcommand is given."""
-    parser.set_defaults(**{_PROG_DEST: f"{PROG} {name}"})
+    # argparse names a subparser after its parent's usage line ("rl [-h] [-v] COMMAND ...
+    # store list"); its usage, help and argument errors should say "rl store list".
+    parser.prog = f"{PROG} {name}"
+    parser.set_defaults(**{_PROG_DEST: parser.prog})
     if not any({"-v", "--verbose"} & set(a.option_strings) for a in parser._actions):
         parser.add_argument(
             "-v",
@@ -121,7 +124,12 @@ def exit_status_listing() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would blame "rl"; the command that got them says so instead
+        name = getattr(args, _PROG_DEST, PROG)
+        commands = {path: p for a in _subcommands(parser) for path, p, _ in _walk(a)}
+        command = commands.get(name.removeprefix(f"{PROG} "), parser)
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
     verbose = bool(getattr(args, "verbose", False))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

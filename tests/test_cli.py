@@ -124,6 +124,16 @@ def test_usage_errors_exit_2_without_a_traceback(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["store", "list"])  # PATH missing: argparse's own usage error
     assert exit_info.value.code == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "usage: rl store list [-h]" in err  # named as typed, not after rl's own usage line
+    assert err.strip().splitlines()[-1] == (
+        "rl store list: error: the following arguments are required: path"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["store", "list", "demos.zarr", "--bogus"])
+    assert exit_info.value.code == ExitCode.BAD_INPUT
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "rl store list: error: unrecognized arguments: --bogus"
     assert cli.main(["store"]) == ExitCode.BAD_INPUT  # a group without its subcommand
     assert "validate" in capsys.readouterr().err
 
