@@ -260,6 +260,8 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                         }
                         if fault:
                             notes |= {"interrupted": True, "fault": fault}
+                        elif loop is not None and loop.faults:  # a hung policy: held, went on
+                            notes["stalls"] = list(loop.faults)
                         recorded.append(
                             recorder.commit(
                                 success=success and not fault,

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
 from robot_learning.hardware.robot import CartesianTarget, Robot, RobotState
 from robot_learning.hardware.teleop import TeleopEvent
-from robot_learning.runtime.controllers import Command, Controller
+from robot_learning.runtime.controllers import Command, Controller, ControlSource
 from robot_learning.runtime.inference import PolicyFailedError
 from robot_learning.runtime.safety import FilteredCommand, SafetyFilter
 
@@ -170,6 +170,17 @@ class LoopResult:
     faults: tuple[str, ...] = ()  # what went wrong, in words for the operator
 
 
+def _holding(command: Command, state: RobotState) -> Command:
+    """``command`` turned into "stay where you are", keeping what the operator's device read
+    and what the policy and the device wanted (the arbiter's fields, recorded per step)."""
+    return replace(
+        command,
+        target=CartesianTarget.holding(state),
+        holding=True,
+        source=None if command.source is None else ControlSource.HOLD,
+    )
+
+
 class ControlLoop:
     """Drives ``arm`` with ``controller`` through ``safety`` at the arm's control period."""
 
@@ -214,7 +225,15 @@ class ControlLoop:
                     command = self.controller.command(state, period)
                 except PolicyFailedError as error:  # hold this tick, end the episode
                     fault = str(error)
-                    command = Command(CartesianTarget.holding(state), holding=True)
+                    held = CartesianTarget.holding(state)
+                    # the policy's and the device's targets are recorded with every step
+                    command = Command(
+                        held,
+                        holding=True,
+                        source=ControlSource.HOLD,
+                        policy_target=held,
+                        human_target=held,
+                    )
                 stalled = self.controller.stalled_for_s
                 if stalled > 0 and not command.holding:  # a hung model: hold, say so once
                     if not any(f.startswith("policy hung") for f in stalls):
@@ -222,7 +241,7 @@ class ControlLoop:
                             f"policy hung: no chunk for {stalled:.1f} s beyond the "
                             "stall limit; holding"
                         )
-                    command = Command(CartesianTarget.holding(state), holding=True)
+                    command = _holding(command, state)
                 t2 = clock()
                 if command.holding:
                     sent = self.safety.hold(state, self.arm.now())

@@ -4,6 +4,7 @@ rollout recorded with who was in control."""
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 
@@ -145,3 +146,86 @@ def test_a_reflex_mid_rollout_is_recorded_as_interrupted_and_deployment_goes_on(
         assert info.notes["interrupted"] and info.notes["stopped_by"] == "fault"
         assert "collision reflex" in info.notes["fault"]
         assert reader.episode(i).length > 0
+
+
+class BrokenPolicy:
+    """The trained policy, until its ``works_for``-th call: then each call raises (a crashed
+    model) or, with ``hang`` set, blocks until ``hang`` is set (a hung one)."""
+
+    def __init__(self, policy, works_for: int, hang: threading.Event | None = None) -> None:
+        self.policy, self.works_for, self.hang, self.calls = policy, works_for, hang, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.policy, name)
+
+    def act(self, observation):
+        self.calls += 1
+        if self.calls > self.works_for:
+            if self.hang is None:
+                raise RuntimeError("CUDA error: an illegal memory access (injected)")
+            self.hang.wait(30.0)
+        return self.policy.act(observation)
+
+
+def deploy_broken(monkeypatch, lift_store, tmp_path, *, hang: threading.Event | None):
+    from policies import deploy
+    from policies.deploy import DeployConfig, deploy_sim
+
+    train_tiny(lift_store, tmp_path / "run", "act", steps=2)
+    load = deploy.load_policy
+    monkeypatch.setattr(
+        deploy, "load_policy", lambda *a, **kw: BrokenPolicy(load(*a, **kw), 1, hang)
+    )
+    store = tmp_path / "rollouts.zarr"
+    config = DeployConfig(
+        checkpoint=tmp_path / "run",
+        task="lift",
+        episodes=1,
+        store=store,
+        realtime=True,
+        operator=False,
+        max_duration_s=6.0,
+    )
+    return deploy_sim(config, progress=False), store
+
+
+def test_a_policy_that_raises_mid_rollout_ends_the_episode_as_a_fault_and_it_is_kept(
+    monkeypatch, lift_store, tmp_path
+):
+    """A model that crashes (a CUDA error, say) under --realtime: the arm holds, the episode
+    is committed as interrupted with the error, and the store stays valid."""
+    report, store = deploy_broken(monkeypatch, lift_store, tmp_path, hang=None)
+    assert report.recorded == [0] and report.successes == 0
+    assert len(report.faults) == 1 and "illegal memory access" in report.faults[0]
+    assert validate(store) == []
+    notes = StoreReader(store).episode(0).info.notes
+    assert notes["interrupted"] is True and notes["stopped_by"] == "fault"
+    assert "illegal memory access" in notes["fault"]
+
+
+def test_a_hung_policy_holds_the_arm_and_the_held_steps_are_recorded(
+    monkeypatch, lift_store, tmp_path
+):
+    """A model that stops answering: after the stall limit the arm holds where it is, every
+    held step is recorded as HOLD with both targets (the loop's hold used to drop them, and
+    recording then died on the missing policy target), and the episode says it stalled."""
+    hang = threading.Event()
+    try:
+        report, store = deploy_broken(monkeypatch, lift_store, tmp_path, hang=hang)
+    finally:
+        hang.set()
+    assert report.recorded == [0]
+    assert any("policy hung" in f for f in report.faults), report.faults
+    assert validate(store) == []
+    reader = StoreReader(store)
+    assert reader.num_episodes == 1
+    assert any("policy hung" in s for s in reader.episode(0).info.notes["stalls"])
+    data = reader.read_episode(0, keys=[CONTROL_SOURCE, ACTION, POLICY_ACTION, HUMAN_ACTION])
+    held = np.flatnonzero(data[CONTROL_SOURCE] == ControlSource.HOLD)
+    # the second chunk (at 1 s) never comes: held from 3 s (2 s stall limit) to 6 s
+    assert held.size >= 20, data[CONTROL_SOURCE]
+    assert np.isfinite(data[POLICY_ACTION][held]).all()
+    assert np.isfinite(data[HUMAN_ACTION][held]).all()
+    # held: the recorded command is where the arm already is, not a step toward a target
+    actions = data[ACTION]
+    np.testing.assert_allclose(np.diff(actions[held[-5:], :3], axis=0), 0.0, atol=2e-3)
