@@ -30,6 +30,7 @@ from tqdm import tqdm
 from policies import checkpoint as ckpt
 from policies.config import PolicyConfig
 from policies.data import DataSelection, StepBatches, TrainingData
+from policies.features import FeatureMismatchError, PolicyFeatures
 from policies.model import ChunkModel
 from policies.network import PolicyNetwork
 from policies.normalization import NormalizationStats
@@ -223,6 +224,7 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     network = build_network(policy_config, data.features, stats).to(device)
     if cfg.init_from is not None and resume_state is None:
+        _check_fine_tuning(Path(cfg.init_from), policy_config, data.features, cfg.store)
         _init_weights(network, Path(cfg.init_from))
     ema = EMA(network, policy_config.ema_decay) if policy_config.ema_decay else None
     optimizer = make_optimizer(network.model, policy_config)
@@ -419,6 +421,43 @@ def saved_progress(out: Path) -> tuple[int, int] | None:
         return int(state["step"]), int(total)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+# Fields that say what the network's inputs and outputs mean: weights trained under other
+# values have the same shapes but answer another question (a relative target read as an
+# absolute one). The rest (learning rate, schedule, steps, EMA, ...) may change to fine-tune.
+FINE_TUNING_FIXED = (
+    "policy",
+    "obs_horizon",
+    "horizon_s",
+    "image_size",
+    "crop_size",
+    "action_mode",
+    "normalization",
+    "cameras",
+)
+
+
+def _check_fine_tuning(
+    path: Path, policy_config: PolicyConfig, features: PolicyFeatures, store: str | Path
+) -> None:
+    """``--init-from``: refuse a checkpoint trained on other cameras, image sizes, rate or
+    action space than this run's store, or whose inputs and outputs meant something else."""
+    path = ckpt.resolve(path)
+    ckpt.verify(path)
+    trained = type(features).from_json(ckpt.read_json(path, "features.json"))
+    problems = trained.mismatches(features)
+    saved = ckpt.read_json(path, "config.json")
+    ours = json.loads(json.dumps(policy_config.to_json()))
+    problems += [
+        f"{name}={ours.get(name)!r}, trained with {saved.get(name)!r}"
+        for name in FINE_TUNING_FIXED
+        if saved.get(name) != ours.get(name)
+    ]
+    if problems:
+        raise FeatureMismatchError(
+            f"--init-from {path} does not match this run (store {store}): " + "; ".join(problems)
+        )
 
 
 def _init_weights(network: PolicyNetwork, path: Path) -> None:

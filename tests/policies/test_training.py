@@ -134,6 +134,36 @@ def test_fine_tuning_starts_from_another_checkpoints_weights(lift_store, tmp_pat
         )
 
 
+def test_fine_tuning_from_a_checkpoint_of_other_cameras_or_targets_is_refused(lift_store, tmp_path):
+    """--init-from on a store whose images are another size (the weights would load: the
+    shapes do not depend on it), or with targets that meant something else, names why."""
+    from data_collection.sim_collect import CollectConfig, collect
+
+    train_tiny(lift_store, tmp_path / "first", "act", steps=2)
+    small = tmp_path / "small.zarr"
+    collect(
+        CollectConfig(task="lift", episodes=4, store=small, image_size=(40, 56), seed=10),
+        progress=False,
+    )
+    with pytest.raises(
+        FeatureMismatchError,
+        match=r"--init-from .*camera 'camera_front' is \(40, 56, 3\), trained on \(48, 64, 3\)",
+    ):
+        train_tiny(small, tmp_path / "tuned", "act", steps=2, init_from=tmp_path / "first")
+    trained = json.loads((tmp_path / "first" / "checkpoint" / "config.json").read_text())
+    other = "absolute" if trained["action_mode"] == "relative" else "relative"
+    with pytest.raises(FeatureMismatchError, match=f"action_mode='{other}', trained with"):
+        train_tiny(
+            lift_store,
+            tmp_path / "flipped",
+            "act",
+            steps=2,
+            changes={"action_mode": other},
+            init_from=tmp_path / "first",
+        )
+    assert not (tmp_path / "tuned" / "checkpoint").exists()
+
+
 def test_checkpoint_for_other_cameras_or_sizes_is_refused(lift_store, tmp_path):
     train_tiny(lift_store, tmp_path / "run", "act", steps=2)
     policy = ChunkPolicy.load(tmp_path / "run")
