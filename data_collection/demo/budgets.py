@@ -50,6 +50,12 @@ class DemoBudget:
         default_factory=lambda: {"act": 3500, "diffusion": 500, "mtpi": 400}
     )
     round_steps: int = 1500  # each retraining round fine-tunes ACT this many more steps
+    # Config fields changed from a policy's sim preset (rl train --set). The demo keeps ACT's
+    # transformer at 192/384, the preset's size until 2026-11-28: the preset's 256/1024 costs
+    # half again as much CPU time a step, which the 30-minute budget does not have.
+    policy_changes: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"act": {"dim_model": 192, "dim_feedforward": 384}}
+    )
     batch_size: int = 32
     eval_episodes: int = 16
     max_episode_s: float | None = None  # None: the task's own time limit

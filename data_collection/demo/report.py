@@ -182,6 +182,10 @@ def _budgets(data: dict, out: Path) -> str:
             for k, v in budget["policy_cameras"].items()
         )],
         ["training steps (sim presets)", f"{steps}; batch {budget['batch_size']}"],
+        ["changed from the sim presets", "; ".join(
+            f"{POLICY_LABELS.get(k, k)} " + ", ".join(f"{f}={v}" for f, v in c.items())
+            for k, c in budget.get("policy_changes", {}).items() if c
+        ) or "nothing"],
         ["evaluation episodes", f"{budget['eval_episodes']} per policy and round "
          + (f"(at most {budget['max_episode_s']} s each)" if budget["max_episode_s"]
             else "(each up to the task's time limit)")],

@@ -260,11 +260,13 @@ def training(run: DemoRun) -> dict[str, Any]:
 
 def policy_preset(run: DemoRun, policy: str) -> PolicyConfig:
     """The policy's ``sim`` preset on the cameras the budget gives it (``rl train --set
-    cameras=...``): the store holds every view, each policy trains on its own."""
+    cameras=...``: the store holds every view, each policy trains on its own), with the
+    budget's changes to it."""
     from policies.registry import preset
 
     cameras = tuple(f"camera_{c}" for c in run.budget.policy_cameras[policy])
-    return replace(preset(policy, "sim"), cameras=cameras)
+    changes = run.budget.policy_changes.get(policy, {})
+    return replace(preset(policy, "sim"), cameras=cameras, **changes)
 
 
 def train_config(run: DemoRun, policy: str, steps: int) -> TrainConfig:
