@@ -168,7 +168,7 @@ def _committed_episodes(store: Path) -> int:
         return 0
 
 
-# -- 3. demonstrations and hand videos ---------------------------------------------------------
+# -- 3 + 4. demonstrations and hand videos -----------------------------------------------------
 def demos(run: DemoRun) -> dict[str, Any]:
     """``rl sim collect``: the scripted expert through the teleop path, in process."""
     from data_collection.sim_collect import CollectConfig, collect
@@ -235,7 +235,7 @@ def _store_figures(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary[k] for k in keep}
 
 
-# -- 4. training -------------------------------------------------------------------------------
+# -- 5. training -------------------------------------------------------------------------------
 def training(run: DemoRun) -> dict[str, Any]:
     """``rl train --preset sim --steps N`` for ACT, Diffusion and MT-pi."""
     from policies.train import train
@@ -289,7 +289,7 @@ def train_config(run: DemoRun, policy: str, steps: int) -> TrainConfig:
     )
 
 
-# -- 5. evaluation -----------------------------------------------------------------------------
+# -- 6. evaluation -----------------------------------------------------------------------------
 def evaluation(run: DemoRun) -> dict[str, Any]:
     """``rl eval --video``: every policy alone on the same unseen seeds."""
     from policies.evaluate import DEFAULT_EVAL_SEED, evaluate
@@ -317,9 +317,9 @@ def _relative_report(run: DemoRun, report: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-# -- 6 + 7. deployment with interventions, retraining ------------------------------------------
+# -- 7 + 8. deployment with interventions, retraining ------------------------------------------
 def intervention_rounds(run: DemoRun, on_phase: Callable[[int, str], None]) -> dict[str, Any]:
-    """``policies.intervention_rounds.run_rounds`` from the ACT checkpoint of stage 4: evaluate
+    """``policies.intervention_rounds.run_rounds`` from the ACT checkpoint of stage 5: evaluate
     alone, deploy with the simulated operator (recorded into demos.zarr), retrain, ..."""
     from policies.intervention_rounds import RoundsConfig, run_rounds
     from robot_learning.store import StoreReader

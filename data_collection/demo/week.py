@@ -102,7 +102,7 @@ def _stage(week: WeekLog, out: Path, name: str, work) -> None:
 
 
 def _rounds(week: WeekLog, run: stages.DemoRun) -> None:
-    """Stages 6 and 7 alternate round by round; each phase's time goes to its stage (the
+    """Stages 7 and 8 alternate round by round; each phase's time goes to its stage (the
     evaluation of round 0's policy to deployment, of a retrained one to retraining)."""
 
     def on_phase(round_: int, phase: str) -> None:
