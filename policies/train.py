@@ -224,8 +224,7 @@ def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = Tru
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     network = build_network(policy_config, data.features, stats).to(device)
     if cfg.init_from is not None and resume_state is None:
-        _check_fine_tuning(Path(cfg.init_from), policy_config, data.features, cfg.store)
-        _init_weights(network, Path(cfg.init_from))
+        _init_weights(network, Path(cfg.init_from), policy_config, data.features, cfg.store)
     ema = EMA(network, policy_config.ema_decay) if policy_config.ema_decay else None
     optimizer = make_optimizer(network.model, policy_config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(policy_config, cfg.steps))
@@ -441,10 +440,9 @@ FINE_TUNING_FIXED = (
 def _check_fine_tuning(
     path: Path, policy_config: PolicyConfig, features: PolicyFeatures, store: str | Path
 ) -> None:
-    """``--init-from``: refuse a checkpoint trained on other cameras, image sizes, rate or
-    action space than this run's store, or whose inputs and outputs meant something else."""
-    path = ckpt.resolve(path)
-    ckpt.verify(path)
+    """``--init-from``: refuse a checkpoint (resolved, verified) trained on other cameras,
+    image sizes, rate or action space than this run's store, or whose inputs and outputs
+    meant something else."""
     trained = type(features).from_json(ckpt.read_json(path, "features.json"))
     problems = trained.mismatches(features)
     saved = ckpt.read_json(path, "config.json")
@@ -460,11 +458,19 @@ def _check_fine_tuning(
         )
 
 
-def _init_weights(network: PolicyNetwork, path: Path) -> None:
-    """Fine-tuning: the model's weights from checkpoint ``path``; the normalization stays
-    this run's (its data may have grown), and the optimizer starts afresh."""
+def _init_weights(
+    network: PolicyNetwork,
+    path: Path,
+    policy_config: PolicyConfig,
+    features: PolicyFeatures,
+    store: str | Path,
+) -> None:
+    """Fine-tuning: the model's weights from checkpoint ``path``, once it matches this run;
+    the normalization stays this run's (its data may have grown), and the optimizer starts
+    afresh."""
     path = ckpt.resolve(path)
     ckpt.verify(path)
+    _check_fine_tuning(path, policy_config, features, store)
     tensors = {
         name.removeprefix("model."): tensor
         for name, tensor in ckpt.read_tensors(path, ckpt.WEIGHTS).items()
