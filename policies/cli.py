@@ -105,7 +105,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def run_train(args: argparse.Namespace) -> int:
     from policies.data import DataSelection
     from policies.registry import get_policy, preset
-    from policies.train import TrainConfig, train
+    from policies.train import TrainConfig, saved_train_config, train
     from robot_learning.errors import Interrupted
 
     config = preset(args.policy, args.preset)
@@ -115,11 +115,13 @@ def run_train(args: argparse.Namespace) -> int:
     if unknown:
         raise InputError(f"--set: {args.policy} has no field(s) {unknown}")
     config = dataclasses.replace(config, **overrides)
+    # --resume continues the saved run: its length and batch size unless given again.
+    saved = (saved_train_config(args.out) if args.resume else None) or {}
     cfg = TrainConfig(
         store=args.store,
         out=args.out,
-        steps=args.steps or config.train_steps,
-        batch_size=args.batch_size or config.batch_size,
+        steps=args.steps or saved.get("steps") or config.train_steps,
+        batch_size=args.batch_size or saved.get("batch_size") or config.batch_size,
         seed=args.seed,
         num_workers=args.workers,
         cache_images=args.cache_images,

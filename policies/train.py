@@ -10,6 +10,7 @@ and writes checkpoints, and the run ends by checking that all ranks hold identic
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -194,6 +195,11 @@ def _resolve_device(name: str, local_rank: int) -> str:
 def train(cfg: TrainConfig, policy_config: PolicyConfig, *, progress: bool = True) -> TrainResult:
     """Train ``policy_config`` on ``cfg.store``; the checkpoint lands in ``cfg.out/checkpoint``."""
     spec = get_policy(policy_config.name)  # unknown names fail before any data is read
+    # The checkpoint's config.json records the run as trained, not the preset's defaults
+    # that --steps and --batch-size overrode.
+    policy_config = dataclasses.replace(
+        policy_config, train_steps=cfg.steps, batch_size=cfg.batch_size
+    )
     device = _resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", 0)))
     ddp = _setup_distributed(device)
     if device.startswith("cuda"):
@@ -407,6 +413,15 @@ def _saver(cfg, policy_config, data, stats, network, ema, optimizer, ddp):
     return save
 
 
+def saved_train_config(out: Path) -> dict[str, Any] | None:
+    """The TrainConfig (as JSON) of the run saved in ``out``; None when it saved nothing."""
+    try:
+        state = json.loads((out / ckpt.CHECKPOINT_DIR / "training" / "state.json").read_text())
+        return dict(state["train_config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def saved_progress(out: Path) -> tuple[int, int] | None:
     """(step saved, steps the run was asked for) of the run in ``out``; None when it saved
     nothing. A periodic checkpoint alone makes a half-done run look complete."""
@@ -495,12 +510,11 @@ def _load_resume(path: Path, policy_config: PolicyConfig, data: TrainingData) ->
         raise TrainingError(f"--resume: no checkpoint in {path} to resume from")
     ckpt.verify(path, with_training=True)
     saved = ckpt.read_json(path, "config.json")
-    if saved != json.loads(json.dumps(policy_config.to_json())):
-        diffs = sorted(
-            k
-            for k in set(saved) | set(policy_config.to_json())
-            if saved.get(k) != json.loads(json.dumps(policy_config.to_json())).get(k)
-        )
+    wanted = json.loads(json.dumps(policy_config.to_json()))
+    # --resume may extend a run (--steps); every other field must match the saved run's.
+    fields = (set(saved) | set(wanted)) - {"train_steps"}
+    diffs = sorted(k for k in fields if saved.get(k) != wanted.get(k))
+    if diffs:
         raise TrainingError(
             f"--resume: the policy config differs from {path}/config.json in {diffs}"
         )

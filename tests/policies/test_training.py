@@ -109,6 +109,25 @@ def test_resume_with_another_config_is_refused(lift_store, tmp_path):
         )
 
 
+def test_rl_train_records_the_run_and_resume_continues_it(lift_store, tmp_path):
+    """config.json holds the run's --steps and --batch-size, not the preset's defaults, and
+    a bare --resume goes on with them: to the saved run's end, at its batch size."""
+    out = tmp_path / "run"
+    args = ("train", "--policy", "act", "--preset", "sim", *tiny_overrides("act"))
+    args += ("--store", str(lift_store), "--out", str(out), "--workers", "0", "--val-every", "2")
+    first = run_rl(*args, "--steps", "4", "--batch-size", "4", "--stop-after", "2", timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert saved_progress(out) == (2, 4)
+    config = json.loads((out / "checkpoint" / "config.json").read_text())
+    assert (config["train_steps"], config["batch_size"]) == (4, 4)
+    other = run_rl(*args, "--resume", "--batch-size", "8", timeout=600)
+    assert other.returncode != 0 and "batch_size" in other.stderr
+    resumed = run_rl(*args, "--resume", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    state = json.loads((out / "checkpoint" / "training" / "state.json").read_text())
+    assert state["step"] == 4 and state["train_config"]["batch_size"] == 4
+
+
 def test_fine_tuning_starts_from_another_checkpoints_weights(lift_store, tmp_path):
     first = train_tiny(lift_store, tmp_path / "first", "act", steps=4)
     # so the weights after 2 steps are the initial ones (an EMA would round them)
