@@ -512,11 +512,19 @@ def _load_resume(path: Path, policy_config: PolicyConfig, data: TrainingData) ->
     saved = ckpt.read_json(path, "config.json")
     wanted = json.loads(json.dumps(policy_config.to_json()))
     # --resume may extend a run (--steps); every other field must match the saved run's.
-    fields = (set(saved) | set(wanted)) - {"train_steps"}
+    # The batch size is checked against the run's own record: config.json files written
+    # before it recorded --batch-size hold the preset's.
+    fields = (set(saved) | set(wanted)) - {"train_steps", "batch_size"}
     diffs = sorted(k for k in fields if saved.get(k) != wanted.get(k))
     if diffs:
         raise TrainingError(
             f"--resume: the policy config differs from {path}/config.json in {diffs}"
+        )
+    ran_at = ckpt.read_json(path, "training/state.json")["train_config"]["batch_size"]
+    if ran_at != policy_config.batch_size:
+        raise TrainingError(
+            f"--resume: batch_size {policy_config.batch_size} differs from the saved run's "
+            f"{ran_at} ({path}); leave --batch-size out to continue at {ran_at}"
         )
     trained_on = ckpt.read_json(path, "data.json")["fingerprint"]
     if trained_on != data.fingerprint:
