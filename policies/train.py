@@ -413,24 +413,29 @@ def _saver(cfg, policy_config, data, stats, network, ema, optimizer, ddp):
     return save
 
 
-def saved_train_config(out: Path) -> dict[str, Any] | None:
-    """The TrainConfig (as JSON) of the run saved in ``out``; None when it saved nothing."""
+def _saved_state(out: Path) -> dict[str, Any] | None:
+    """``training/state.json`` of the run saved in ``out``; None when it saved nothing."""
     try:
         state = json.loads((out / ckpt.CHECKPOINT_DIR / "training" / "state.json").read_text())
-        return dict(state["train_config"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return None
+    return state if isinstance(state, dict) else None
+
+
+def saved_train_config(out: Path) -> dict[str, Any] | None:
+    """The TrainConfig (as JSON) of the run saved in ``out``; None when it saved nothing."""
+    config = (_saved_state(out) or {}).get("train_config")
+    return dict(config) if isinstance(config, dict) else None
 
 
 def saved_progress(out: Path) -> tuple[int, int] | None:
     """(step saved, steps the run was asked for) of the run in ``out``; None when it saved
     nothing. A periodic checkpoint alone makes a half-done run look complete."""
-    checkpoint = out / ckpt.CHECKPOINT_DIR
+    state = _saved_state(out)
     try:
-        state = json.loads((checkpoint / "training" / "state.json").read_text())
         total = (
             state["train_config"]["steps"]
-            or json.loads((checkpoint / "config.json").read_text())["train_steps"]
+            or json.loads((out / ckpt.CHECKPOINT_DIR / "config.json").read_text())["train_steps"]
         )
         return int(state["step"]), int(total)
     except (OSError, ValueError, KeyError, TypeError):
@@ -520,7 +525,8 @@ def _load_resume(path: Path, policy_config: PolicyConfig, data: TrainingData) ->
         raise TrainingError(
             f"--resume: the policy config differs from {path}/config.json in {diffs}"
         )
-    ran_at = ckpt.read_json(path, "training/state.json")["train_config"]["batch_size"]
+    state = ckpt.read_json(path, "training/state.json")
+    ran_at = state["train_config"]["batch_size"]
     if ran_at != policy_config.batch_size:
         raise TrainingError(
             f"--resume: batch_size {policy_config.batch_size} differs from the saved run's "
@@ -532,7 +538,7 @@ def _load_resume(path: Path, policy_config: PolicyConfig, data: TrainingData) ->
             f"--resume: the selected training episodes (fingerprint "
             f"{data.fingerprint}) differ from those of {path} ({trained_on})"
         )
-    return ckpt.read_json(path, "training/state.json")
+    return state
 
 
 def _restore(path: Path, network, ema, optimizer, scheduler, step: int) -> None:
