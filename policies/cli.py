@@ -202,6 +202,7 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
         help="ensemble overlapping chunks with weights exp(-K i)",
     )
     p.add_argument("--no-ensemble", action="store_true", help="turn temporal ensembling off")
+    add_samples_argument(p)
     p.add_argument(
         "--hold",
         action="store_true",
@@ -229,6 +230,7 @@ def run_eval(args: argparse.Namespace) -> int:
         episodes=args.episodes,
         seed=DEFAULT_EVAL_SEED if args.seed is None else args.seed,
         execution_changes=changes,
+        inference_changes=inference_changes(args),
         video_dir=args.video,
         progress=True,
         max_duration_s=args.max_duration,
@@ -238,6 +240,24 @@ def run_eval(args: argparse.Namespace) -> int:
     for path in report.videos if not args.json else []:
         print(f"  {path}")
     return 0
+
+
+def add_samples_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--samples",
+        type=int,
+        metavar="N",
+        help="Diffusion: draw N chunks per query and play their medoid (default: the "
+        "checkpoint's num_samples, 1 unless trained with --set num_samples=N)",
+    )
+
+
+def inference_changes(args: argparse.Namespace) -> dict[str, Any]:
+    if args.samples is None:
+        return {}
+    if args.samples < 1:
+        raise InputError(f"--samples must be >= 1, got {args.samples}")
+    return {"num_samples": args.samples}
 
 
 def register_deploy(subparsers: argparse._SubParsersAction) -> None:
@@ -274,6 +294,7 @@ def register_deploy(subparsers: argparse._SubParsersAction) -> None:
         help="start each chunk when it arrives (for comparison)",
     )
     p.add_argument("--max-duration", type=float, metavar="S")
+    add_samples_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_deploy)
 
@@ -293,6 +314,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         operator=not args.no_operator,
         execution_changes=changes,
+        inference_changes=inference_changes(args),
         max_duration_s=args.max_duration,
     )
     report = deploy_sim(config)

@@ -20,6 +20,9 @@ NormMode = Literal["mean_std", "min_max"]
 @dataclass(frozen=True)
 class PolicyConfig:
     name: ClassVar[str] = ""
+    # Fields that change only how a trained network is queried, never its training: a resume
+    # may differ in them, and a checkpoint written before one existed still resumes.
+    inference_fields: ClassVar[frozenset[str]] = frozenset()
 
     obs_horizon: int = 1  # To: observation steps the model sees (current last)
     horizon_s: float = 1.6  # chunk length in seconds -> H = round(horizon_s * rate)

@@ -20,7 +20,12 @@ from tqdm import tqdm
 
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
 from policies import checkpoint as ckpt
-from policies.evaluate import policy_workcell, training_seeds, wilson_interval
+from policies.evaluate import (
+    apply_inference_changes,
+    policy_workcell,
+    training_seeds,
+    wilson_interval,
+)
 from policies.policy import load_policy
 from robot_learning.hardware.robot import RobotReflexError
 from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice
@@ -50,6 +55,7 @@ class DeployConfig:
     realtime: bool = False  # wall-clock pacing, inference on its own thread
     operator: bool = True  # a simulated operator takes over when the policy drifts
     execution_changes: dict[str, Any] = field(default_factory=dict)
+    inference_changes: dict[str, Any] = field(default_factory=dict)  # e.g. num_samples
     record_hz: float | None = None  # default: the policy's rate
     max_duration_s: float | None = None
     device: str = "cpu"
@@ -78,6 +84,7 @@ class DeployReport:
     chunk_age_ms_p50: float = float("nan")
     chunk_age_ms_p99: float = float("nan")
     takeover_reasons: dict[str, int] = dataclasses.field(default_factory=dict)  # sim operator
+    inference: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. num_samples
 
     @property
     def intervention_rate(self) -> float:
@@ -111,6 +118,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
 
     path = ckpt.resolve(config.checkpoint)
     policy = load_policy(path, device=config.device)
+    inference = apply_inference_changes(policy, path, config.inference_changes)
     seeds = list(range(config.seed, config.seed + config.episodes))
     overlap = sorted(training_seeds(path) & set(seeds))
     if overlap:
@@ -297,4 +305,5 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
         latency_ms_p99=float(np.percentile(ms, 99)),
         chunk_age_ms_p50=float(np.percentile(ages, 50) * 1e3) if ages else float("nan"),
         chunk_age_ms_p99=float(np.percentile(ages, 99) * 1e3) if ages else float("nan"),
+        inference=inference,
     )

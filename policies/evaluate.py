@@ -55,6 +55,7 @@ class EvalReport:
     videos: list[str] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)  # every policy call (histograms)
     task_options: dict[str, str] = field(default_factory=dict)  # e.g. push: targets=novel
+    inference: dict[str, Any] = field(default_factory=dict)  # e.g. Diffusion: num_samples
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,6 +126,7 @@ def evaluate(
     episodes: int,
     seed: int = DEFAULT_EVAL_SEED,
     execution_changes: dict[str, Any] | None = None,
+    inference_changes: dict[str, Any] | None = None,
     video_dir: Path | None = None,
     videos: int = 3,
     progress: bool = True,
@@ -136,6 +138,7 @@ def evaluate(
 
     path = ckpt.resolve(checkpoint)
     policy = load_policy(path, device=device)
+    inference = apply_inference_changes(policy, path, inference_changes)
     seeds = list(range(seed, seed + episodes))
     overlap = sorted(training_seeds(path) & set(seeds))
     if overlap:
@@ -207,7 +210,22 @@ def evaluate(
         videos=written,
         latency_ms=[round(float(x), 3) for x in ms],
         task_options=dict(task_options or {}),
+        inference=inference,
     )
+
+
+def apply_inference_changes(
+    policy: Policy, path: Path, changes: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Apply ``changes`` (rl eval/deploy --samples) and return every inference setting the
+    policy now runs with, for the report."""
+    if changes:
+        if not isinstance(policy, ChunkPolicy):
+            raise ValueError(f"{path}: {sorted(changes)} cannot change for this policy")
+        policy.change_inference(**changes)
+    if not isinstance(policy, ChunkPolicy):
+        return {}
+    return {name: getattr(policy.config, name) for name in sorted(policy.config.inference_fields)}
 
 
 def _write_strip(
@@ -233,6 +251,7 @@ def format_report(report: EvalReport) -> str:
         f"episode length {np.mean(report.episode_length_s):.1f} s, "
         f"policy call p50 {report.latency_ms_p50:.1f} ms, p99 {report.latency_ms_p99:.1f} ms"
         + (f", {report.reflexes} stopped by the collision reflex" if report.reflexes else "")
+        + "".join(f", {k}={v}" for k, v in report.inference.items())
         + f" (seeds {report.seeds[0]}..{report.seeds[-1]})"
     )
 

@@ -56,6 +56,12 @@ class ChunkModel(nn.Module, ABC):
     def predict(self, images: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """(B, H, Da) normalized actions; deterministic given the module's RNG state."""
 
+    def predict_samples(
+        self, images: torch.Tensor, state: torch.Tensor, num_samples: int
+    ) -> torch.Tensor:
+        """(B, N, H, Da): N chunks drawn for each observation (stochastic models differ)."""
+        return torch.stack([self.predict(images, state) for _ in range(num_samples)], dim=1)
+
     def parameter_groups(self, lr: float, lr_backbone: float, weight_decay: float) -> list[dict]:
         """Optimizer groups: image encoders may learn slower (ACT's lr_backbone)."""
         backbone = [p for n, p in self.named_parameters() if "encoder" in n and p.requires_grad]

@@ -95,6 +95,25 @@ class PolicyNetwork(nn.Module):
         ee_pose = ee_pose.to(device)
         images = self.prepare_images(frames, train=False)
         state = self.prepare_state(ee_pose, gripper_width.to(device))
-        normalized = self.model.predict(images, state)
+        num_samples = getattr(self.config, "num_samples", 1)  # stochastic policies carry it
+        if num_samples == 1:
+            return self._decode(self.model.predict(images, state), ee_pose[:, -1])
+        drawn = self.model.predict_samples(images, state, num_samples)  # (B, N, H, Da)
+        b, n = drawn.shape[:2]
+        actions = self._decode(drawn.flatten(0, 1), ee_pose[:, -1].repeat_interleave(n, dim=0))
+        return medoid_chunk(actions.unflatten(0, (b, n)))
+
+    def _decode(self, normalized: torch.Tensor, current_pose: torch.Tensor) -> torch.Tensor:
         features = normalized.double() * self.action_scale.double() + self.action_shift.double()
-        return self.action_space.decode_actions(features, ee_pose[:, -1].double())
+        return self.action_space.decode_actions(features, current_pose.double())
+
+
+def medoid_chunk(chunks: torch.Tensor) -> torch.Tensor:
+    """(B, N, H, 8) store-layout chunks -> (B, H, 8): per observation, the chunk whose TCP
+    positions lie nearest the other draws' (mean distance over the chunk, summed over the
+    draws). Why: a diffusion policy's draws are mostly alike, and the odd one that heads
+    elsewhere, played for a whole execution horizon, is what loses a push (README)."""
+    positions = chunks[..., :3]
+    distances = (positions[:, :, None] - positions[:, None]).norm(dim=-1).mean(dim=-1)
+    pick = distances.sum(dim=-1).argmin(dim=-1)  # (B,)
+    return chunks[torch.arange(chunks.shape[0], device=chunks.device), pick]

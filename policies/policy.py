@@ -132,6 +132,19 @@ class ChunkPolicy(Policy):
             )
         return cls(network, device=device, checkpoint=path)
 
+    def change_inference(self, **changes: Any) -> None:
+        """Query the trained network differently: only ``config.inference_fields`` (Diffusion:
+        ``num_samples``, ``num_inference_steps``) may change; weights and training stay."""
+        allowed = self.config.inference_fields
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise ValueError(
+                f"{self.config.name} policy ({self.checkpoint}): {unknown} cannot change at "
+                f"inference; what can: {sorted(allowed) or 'nothing'}"
+            )
+        self.config = self.config.replace(**changes)  # validated like a trained config
+        self.network.config = self.network.model.config = self.config
+
     # -- the contract ------------------------------------------------------------------------
     @property
     def observation_period_s(self) -> float | None:

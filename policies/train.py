@@ -516,10 +516,11 @@ def _load_resume(path: Path, policy_config: PolicyConfig, data: TrainingData) ->
     ckpt.verify(path, with_training=True)
     saved = ckpt.read_json(path, "config.json")
     wanted = json.loads(json.dumps(policy_config.to_json()))
-    # --resume may extend a run (--steps); every other field must match the saved run's.
-    # The batch size is checked against the run's own record: config.json files written
-    # before it recorded --batch-size hold the preset's.
+    # --resume may extend a run (--steps); every other field that shapes training must match
+    # the saved run's. The batch size is checked against the run's own record: config.json
+    # files written before it recorded --batch-size hold the preset's.
     fields = (set(saved) | set(wanted)) - {"train_steps", "batch_size"}
+    fields -= policy_config.inference_fields
     diffs = sorted(k for k in fields if saved.get(k) != wanted.get(k))
     if diffs:
         raise TrainingError(

@@ -19,6 +19,7 @@ BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 @dataclass(frozen=True)
 class DiffusionConfig(PolicyConfig):
     name: ClassVar[str] = "diffusion"
+    inference_fields: ClassVar[frozenset[str]] = frozenset({"num_inference_steps", "num_samples"})
 
     # PolicyConfig fields, re-defaulted to the published values.
     obs_horizon: int = 2
@@ -47,6 +48,10 @@ class DiffusionConfig(PolicyConfig):
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: PredictionType = "epsilon"
     clip_sample: bool = True  # clamp denoised actions to [-1, 1]
+    # Chunks drawn per query, in one batch; with more than one the policy plays their medoid
+    # (policies.network.medoid_chunk): a stray draw is outvoted, for N times the U-Net work.
+    # Inference only: evaluation and deployment may change it (rl eval --samples).
+    num_samples: int = 1
     # Observation encoder.
     num_keypoints: int = 32  # spatial-softmax keypoints -> 2 * num_keypoints features
     separate_encoders: bool = True  # one ResNet per camera (published); False shares one
@@ -71,6 +76,8 @@ class DiffusionConfig(PolicyConfig):
                 f"num_inference_steps={self.num_inference_steps} must be in "
                 f"[1, num_train_timesteps={self.num_train_timesteps}]"
             )
+        if self.num_samples < 1:
+            problems.append(f"num_samples={self.num_samples} must be >= 1")
         if self.beta_schedule not in BETA_SCHEDULES:
             problems.append(f"beta_schedule={self.beta_schedule!r} (one of {BETA_SCHEDULES})")
         if self.prediction_type not in ("epsilon", "sample"):

@@ -114,12 +114,24 @@ class DiffusionModel(ChunkModel):
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        cond = self.encode_observations(images, state)
+        return self.predict_samples(images, state, 1)[:, 0]
+
+    @torch.no_grad()
+    def predict_samples(
+        self, images: torch.Tensor, state: torch.Tensor, num_samples: int
+    ) -> torch.Tensor:
+        """(B, N, H, Da): the observations are encoded once and N noises denoised in a batch."""
+        cond = self.encode_observations(images, state).repeat_interleave(num_samples, dim=0)
         b = state.shape[0]
         sample = torch.randn(
-            b, self.shapes.horizon, self.shapes.action_dim, device=cond.device, dtype=cond.dtype
+            b * num_samples,
+            self.shapes.horizon,
+            self.shapes.action_dim,
+            device=cond.device,
+            dtype=cond.dtype,
         )
         sample = ddim_sample(
             self.unet, self.sample_scheduler, sample, cond, self.config.num_inference_steps
         )
-        return sample.clamp(-1.0, 1.0) if self.config.clip_sample else sample
+        sample = sample.clamp(-1.0, 1.0) if self.config.clip_sample else sample
+        return sample.unflatten(0, (b, num_samples))

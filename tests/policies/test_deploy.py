@@ -24,11 +24,13 @@ def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path
     result = run_rl(
         *("deploy", "--sim", "--checkpoint", str(tmp_path / "run"), "--task", "lift"),
         *("--episodes", "2", "--store", str(store), "--max-duration", "6", "--json"),
+        *("--samples", "2"),  # two chunks drawn a query, their medoid played
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["episodes"] == 2 and report["interventions"] >= 1
+    assert report["inference"] == {"num_inference_steps": 4, "num_samples": 2}
     assert report["recorded"] == [0, 1]
     assert validate(store) == []
     reader = StoreReader(store)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from policies.diffusion import DiffusionConfig, DiffusionModel
 from policies.diffusion.unet import ConditionalUnet1D
 from policies.model import ModelShapes
+from policies.network import medoid_chunk
 from policies.registry import get_policy, preset
 
 SHAPES = ModelShapes(
@@ -105,6 +106,34 @@ def test_predict_is_seeded_and_clipped() -> None:
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.equal(a, c)
     assert a.abs().max() <= 1.0
+
+
+def test_predict_samples_draws_several_chunks_per_observation() -> None:
+    torch.manual_seed(0)
+    model = DiffusionModel(TINY, SHAPES).eval()
+    batch = make_batch(2)
+    torch.manual_seed(7)
+    drawn = model.predict_samples(batch["images"], batch["state"], 4)
+    torch.manual_seed(7)
+    again = model.predict_samples(batch["images"], batch["state"], 4)
+    assert drawn.shape == (2, 4, 16, 10)
+    torch.testing.assert_close(drawn, again, rtol=0, atol=0)
+    assert not torch.equal(drawn[:, 0], drawn[:, 1])  # each draw its own noise
+
+
+def test_medoid_chunk_plays_the_draw_nearest_the_others() -> None:
+    base = torch.zeros(16, 8, dtype=torch.float64)
+    base[:, 3:7] = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+    offsets = torch.tensor([0.05, -0.02, 0.01, 0.0, 0.3], dtype=torch.float64)  # x, metres
+    draws = base.repeat(5, 1, 1)
+    draws[:, :, 0] += offsets[:, None]
+    draws[:, :, 7] = torch.arange(5, dtype=torch.float64)[:, None]  # tags which draw it is
+    other = draws.roll(2, dims=0)  # the same draws in another order: the median at index 4
+    picked = medoid_chunk(torch.stack([draws, other]))
+    assert picked.shape == (2, 16, 8)
+    # x 0.01, the median: the stray 0.3 does not pull it (the mean, 0.068, is nearest 0.05)
+    assert picked[0, 0, 7] == 2 and picked[1, 0, 7] == 2
+    torch.testing.assert_close(picked[0], draws[2])  # whole chunk: pose and gripper together
 
 
 def test_padded_targets_do_not_change_loss() -> None:

@@ -63,6 +63,24 @@ def test_checkpoint_round_trip_gives_identical_chunks(lift_store, tmp_path, name
     assert len(chunk) == horizon
     np.testing.assert_allclose(chunk.times_s, obs.time_s + 0.1 * np.arange(horizon))
     np.testing.assert_allclose(np.linalg.norm(chunk.quaternions, axis=1), 1.0)
+    # evaluation and deployment may draw several chunks per query (Diffusion), nothing else
+    if name == "act":
+        with pytest.raises(ValueError, match=r"\['num_samples'\] cannot change.*nothing"):
+            policy.change_inference(num_samples=2)
+        return
+    with pytest.raises(ValueError, match="num_samples=0 must be >= 1"):
+        policy.change_inference(num_samples=0)
+    with pytest.raises(ValueError, match=r"\['lr'\] cannot change"):
+        policy.change_inference(lr=1.0)
+    policy.change_inference(num_samples=5)
+    drawn = []
+    for _ in range(2):
+        policy.reset()
+        torch.manual_seed(0)
+        drawn.append(policy.act(obs).as_vectors())
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+    assert drawn[0].shape == chunk.as_vectors().shape
+    assert not np.array_equal(drawn[0], chunk.as_vectors())  # other noise, another chunk
 
 
 @pytest.mark.parametrize("mode", ["absolute", "relative"])
@@ -91,7 +109,16 @@ def test_resume_continues_with_the_identical_loss_sequence(lift_store, tmp_path)
     assert saved_progress(tmp_path / "split") is None
     train_tiny(lift_store, tmp_path / "split", "diffusion", steps=6, every=3, stop_after=3)
     assert saved_progress(tmp_path / "split") == (3, 6)  # what a resume still has to do
-    resumed = train_tiny(lift_store, tmp_path / "split", "diffusion", steps=6, every=3, resume=True)
+    # an inference-only field (how many chunks a query draws) may differ on resume
+    resumed = train_tiny(
+        lift_store,
+        tmp_path / "split",
+        "diffusion",
+        steps=6,
+        every=3,
+        resume=True,
+        changes={"num_samples": 3},
+    )
     assert resumed.losses == full.losses  # bit for bit, steps 1-3 restored and 4-6 recomputed
     a = ckpt.read_tensors(full.checkpoint, ckpt.WEIGHTS)
     b = ckpt.read_tensors(resumed.checkpoint, ckpt.WEIGHTS)
@@ -348,11 +375,14 @@ def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
     # task options reach the evaluation scene (push targets only the hand videos showed)
     novel = run_rl(
         *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "push", "--episodes", "1"),
-        *("--task-option", "targets=novel", "--max-duration", "1", "--json"),
+        *("--task-option", "targets=novel", "--max-duration", "1", "--json", "--samples", "3"),
         timeout=600,
     )
     assert novel.returncode == 0, novel.stderr[-3000:]
-    assert json.loads(novel.stdout)["task_options"] == {"targets": "novel"}
+    novel_report = json.loads(novel.stdout)
+    assert novel_report["task_options"] == {"targets": "novel"}
+    assert novel_report["inference"] == {"num_inference_steps": 4, "num_samples": 3}
+    assert report["inference"] == {"num_inference_steps": 4, "num_samples": 1}
     moon = run_rl(
         *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "push", "--episodes", "1"),
         *("--task-option", "targets=moon"),
