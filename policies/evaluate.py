@@ -223,9 +223,7 @@ def apply_inference_changes(
         if not isinstance(policy, ChunkPolicy):
             raise ValueError(f"{path}: {sorted(changes)} cannot change for this policy")
         policy.change_inference(**changes)
-    if not isinstance(policy, ChunkPolicy):
-        return {}
-    return {name: getattr(policy.config, name) for name in sorted(policy.config.inference_fields)}
+    return policy.inference_settings() if isinstance(policy, ChunkPolicy) else {}
 
 
 def _write_strip(

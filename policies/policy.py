@@ -145,6 +145,10 @@ class ChunkPolicy(Policy):
         self.config = self.config.replace(**changes)  # validated like a trained config
         self.network.config = self.network.model.config = self.config
 
+    def inference_settings(self) -> dict[str, Any]:
+        """What ``change_inference`` may change, as now set (for reports and status)."""
+        return {name: getattr(self.config, name) for name in sorted(self.config.inference_fields)}
+
     # -- the contract ------------------------------------------------------------------------
     @property
     def observation_period_s(self) -> float | None:

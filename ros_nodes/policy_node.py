@@ -59,6 +59,11 @@ class PolicyNode:
         self.wait_for_arbiter = p(
             "wait_for_arbiter", True, "infer only while /arbiter/status says an episode runs"
         )
+        num_samples = p(
+            "num_samples",
+            0,
+            "Diffusion: chunks drawn a query, their medoid played (0: the checkpoint's)",
+        )
         if not checkpoint:
             raise ParameterError(
                 "policy_node: parameter 'checkpoint' is required (a directory written by rl train)"
@@ -73,6 +78,11 @@ class PolicyNode:
         started = time.perf_counter()
         self.path = ckpt.resolve(Path(checkpoint))
         self.policy = ChunkPolicy.load(self.path, device=device)
+        if num_samples:
+            try:
+                self.policy.change_inference(num_samples=num_samples)
+            except ValueError as exc:
+                raise ParameterError(f"policy_node: parameter 'num_samples': {exc}") from None
         self.fingerprint = ckpt.fingerprint(self.path)
         features = self.policy.features
         self.execution = self.policy.execution()
@@ -273,6 +283,7 @@ class PolicyNode:
                             "interpolate": ex.interpolate,
                         },
                         "replan_period_s": self.replan_period_s,
+                        "inference": self.policy.inference_settings(),
                         "active": self.active,
                         "chunks": self.chunks,
                         "skipped": self.skipped,

@@ -295,3 +295,12 @@ def test_a_checkpoint_for_other_image_sizes_never_gets_ready_and_says_why(graph,
     assert not status["ready"] and status["chunks"] == 0
     assert "/camera/front/color/image_raw/compressed delivers 60x80 frames" in status["error"]
     assert "trained on 48x64" in status["error"]
+
+
+def test_num_samples_for_a_policy_that_draws_one_chunk_is_refused_by_name(graph, tiny_checkpoint):
+    """num_samples (medoid of N draws) is for Diffusion; ACT predicts one chunk an observation."""
+    params = {"checkpoint": str(tiny_checkpoint), "num_samples": 2}
+    process = graph.start("policy_node", "policy", params=params)
+    assert process.wait(timeout=120) == 2
+    log = graph.log("policy")
+    assert "parameter 'num_samples'" in log and "cannot change at inference" in log
