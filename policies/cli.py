@@ -247,8 +247,8 @@ def add_samples_argument(p: argparse.ArgumentParser) -> None:
         "--samples",
         type=int,
         metavar="N",
-        help="Diffusion: draw N chunks per query and play their medoid (default: the "
-        "checkpoint's num_samples, 1 unless trained with --set num_samples=N)",
+        help="draw N chunks per query: Diffusion plays their medoid, MT-pi their mean "
+        "(default: the checkpoint's num_samples, 1 unless trained with --set num_samples=N)",
     )
 
 

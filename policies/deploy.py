@@ -20,12 +20,7 @@ from tqdm import tqdm
 
 from data_collection.recorder import EpisodeRecorder, camera_calibration, recording_schema
 from policies import checkpoint as ckpt
-from policies.evaluate import (
-    apply_inference_changes,
-    policy_workcell,
-    training_seeds,
-    wilson_interval,
-)
+from policies.evaluate import policy_workcell, training_seeds, wilson_interval
 from policies.policy import load_policy
 from robot_learning.hardware.robot import RobotReflexError
 from robot_learning.hardware.teleop import TeleopCommand, TeleopDevice
@@ -118,7 +113,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
 
     path = ckpt.resolve(config.checkpoint)
     policy = load_policy(path, device=config.device)
-    inference = apply_inference_changes(policy, path, config.inference_changes)
+    policy.change_inference(**config.inference_changes)
     seeds = list(range(config.seed, config.seed + config.episodes))
     overlap = sorted(training_seeds(path) & set(seeds))
     if overlap:
@@ -305,5 +300,5 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
         latency_ms_p99=float(np.percentile(ms, 99)),
         chunk_age_ms_p50=float(np.percentile(ages, 50) * 1e3) if ages else float("nan"),
         chunk_age_ms_p99=float(np.percentile(ages, 99) * 1e3) if ages else float("nan"),
-        inference=inference,
+        inference=policy.inference_settings(),
     )

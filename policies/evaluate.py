@@ -138,7 +138,7 @@ def evaluate(
 
     path = ckpt.resolve(checkpoint)
     policy = load_policy(path, device=device)
-    inference = apply_inference_changes(policy, path, inference_changes)
+    policy.change_inference(**(inference_changes or {}))
     seeds = list(range(seed, seed + episodes))
     overlap = sorted(training_seeds(path) & set(seeds))
     if overlap:
@@ -210,20 +210,8 @@ def evaluate(
         videos=written,
         latency_ms=[round(float(x), 3) for x in ms],
         task_options=dict(task_options or {}),
-        inference=inference,
+        inference=policy.inference_settings(),
     )
-
-
-def apply_inference_changes(
-    policy: Policy, path: Path, changes: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """Apply ``changes`` (rl eval/deploy --samples) and return every inference setting the
-    policy now runs with, for the report."""
-    if changes:
-        if not isinstance(policy, ChunkPolicy):
-            raise ValueError(f"{path}: {sorted(changes)} cannot change for this policy")
-        policy.change_inference(**changes)
-    return policy.inference_settings() if isinstance(policy, ChunkPolicy) else {}
 
 
 def _write_strip(

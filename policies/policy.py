@@ -36,6 +36,11 @@ from robot_learning.runtime import ActionChunk, ExecutionConfig, Observation
 class Policy(ABC):
     """What deployment, evaluation and MT-pi rely on."""
 
+    # A trained network behind the contract, run as its checkpoint's config says.
+    config: PolicyConfig
+    network: torch.nn.Module
+    checkpoint: Path | None
+
     @abstractmethod
     def reset(self) -> None:
         """Forget the episode so far."""
@@ -55,6 +60,26 @@ class Policy(ABC):
     def use_cameras(self, source: Any) -> None:  # noqa: B027 (optional hook)
         """Where the station's calibrated cameras are (name -> track_geometry.CameraView, or
         a callable giving them now); policies that act in 3D from images (MT-pi) need it."""
+
+    def change_inference(self, **changes: Any) -> None:
+        """Query the trained network differently (rl eval/deploy --samples): only
+        ``config.inference_fields`` may change (Diffusion, MT-pi: ``num_samples``,
+        ``num_inference_steps``); the weights and what training saw stay."""
+        allowed = self.config.inference_fields
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise ValueError(
+                f"{self.config.name} policy ({self.checkpoint}): {unknown} cannot change at "
+                f"inference; what can: {sorted(allowed) or 'nothing'}"
+            )
+        self.config = self.config.replace(**changes)  # validated like a trained config
+        for module in self.network.modules():  # the network and its model read it
+            if isinstance(getattr(module, "config", None), PolicyConfig):
+                module.config = self.config
+
+    def inference_settings(self) -> dict[str, Any]:
+        """What ``change_inference`` may change, as now set (for reports and status)."""
+        return {name: getattr(self.config, name) for name in sorted(self.config.inference_fields)}
 
 
 def load_policy(path: str | Path, *, device: str | torch.device = "cpu") -> Policy:
@@ -131,23 +156,6 @@ class ChunkPolicy(Policy):
                 f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
             )
         return cls(network, device=device, checkpoint=path)
-
-    def change_inference(self, **changes: Any) -> None:
-        """Query the trained network differently: only ``config.inference_fields`` (Diffusion:
-        ``num_samples``, ``num_inference_steps``) may change; weights and training stay."""
-        allowed = self.config.inference_fields
-        unknown = sorted(set(changes) - allowed)
-        if unknown:
-            raise ValueError(
-                f"{self.config.name} policy ({self.checkpoint}): {unknown} cannot change at "
-                f"inference; what can: {sorted(allowed) or 'nothing'}"
-            )
-        self.config = self.config.replace(**changes)  # validated like a trained config
-        self.network.config = self.network.model.config = self.config
-
-    def inference_settings(self) -> dict[str, Any]:
-        """What ``change_inference`` may change, as now set (for reports and status)."""
-        return {name: getattr(self.config, name) for name in sorted(self.config.inference_fields)}
 
     # -- the contract ------------------------------------------------------------------------
     @property

@@ -24,6 +24,7 @@ BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 @dataclass(frozen=True)
 class MotionTrackConfig(PolicyConfig):
     name: ClassVar[str] = "mtpi"
+    inference_fields: ClassVar[frozenset[str]] = frozenset({"num_inference_steps", "num_samples"})
 
     # PolicyConfig fields, re-defaulted to MT-pi's values (10 Hz steps).
     obs_horizon: int = 1
@@ -49,6 +50,7 @@ class MotionTrackConfig(PolicyConfig):
     num_train_timesteps: int = 100
     num_inference_steps: int = 16  # DDIM
     # Draws denoised per prediction and averaged (each shared by the views): 1 is MT-pi's.
+    # Inference only, like the DDIM steps: rl eval/deploy --samples may change it.
     num_samples: int = 1
     beta_schedule: str = "squaredcos_cap_v2"
     clip_sample: bool = True

@@ -198,6 +198,8 @@ def test_checkpoint_round_trip_and_the_chunk_it_acts_with(track_store, tmp_path)
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     tracks, grasp, terminal = outputs[0]
     assert tracks.shape == (2, 16, 3, 2) and grasp.shape == terminal.shape == (2, 16)
+    policy.change_inference(num_samples=3)  # the network and its model both draw three
+    assert policy.network.config.num_samples == policy.network.model.config.num_samples == 3
     chunk = policy.act(obs)  # an untrained model's views disagree: it holds still, says so
     assert isinstance(chunk, ActionChunk) and chunk.times_s[0] == obs.time_s
     assert policy.rejected_chunks == 1
@@ -214,12 +216,13 @@ def test_rl_train_and_rl_eval_end_to_end(track_store, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     result = run_rl(
         *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "lift", "--episodes", "1"),
-        *("--max-duration", "2", "--json"),
+        *("--max-duration", "2", "--json", "--samples", "2"),  # the mean of two draws
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["episodes"] == 1 and report["seeds"] == [100000]
+    assert report["inference"] == {"num_inference_steps": 4, "num_samples": 2}
     assert 0 < report["episode_length_s"][0] <= 2.0 + 1e-6 and report["latency_ms_p50"] > 0
 
 
