@@ -11,7 +11,8 @@ the observation time, on ``/policy/chunk`` (MultiDOFJointTrajectory, TCP poses) 
 ``/policy/chunk_gripper`` (JointTrajectory, finger targets); other ticks feed
 ``policy.observe`` for policies that keep a history. It infers only while the arbiter runs an
 episode. ``/policy/status`` (latched JSON): checkpoint and fingerprint, execution config and
-re-plan period (the arbiter configures its executor from it), ready, error, chunk counts.
+re-plan period (the arbiter configures its executor from it), inference settings (Diffusion's
+``num_samples``, which the parameter of that name may change), ready, error, chunk counts.
 
 Faults are told, never hidden: frames of another size than the checkpoint was trained on, a
 camera or the arm that stopped publishing, or an exception in the model make the node stop
