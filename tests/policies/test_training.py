@@ -18,7 +18,7 @@ from policies.features import FeatureMismatchError, PolicyFeatures
 from policies.policy import ChunkPolicy
 from policies.train import TrainConfig, TrainingError, saved_progress, train
 from robot_learning.keys import EE_POSE, GRIPPER_WIDTH, TIMESTAMP, camera_key
-from robot_learning.runtime import Observation
+from robot_learning.runtime import ActionChunk, Observation
 from robot_learning.store import Codec, KeySpec, Source, StoreReader, StoreSchema, StoreWriter
 from tests.policies.conftest import tiny_config, tiny_overrides, train_tiny
 from tests.rl_cli import ROOT, run_rl
@@ -81,6 +81,28 @@ def test_checkpoint_round_trip_gives_identical_chunks(lift_store, tmp_path, name
     np.testing.assert_array_equal(drawn[0], drawn[1])
     assert drawn[0].shape == chunk.as_vectors().shape
     assert not np.array_equal(drawn[0], chunk.as_vectors())  # other noise, another chunk
+    # the chunk played is, of the five draws that noise gives, the one whose positions lie
+    # nearest the others' (the history after a reset repeats the one observation)
+    net = policy.network
+    window = policy.config.obs_horizon
+    frames = {
+        cam: torch.from_numpy(np.stack([obs[cam]] * window)).permute(0, 3, 1, 2)[None]
+        for cam in policy.features.cameras
+    }
+    ee = torch.from_numpy(np.stack([np.asarray(obs[EE_POSE], np.float64)] * window))[None]
+    grip = torch.full((1, window), float(obs[GRIPPER_WIDTH]), dtype=torch.float64)
+    torch.manual_seed(0)
+    normalized = net.model.predict_samples(
+        net.prepare_images(frames, train=False), net.prepare_state(ee, grip), 5
+    )[0]
+    draws = net._decode(normalized, ee[:, -1].repeat(5, 1)).numpy()  # (5, H, 8)
+    positions = draws[:, :, :3]
+    spread = np.linalg.norm(positions[:, None] - positions[None], axis=-1).mean(-1).sum(1)
+    pick = int(np.argmin(spread))
+    medoid = ActionChunk.from_vectors(chunk.times_s, draws[pick])
+    np.testing.assert_allclose(drawn[0], medoid.as_vectors(), atol=1e-6)
+    others = [ActionChunk.from_vectors(chunk.times_s, d).as_vectors() for d in draws]
+    assert sum(np.allclose(drawn[0], o, atol=1e-6) for o in others) == 1  # draws differ
 
 
 @pytest.mark.parametrize("mode", ["absolute", "relative"])
