@@ -65,6 +65,8 @@ class Policy(ABC):
         """Query the trained network differently (rl eval/deploy --samples): only
         ``config.inference_fields`` may change (Diffusion, MT-pi: ``num_samples``,
         ``num_inference_steps``); the weights and what training saw stay."""
+        if not changes:  # rl eval/deploy without --samples: the checkpoint's own settings
+            return
         allowed = self.config.inference_fields
         unknown = sorted(set(changes) - allowed)
         if unknown:
