@@ -4,11 +4,15 @@ For each task: ``rl sim collect`` 100 scripted demos (seeds 0-99, 2 cameras 96x1
 ``rl train --preset sim`` for each policy (one CPU thread each, two runs side by side), then
 ``rl eval`` on 50 seeds from 100000 that no demo used. With ``--sweep`` it also evaluates
 the lift checkpoints against execution horizon (chunk steps played before re-planning,
-temporal ensembling on/off, interpolated vs held targets).
+temporal ensembling on/off, interpolated vs held targets). With ``--push-chain`` it also
+trains push the longer way the README's best push figures were measured: the sim preset
+trained on, stage after stage, each stage fine-tuning the last (``--init-from``: fresh
+optimizer, warm-up and cosine again), and evaluates the last stage.
 
 Hours on the 2-core CPU: reuse earlier stages with ``--work DIR`` (existing stores and
 checkpoints are kept). Prints one table at the end; every number is also in DIR/*.json.
-Run: ``python -m benchmarks.policy_success [--tasks lift push] [--episodes 50] [--sweep]``.
+Run: ``python -m benchmarks.policy_success [--tasks lift push] [--episodes 50] [--sweep]
+[--push-chain]``.
 """
 
 from __future__ import annotations
@@ -126,6 +130,32 @@ SWEEP = {
 }
 
 
+# Push needs far longer than the presets' budgets (README, "Measured here"): these chains gave
+# the best push figures here. ACT: 22,000 steps on all 100 demos (76% on the issue's seeds);
+# Diffusion: 20,000 steps from scratch, then 10,000 more, on the 90/10 split (88%).
+PUSH_CHAIN = {
+    "act": [["--steps", n, "--val-fraction", "0"] for n in ("8000", "6000", "8000")],
+    "diffusion": [["--steps", "20000"], ["--steps", "10000"]],
+}
+
+
+def train_chain(work: Path, store: Path) -> dict[str, Path]:
+    """The push chains, stage by stage, ACT's and Diffusion's stage k side by side; returns
+    each policy's last stage."""
+    common = ["--preset", "sim", "--store", str(store), "--cache-images", "--seed", "0"]
+    last: dict[str, Path] = {}
+    for stage in range(max(len(chain) for chain in PUSH_CHAIN.values())):
+        runs = {}
+        for name, chain in PUSH_CHAIN.items():
+            if stage < len(chain):
+                out = work / f"{name}_push_chain{stage}"
+                init = ["--init-from", str(last[name] / "checkpoint")] if name in last else []
+                runs[out] = ["--policy", name, *common, *chain[stage], *init]
+                last[name] = out
+        train_runs(runs)
+    return last
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("out/policy_success"))
@@ -134,6 +164,7 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--sweep", action="store_true", help="lift: success vs execution")
     parser.add_argument("--sweep-episodes", type=int, default=20)
+    parser.add_argument("--push-chain", action="store_true", help="push: the longer chains")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -145,6 +176,14 @@ def main() -> int:
                 checkpoints[name], task, args.episodes, [], args.work / f"eval_{name}_{task}.json"
             )
             rows.append((task, name, "default", report))
+    if args.push_chain:
+        chains = train_chain(args.work, collect(args.work, "push", args.demos))
+        for name in POLICIES:
+            steps = "+".join(f"{int(stage[1]) // 1000}k" for stage in PUSH_CHAIN[name])
+            report = evaluate(
+                chains[name], "push", args.episodes, [], args.work / f"eval_{name}_push_chain.json"
+            )
+            rows.append(("push", name, f"default, chain {steps}", report))
     if args.sweep:
         for name in POLICIES:
             for label, extra in SWEEP[name]:
