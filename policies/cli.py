@@ -203,6 +203,7 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-ensemble", action="store_true", help="turn temporal ensembling off")
     add_samples_argument(p)
+    add_speed_argument(p)
     p.add_argument(
         "--hold",
         action="store_true",
@@ -224,6 +225,7 @@ def run_eval(args: argparse.Namespace) -> int:
         changes["temporal_ensemble_k"] = args.temporal_ensemble
     if args.no_ensemble:
         changes["temporal_ensemble_k"] = None
+    changes.update(speed_change(args))
     report = evaluate(
         args.checkpoint,
         task=args.task,
@@ -258,6 +260,24 @@ def inference_changes(args: argparse.Namespace) -> dict[str, Any]:
     if args.samples < 1:
         raise InputError(f"--samples must be >= 1, got {args.samples}")
     return {"num_samples": args.samples}
+
+
+def add_speed_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        help="play chunks X times faster than predicted (default 1: the demonstrations' "
+        "speed; the safety filter's limits still apply)",
+    )
+
+
+def speed_change(args: argparse.Namespace) -> dict[str, Any]:
+    if args.speed is None:
+        return {}
+    if not 0.25 <= args.speed <= 4.0:
+        raise InputError(f"--speed must be in [0.25, 4], got {args.speed}")
+    return {"speed": args.speed}
 
 
 def register_deploy(subparsers: argparse._SubParsersAction) -> None:
@@ -295,6 +315,7 @@ def register_deploy(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-duration", type=float, metavar="S")
     add_samples_argument(p)
+    add_speed_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_deploy)
 
@@ -305,6 +326,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise InputError(f"--episodes must be >= 1, got {args.episodes}")
     changes = {"latency_compensation": False} if args.no_latency_compensation else {}
+    changes.update(speed_change(args))
     config = DeployConfig(
         checkpoint=args.checkpoint,
         task=args.task,

@@ -80,6 +80,7 @@ class DeployReport:
     chunk_age_ms_p99: float = float("nan")
     takeover_reasons: dict[str, int] = dataclasses.field(default_factory=dict)  # sim operator
     inference: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. num_samples
+    execution: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. speed
 
     @property
     def intervention_rate(self) -> float:
@@ -183,6 +184,7 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
                             "checkpoint": str(path),
                             "checkpoint_sha256": ckpt.fingerprint(path),
                             "realtime": config.realtime,
+                            "execution": dataclasses.asdict(execution),
                         },
                     )
                 sources: list[int] = []
@@ -301,4 +303,5 @@ def deploy_sim(config: DeployConfig, *, progress: bool = True) -> DeployReport:
         chunk_age_ms_p50=float(np.percentile(ages, 50) * 1e3) if ages else float("nan"),
         chunk_age_ms_p99=float(np.percentile(ages, 99) * 1e3) if ages else float("nan"),
         inference=policy.inference_settings(),
+        execution=dataclasses.asdict(execution),
     )

@@ -11,8 +11,9 @@ the observation time, on ``/policy/chunk`` (MultiDOFJointTrajectory, TCP poses) 
 ``/policy/chunk_gripper`` (JointTrajectory, finger targets); other ticks feed
 ``policy.observe`` for policies that keep a history. It infers only while the arbiter runs an
 episode. ``/policy/status`` (latched JSON): checkpoint and fingerprint, execution config and
-re-plan period (the arbiter configures its executor from it), inference settings (Diffusion's
-``num_samples``, which the parameter of that name may change), ready, error, chunk counts.
+re-plan period (the arbiter configures its executor from it, playback ``speed`` included),
+inference settings (Diffusion's ``num_samples``, which the parameter of that name may
+change), ready, error, chunk counts.
 
 Faults are told, never hidden: frames of another size than the checkpoint was trained on, a
 camera or the arm that stopped publishing, or an exception in the model make the node stop
@@ -21,6 +22,7 @@ publishing chunks and say why in the status; the arbiter then holds the arm.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -65,6 +67,11 @@ class PolicyNode:
             0,
             "Diffusion: chunks drawn a query, their medoid played (0: the checkpoint's)",
         )
+        speed = p(
+            "speed",
+            1.0,
+            "play chunks this many times faster than predicted (1: the demonstrations' speed)",
+        )
         if not checkpoint:
             raise ParameterError(
                 "policy_node: parameter 'checkpoint' is required (a directory written by rl train)"
@@ -86,7 +93,10 @@ class PolicyNode:
                 raise ParameterError(f"policy_node: parameter 'num_samples': {exc}") from None
         self.fingerprint = ckpt.fingerprint(self.path)
         features = self.policy.features
-        self.execution = self.policy.execution()
+        try:
+            self.execution = dataclasses.replace(self.policy.execution(), speed=float(speed))
+        except ValueError as exc:
+            raise ParameterError(f"policy_node: parameter 'speed': {exc}") from None
         self.mirror = ChunkExecutor(self.execution)  # when the arbiter's executor re-plans
         self.node = node
         self.cameras = {
@@ -163,7 +173,7 @@ class PolicyNode:
         steps = (
             1 if self.execution.temporal_ensemble_k is not None else self.execution.execute_steps
         )
-        return steps * self.policy.features.period_s
+        return steps * self.policy.features.period_s / self.execution.speed
 
     # -- inputs --------------------------------------------------------------------------
     def _on_frame(self, name: str, msg: msgs.CompressedImage) -> None:
@@ -282,6 +292,7 @@ class PolicyNode:
                             "execute_steps": ex.execute_steps,
                             "temporal_ensemble_k": ex.temporal_ensemble_k,
                             "interpolate": ex.interpolate,
+                            "speed": ex.speed,
                         },
                         "replan_period_s": self.replan_period_s,
                         "inference": self.policy.inference_settings(),

@@ -78,6 +78,14 @@ class ActionChunk:
         """The same targets ``offset_s`` later (what ignoring inference latency amounts to)."""
         return ActionChunk(self.times_s + offset_s, self.positions, self.quaternions, self.gripper)
 
+    def time_scaled(self, speed: float) -> ActionChunk:
+        """The same targets reached ``speed`` times sooner after the chunk's start (its
+        observation time): ``speed`` > 1 plays the chunk faster than it was predicted."""
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        times = self.start_s + (self.times_s - self.start_s) / speed
+        return ActionChunk(times, self.positions, self.quaternions, self.gripper)
+
     def as_vectors(self) -> np.ndarray:
         """(N, 8) position, quaternion, gripper: the store's action layout."""
         return np.concatenate(

@@ -8,7 +8,9 @@ observation starts part-way in, which drops the actions whose time has passed (l
 compensation). A new chunk is requested once ``execute_steps`` of the current one have
 played (Diffusion Policy's action horizon), or at every policy step with temporal
 ensembling (ACT), where all chunks covering the current time are averaged with weights
-``exp(-k * i)``, i = 0 for the oldest (the paper's scheme).
+``exp(-k * i)``, i = 0 for the oldest (the paper's scheme). ``speed`` > 1 plays every chunk
+faster than it was predicted (as SAIL, "faster-than-demonstration execution", CoRL 2025):
+the targets stay, the times between them shrink, and re-planning comes sooner to match.
 """
 
 from __future__ import annotations
@@ -32,10 +34,16 @@ class ExecutionConfig:
     # True: a chunk is played by the times it was predicted for, so steps whose time passed
     # while the model thought are skipped. False: it starts when it arrives (for comparison).
     latency_compensation: bool = True
+    # Playback speed: 1 plays chunks at the rate they were predicted (the demonstrations'
+    # speed); 1.5 reaches each target in two thirds of the time. The safety filter's speed
+    # and acceleration limits still bound every command.
+    speed: float = 1.0
 
     def __post_init__(self) -> None:
         if self.execute_steps < 1:
             raise ValueError(f"execute_steps must be >= 1, got {self.execute_steps}")
+        if not 0.25 <= self.speed <= 4.0:
+            raise ValueError(f"speed must be in [0.25, 4], got {self.speed}")
         if self.temporal_ensemble_k is not None and self.temporal_ensemble_k < 0:
             raise ValueError(f"temporal_ensemble_k must be >= 0, got {self.temporal_ensemble_k}")
 
@@ -58,6 +66,8 @@ class ChunkExecutor:
 
     def add(self, chunk: ActionChunk, *, received_s: float | None = None) -> None:
         """Queue ``chunk``; ``received_s`` is when it arrived (used without compensation)."""
+        if self.config.speed != 1.0:
+            chunk = chunk.time_scaled(self.config.speed)
         if not self.config.latency_compensation and received_s is not None:
             chunk = chunk.shifted(received_s - chunk.start_s)
         dt = _step_period(chunk)

@@ -25,12 +25,14 @@ def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path
         *("deploy", "--sim", "--checkpoint", str(tmp_path / "run"), "--task", "lift"),
         *("--episodes", "2", "--store", str(store), "--max-duration", "6", "--json"),
         *("--samples", "2"),  # two chunks drawn a query, their medoid played
+        *("--speed", "1.5"),  # and played faster than predicted
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["episodes"] == 2 and report["interventions"] >= 1
     assert report["inference"] == {"num_inference_steps": 4, "num_samples": 2}
+    assert report["execution"]["speed"] == 1.5
     assert report["recorded"] == [0, 1]
     assert validate(store) == []
     reader = StoreReader(store)
@@ -38,6 +40,7 @@ def test_rl_deploy_records_policy_and_intervention_episodes(lift_store, tmp_path
     assert {info.source for info in infos} <= {"policy", "intervention"}
     assert "intervention" in {info.source for info in infos}
     assert all(len(info.notes["checkpoint_sha256"]) == 64 for info in infos)
+    assert all(info.notes["execution"]["speed"] == 1.5 for info in infos)
     ep = next(i for i, info in enumerate(infos) if info.source == "intervention")
     data = reader.read_episode(ep, keys=[CONTROL_SOURCE, ACTION, POLICY_ACTION, HUMAN_ACTION])
     sources = data[CONTROL_SOURCE]

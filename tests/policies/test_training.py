@@ -398,6 +398,7 @@ def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
     novel = run_rl(
         *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "push", "--episodes", "1"),
         *("--task-option", "targets=novel", "--max-duration", "1", "--json", "--samples", "3"),
+        *("--speed", "1.5"),
         timeout=600,
     )
     assert novel.returncode == 0, novel.stderr[-3000:]
@@ -405,6 +406,7 @@ def test_rl_eval_runs_end_to_end_and_prints_json(lift_store, tmp_path):
     assert novel_report["task_options"] == {"targets": "novel"}
     assert novel_report["inference"] == {"num_inference_steps": 4, "num_samples": 3}
     assert report["inference"] == {"num_inference_steps": 4, "num_samples": 1}
+    assert novel_report["execution"]["speed"] == 1.5 and report["execution"]["speed"] == 1.0
     moon = run_rl(
         *("eval", "--checkpoint", str(tmp_path / "run"), "--task", "push", "--episodes", "1"),
         *("--task-option", "targets=moon"),

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow
 SIZE = {"width": 64, "height": 48}
 POLICY_S, INTERVENE_S, AFTER_S = 1.5, 1.0, 2.0  # the scripted operator's schedule
 RELEASE_AFTER_S = 0.5  # arbiter default: button up and still this long hands back
+SPEED = 1.5  # chunk playback speed of the takeover test's policy_node
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,9 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
     store = tmp_path / "rollouts.zarr"
     obs, target_sub = _observe_deployment()
     _start_sim(graph, seed=200000)
-    graph.start("policy_node", "policy", params={"checkpoint": str(tiny_checkpoint)})
+    # played 1.5x faster than predicted: the arbiter takes the speed from /policy/status
+    params = {"checkpoint": str(tiny_checkpoint), "speed": SPEED}
+    graph.start("policy_node", "policy", params=params)
     graph.start("arbiter_node", "arbiter", params={"limits": "fr3_sim"})
     _start_operator(graph, policy_s=POLICY_S, intervene_s=INTERVENE_S, after_s=AFTER_S)
     _start_recorder(graph, store)
@@ -178,7 +181,8 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
     assert np.all(np.isfinite(ep[POLICY_ACTION]))
 
     # The policy's action at every tick is the chunk the arbiter names (its newest) read at
-    # that absolute time; the arbiter never goes back to an older plan.
+    # that absolute time, at the policy node's playback speed; the arbiter never goes back to
+    # an older plan.
     chunks = {c.start_s: c for c in _chunks(obs)}
     assert len(chunks) >= 3
     checked, previous_s = 0, float("-inf")
@@ -189,7 +193,7 @@ def test_deploy_sim_graph_records_the_operators_takeover(graph, tmp_path, tiny_c
         assert chunk.start_s <= read_s and chunk.start_s >= previous_s, status
         assert 0 <= read_s - status["stamp"] < 0.1, status  # read within the tick
         policy = np.asarray(status["policy_action"])
-        expected = chunk.target_at(read_s).as_vector()[:7]
+        expected = chunk.time_scaled(SPEED).target_at(read_s).as_vector()[:7]
         assert np.allclose(expected, policy[:7], atol=1e-9), status["stamp"]
         checked, previous_s = checked + 1, chunk.start_s
     assert checked > 100
@@ -297,10 +301,20 @@ def test_a_checkpoint_for_other_image_sizes_never_gets_ready_and_says_why(graph,
     assert "trained on 48x64" in status["error"]
 
 
-def test_num_samples_for_a_policy_that_draws_one_chunk_is_refused_by_name(graph, tiny_checkpoint):
-    """num_samples (medoid of N draws) is for Diffusion; ACT predicts one chunk an observation."""
-    params = {"checkpoint": str(tiny_checkpoint), "num_samples": 2}
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        # num_samples (medoid of N draws) is for Diffusion; ACT predicts one chunk a query
+        ("num_samples", 2, "cannot change at inference"),
+        # playback speed: 9x would outrun what the arm can follow
+        ("speed", 9.0, "speed must be in [0.25, 4], got 9.0"),
+    ],
+)
+def test_a_parameter_the_checkpoint_cannot_take_is_refused_by_name(
+    graph, tiny_checkpoint, name, value, reason
+):
+    params = {"checkpoint": str(tiny_checkpoint), name: value}
     process = graph.start("policy_node", "policy", params=params)
     assert process.wait(timeout=120) == 2
     log = graph.log("policy")
-    assert "parameter 'num_samples'" in log and "cannot change at inference" in log
+    assert f"parameter '{name}'" in log and reason in log

@@ -42,6 +42,23 @@ def test_targets_are_interpolated_between_chunk_steps():
     )
 
 
+def test_faster_playback_reaches_the_same_targets_sooner_and_replans_sooner():
+    ex = ChunkExecutor(ExecutionConfig(execute_steps=4, speed=2.0))
+    ex.add(chunk(1.0, gripper_at=6))
+    assert ex.target(1.0).position[0] == 0.0  # anchored at the observation time
+    assert ex.target(1.15).position[0] == pytest.approx(0.03)  # step 3, predicted for 1.3
+    assert ex.target(1.3).gripper_closed and not ex.target(1.29).gripper_closed
+    assert ex.target(9.0).position[0] == pytest.approx(0.09)  # the same last target
+    assert not ex.needs_chunk(1.19) and ex.needs_chunk(1.2)  # 4 steps played in 0.2 s
+    slower = ChunkExecutor(ExecutionConfig(execute_steps=4, speed=0.5))
+    slower.add(chunk(0.0))
+    assert slower.target(0.2).position[0] == pytest.approx(0.01)
+    assert not slower.needs_chunk(0.79) and slower.needs_chunk(0.8)
+    for bad in (0.0, -1.0, 5.0):
+        with pytest.raises(ValueError, match="speed"):
+            ExecutionConfig(speed=bad)
+
+
 def test_gripper_switches_at_its_step_not_halfway():
     c = chunk(0.0, gripper_at=3)
     assert not c.target_at(0.29).gripper_closed
