@@ -273,10 +273,13 @@ def add_speed_argument(p: argparse.ArgumentParser) -> None:
 
 
 def speed_change(args: argparse.Namespace) -> dict[str, Any]:
+    from robot_learning.runtime.executor import SPEED_RANGE
+
     if args.speed is None:
         return {}
-    if not 0.25 <= args.speed <= 4.0:
-        raise InputError(f"--speed must be in [0.25, 4], got {args.speed}")
+    low, high = SPEED_RANGE
+    if not low <= args.speed <= high:
+        raise InputError(f"--speed must be in [{low:g}, {high:g}], got {args.speed}")
     return {"speed": args.speed}
 
 

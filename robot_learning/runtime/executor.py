@@ -23,6 +23,8 @@ import numpy as np
 from robot_learning.hardware.robot import CartesianTarget
 from robot_learning.runtime.chunk import ActionChunk
 
+SPEED_RANGE = (0.25, 4.0)  # playback speeds accepted: beyond 4x no arm follows a 10 Hz plan
+
 
 @dataclass(frozen=True)
 class ExecutionConfig:
@@ -42,8 +44,9 @@ class ExecutionConfig:
     def __post_init__(self) -> None:
         if self.execute_steps < 1:
             raise ValueError(f"execute_steps must be >= 1, got {self.execute_steps}")
-        if not 0.25 <= self.speed <= 4.0:
-            raise ValueError(f"speed must be in [0.25, 4], got {self.speed}")
+        low, high = SPEED_RANGE
+        if not low <= self.speed <= high:
+            raise ValueError(f"speed must be in [{low:g}, {high:g}], got {self.speed}")
         if self.temporal_ensemble_k is not None and self.temporal_ensemble_k < 0:
             raise ValueError(f"temporal_ensemble_k must be >= 0, got {self.temporal_ensemble_k}")
 
