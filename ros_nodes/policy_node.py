@@ -170,10 +170,7 @@ class PolicyNode:
 
     @property
     def replan_period_s(self) -> float:
-        steps = (
-            1 if self.execution.temporal_ensemble_k is not None else self.execution.execute_steps
-        )
-        return steps * self.policy.features.period_s / self.execution.speed
+        return self.execution.replan_period_s(self.policy.features.period_s)
 
     # -- inputs --------------------------------------------------------------------------
     def _on_frame(self, name: str, msg: msgs.CompressedImage) -> None:

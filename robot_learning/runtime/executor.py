@@ -50,6 +50,15 @@ class ExecutionConfig:
         if self.temporal_ensemble_k is not None and self.temporal_ensemble_k < 0:
             raise ValueError(f"temporal_ensemble_k must be >= 0, got {self.temporal_ensemble_k}")
 
+    @property
+    def replan_steps(self) -> int:
+        """Chunk steps played before the next chunk is asked for (1 with ensembling)."""
+        return 1 if self.temporal_ensemble_k is not None else self.execute_steps
+
+    def replan_period_s(self, step_period_s: float) -> float:
+        """Seconds between chunk requests for chunks spaced ``step_period_s`` apart."""
+        return self.replan_steps * step_period_s / self.speed
+
 
 class ChunkExecutor:
     """Turns a stream of ActionChunks into one target per control tick."""
@@ -74,8 +83,7 @@ class ChunkExecutor:
         if not self.config.latency_compensation and received_s is not None:
             chunk = chunk.shifted(received_s - chunk.start_s)
         dt = _step_period(chunk)
-        steps = 1 if self.config.temporal_ensemble_k is not None else self.config.execute_steps
-        self._replan_at_s = chunk.start_s + min(steps, len(chunk)) * dt
+        self._replan_at_s = chunk.start_s + min(self.config.replan_steps, len(chunk)) * dt
         if self.config.temporal_ensemble_k is None:
             self._chunks.clear()
         self._chunks.append(chunk)
